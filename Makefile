@@ -1,0 +1,34 @@
+# The README's contract: `make run` and `make test` work on a fresh machine and are quick the second time.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch first and alone: this exact spec takes the CPU wheel on disk; other specs pull CUDA wheels.
+TORCH_SPEC := torch==2.13.0
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test setup bench devnet clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/potminer run
+
+devnet: $(STAMP)
+	$(VENV)/bin/potminer devnet
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

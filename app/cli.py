@@ -1,0 +1,45 @@
+"""The `potminer` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from app import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="potminer",
+        description="PoT Miner: train machine-learning models for a proof-of-training blockchain and earn for it.",
+    )
+    parser.add_argument("--version", action="version", version=f"potminer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text, add_args, handler in _commands():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]]:
+    from app import commands
+
+    return commands.COMMANDS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130

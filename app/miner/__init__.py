@@ -1,0 +1,1 @@
+"""miner package of PoT Miner."""

@@ -1,0 +1,1 @@
+"""rpc package of PoT Miner."""

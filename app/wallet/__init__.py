@@ -1,0 +1,1 @@
+"""wallet package of PoT Miner."""
