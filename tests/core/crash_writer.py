@@ -1,0 +1,180 @@
+"""A writer the crash tests run in a subprocess and kill with SIGKILL at random points.
+
+`python -m tests.core.crash_writer store DB CHAIN_ID` commits blocks forever, resuming from the
+store's head; every third block is big (thousands of transactions, a large state diff) so that a kill
+often lands inside a commit. It prints `begin H` before a commit and `committed H` after the commit
+returned, flushing each line, so the test knows what was final.
+
+`python -m tests.core.crash_writer blobs DIR` streams blobs of varied sizes into a blob store forever
+and prints `stored HEX` after each `commit()` returned.
+
+The block and state builders are pure functions of the height, so the test can recompute exactly
+what the store must hold at whatever height it finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from app.core import crypto
+from app.core.blobstore import BlobStore
+from app.core.hashing import ZERO_HASH
+from app.core.storage import Store
+from app.core.types import (
+    NO_SIGNATURE,
+    Block,
+    BlockBody,
+    BlockHeader,
+    Reward,
+    Transfer,
+    WorkReceipt,
+)
+
+CHAIN_ID = "crashnet"
+BIG_TXS = 3000
+BIG_STATE = 30_000
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256(repr(parts).encode()).digest()
+
+
+def is_big(height: int) -> bool:
+    return height % 3 == 2
+
+
+def expected_state(height: int) -> dict[bytes, bytes]:
+    """The state after `height`: a head marker, accounts that change every block, and keys that
+    exist only at some heights (so commits both insert and delete)."""
+    entries = {b"head": height.to_bytes(8, "big")}
+    for i in range(50):
+        entries[b"acct/%04d" % i] = _digest("acct", i, height)[:12]
+    if is_big(height):
+        for i in range(BIG_STATE):
+            entries[b"big/%06d" % i] = _digest("big", i, height)
+    if height % 2 == 0:
+        entries[b"even/%d" % (height % 7)] = b"x"
+    return entries
+
+
+def build_block(chain_id: str, height: int, prev_hash: bytes) -> Block:
+    """A structurally valid block whose size depends on the height (signatures are not checked by
+    the store, so they are left as zeros)."""
+    count = BIG_TXS if is_big(height) else 3
+    sender = _digest("sender", height)
+    txs = tuple(
+        Transfer(
+            chain_id=chain_id,
+            sender=sender,
+            nonce=i,
+            recipient=_digest("to", i % 40)[:20],
+            amount=height * 1000 + i,
+            fee=1,
+            memo="crash test",
+            signature=NO_SIGNATURE,
+        )
+        for i in range(count)
+    )
+    receipt = WorkReceipt(
+        chain_id=chain_id,
+        task_id=_digest("task"),
+        round=height,
+        miner=_digest("miner"),
+        base_checkpoint=ZERO_HASH,
+        commitments_root=ZERO_HASH,
+        update_hash=_digest("update", height),
+        steps=100,
+        final_loss_micro=1_000_000 - height,
+        device_class="cpu",
+        signature=NO_SIGNATURE,
+    )
+    reward = Reward(
+        recipient=crypto.key_hash(receipt.miner),
+        amount=height,
+        kind=Reward.KIND_MINER,
+        task_id=receipt.task_id,
+    )
+    header = BlockHeader(
+        chain_id=chain_id,
+        height=height,
+        prev_hash=prev_hash,
+        epoch=0,
+        view=0,
+        timestamp_ms=1_700_000_000_000 + height,
+        state_root=_digest("state", height),
+        txs_root=ZERO_HASH,
+        receipts_root=ZERO_HASH,
+        results_root=ZERO_HASH,
+        rewards_root=ZERO_HASH,
+        evidence_root=ZERO_HASH,
+        next_committee_hash=ZERO_HASH,
+        proposer=_digest("proposer"),
+    )
+    body = BlockBody(
+        transactions=txs,
+        receipts=(receipt,) if height else (),
+        results=(),
+        rewards=(reward,) if height else (),
+        evidence=(),
+    )
+    return Block(header=header, body=body, qc=None)
+
+
+def run_store(path: Path, chain_id: str) -> None:
+    with Store(path, chain_id) as store:
+        head = store.head()
+        if head is None:
+            store.commit_genesis(build_block(chain_id, 0, ZERO_HASH), expected_state(0))
+            head = store.head()
+            assert head is not None
+            _say(f"committed 0")
+        height, prev = head.height, head.hash
+        while True:
+            height += 1
+            block = build_block(chain_id, height, prev)
+            _say(f"begin {height}")
+            store.commit_block(block, expected_state(height))
+            _say(f"committed {height}")
+            prev = block.block_hash
+
+
+def blob_payload(n: int) -> list[bytes]:
+    """The chunks of the n-th blob: up to about 6 MiB, so kills land inside writes."""
+    size = (n * 2_654_435_761) % (6 * 1024 * 1024) + 1
+    seed = _digest("blob", n)
+    block = (seed * (65536 // len(seed) + 1))[:65536]
+    return [block[: min(65536, size - off)] for off in range(0, size, 65536)]
+
+
+def run_blobs(root: Path) -> None:
+    store = BlobStore(root)
+    n = 0
+    while True:
+        n += 1
+        with store.writer() as w:
+            for chunk in blob_payload(n):
+                w.write(chunk)
+            digest = w.commit()
+        _say(f"stored {digest.hex()}")
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "store":
+        run_store(Path(argv[1]), argv[2] if len(argv) > 2 else CHAIN_ID)
+    elif len(argv) == 2 and argv[0] == "blobs":
+        run_blobs(Path(argv[1]))
+    else:
+        sys.stderr.write("usage: crash_writer (store DB [CHAIN_ID] | blobs DIR)\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
