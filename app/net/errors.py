@@ -1,0 +1,58 @@
+"""Errors of the network layer; each names what a peer (or the local node) did wrong.
+
+They derive from the core's `PotError` so the daemon can catch one hierarchy, and carry no peer
+data beyond short descriptions (nothing from a peer is echoed at length into logs).
+"""
+
+from __future__ import annotations
+
+from app.core.errors import PotError
+
+
+class NetError(PotError):
+    """Base of every error the network layer raises on purpose."""
+
+
+class IdentityError(NetError):
+    """The peer identity file is unreadable, malformed or has unsafe permissions."""
+
+
+class FrameError(NetError):
+    """A request/response frame that is truncated, malformed or not canonical CBOR."""
+
+
+class FrameTooLarge(FrameError):
+    """A frame whose declared length exceeds the protocol's hard limit."""
+
+
+class UnexpectedMessage(FrameError):
+    """A well-formed frame carrying a record the protocol does not allow at that point."""
+
+
+class RequestFailed(NetError):
+    """A request that could not be completed: no connection, timeout, or the stream broke."""
+
+
+class RemoteError(RequestFailed):
+    """The remote peer answered with an explicit error response."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class BlobHashMismatch(NetError):
+    """A peer served bytes whose blob hash is not the one requested."""
+
+
+class BlobUnavailable(NetError):
+    """No peer could serve a blob with the requested hash."""
+
+
+class PeerBanned(NetError):
+    """An operation refused because the peer is banned."""
+
+
+class UnknownTopic(NetError):
+    """A topic kind that is not one of the protocol's gossip topics."""

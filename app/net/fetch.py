@@ -1,0 +1,68 @@
+"""Hash-verified blob download (checkpoints, updates, dataset shards) from any of several peers.
+
+A blob comes whole from one peer at a time, in chunks, and is checked against its content address
+(`blob_hash`) at the end: a blob hash covers only the whole content, so mixing chunks of several
+peers would make a bad blob impossible to blame. A peer that serves other bytes is penalised hard
+and the next peer is tried; the best-scored peers are tried first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from app.core.hashing import blob_hash as compute_blob_hash
+from app.net import limits
+from app.net.errors import BlobHashMismatch, BlobUnavailable, NetError
+from app.net.peers import Offence, PeerTable
+from app.net.protocols import ChainClient
+from app.net.reqresp import ReportFn
+
+log = logging.getLogger(__name__)
+
+
+class BlobFetcher:
+    def __init__(self, client: ChainClient, peers: PeerTable, report: ReportFn) -> None:
+        self._client = client
+        self._peers = peers
+        self._report = report
+
+    async def fetch(self, blob_hash: bytes, candidates: Sequence[str], max_size: int = limits.DEFAULT_MAX_BLOB,
+                    chunk_size: int = limits.DEFAULT_BLOB_CHUNK) -> bytes:
+        """Return the blob's bytes, or raise `BlobUnavailable` listing why each peer failed."""
+        if len(blob_hash) != 32:
+            raise ValueError("a blob hash is 32 bytes")
+        if not 1 <= chunk_size <= limits.MAX_BLOB_CHUNK:
+            raise ValueError(f"chunk_size must be in [1, {limits.MAX_BLOB_CHUNK}]")
+        order = sorted((p for p in dict.fromkeys(candidates) if not self._peers.is_banned(p)),
+                       key=lambda p: -self._peers.score(p))
+        failures: list[str] = []
+        for peer in order:
+            try:
+                return await self.fetch_from(peer, blob_hash, max_size, chunk_size)
+            except NetError as exc:
+                failures.append(f"{peer}: {exc}")
+                log.info("blob %s from %s failed: %s", blob_hash.hex()[:16], peer, exc)
+        raise BlobUnavailable(f"blob {blob_hash.hex()[:16]} unavailable ({'; '.join(failures) or 'no peers'})")
+
+    async def fetch_from(self, peer: str, blob_hash: bytes, max_size: int, chunk_size: int) -> bytes:
+        parts: list[bytes] = []
+        offset = 0
+        total: int | None = None
+        while total is None or offset < total:
+            chunk = await self._client.call_blob_chunk(peer, blob_hash, offset, chunk_size)
+            if total is None:
+                if chunk.total_size > max_size:
+                    raise BlobUnavailable(f"blob of {chunk.total_size} bytes exceeds the limit of {max_size}")
+                total = chunk.total_size
+            elif chunk.total_size != total:
+                self._report(peer, Offence.BAD_RESPONSE)
+                raise BlobHashMismatch(f"peer {peer} changed the blob size mid-download")
+            parts.append(chunk.data)
+            offset += len(chunk.data)
+        data = b"".join(parts)
+        if compute_blob_hash(data) != blob_hash:
+            self._report(peer, Offence.WRONG_BLOB)
+            raise BlobHashMismatch(f"peer {peer} served bytes that do not hash to {blob_hash.hex()[:16]}")
+        return data
+

@@ -1,0 +1,57 @@
+"""Every size limit, timeout and score rule of the network layer, in one place.
+
+A hostile peer is bounded by these numbers; docs/spec/network.md gives the reasoning for each.
+"""
+
+from __future__ import annotations
+
+from app.core.types import Block
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# ---------------------------------------------------------------- gossip (per-message byte limits)
+# A block travels whole, so its limit is the block limit; everything else is a single small record.
+GOSSIP_MAX_BLOCK = Block.MAX_SIZE
+GOSSIP_MAX_VOTE = 16 * KIB  # a Vote is ~200 bytes; a QuorumCert of 128 members ~13 KiB
+GOSSIP_MAX_RECEIPT = 2 * KIB
+GOSSIP_MAX_TX = 4 * KIB
+GOSSIP_MAX_TASK = 8 * KIB
+# GossipSub's own frame limit: one RPC may carry a block plus control data.
+GOSSIP_MAX_RPC = GOSSIP_MAX_BLOCK + 64 * KIB
+# libp2p's default flood guard drops a peer's bursts above 10 messages per topic per second;
+# a committee of 128 sends 256 votes per view, so the bound is raised and abuse is left to scoring.
+GOSSIP_MAX_MESSAGES_PER_TOPIC_PER_SECOND = 1000.0
+GOSSIP_VALIDATION_TIMEOUT_S = 5.0
+
+# ---------------------------------------------------------------- request/response
+FRAME_LENGTH_BYTES = 4
+MAX_REQUEST_FRAME = 4 * KIB  # every request is a handful of integers and hashes
+MAX_RESPONSE_FRAME = Block.MAX_SIZE + 64 * KIB  # the largest answer is one block
+MAX_HEADERS_PER_REQUEST = 256
+MAX_BLOB_CHUNK = 1 * MIB
+DEFAULT_BLOB_CHUNK = 256 * KIB
+DEFAULT_MAX_BLOB = 512 * MIB
+MAX_STATE_PROOF = 64 * KIB
+REQUEST_TIMEOUT_S = 10.0
+DIAL_TIMEOUT_S = 5.0
+MAX_CONCURRENT_INBOUND_STREAMS = 64
+
+# ---------------------------------------------------------------- peer scores
+SCORE_MIN = -100.0
+SCORE_MAX = 20.0
+BAN_THRESHOLD = -50.0
+BAN_SECONDS = 600.0
+SCORE_HALF_LIFE_S = 600.0  # penalties fade, so an honest peer's rare fault is forgiven
+GOOD_MESSAGE_REWARD = 0.5
+PENALTY_BAD_FRAME = 20.0
+PENALTY_OVERSIZED = 25.0
+PENALTY_INVALID_GOSSIP = 10.0
+PENALTY_WRONG_BLOB = 50.0
+PENALTY_BAD_RESPONSE = 10.0
+PENALTY_TIMEOUT = 2.0
+
+# ---------------------------------------------------------------- dialing
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 300.0
+DISCOVERY_INTERVAL_S = 2.0
