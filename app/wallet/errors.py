@@ -63,3 +63,7 @@ class InvalidAmount(WalletError):
 
 class InvalidPrivateKey(WalletError):
     """A raw private key that is not 32 bytes of hex."""
+
+
+class NoSeedPhrase(WalletError):
+    """The wallet was imported from a raw key and has no seed phrase to show."""
