@@ -82,3 +82,15 @@ class InvalidReceipt(PotError):
 
 class StorageError(PotError):
     """The on-disk store is unreadable, inconsistent or from a foreign chain."""
+
+
+class InvalidConsensusMessage(PotError):
+    """A consensus vote or proposal that breaks a rule (bad signature, non-member, wrong leader…)."""
+
+
+class InvalidVote(InvalidConsensusMessage):
+    """A vote that is malformed, foreign, from a non-member, or badly signed."""
+
+
+class InvalidProposal(InvalidConsensusMessage):
+    """A proposal from the wrong leader, badly signed, or whose block is malformed for its slot."""

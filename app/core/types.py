@@ -24,6 +24,7 @@ from app.core.encoding import (
     ShortText,
     Signature64,
     Uint64,
+    encode,
 )
 from app.core.hashing import DOMAIN_COMMITTEE, DOMAIN_HEADER, DOMAIN_RECEIPT, DOMAIN_TX, tagged_hash
 
@@ -374,3 +375,64 @@ class SignedHeader(Record):
     TAG = 33
     header: BlockHeader
     qc: QuorumCert | None
+
+
+# --------------------------------------------------------------------------- consensus proposals
+
+
+def proposal_signing_bytes(
+    chain_id: str, height: int, view: int, pol_view: int | None, block_hash: bytes, proposer: bytes
+) -> bytes:
+    """What a leader signs for a proposal: the block's hash, not its bytes (see `Proposal`)."""
+    return encode([Proposal.TAG, chain_id, height, view, pol_view, block_hash, proposer])
+
+
+@dataclass(frozen=True)
+class Proposal(Signed):
+    """The leader of (`height`, `view`) proposes `block` (whose `qc` is still None).
+
+    `pol_view` is the earlier view in which a quorum prevoted this block (its proof of lock), so members
+    locked on it may accept it again; None for a freshly built block. The signature covers the block
+    hash rather than the block bytes, so two conflicting proposals make compact `ProposalEvidence`.
+    """
+
+    TAG = 25
+    SIG_DOMAIN = crypto.SIG_PROPOSAL
+    MAX_SIZE = Block.MAX_SIZE + 1024
+    chain_id: ShortText
+    height: Uint64
+    view: Uint64
+    pol_view: Uint64 | None
+    block: Block
+    proposer: PublicKey32
+    signature: Signature64
+
+    @property
+    def signer_key(self) -> bytes:
+        return self.proposer
+
+    @property
+    def block_hash(self) -> bytes:
+        return self.block.block_hash
+
+    def signing_bytes(self) -> bytes:
+        return proposal_signing_bytes(
+            self.chain_id, self.height, self.view, self.pol_view, self.block_hash, self.proposer
+        )
+
+
+@dataclass(frozen=True)
+class ProposalEvidence(Record):
+    """A leader's two signed proposals of different blocks at one height and view (slashable)."""
+
+    TAG = 26
+    chain_id: ShortText
+    height: Uint64
+    view: Uint64
+    proposer: PublicKey32
+    pol_view_a: Uint64 | None
+    block_hash_a: Bytes32
+    signature_a: Signature64
+    pol_view_b: Uint64 | None
+    block_hash_b: Bytes32
+    signature_b: Signature64
