@@ -1,0 +1,521 @@
+"""The daemon's JSON-RPC server: Unix socket or loopback TCP, token auth, limits, event subscriptions.
+
+Threads, not the daemon's trio loop, so a busy node or a training step never delays an answer: one
+accept thread, and per connection a reader (which runs that connection's handlers in order) and a
+writer (which owns all sends, so event pushes never interleave with responses). A connection speaks
+only `hello` until it has shown the token. Every bad input gets a JSON-RPC error and leaves the other
+connections untouched; see docs/RPC.md for which errors also close the connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import selectors
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from app import __version__
+from app.daemon.events import Event, EventBus, Subscription
+from app.rpc import protocol as p
+from app.rpc.auth import tokens_equal
+from app.rpc.endpoint import Endpoint
+from app.rpc.framing import FrameTooLarge, LineSplitter
+from app.rpc.schema import Param, Schema, validate_params
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+_CLOSE = object()  # writer sentinel
+BUILTIN_METHODS = frozenset({"hello", "version", "ping", "subscribe", "unsubscribe"})
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Bounds that keep one client from hurting the daemon or the other clients."""
+
+    max_request_bytes: int = p.MAX_REQUEST_BYTES
+    max_connections: int = 16
+    hello_timeout: float = 10.0  # an unauthenticated connection must say hello within this
+    send_queue: int = 1000  # messages waiting per connection; events beyond it are dropped
+    close_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class _Method:
+    handler: Handler
+    schema: Schema
+
+
+class _Close(Exception):
+    """Raised inside a connection to send one last error and hang up."""
+
+    def __init__(self, error: p.RpcError, request_id: p.JsonId = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.request_id = request_id
+
+
+class RpcServer:
+    """Serve registered methods and bus events to local clients holding `token`."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        token: str,
+        bus: EventBus | None = None,
+        limits: ServerLimits = ServerLimits(),
+    ) -> None:
+        self._requested = endpoint
+        self._token = token
+        self._bus = bus
+        self.limits = limits
+        self._methods: dict[str, _Method] = {}
+        self._conns: set[_Connection] = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._listener: socket.socket | None = None
+        self._bound: Endpoint | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bus_sub: Subscription | None = None
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, name: str, handler: Handler, params: Schema | None = None) -> None:
+        """Expose `handler` as `name`; it is called with validated keyword arguments from `params`."""
+        if name in BUILTIN_METHODS or name in self._methods:
+            raise ValueError(f"RPC method {name!r} is already registered")
+        if not p.METHOD_NAME.match(name):
+            raise ValueError(f"RPC method name {name!r} must look like 'ping' or 'wallet.send'")
+        self._methods[name] = _Method(handler, dict(params or {}))
+
+    def method_names(self) -> list[str]:
+        return sorted(BUILTIN_METHODS | set(self._methods))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint actually bound (with the real port); only after start()."""
+        if self._bound is None:
+            raise RuntimeError("the RPC server is not started")
+        return self._bound
+
+    def start(self) -> Endpoint:
+        self._listener, self._bound = _bind(self._requested)
+        self._listener.listen(self.limits.max_connections)
+        if self._bus is not None:
+            self._bus_sub = self._bus.subscribe(self._on_event)
+        self._thread = threading.Thread(target=self._accept_loop, name="rpc-accept", daemon=True)
+        self._thread.start()
+        log.info("RPC listening on %s", self._bound)
+        return self._bound
+
+    def stop(self, reason: str = "daemon stopping") -> None:
+        """Tell clients why, close every connection, stop listening; safe to call twice."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._bus_sub is not None:
+            self._bus_sub.close()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            conns = list(self._conns)
+        note = p.encode_notification(p.Notification(p.NOTIFY_CLOSING, {"reason": reason}))
+        for conn in conns:
+            conn.offer(note)
+            conn.request_close()
+        for conn in conns:
+            conn.join(self.limits.close_timeout * 2)
+        self._wake_r.close()
+        self._wake_w.close()
+        if self._bound is not None and self._bound.transport == "unix":
+            _unlink_socket(Path(self._bound.path))
+        log.info("RPC stopped")
+
+    def __enter__(self) -> RpcServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    # -- accept -------------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self._listener, selectors.EVENT_READ)
+        sel.register(self._wake_r, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    try:
+                        sock, _addr = self._listener.accept()
+                    except OSError as exc:
+                        log.warning("RPC accept failed: %s", exc)
+                        continue
+                    self._admit(sock)
+        finally:
+            sel.close()
+            self._listener.close()
+
+    def _admit(self, sock: socket.socket) -> None:
+        refusal = _peer_refusal(sock)
+        with self._lock:
+            if refusal is None and len(self._conns) >= self.limits.max_connections:
+                refusal = p.RpcError(
+                    p.ErrorCode.TOO_MANY_CONNECTIONS,
+                    f"too many RPC connections (limit {self.limits.max_connections}); close another client",
+                )
+            if refusal is None:
+                conn = _Connection(self, sock, next(self._ids))
+                self._conns.add(conn)
+        if refusal is not None:
+            log.warning("RPC connection refused: %s", refusal.message)
+            sock.settimeout(1.0)
+            try:
+                sock.sendall(p.encode_response(p.Response(id=None, error=refusal)))
+            except OSError:
+                pass
+            sock.close()
+            return
+        conn.start()
+
+    def _forget(self, conn: _Connection) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+
+    # -- events -------------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        data = event.to_json()
+        for conn in conns:
+            conn.push_event(event.KIND, data)
+
+    # -- dispatch (runs on a connection's reader thread) --------------------------------------
+    def dispatch(self, conn: _Connection, req: p.Request) -> Any:
+        """Run one authenticated request; returns the result or raises RpcError."""
+        builtin = getattr(self, f"_rpc_{req.method}", None)
+        if req.method in BUILTIN_METHODS and builtin is not None:
+            return builtin(conn, **validate_params(_BUILTIN_SCHEMAS[req.method], req.params))
+        method = self._methods.get(req.method)
+        if method is None:
+            raise p.RpcError(p.ErrorCode.METHOD_NOT_FOUND, f"unknown method {req.method!r}; call 'version' for the list")
+        kwargs = validate_params(method.schema, req.params)
+        try:
+            return method.handler(**kwargs)
+        except p.RpcError:
+            raise
+        except Exception as exc:
+            log.exception("RPC method %s failed", req.method)
+            raise p.RpcError(
+                p.ErrorCode.INTERNAL_ERROR,
+                f"{req.method!r} failed with an internal error ({type(exc).__name__}); see the daemon log",
+            ) from None
+
+    def check_hello(self, params: dict[str, Any] | list[Any]) -> dict[str, Any]:
+        """Validate a hello: the token first, then the version; raises _Close on failure."""
+        try:
+            args = validate_params(_BUILTIN_SCHEMAS["hello"], params)
+        except p.RpcError as err:
+            raise _Close(err) from None
+        if not tokens_equal(args["token"], self._token):
+            raise _Close(p.RpcError(p.ErrorCode.UNAUTHORIZED, "wrong RPC token: read it from the daemon's token file"))
+        chosen = p.choose_version(args["versions"])
+        if chosen is None:
+            raise _Close(
+                p.RpcError(
+                    p.ErrorCode.UNSUPPORTED_PROTOCOL,
+                    f"no common protocol version: client speaks {args['versions']}, daemon speaks {list(p.SUPPORTED_VERSIONS)}",
+                    {"supported": list(p.SUPPORTED_VERSIONS)},
+                )
+            )
+        return {"protocol": chosen, "server": f"potminer {__version__}", "methods": self.method_names(),
+                "events": sorted(p.EVENT_KINDS)}
+
+    def _rpc_version(self, conn: _Connection) -> dict[str, Any]:
+        return {"app": __version__, "protocol": conn.protocol, "supported": list(p.SUPPORTED_VERSIONS),
+                "methods": self.method_names(), "events": sorted(p.EVENT_KINDS)}
+
+    def _rpc_ping(self, conn: _Connection) -> str:
+        return "pong"
+
+    def _rpc_subscribe(self, conn: _Connection, kinds: list[str]) -> dict[str, Any]:
+        return {"subscribed": conn.set_kinds(conn.kinds | set(kinds))}
+
+    def _rpc_unsubscribe(self, conn: _Connection, kinds: list[str] | None) -> dict[str, Any]:
+        return {"subscribed": conn.set_kinds(set() if kinds is None else conn.kinds - set(kinds))}
+
+    def _rpc_hello(self, conn: _Connection, **_: Any) -> None:
+        raise p.RpcError(p.ErrorCode.INVALID_REQUEST, "already authenticated: hello is only sent once")
+
+
+_KINDS = frozenset(p.EVENT_KINDS)
+_BUILTIN_SCHEMAS: dict[str, Schema] = {
+    "hello": {
+        "token": Param(str, max_length=256),
+        "versions": Param(list, default=[p.PROTOCOL_VERSION], items=int, max_length=32),
+        "client": Param(str, default="", max_length=200),
+    },
+    "version": {},
+    "ping": {},
+    "subscribe": {"kinds": Param(list, items=str, choices=_KINDS, max_length=32)},
+    "unsubscribe": {"kinds": Param(list, default=None, items=str, choices=_KINDS, max_length=32)},
+}
+
+
+class _Connection:
+    """One client: a reader thread that parses and dispatches, a writer thread that sends."""
+
+    def __init__(self, server: RpcServer, sock: socket.socket, conn_id: int) -> None:
+        self.server = server
+        self.sock = sock
+        self.id = conn_id
+        self.protocol: int | None = None
+        self.kinds: frozenset[str] = frozenset()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=server.limits.send_queue)
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._close_requested = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"rpc-read-{conn_id}", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name=f"rpc-write-{conn_id}", daemon=True)
+
+    def start(self) -> None:
+        self._writer.start()
+        self._reader.start()
+
+    def join(self, timeout: float) -> None:
+        self._reader.join(timeout)
+
+    # -- outgoing -----------------------------------------------------------------------------
+    def offer(self, data: bytes) -> bool:
+        """Queue without waiting; False when the client is too far behind."""
+        try:
+            self._queue.put_nowait(data)
+            return True
+        except queue.Full:
+            return False
+
+    def _send(self, data: bytes) -> None:
+        """Queue, waiting while the client reads slowly (back-pressure on its own requests only)."""
+        while self._writer.is_alive():
+            try:
+                self._queue.put(data, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def push_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Deliver an event if subscribed; a dropped event still uses up a seq, so clients see the gap."""
+        if kind not in self.kinds or self.protocol is None:
+            return
+        with self._seq_lock:
+            self._seq += 1
+            note = p.Notification(p.NOTIFY_EVENT, {"kind": kind, "seq": self._seq, "data": data})
+            if not self.offer(p.encode_notification(note)):
+                log.debug("RPC client %d is behind; dropped %s event %d", self.id, kind, self._seq)
+
+    def set_kinds(self, kinds: set[str] | frozenset[str]) -> list[str]:
+        self.kinds = frozenset(kinds)
+        return sorted(self.kinds)
+
+    def request_close(self) -> None:
+        with self._close_lock:
+            if self._close_requested:
+                return
+            self._close_requested = True
+        try:
+            self._queue.put(_CLOSE, timeout=self.server.limits.close_timeout)
+        except queue.Full:
+            self._shutdown_socket()
+
+    def _shutdown_socket(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _CLOSE:
+                break
+            assert isinstance(item, bytes)
+            try:
+                self.sock.sendall(item)
+            except OSError:
+                break
+        self._shutdown_socket()  # wakes the reader, which closes the socket
+
+    # -- incoming -----------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        splitter = LineSplitter(self.server.limits.max_request_bytes)
+        deadline = time.monotonic() + self.server.limits.hello_timeout
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        try:
+            while True:
+                timeout = None if self.protocol is not None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    raise _Close(p.RpcError(p.ErrorCode.UNAUTHORIZED, "no hello with the token within "
+                                            f"{self.server.limits.hello_timeout:g} s; closing"))
+                if not sel.select(timeout):
+                    continue
+                try:
+                    chunk = self.sock.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                try:
+                    lines = splitter.feed(chunk)
+                except FrameTooLarge as exc:
+                    raise _Close(p.RpcError(p.ErrorCode.MESSAGE_TOO_LARGE, f"request refused: {exc}")) from None
+                for line in lines:
+                    self._handle_line(line)
+        except _Close as close:
+            log.warning("RPC client %d: %s", self.id, close.error.message)
+            self._send(p.encode_response(p.Response(id=close.request_id, error=close.error)))
+        except Exception:
+            log.exception("RPC connection %d crashed", self.id)
+        finally:
+            sel.close()
+            self.request_close()
+            self._writer.join(self.server.limits.close_timeout)
+            self.sock.close()
+            self.server._forget(self)
+            log.debug("RPC client %d disconnected", self.id)
+
+    def _handle_line(self, line: bytes) -> None:
+        try:
+            req = p.decode_request(line)
+        except p.ProtocolError as exc:
+            if self.protocol is None:
+                raise _Close(exc.as_rpc_error(), exc.request_id) from None
+            self._reply(exc.request_id, error=exc.as_rpc_error())
+            return
+        if self.protocol is None:
+            if req.method != "hello":
+                raise _Close(
+                    p.RpcError(p.ErrorCode.UNAUTHORIZED, "not authenticated: send 'hello' with the token first"),
+                    req.id,
+                )
+            try:
+                result = self.server.check_hello(req.params)
+            except _Close as close:
+                close.request_id = req.id
+                raise
+            self.protocol = result["protocol"]
+            self._reply(req.id, result=result)
+            return
+        try:
+            result = self.server.dispatch(self, req)
+        except p.RpcError as err:
+            if not req.is_notification:
+                self._reply(req.id, error=err)
+            return
+        if not req.is_notification:
+            self._reply(req.id, result=result, method=req.method)
+
+    def _reply(self, req_id: p.JsonId, result: Any = None, error: p.RpcError | None = None, method: str = "") -> None:
+        try:
+            data = p.encode_response(p.Response(id=req_id, result=result, error=error))
+        except (TypeError, ValueError) as exc:
+            log.error("RPC method %s returned a result that is not JSON: %s", method, exc)
+            data = p.encode_response(p.Response(id=req_id, error=p.RpcError(
+                p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result that cannot be sent as JSON")))
+        if len(data) > p.MAX_RESPONSE_BYTES:
+            log.error("RPC method %s returned %d bytes, over the limit", method, len(data))
+            data = p.encode_response(p.Response(id=req_id, error=p.RpcError(
+                p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result larger than {p.MAX_RESPONSE_BYTES} bytes")))
+        self._send(data)
+
+
+# -- sockets ------------------------------------------------------------------------------------
+def _bind(endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
+    if endpoint.transport == "tcp":
+        family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if os.name == "nt":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
+            sock.bind((endpoint.host, endpoint.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock, Endpoint.tcp(endpoint.host, sock.getsockname()[1])
+    path = Path(endpoint.path)
+    _prepare_socket_dir(path.parent)
+    _unlink_socket(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # the socket file is born 0600 (umask is process-wide but this is brief)
+    try:
+        sock.bind(str(path))
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    return sock, endpoint
+
+
+def _prepare_socket_dir(directory: Path) -> None:
+    """Make sure the socket's folder exists and is ours (matters for the shared temp folder fallback)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = directory.stat()
+    if os.name != "posix":
+        return
+    if st.st_uid != os.getuid():
+        raise PermissionError(f"refusing to put the RPC socket in {directory}: it belongs to another user")
+    in_shared_temp = directory.resolve().parent == Path(tempfile.gettempdir()).resolve()
+    if in_shared_temp and st.st_mode & 0o077:
+        raise PermissionError(f"refusing to put the RPC socket in {directory}: others can access it (chmod 700)")
+
+
+def _unlink_socket(path: Path) -> None:
+    """Remove a socket file left by a dead daemon; never remove anything that is not a socket."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise FileExistsError(f"{path} exists and is not a socket; move it away")
+    path.unlink(missing_ok=True)
+
+
+def _peer_refusal(sock: socket.socket) -> p.RpcError | None:
+    """On Linux, refuse Unix-socket peers running as another user (the token is the check elsewhere)."""
+    if sock.family != getattr(socket, "AF_UNIX", None) or not sys.platform.startswith("linux"):
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        return p.RpcError(p.ErrorCode.UNAUTHORIZED, f"connections from user id {uid} are refused")
+    return None
+
