@@ -1,0 +1,61 @@
+"""The blob-store shape the miner needs: content-addressed `put`, `get`, `has`.
+
+The node's real store (`app/core/blobstore.py`, on disk) has this shape; the miner depends only on the
+protocol so training, verification and aggregation run the same against it or against `MemoryBlobStore`.
+`fetch_verified` is the one way the miner reads a blob that someone else named: it re-hashes the bytes,
+so a store or a peer that hands back other bytes is caught as "blob-hash-mismatch".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.core.errors import InvalidReceipt
+from app.core.hashing import blob_hash
+
+REASON_MISSING = "blob-missing"
+REASON_HASH = "blob-hash-mismatch"
+
+
+class BlobStore(Protocol):
+    def put(self, data: bytes) -> bytes: ...
+
+    def get(self, digest: bytes) -> bytes: ...
+
+    def has(self, digest: bytes) -> bool: ...
+
+
+class MemoryBlobStore:
+    """A dict-backed store: for tests, benchmarks and a verifier's scratch space."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[bytes, bytes] = {}
+
+    def put(self, data: bytes) -> bytes:
+        digest = blob_hash(data)
+        self._blobs[digest] = bytes(data)
+        return digest
+
+    def get(self, digest: bytes) -> bytes:
+        try:
+            return self._blobs[digest]
+        except KeyError:
+            raise KeyError(f"no blob {digest.hex()[:16]}") from None
+
+    def has(self, digest: bytes) -> bool:
+        return digest in self._blobs
+
+    def corrupt(self, digest: bytes, data: bytes) -> None:
+        """Store `data` under a hash it does not have: a lying peer, for tests."""
+        self._blobs[digest] = data
+
+
+def fetch_verified(store: BlobStore, digest: bytes, what: str) -> bytes:
+    """The blob `digest` from `store`, re-hashed; `InvalidReceipt` if absent or not matching."""
+    try:
+        data = store.get(digest)
+    except (KeyError, FileNotFoundError):
+        raise InvalidReceipt(REASON_MISSING, f"{what} {digest.hex()[:16]} is not available") from None
+    if blob_hash(data) != digest:
+        raise InvalidReceipt(REASON_HASH, f"{what} {digest.hex()[:16]} does not hash to its address")
+    return data

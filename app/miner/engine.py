@@ -1,0 +1,82 @@
+"""The training step shared by the miner and the verifier, so both run exactly the same code.
+
+A `Session` is a registry model and its optimiser on one device, built from a `TaskSpec`. `run_steps`
+trains it on the seeded batches of steps `[start, stop)`; the miner calls it segment by segment, the
+verifier once per challenged segment. The loss is cross-entropy over the last dimension of the logits,
+for classifiers and for the language model alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch.nn import functional as F
+
+from app.core.types import TaskSpec
+from app.miner import optim, registry
+from app.miner.datasets import Split, batch_indices
+
+
+class Session:
+    """A model and its optimiser on `device`, ready to load a checkpoint and train."""
+
+    def __init__(self, spec: TaskSpec, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+        self.model = registry.build_model(spec.model, spec.model_version, spec.hyperparams).to(device)
+        self.opt = optim.build_optimizer(spec.optimizer, spec.optimizer_params, self.model)
+
+    def load(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Load parameters (and optimiser state when present; none means a fresh optimiser)."""
+        optim.import_state(tensors, self.model, self.opt, self.spec.optimizer)
+
+    def export(self) -> dict[str, torch.Tensor]:
+        return optim.export_state(self.model, self.opt, self.spec.optimizer)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on one batch; returns the batch loss before the update (detached)."""
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+
+def run_steps(
+    session: Session,
+    data: Split,
+    seed: bytes,
+    start: int,
+    stop: int,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Train steps `start..stop-1` on their seeded batches; returns the sum of their losses (a tensor)."""
+    total = torch.zeros((), device=session.device)
+    n = len(data)
+    for step in range(start, stop):
+        idx = batch_indices(seed, step, session.spec.batch_size, n).to(data.inputs.device, non_blocking=True)
+        loss = session.step(*data.batch(idx))
+        total += loss
+        if on_step is not None:
+            on_step(step, loss)
+    return total
+
+
+@torch.no_grad()
+def evaluate(spec: TaskSpec, params: Mapping[str, torch.Tensor], data: Split, device: torch.device, batch: int = 512) -> float:
+    """Mean cross-entropy of the model with `params` over every sample of `data`."""
+    session = Session(spec, device)
+    session.load(optim.params_of(params))
+    session.model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(data), batch):
+        x = data.inputs[i : i + batch].to(device)
+        y = data.targets[i : i + batch].to(device)
+        logits = session.model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long(), reduction="sum")
+        total += float(loss)
+        count += y.numel()
+    return total / count

@@ -1,0 +1,192 @@
+"""The project's model registry: architectures addressed by (name, version), never code from a peer.
+
+Each entry pins an architecture: the builder below for that (name, version) never changes, and the
+digest of its parameter names and shapes for reference hyper-parameters is recorded in
+`resources/registry/models.json` (checked by `verify_pins`). A new architecture is a new version.
+Every model takes a batch of uint8 inputs and returns logits whose last dimension is the class count,
+so one cross-entropy loss serves classifiers and the language model alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from app.core import encoding
+from app.core.hashing import tagged_hash
+from app.miner.hparams import InvalidTaskSpec, Num, parse_params
+
+PINS_PATH = Path(__file__).resolve().parents[2] / "resources" / "registry" / "models.json"
+DOMAIN_ARCH = b"architecture"  # local to the registry: hashes a model's parameter layout
+
+
+class MLP(nn.Module):
+    """Flattened input scaled to [0, 1], `layers` hidden ReLU layers of `hidden` units."""
+
+    def __init__(self, inputs: int, hidden: int, layers: int, classes: int, input_max: int) -> None:
+        super().__init__()
+        dims = [inputs] + [hidden] * layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:]))
+        self.out = nn.Linear(dims[-1], classes)
+        self.scale = 1.0 / input_max
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1).float() * self.scale
+        for layer in self.hidden:
+            h = F.relu(layer(h))
+        return self.out(h)
+
+
+class CNN(nn.Module):
+    """Two 3x3 convolutions (same padding), 2x2 max-pool, a linear classifier; square 1-channel input."""
+
+    def __init__(self, side: int, channels: int, classes: int, input_max: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.out = nn.Linear(channels * (side // 2) ** 2, classes)
+        self.side = side
+        self.scale = 1.0 / input_max
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float().reshape(-1, 1, self.side, self.side) * self.scale
+        h = F.relu(self.conv1(h))
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return self.out(h.flatten(1))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: causal self-attention and a 4x GELU MLP, no dropout (determinism)."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, 4 * width)
+        self.fc2 = nn.Linear(4 * width, width)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(c, dim=2)
+        q, k, v = (z.reshape(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, t, c))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class TinyLM(nn.Module):
+    """Byte-level causal transformer language model with learned positions and a tied output layer."""
+
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int) -> None:
+        super().__init__()
+        if width % heads:
+            raise InvalidTaskSpec("bad-hyperparams", "width must be a multiple of heads")
+        self.embed = nn.Embedding(vocab, width)
+        self.pos = nn.Parameter(torch.zeros(context, width))
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[1]
+        if t > self.pos.shape[0]:
+            raise ValueError(f"sequence of {t} exceeds the context of {self.pos.shape[0]}")
+        h = self.embed(x.long()) + self.pos[:t]
+        for block in self.blocks:
+            h = block(h)
+        return self.norm(h) @ self.embed.weight.T
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registry entry: hyper-parameter schema and the builder pinned to (name, version)."""
+
+    name: str
+    version: int
+    schema: Mapping[str, Num]
+    build: Callable[..., nn.Module]
+    description: str
+
+
+_ENTRIES: dict[tuple[str, int], ModelEntry] = {
+    ("mlp", 1): ModelEntry(
+        "mlp",
+        1,
+        {
+            "classes": Num(int, 2, 1000),
+            "hidden": Num(int, 1, 4096),
+            "input_max": Num(int, 1, 65535),
+            "inputs": Num(int, 1, 65536),
+            "layers": Num(int, 1, 8),
+        },
+        MLP,
+        "multilayer perceptron classifier",
+    ),
+    ("cnn", 1): ModelEntry(
+        "cnn",
+        1,
+        {
+            "channels": Num(int, 1, 256),
+            "classes": Num(int, 2, 1000),
+            "input_max": Num(int, 1, 65535),
+            "side": Num(int, 2, 256),
+        },
+        CNN,
+        "small convolutional classifier for square single-channel images",
+    ),
+    ("tiny-lm", 1): ModelEntry(
+        "tiny-lm",
+        1,
+        {
+            "context": Num(int, 2, 1024),
+            "heads": Num(int, 1, 16),
+            "layers": Num(int, 1, 12),
+            "vocab": Num(int, 2, 65536),
+            "width": Num(int, 8, 1024),
+        },
+        TinyLM,
+        "byte-level causal transformer language model",
+    ),
+}
+
+
+def entry(name: str, version: int) -> ModelEntry:
+    """The registry entry, or `InvalidTaskSpec("unknown-model")`."""
+    try:
+        return _ENTRIES[(name, version)]
+    except KeyError:
+        raise InvalidTaskSpec("unknown-model", f"{name!r} version {version} is not in the registry") from None
+
+
+def models() -> list[tuple[str, int]]:
+    return sorted(_ENTRIES)
+
+
+def build_model(name: str, version: int, hyperparams: tuple[tuple[str, str], ...]) -> nn.Module:
+    """A freshly built (randomly initialised) model; deterministic under a seeded torch RNG."""
+    e = entry(name, version)
+    return e.build(**parse_params(hyperparams, e.schema, f"{name} v{version} hyperparams"))
+
+
+def architecture_digest(model: nn.Module) -> bytes:
+    """Hash of the model's parameter names and shapes: what "pinned architecture" means in bytes."""
+    layout = [[n, list(p.shape)] for n, p in sorted(model.named_parameters())]
+    return tagged_hash(DOMAIN_ARCH, encoding.encode(layout))
+
+
+def verify_pins(path: Path = PINS_PATH) -> None:
+    """Raise `InvalidTaskSpec("architecture-changed")` if a builder no longer matches its pinned digest."""
+    pins = json.loads(path.read_text())
+    for pin in pins["models"]:
+        params = tuple((k, v) for k, v in sorted(pin["reference_hyperparams"].items()))
+        model = build_model(pin["name"], pin["version"], params)
+        if architecture_digest(model).hex() != pin["architecture_digest"]:
+            raise InvalidTaskSpec("architecture-changed", f"{pin['name']} v{pin['version']}")

@@ -1,0 +1,105 @@
+"""On-disk state of an unfinished round, so mining can stop and start without losing the round's work.
+
+The state is a small CBOR record (`round.cbor`) naming the round and the step reached, plus the
+tensors at that step: a checkpoint blob already in the blob store when the step is a checkpoint,
+otherwise a file `state-<hash>.safetensors` next to the record. Both are written atomically (temp file,
+fsync, rename, fsync of the folder); the tensors first, under a name that is their hash, so a crash
+at any moment leaves either the old or the new state, and the record's hash check catches anything else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import torch
+
+from app.core.encoding import Bytes32, MaxLen, Record, ShortText, Uint64
+from app.core.errors import EncodingError, InvalidReceipt
+from app.core.hashing import ZERO_HASH, blob_hash
+from app.miner.proof import MAX_CHECKPOINTS
+from app.miner.tensors import decode_tensors, encode_tensors
+
+RECORD = "round.cbor"
+
+
+@dataclass(frozen=True)
+class RoundState(Record):
+    """Where an unfinished round stands. `state_file` is zero when the step is a checkpoint."""
+
+    TAG = 53
+    chain_id: ShortText
+    task_id: Bytes32
+    round: Uint64
+    miner: Bytes32
+    base_checkpoint: Bytes32
+    anchor: Bytes32
+    step: Uint64
+    checkpoints: Annotated[tuple[Bytes32, ...], MaxLen(MAX_CHECKPOINTS + 1)]
+    state_file: Bytes32
+
+    def same_round(self, other: "RoundState") -> bool:
+        keys = ("chain_id", "task_id", "round", "miner", "base_checkpoint", "anchor")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves the old file or the new one, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class ResumeDir:
+    """The folder holding one miner's unfinished round (at most one at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def save(self, state: RoundState, tensors: dict[str, torch.Tensor] | None) -> None:
+        """Persist `state`; `tensors` are required unless the step is a stored checkpoint."""
+        if tensors is not None:
+            data = encode_tensors(tensors)
+            digest = blob_hash(data)
+            atomic_write(self.path / f"state-{digest.hex()}.safetensors", data)
+            state = state.replace(state_file=digest)
+        else:
+            state = state.replace(state_file=ZERO_HASH)
+        atomic_write(self.path / RECORD, state.encode())
+        self._prune(keep=state.state_file)
+
+    def load(self) -> tuple[RoundState, dict[str, torch.Tensor] | None] | None:
+        """The saved state and its mid-segment tensors (None at a checkpoint); None if nothing usable."""
+        try:
+            state = RoundState.decode((self.path / RECORD).read_bytes())
+        except (FileNotFoundError, EncodingError):
+            return None
+        if state.state_file == ZERO_HASH:
+            return state, None
+        try:
+            data = (self.path / f"state-{state.state_file.hex()}.safetensors").read_bytes()
+            if blob_hash(data) != state.state_file:
+                return None
+            return state, decode_tensors(data)
+        except (FileNotFoundError, InvalidReceipt):
+            return None
+
+    def clear(self) -> None:
+        (self.path / RECORD).unlink(missing_ok=True)
+        self._prune(keep=None)
+
+    def _prune(self, keep: bytes | None) -> None:
+        for f in self.path.glob("state-*.safetensors"):
+            if keep is None or f.name != f"state-{keep.hex()}.safetensors":
+                f.unlink(missing_ok=True)
