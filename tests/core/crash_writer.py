@@ -1,9 +1,11 @@
 """A writer the crash tests run in a subprocess and kill with SIGKILL at random points.
 
-`python -m tests.core.crash_writer store DB CHAIN_ID` commits blocks forever, resuming from the
-store's head; every third block is big (thousands of transactions, a large state diff) so that a kill
-often lands inside a commit. It prints `begin H` before a commit and `committed H` after the commit
-returned, flushing each line, so the test knows what was final.
+`python -m tests.core.crash_writer store DB` commits blocks forever, resuming from the store's
+head; every third block is big (thousands of transactions, a large state diff). It prints `begin H`
+before a commit and `committed H` after the commit returned, flushing each line, so the test knows
+what was final. Inside a commit it also prints `sql <statement>` the first time each of the
+statements in `SQL_MARKERS` runs (through SQLite's trace hook), so the test can kill it at a chosen
+point inside the database transaction rather than hoping to land there.
 
 `python -m tests.core.crash_writer blobs DIR` streams blobs of varied sizes into a blob store forever
 and prints `stored HEX` after each `commit()` returned.
@@ -33,6 +35,13 @@ from app.core.types import (
 )
 
 CHAIN_ID = "crashnet"
+SQL_MARKERS = (
+    "INSERT INTO txs",
+    "DELETE FROM state",
+    "INSERT OR REPLACE INTO state",
+    "UPDATE head",
+    "COMMIT",
+)
 BIG_TXS = 3000
 BIG_STATE = 30_000
 
@@ -59,10 +68,10 @@ def expected_state(height: int) -> dict[bytes, bytes]:
     return entries
 
 
-def build_block(chain_id: str, height: int, prev_hash: bytes) -> Block:
-    """A structurally valid block whose size depends on the height (signatures are not checked by
-    the store, so they are left as zeros)."""
-    count = BIG_TXS if is_big(height) else 3
+def build_block(chain_id: str, height: int, prev_hash: bytes, big: bool | None = None) -> Block:
+    """A structurally valid block, big at the heights `is_big` names unless `big` says otherwise
+    (signatures are not checked by the store, so they are left as zeros)."""
+    count = BIG_TXS if (is_big(height) if big is None else big) else 3
     sender = _digest("sender", height)
     txs = tuple(
         Transfer(
@@ -122,18 +131,35 @@ def build_block(chain_id: str, height: int, prev_hash: bytes) -> Block:
     return Block(header=header, body=body, qc=None)
 
 
+def _trace_markers(store: Store) -> set[str]:
+    """Print each marker statement once per commit; returns the set to clear at each `begin`."""
+    seen: set[str] = set()
+
+    def trace(statement: str) -> None:
+        for marker in SQL_MARKERS:
+            if marker not in seen and statement.startswith(marker):
+                seen.add(marker)
+                _say(f"sql {marker}")
+
+    # The writer's thread connection is the one `commit_block` uses.
+    store._conn().set_trace_callback(trace)
+    return seen
+
+
 def run_store(path: Path, chain_id: str) -> None:
     with Store(path, chain_id) as store:
+        seen = _trace_markers(store)
         head = store.head()
         if head is None:
             store.commit_genesis(build_block(chain_id, 0, ZERO_HASH), expected_state(0))
             head = store.head()
             assert head is not None
-            _say(f"committed 0")
+            _say("committed 0")
         height, prev = head.height, head.hash
         while True:
             height += 1
             block = build_block(chain_id, height, prev)
+            seen.clear()
             _say(f"begin {height}")
             store.commit_block(block, expected_state(height))
             _say(f"committed {height}")
