@@ -1,0 +1,100 @@
+"""Per-network constants of the chain (electrum/constants.py's role), and the schedules they imply.
+
+`ChainParams` is a `Record` because the genesis document embeds it: the genesis hash, and so every
+block hash of the chain, commits to the exact rules the chain runs under. Two nodes with different
+parameters cannot agree on the genesis block, so they can never mistake each other's chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from app.core.encoding import UINT64_MAX, MaxLen, Range, Record, ShortText, Uint64
+from app.core.types import GRAINS_PER_POT, MAX_COMMITTEE, Block
+
+BPS_DENOMINATOR = 10_000
+MAX_HALVINGS = 64  # after 64 halvings every uint64 reward has shifted to zero
+# A block's size limit counts the block without its QC (a proposal has none yet, and its validity must
+# not change when the QC arrives); the largest QC must still fit in Block.MAX_SIZE on top of it.
+MAX_QC_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class ChainParams(Record):
+    """The rules of one network; every field is consensus-critical."""
+
+    TAG = 51
+    chain_id: ShortText
+    address_hrp: Annotated[str, MaxLen(16)]
+    epoch_length: Annotated[int, Range(1, 1_000_000)]
+    committee_size: Annotated[int, Range(1, MAX_COMMITTEE)]
+    min_bond: Annotated[int, Range(1, UINT64_MAX)]
+    initial_block_reward: Uint64
+    halving_interval: Annotated[int, Range(1, UINT64_MAX)]
+    validator_share_bps: Annotated[int, Range(0, BPS_DENOMINATOR)]
+    max_block_bytes: Annotated[int, Range(1024, Block.MAX_SIZE - MAX_QC_BYTES)]
+    task_expiry_blocks: Annotated[int, Range(1, UINT64_MAX)]
+    max_clock_drift_ms: Uint64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.chain_id:
+            raise ValueError("chain_id must not be empty")
+        if not self.address_hrp or not self.address_hrp.isascii() or not self.address_hrp.islower():
+            raise ValueError("address_hrp must be lower-case ASCII")
+
+    def block_reward(self, height: int) -> int:
+        """Grains minted by a block at `height` that closes at least one round (0 for genesis)."""
+        if height <= 0:
+            return 0
+        halvings = (height - 1) // self.halving_interval
+        if halvings >= MAX_HALVINGS:
+            return 0
+        return self.initial_block_reward >> halvings
+
+    def max_minted(self) -> int:
+        """The most grains minting can ever create: every block from height 1 on closing a round."""
+        return sum((self.initial_block_reward >> k) * self.halving_interval for k in range(MAX_HALVINGS))
+
+    def validator_share(self, minted: int) -> int:
+        """The part of a block's minted reward paid to the committee for checking the work."""
+        return minted * self.validator_share_bps // BPS_DENOMINATOR
+
+    def epoch_of(self, height: int) -> int:
+        return height // self.epoch_length
+
+    def is_epoch_end(self, height: int) -> bool:
+        """True for the last block of an epoch: it elects the next epoch's committee."""
+        return (height + 1) % self.epoch_length == 0
+
+
+DEVNET = ChainParams(
+    chain_id="pot-devnet",
+    address_hrp="potd",
+    epoch_length=20,
+    committee_size=4,
+    min_bond=1_000 * GRAINS_PER_POT,
+    initial_block_reward=50 * GRAINS_PER_POT,
+    halving_interval=1_000_000,
+    validator_share_bps=1_000,
+    max_block_bytes=2 * 1024 * 1024,
+    task_expiry_blocks=120,
+    max_clock_drift_ms=15_000,
+)
+
+TESTNET = ChainParams(
+    chain_id="pot-testnet-1",
+    address_hrp="pott",
+    epoch_length=240,
+    committee_size=16,
+    min_bond=10_000 * GRAINS_PER_POT,
+    initial_block_reward=50 * GRAINS_PER_POT,
+    halving_interval=4_200_000,
+    validator_share_bps=1_000,
+    max_block_bytes=4 * 1024 * 1024,
+    task_expiry_blocks=720,
+    max_clock_drift_ms=15_000,
+)
+
+NETWORKS: dict[str, ChainParams] = {"devnet": DEVNET, "testnet": TESTNET}

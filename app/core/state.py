@@ -1,0 +1,737 @@
+"""The chain's state and its pure transitions: accounts, tasks with escrow, rewards, committees.
+
+A `ChainState` is an immutable value; every transition returns a new one and leaves its input
+untouched, so the BFT engine can try a proposal and drop the result. Internally a transition works on
+a `StateDraft` (shallow copies of the maps, one per block, not one per transaction) and remembers which
+keys it changed, so the state root and the stored entries are recomputed only for those keys.
+
+Money is only ever moved, never created or destroyed, except by `ChainParams.block_reward` minting:
+transaction fees go to the block's proposer and a slashed bond goes to the proposer that included the
+evidence (burning either would break the invariant `balances + bonds + escrows == genesis supply +
+minted`, which the property tests check after every random block).
+
+State entries (`entries()`, the only interface of the SQLite store, docs/spec/state.md):
+    b"a" + address(20)  -> Account        b"t" + task_id(32) -> TaskState
+    b"m"                -> ChainMeta      b"c" / b"n"        -> Committee (current / next block's)
+    b"h"                -> head block hash (raw 32 bytes; NOT under the state root, see `HEAD_KEY`)
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Annotated
+
+from app.core import crypto
+from app.core.consensus import check_evidence
+from app.core.encoding import Bytes20, Bytes32, MaxLen, PublicKey32, Range, Record, ShortText, Uint64, encode
+from app.core.errors import (
+    BadNonce,
+    EncodingError,
+    InsufficientFunds,
+    InvalidBlock,
+    InvalidProof,
+    InvalidQuorumCertificate,
+    InvalidReceipt,
+    InvalidTransaction,
+    PotError,
+    StorageError,
+    UnknownTask,
+    WrongChain,
+)
+from app.core.hashing import DOMAIN_STATE_LEAF, ZERO_HASH, tagged_hash
+from app.core.merkle import MerkleProof, merkle_proof, merkle_root, verify_proof
+from app.core.params import ChainParams
+from app.core.types import (
+    AnyTransaction,
+    Bond,
+    BlockBody,
+    BlockHeader,
+    Committee,
+    Evidence,
+    Reward,
+    RoundResult,
+    TaskPost,
+    TaskSpec,
+    Transfer,
+    Unbond,
+    WorkReceipt,
+)
+
+ACCOUNT_PREFIX = b"a"
+TASK_PREFIX = b"t"
+META_KEY = b"m"
+COMMITTEE_KEY = b"c"
+NEXT_COMMITTEE_KEY = b"n"
+# A state cannot commit to the hash of the block whose header commits to the state, so the head
+# hash is stored with the entries (the store needs it to resume) but left out of the state root.
+HEAD_KEY = b"h"
+
+TASK_OPEN = 0
+TASK_FINISHED = 1
+TASK_EXPIRED = 2
+
+
+# --------------------------------------------------------------------------- errors (rules of this module)
+
+
+class BondLocked(InvalidTransaction):
+    """An Unbond by a member of the current or next committee: its bond must stay slashable."""
+
+
+class InvalidRoundResult(InvalidBlock):
+    """A RoundResult that does not close its task's current round with exactly the block's receipts."""
+
+
+class InvalidEvidence(InvalidBlock):
+    """Equivocation evidence that is malformed, foreign to this epoch, or against an unbonded member."""
+
+
+class WrongRewards(InvalidBlock):
+    """A block whose listed rewards differ from the ones the state machine computes."""
+
+
+class UnknownAccount(PotError):
+    """A proof was asked for an account that holds nothing (absent from the state)."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Account(Record):
+    """An account: spendable balance, next nonce, slashable bond, and work credited this epoch.
+
+    `public_key` is remembered once the account signs something (a transaction or a receipt), since
+    committees are lists of public keys while accounts are keyed by address.
+    """
+
+    TAG = 52
+    balance: Uint64
+    nonce: Uint64
+    bond: Uint64
+    work: Uint64
+    public_key: PublicKey32 | None
+
+    def is_empty(self) -> bool:
+        """An empty account is absent from the state: one representation of "nothing here"."""
+        return not (self.balance or self.nonce or self.bond or self.work)
+
+
+EMPTY_ACCOUNT = Account(balance=0, nonce=0, bond=0, work=0, public_key=None)
+
+
+@dataclass(frozen=True)
+class TaskState(Record):
+    """A posted task's progress. `anchor` is the hash of the block that opened the current round.
+
+    That hash is not known while the opening block is built (it commits to this state), so `anchor`
+    stays ZERO_HASH until the next block fills it from its `prev_hash`; `ChainState.round_anchor`
+    answers in the meantime.
+    """
+
+    TAG = 53
+    spec: TaskSpec
+    owner: Bytes20
+    escrow: Uint64
+    fee_per_round: Uint64
+    round: Uint64
+    checkpoint: Bytes32
+    anchor: Bytes32
+    round_opened: Uint64
+    status: Annotated[int, Range(TASK_OPEN, TASK_EXPIRED)]
+    last_loss_micro: Uint64 | None
+
+
+@dataclass(frozen=True)
+class ChainMeta(Record):
+    """Chain-wide counters: the head's height, epoch and time, and the supply bookkeeping."""
+
+    TAG = 54
+    chain_id: ShortText
+    height: Uint64
+    epoch: Uint64
+    timestamp_ms: Uint64
+    genesis_supply: Uint64
+    minted: Uint64
+
+
+@dataclass(frozen=True)
+class AccountProof(Record):
+    """An account's encoded value and its Merkle inclusion proof against a state root."""
+
+    TAG = 57
+    address: Bytes20
+    value: Annotated[bytes, MaxLen(256)]
+    proof: MerkleProof
+
+    def verify(self, state_root: bytes) -> Account:
+        """Return the proven account, or raise `InvalidProof`."""
+        verify_account_proof(state_root, self.address, self.value, self.proof)
+        try:
+            return Account.decode(self.value)
+        except EncodingError as exc:
+            raise InvalidProof(f"proven value is not an account: {exc}") from None
+
+
+def account_key(address: bytes) -> bytes:
+    return ACCOUNT_PREFIX + address
+
+
+def task_key(task_id: bytes) -> bytes:
+    return TASK_PREFIX + task_id
+
+
+def state_leaf(key: bytes, value: bytes) -> bytes:
+    """The Merkle leaf of one state entry; binding the key stops a proof of one account posing as another's."""
+    return tagged_hash(DOMAIN_STATE_LEAF, encode([key, value]))
+
+
+def verify_account_proof(state_root: bytes, address: bytes, value: bytes, proof: MerkleProof) -> None:
+    """Raise `InvalidProof` unless `value` is the entry of `address` under `state_root` (pure, light-client side)."""
+    if len(address) != crypto.ADDRESS_LEN:
+        raise InvalidProof("an address is 20 bytes")
+    verify_proof(state_root, state_leaf(account_key(address), value), proof)
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    """What the reward split needs of one closed round: its task, released fee and miners' steps."""
+
+    task_id: bytes
+    fee: int
+    work: tuple[tuple[bytes, int], ...]  # (miner address, verified steps), in block order
+
+
+def compute_rewards(
+    params: ChainParams,
+    height: int,
+    committee: Committee,
+    proposer: bytes,
+    rounds: Sequence[ClosedRound],
+) -> tuple[Reward, ...]:
+    """The rewards of a block: minted reward plus released fees, every grain accounted for.
+
+    Minting happens only in a block that closes a round. Validators get `validator_share_bps` of the
+    minted reward in equal parts; miners get the rest in proportion to their steps across all closed
+    rounds, plus each round's fee in proportion to steps within that round. Rounding remainders go to
+    the proposer's validator entry. Sorted by (kind, task_id, recipient); zero amounts are left out.
+    """
+    if not rounds:
+        return ()
+    minted = params.block_reward(height)
+    validator_pool = params.validator_share(minted)
+    miner_pool = minted - validator_pool
+    total_steps = sum(steps for rnd in rounds for _, steps in rnd.work)
+    amounts: dict[tuple[str, bytes, bytes], int] = {}
+
+    def pay(kind: str, task_id: bytes, recipient: bytes, amount: int) -> None:
+        key = (kind, task_id, recipient)
+        amounts[key] = amounts.get(key, 0) + amount
+
+    for rnd in rounds:
+        round_steps = sum(steps for _, steps in rnd.work)
+        for miner, steps in rnd.work:
+            share = (miner_pool * steps // total_steps) if total_steps else 0
+            share += (rnd.fee * steps // round_steps) if round_steps else 0
+            pay(Reward.KIND_MINER, rnd.task_id, miner, share)
+    members = committee.members
+    for member in members:
+        pay(Reward.KIND_VALIDATOR, ZERO_HASH, crypto.key_hash(member), validator_pool // len(members))
+    paid = sum(amounts.values())
+    due = minted + sum(rnd.fee for rnd in rounds)
+    pay(Reward.KIND_VALIDATOR, ZERO_HASH, crypto.key_hash(proposer), due - paid)
+    return tuple(
+        Reward(recipient=recipient, amount=amount, kind=kind, task_id=task_id)
+        for (kind, task_id, recipient), amount in sorted(amounts.items())
+        if amount > 0
+    )
+
+
+def elect_committee(
+    params: ChainParams, accounts: Mapping[bytes, Account], current: Committee, epoch: int
+) -> Committee:
+    """The committee for `epoch`: the most work this epoch among accounts bonded >= min_bond.
+
+    Ties break by address. Seats left over go to current members still bonded >= min_bond (by
+    address); if nobody at all qualifies the current members stay, since an empty committee would
+    halt the chain for good. Members are sorted by address.
+    """
+    bonded = [
+        (-acct.work, address, acct.public_key)
+        for address, acct in accounts.items()
+        if acct.work > 0 and acct.bond >= params.min_bond and acct.public_key is not None
+    ]
+    bonded.sort()
+    chosen = [key for _, _, key in bonded[: params.committee_size]]
+    for member in sorted(current.members, key=crypto.key_hash):
+        if len(chosen) >= params.committee_size:
+            break
+        acct = accounts.get(crypto.key_hash(member), EMPTY_ACCOUNT)
+        if member not in chosen and acct.bond >= params.min_bond:
+            chosen.append(member)
+    if not chosen:
+        chosen = list(current.members)
+    return Committee(epoch=epoch, members=tuple(sorted(chosen, key=crypto.key_hash)))
+
+
+# --------------------------------------------------------------------------- the state
+
+
+@dataclass(frozen=True, eq=False)
+class ChainState:
+    """The state after the block `head_hash` (at `meta.height`), with cached encodings and leaves."""
+
+    params: ChainParams
+    meta: ChainMeta
+    committee: Committee
+    next_committee: Committee
+    head_hash: bytes
+    _accounts: Mapping[bytes, Account] = field(repr=False)
+    _tasks: Mapping[bytes, TaskState] = field(repr=False)
+    _values: Mapping[bytes, bytes] = field(repr=False)  # committed key -> encoded value
+    _leaves: Mapping[bytes, bytes] = field(repr=False)  # committed key -> state_leaf digest
+
+    # ---- construction
+
+    @classmethod
+    def create(
+        cls,
+        params: ChainParams,
+        meta: ChainMeta,
+        committee: Committee,
+        next_committee: Committee,
+        accounts: Mapping[bytes, Account],
+        tasks: Mapping[bytes, TaskState],
+        head_hash: bytes,
+    ) -> "ChainState":
+        """Build a state from its parts, encoding every entry (genesis and loading only)."""
+        draft = StateDraft.empty(params, meta, committee, next_committee, head_hash)
+        for address, acct in accounts.items():
+            draft.set_account(address, acct)
+        for task_id, task in tasks.items():
+            draft.set_task(task_id, task)
+        return draft.freeze()
+
+    @classmethod
+    def from_entries(cls, params: ChainParams, entries: Mapping[bytes, bytes]) -> "ChainState":
+        """Rebuild the state from `entries()`; raise `StorageError` on anything missing or malformed."""
+        try:
+            return _from_entries(params, entries)
+        except StorageError:
+            raise
+        except (EncodingError, ValueError, TypeError) as exc:
+            raise StorageError(f"malformed state entry: {exc}") from None
+
+    def with_head(self, head_hash: bytes) -> "ChainState":
+        """The same state, recorded as the result of the block `head_hash`."""
+        if len(head_hash) != 32:
+            raise ValueError("a block hash is 32 bytes")
+        return replace(self, head_hash=head_hash)
+
+    # ---- reading
+
+    @property
+    def height(self) -> int:
+        return self.meta.height
+
+    @property
+    def epoch(self) -> int:
+        return self.meta.epoch
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self.meta.timestamp_ms
+
+    @property
+    def chain_id(self) -> str:
+        return self.params.chain_id
+
+    def account(self, address: bytes) -> Account:
+        return self._accounts.get(address, EMPTY_ACCOUNT)
+
+    def accounts(self) -> Mapping[bytes, Account]:
+        return self._accounts
+
+    def task(self, task_id: bytes) -> TaskState | None:
+        return self._tasks.get(task_id)
+
+    def tasks(self) -> Mapping[bytes, TaskState]:
+        return self._tasks
+
+    def round_anchor(self, task_id: bytes) -> bytes:
+        """The hash of the block that opened the task's current round (the miners' data-order seed)."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise UnknownTask(f"no task {task_id.hex()[:16]}")
+        return task.anchor if task.anchor != ZERO_HASH else self.head_hash
+
+    def total_held(self) -> int:
+        """Balances + bonds + escrows; equals genesis supply + minted in every valid state."""
+        held = sum(a.balance + a.bond for a in self._accounts.values())
+        return held + sum(t.escrow for t in self._tasks.values())
+
+    # ---- commitments
+
+    @cached_property
+    def _sorted_keys(self) -> list[bytes]:
+        return sorted(self._leaves)
+
+    @cached_property
+    def state_root(self) -> bytes:
+        """Merkle root over the state leaves of all committed entries, sorted by key."""
+        return merkle_root([self._leaves[k] for k in self._sorted_keys])
+
+    def entries(self) -> dict[bytes, bytes]:
+        """Canonical key -> canonical value of every entry, head hash included (for the store)."""
+        out = dict(self._values)
+        out[HEAD_KEY] = self.head_hash
+        return out
+
+    def prove_account(self, address: bytes) -> AccountProof:
+        """The account's value with its inclusion proof against `state_root`."""
+        key = account_key(address)
+        if key not in self._values:
+            raise UnknownAccount(f"account {address.hex()} holds nothing")
+        keys = self._sorted_keys
+        index = bisect.bisect_left(keys, key)
+        proof = merkle_proof([self._leaves[k] for k in keys], index)
+        return AccountProof(address=address, value=self._values[key], proof=proof)
+
+    # ---- transitions
+
+    def apply_tx(self, tx: AnyTransaction, proposer: bytes) -> "ChainState":
+        """Apply one transaction as part of the next block, fees to the `proposer` address."""
+        draft = StateDraft(self)
+        draft.apply_tx(tx, proposer)
+        return draft.freeze()
+
+    def apply_body(self, header: BlockHeader, body: BlockBody) -> "ChainState":
+        """Apply a block's body (no header checks: app.core.validation does those)."""
+        draft = StateDraft(self)
+        draft.begin_block(header)
+        draft.apply_evidence(body.evidence, crypto.key_hash(header.proposer))
+        rewards = draft.apply_rounds(body.receipts, body.results, header.proposer)
+        if rewards != body.rewards:
+            raise WrongRewards(f"block lists {len(body.rewards)} rewards, the state computes {len(rewards)} different ones")
+        proposer = crypto.key_hash(header.proposer)
+        for tx in body.transactions:
+            draft.apply_tx(tx, proposer)
+        draft.end_block()
+        return draft.freeze(head_hash=header.block_hash)
+
+
+# --------------------------------------------------------------------------- the working copy
+
+
+class StateDraft:
+    """The mutable working copy one block is applied or built on (app.core.builder uses it too).
+
+    Every method checks everything before it changes anything, so a rejected item leaves the draft
+    as it was and a block builder can skip it and go on.
+    """
+
+    def __init__(self, state: ChainState) -> None:
+        self.params = state.params
+        self.meta = state.meta
+        self.committee = state.committee
+        self.next_committee = state.next_committee
+        self.head_hash = state.head_hash
+        self.accounts = dict(state._accounts)
+        self.tasks = dict(state._tasks)
+        self._values = state._values
+        self._leaves = state._leaves
+        self._dirty: set[bytes] = set()
+        self.block_height = state.meta.height + 1
+
+    @classmethod
+    def empty(
+        cls, params: ChainParams, meta: ChainMeta, committee: Committee, next_committee: Committee, head: bytes
+    ) -> "StateDraft":
+        base = ChainState(params, meta, committee, next_committee, head, {}, {}, {}, {})
+        draft = cls(base)
+        draft.block_height = meta.height
+        return draft
+
+    # ---- accounts and tasks
+
+    def account(self, address: bytes) -> Account:
+        return self.accounts.get(address, EMPTY_ACCOUNT)
+
+    def set_account(self, address: bytes, acct: Account) -> None:
+        if acct.is_empty():
+            self.accounts.pop(address, None)
+        else:
+            self.accounts[address] = acct
+        self._dirty.add(account_key(address))
+
+    def credit(self, address: bytes, amount: int) -> None:
+        if amount:
+            acct = self.account(address)
+            self.set_account(address, replace(acct, balance=acct.balance + amount))
+
+    def set_task(self, task_id: bytes, task: TaskState) -> None:
+        self.tasks[task_id] = task
+        self._dirty.add(task_key(task_id))
+
+    # ---- transactions
+
+    def apply_tx(self, tx: AnyTransaction, proposer: bytes) -> None:
+        if tx.chain_id != self.params.chain_id:
+            raise WrongChain(f"transaction for chain {tx.chain_id!r}, not {self.params.chain_id!r}")
+        tx.verify_signature()
+        sender = tx.sender_address
+        acct = self.account(sender)
+        if tx.nonce != acct.nonce:
+            raise BadNonce(f"nonce {tx.nonce}, the sender's next nonce is {acct.nonce}")
+        acct = replace(acct, nonce=acct.nonce + 1, public_key=tx.sender)
+        if isinstance(tx, Transfer):
+            _require_funds(acct.balance, tx.amount + tx.fee, "transfer")
+            self.set_account(sender, replace(acct, balance=acct.balance - tx.amount - tx.fee))
+            self.credit(tx.recipient, tx.amount)
+        elif isinstance(tx, TaskPost):
+            escrow = tx.fee_per_round * tx.spec.rounds
+            _require_funds(acct.balance, escrow + tx.fee, "task escrow")
+            task_id = tx.tx_id
+            if task_id in self.tasks:
+                raise InvalidTransaction(f"task {task_id.hex()[:16]} already exists")
+            self.set_account(sender, replace(acct, balance=acct.balance - escrow - tx.fee))
+            self.set_task(task_id, _new_task(tx, sender, escrow, self.block_height))
+        elif isinstance(tx, Bond):
+            if tx.amount == 0:
+                raise InvalidTransaction("a bond of zero grains")
+            _require_funds(acct.balance, tx.amount + tx.fee, "bond")
+            self.set_account(sender, replace(acct, balance=acct.balance - tx.amount - tx.fee, bond=acct.bond + tx.amount))
+        elif isinstance(tx, Unbond):
+            if tx.amount == 0:
+                raise InvalidTransaction("an unbond of zero grains")
+            if tx.sender in self.committee.members or tx.sender in self.next_committee.members:
+                raise BondLocked("a committee member cannot unbond until it leaves the committee")
+            _require_funds(acct.bond, tx.amount, "unbond")
+            _require_funds(acct.balance + tx.amount, tx.fee, "unbond fee")
+            self.set_account(sender, replace(acct, balance=acct.balance + tx.amount - tx.fee, bond=acct.bond - tx.amount))
+        else:  # the type union is closed; a new transaction type must be handled here
+            raise InvalidTransaction(f"unknown transaction type {type(tx).__name__}")
+        self.credit(proposer, tx.fee)
+
+    # ---- blocks
+
+    def begin_block(self, header: BlockHeader) -> None:
+        """Advance the counters, hand over the committee, and fill the anchors of rounds the parent opened."""
+        self.block_height = header.height
+        self.meta = replace(
+            self.meta, height=header.height, epoch=self.params.epoch_of(header.height), timestamp_ms=header.timestamp_ms
+        )
+        self.committee = self.next_committee
+        for task_id, task in list(self.tasks.items()):
+            if task.status == TASK_OPEN and task.anchor == ZERO_HASH:
+                self.set_task(task_id, replace(task, anchor=header.prev_hash))
+
+    def apply_evidence(self, evidence: Iterable[Evidence], proposer: bytes) -> None:
+        """Slash each equivocator's whole bond to the proposer that included the evidence (a bounty)."""
+        for ev in evidence:
+            try:
+                voter = check_evidence(ev, self.committee, self.params.chain_id)
+            except InvalidQuorumCertificate as exc:
+                raise InvalidEvidence(str(exc)) from None
+            height = ev.vote_a.height
+            if self.params.epoch_of(height) != self.meta.epoch or height > self.block_height:
+                raise InvalidEvidence(f"evidence at height {height} is not from this epoch's past")
+            address = crypto.key_hash(voter)
+            acct = self.account(address)
+            if acct.bond == 0:
+                raise InvalidEvidence("the equivocator has no bond left (already slashed)")
+            self.set_account(address, replace(acct, bond=0))
+            self.credit(proposer, acct.bond)
+
+    def apply_rounds(
+        self, receipts: Sequence[WorkReceipt], results: Sequence[RoundResult], proposer_key: bytes
+    ) -> tuple[Reward, ...]:
+        """Check receipts and results, close the rounds, pay and credit work; return the rewards."""
+        closing = self.check_rounds(receipts, results)
+        rounds = [
+            ClosedRound(r.task_id, t.fee_per_round, tuple((crypto.key_hash(x.miner), x.steps) for x in g))
+            for r, t, g in closing
+        ]
+        rewards = compute_rewards(self.params, self.block_height, self.committee, proposer_key, rounds)
+        for result, task, group in closing:
+            self._close_round(result, task, group)
+        for reward in rewards:
+            self.credit(reward.recipient, reward.amount)
+        if rounds:
+            self.meta = replace(self.meta, minted=self.meta.minted + self.params.block_reward(self.block_height))
+        return rewards
+
+    def check_rounds(
+        self, receipts: Sequence[WorkReceipt], results: Sequence[RoundResult]
+    ) -> list[tuple[RoundResult, TaskState, list[WorkReceipt]]]:
+        """Raise unless every receipt is valid and claimed, in order, by the result closing its round."""
+        groups = self._check_receipts(receipts)
+        closing: list[tuple[RoundResult, TaskState, list[WorkReceipt]]] = []
+        for result in results:
+            task = self._open_task(result.task_id)
+            if any(r.task_id == result.task_id for r, _, _ in closing):
+                raise InvalidRoundResult(f"two results for task {result.task_id.hex()[:16]} in one block")
+            if result.round != task.round:
+                raise InvalidRoundResult(f"result for round {result.round}, the task is in round {task.round}")
+            group = groups.pop(result.task_id, [])
+            if not group:
+                raise InvalidRoundResult("a result closes a round without any receipt")
+            if tuple(rid for rid, _ in group) != result.receipt_ids:
+                raise InvalidRoundResult("result's receipt ids differ from the block's receipts for the task")
+            closing.append((result, task, [r for _, r in group]))
+        if groups:
+            raise InvalidRoundResult("receipts for a task whose round the block does not close")
+        return closing
+
+    def _open_task(self, task_id: bytes) -> TaskState:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise UnknownTask(f"no task {task_id.hex()[:16]}")
+        if task.status != TASK_OPEN:
+            raise UnknownTask(f"task {task_id.hex()[:16]} is no longer open")
+        return task
+
+    def _check_receipts(self, receipts: Sequence[WorkReceipt]) -> dict[bytes, list[tuple[bytes, WorkReceipt]]]:
+        groups: dict[bytes, list[tuple[bytes, WorkReceipt]]] = {}
+        seen: set[tuple[bytes, bytes]] = set()
+        for receipt in receipts:
+            if receipt.chain_id != self.params.chain_id:
+                raise WrongChain(f"receipt for chain {receipt.chain_id!r}")
+            task = self._open_task(receipt.task_id)
+            if receipt.round != task.round:
+                raise InvalidReceipt("wrong-round", f"receipt for round {receipt.round}, task is in {task.round}")
+            if receipt.base_checkpoint != task.checkpoint:
+                raise InvalidReceipt("wrong-base", "base checkpoint is not the task's current checkpoint")
+            if receipt.steps != task.spec.local_steps:
+                raise InvalidReceipt("wrong-steps", f"{receipt.steps} steps, the task asks {task.spec.local_steps}")
+            if (receipt.task_id, receipt.miner) in seen:
+                raise InvalidReceipt("duplicate", "a second receipt of one miner for one round")
+            receipt.verify_signature()
+            seen.add((receipt.task_id, receipt.miner))
+            groups.setdefault(receipt.task_id, []).append((receipt.receipt_id, receipt))
+        return groups
+
+    def _close_round(self, result: RoundResult, task: TaskState, receipts: list[WorkReceipt]) -> None:
+        for receipt in receipts:
+            address = crypto.key_hash(receipt.miner)
+            acct = self.account(address)
+            self.set_account(address, replace(acct, work=acct.work + receipt.steps, public_key=receipt.miner))
+        next_round = task.round + 1
+        task = replace(
+            task,
+            escrow=task.escrow - task.fee_per_round,
+            round=next_round,
+            checkpoint=result.new_checkpoint,
+            anchor=ZERO_HASH,
+            round_opened=self.block_height,
+            last_loss_micro=result.validation_loss_micro,
+        )
+        if next_round >= task.spec.rounds:
+            self.credit(task.owner, task.escrow)
+            task = replace(task, escrow=0, status=TASK_FINISHED)
+        self.set_task(result.task_id, task)
+
+    def end_block(self) -> None:
+        """Expire stalled tasks, then at an epoch's end elect the next committee and reset work."""
+        for task_id, task in list(self.tasks.items()):
+            if task.status == TASK_OPEN and self.block_height - task.round_opened >= self.params.task_expiry_blocks:
+                self.credit(task.owner, task.escrow)
+                self.set_task(task_id, replace(task, escrow=0, status=TASK_EXPIRED))
+        if not self.params.is_epoch_end(self.block_height):
+            self.next_committee = self.committee
+            return
+        epoch = self.params.epoch_of(self.block_height) + 1
+        self.next_committee = elect_committee(self.params, self.accounts, self.committee, epoch)
+        for address, acct in list(self.accounts.items()):
+            if acct.work:
+                self.set_account(address, replace(acct, work=0))
+
+    # ---- freezing
+
+    def freeze(self, head_hash: bytes | None = None) -> ChainState:
+        values = dict(self._values)
+        leaves = dict(self._leaves)
+        fixed = {META_KEY: self.meta, COMMITTEE_KEY: self.committee, NEXT_COMMITTEE_KEY: self.next_committee}
+        changed: dict[bytes, Record | None] = dict(fixed)
+        for key in self._dirty:
+            if key[:1] == ACCOUNT_PREFIX:
+                changed[key] = self.accounts.get(key[1:])
+            else:
+                changed[key] = self.tasks.get(key[1:])
+        for key, record in changed.items():
+            if record is None:
+                values.pop(key, None)
+                leaves.pop(key, None)
+            else:
+                value = record.encode()
+                if values.get(key) != value:
+                    values[key] = value
+                    leaves[key] = state_leaf(key, value)
+        return ChainState(
+            params=self.params,
+            meta=self.meta,
+            committee=self.committee,
+            next_committee=self.next_committee,
+            head_hash=self.head_hash if head_hash is None else head_hash,
+            _accounts=self.accounts,
+            _tasks=self.tasks,
+            _values=values,
+            _leaves=leaves,
+        )
+
+
+def _require_funds(available: int, needed: int, what: str) -> None:
+    if needed > available:
+        raise InsufficientFunds(f"{what} needs {needed} grains, {available} available")
+
+
+def _new_task(tx: TaskPost, owner: bytes, escrow: int, height: int) -> TaskState:
+    return TaskState(
+        spec=tx.spec,
+        owner=owner,
+        escrow=escrow,
+        fee_per_round=tx.fee_per_round,
+        round=0,
+        checkpoint=tx.spec.initial_checkpoint,
+        anchor=ZERO_HASH,
+        round_opened=height,
+        status=TASK_OPEN,
+        last_loss_micro=None,
+    )
+
+
+def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainState:
+    accounts: dict[bytes, Account] = {}
+    tasks: dict[bytes, TaskState] = {}
+    singles: dict[bytes, bytes] = {}
+    for key, value in entries.items():
+        prefix, rest = key[:1], key[1:]
+        if prefix == ACCOUNT_PREFIX and len(rest) == crypto.ADDRESS_LEN:
+            acct = Account.decode(value)
+            if acct.is_empty():
+                raise StorageError(f"empty account {rest.hex()} stored (empty accounts are absent)")
+            accounts[rest] = acct
+        elif prefix == TASK_PREFIX and len(rest) == 32:
+            tasks[rest] = TaskState.decode(value)
+        elif key in (META_KEY, COMMITTEE_KEY, NEXT_COMMITTEE_KEY, HEAD_KEY):
+            singles[key] = value
+        else:
+            raise StorageError(f"unknown state key {key.hex()}")
+    missing = {META_KEY, COMMITTEE_KEY, NEXT_COMMITTEE_KEY, HEAD_KEY} - singles.keys()
+    if missing:
+        raise StorageError(f"state lacks the entries {sorted(k.decode() for k in missing)}")
+    meta = ChainMeta.decode(singles[META_KEY])
+    if meta.chain_id != params.chain_id:
+        raise StorageError(f"state of chain {meta.chain_id!r}, not {params.chain_id!r}")
+    head = singles[HEAD_KEY]
+    if len(head) != 32:
+        raise StorageError("head hash is not 32 bytes")
+    committee = Committee.decode(singles[COMMITTEE_KEY])
+    next_committee = Committee.decode(singles[NEXT_COMMITTEE_KEY])
+    return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head)
