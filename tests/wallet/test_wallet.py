@@ -8,6 +8,7 @@ import pytest
 
 from app.core.address import decode_address
 from app.core.crypto import key_hash
+from app.core.errors import InvalidAddress, PotError
 from app.wallet import hd
 from app.wallet.accounts import WalletSecret
 from app.wallet.errors import (
@@ -129,3 +130,56 @@ def test_swapped_public_part_is_detected(tmp_path: Path) -> None:
     with pytest.raises(KeystoreCorrupted, match="checksum"):
         Wallet(tmp_path / "a.json", HRP)
     assert a.spending_address  # the unlocked original is unaffected
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage,action,error,message",
+    [
+        (None, lambda w, p: w.unlock("wrong password"), WrongPassword, "wrong password"),
+        (_corrupt, lambda w, p: Wallet(p, HRP).unlock(PW), KeystoreCorrupted, "damaged|JSON"),
+        (_truncate, lambda w, p: Wallet(p, HRP), KeystoreCorrupted, "truncated"),
+        (None, lambda w, p: Wallet.restore(p, "abandon " * 12, PW, HRP), InvalidMnemonic, "checksum"),
+        (None, lambda w, p: _send(w, w.spending_address[:-1] + "x"), InvalidAddress, "checksum"),
+        (None, lambda w, p: _send(w, w.watch_only.spending_address("pott")), InvalidAddress, "testnet address"),
+    ],
+    ids=["wrong password", "corrupted", "truncated", "bad phrase", "address checksum", "foreign prefix"],
+)
+def test_must_show_each_bad_input_is_clear_and_file_identical(tmp_path, damage, action, error, message) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "w.json"
+    wallet = Wallet.restore(path, PHRASE, PW, HRP, kdf=CHEAP)
+    if damage:
+        damage(path)
+    before = path.read_bytes()
+    with pytest.raises(error, match=message) as info:
+        action(wallet, path)
+    assert isinstance(info.value, PotError) and str(info.value)
+    assert path.read_bytes() == before
+
+
+def _send(wallet: Wallet, address: str) -> None:
+    from app.wallet.tx import build_transfer
+
+    build_transfer(wallet.keys.spending, "potd-1", HRP, address, 1, 1, 0)
+
+
+def test_keys_not_matching_public_part_are_refused(tmp_path: Path) -> None:
+    """A keystore sealed (with the right password) around keys other than its public part."""
+    from app.wallet.keystore import seal
+
+    honest = WalletSecret.from_phrase(PHRASE)
+    other = WalletSecret.from_private_key_hex("22" * 32).keys().watch_only("mnemonic").to_public()
+    (tmp_path / "w.json").write_bytes(seal(honest.to_bytes(), other, PW, CHEAP))
+    wallet = Wallet(tmp_path / "w.json", HRP)
+    with pytest.raises(KeystoreCorrupted, match="do not match"):
+        wallet.unlock(PW)
+    assert wallet.is_locked
