@@ -1,0 +1,118 @@
+"""Robust aggregation of verified updates into the next global checkpoint W_{r+1}.
+
+Each update is first clipped to `clip_multiple` times the median update norm (a single huge update
+cannot drag the model), then the coordinate-wise trimmed mean drops the `floor(trim_fraction * n)`
+largest and smallest values of every coordinate. W_{r+1} = W_r + that mean (DiLoCo's outer step with
+learning rate 1).
+
+The result must be the same bytes on every committee member, so every step is bit-reproducible on any
+CPU: norms are exact sums (`math.fsum` over float64 squares of float32 values, which are exact), and
+the mean is a sequential elementwise sum over the sorted values in receipt-id order, never a
+threaded reduction. Only the validation loss (reported in micro-units) may differ in its last digits
+between machines; docs/spec/training.md says how a block checks it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.core.types import RoundResult, TaskSpec, WorkReceipt
+from app.miner.blobs import BlobStore, fetch_verified
+from app.miner.datasets import Split
+from app.miner.engine import evaluate
+from app.miner.proof import loss_micro
+from app.miner.tensors import decode_tensors, encode_tensors
+
+TRIM_FRACTION = 0.2
+CLIP_MULTIPLE = 2.0
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The new checkpoint blob, its hash and validation loss, and the round's result record."""
+
+    checkpoint: bytes
+    checkpoint_hash: bytes
+    validation_loss: float
+    result: RoundResult
+
+
+def exact_norm(t: Tensors) -> float:
+    """L2 norm with a correctly rounded sum: the same float on every machine."""
+    return math.sqrt(math.fsum(math.fsum((v.double().numpy().ravel() ** 2).tolist()) for _, v in sorted(t.items())))
+
+
+def clip(update: Tensors, max_norm: float) -> Tensors:
+    norm = exact_norm(update)
+    if norm <= max_norm or norm == 0:
+        return update
+    scale = torch.tensor(max_norm / norm, dtype=torch.float32)
+    return {k: v * scale for k, v in update.items()}
+
+
+def robust_mean(updates: Sequence[Tensors], trim_fraction: float = TRIM_FRACTION, clip_multiple: float = CLIP_MULTIPLE) -> Tensors:
+    """Norm-clipped, coordinate-wise trimmed mean of same-shaped updates (in the given order)."""
+    if not updates:
+        raise ValueError("nothing to aggregate")
+    names = sorted(updates[0])
+    for u in updates:
+        if sorted(u) != names or any(u[n].shape != updates[0][n].shape for n in names):
+            raise ValueError("updates do not share one architecture")
+    norms = [exact_norm(u) for u in updates]
+    max_norm = float(np.median(norms)) * clip_multiple
+    clipped = [clip(u, max_norm) for u in updates]
+    trim = int(trim_fraction * len(updates))
+    kept = len(updates) - 2 * trim
+    out: Tensors = {}
+    for n in names:
+        stacked = torch.stack([u[n] for u in clipped])
+        values = torch.sort(stacked, dim=0).values[trim : trim + kept] if trim else stacked
+        acc = values[0].clone()
+        for row in values[1:]:
+            acc += row
+        out[n] = acc / torch.tensor(float(kept), dtype=torch.float32)
+    return out
+
+
+def aggregate_round(
+    *,
+    task_id: bytes,
+    round_number: int,
+    spec: TaskSpec,
+    base_checkpoint: bytes,
+    verified: Sequence[WorkReceipt],
+    store: BlobStore,
+    validation: Split,
+    device: torch.device | None = None,
+) -> Aggregate:
+    """W_{r+1} from the receipts that passed verification (only those; the caller verified them)."""
+    base = decode_tensors(fetch_verified(store, base_checkpoint, "base checkpoint"))
+    ordered = sorted(verified, key=lambda r: r.receipt_id)
+    for r in ordered:
+        if r.task_id != task_id or r.round != round_number or r.base_checkpoint != base_checkpoint:
+            raise ValueError("a receipt of another task, round or base cannot be aggregated")
+    if ordered:
+        mean = robust_mean([decode_tensors(fetch_verified(store, r.update_hash, "update")) for r in ordered])
+        if set(mean) != set(base):
+            raise ValueError("updates do not match the base checkpoint's parameters")
+        new = {k: base[k] + mean[k] for k in sorted(base)}
+    else:
+        new = base
+    blob = encode_tensors(new)
+    digest = store.put(blob)
+    loss = evaluate(spec, new, validation, device or torch.device("cpu"))
+    result = RoundResult(
+        task_id=task_id,
+        round=round_number,
+        new_checkpoint=digest,
+        validation_loss_micro=loss_micro(loss),
+        receipt_ids=tuple(r.receipt_id for r in ordered),
+    )
+    return Aggregate(blob, digest, loss, result)

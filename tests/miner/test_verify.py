@@ -1,0 +1,176 @@
+"""The verifier accepts honest work and rejects each kind of cheating with its own reason."""
+
+from __future__ import annotations
+
+import torch
+
+from app.core.merkle import merkle_root
+from app.core.types import NO_SIGNATURE
+from app.miner import optim
+from app.miner.blobs import MemoryBlobStore
+from app.miner.datasets import Split
+from app.miner.loop import RoundOutput, update_tensors
+from app.miner.proof import TrainingTrace, make_receipt
+from app.miner.tensors import decode_tensors, encode_tensors
+from app.miner.verify import choose_segments, relative_distance
+
+from .conftest import CHAIN, TASK_ID, verifier_for
+
+ALL = [0, 1, 2]
+
+
+def resign(out: RoundOutput, key, store: MemoryBlobStore, checkpoints: list[bytes], steps: int | None = None) -> RoundOutput:  # type: ignore[no-untyped-def]
+    """A receipt over a (possibly doctored) trace, consistently committed and signed by `key`."""
+    final = decode_tensors(store.get(checkpoints[-1]))
+    base = decode_tensors(store.get(checkpoints[0]))
+    update_hash = store.put(encode_tensors(update_tensors(final, base)))
+    receipt = make_receipt(
+        key=key, chain_id=CHAIN, task_id=TASK_ID, round_number=out.receipt.round, checkpoints=checkpoints,
+        update_hash=update_hash, steps=steps or out.receipt.steps, final_loss=out.receipt.final_loss_micro / 1e6,
+        device_class="cpu",
+    )
+    return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples), update_hash)
+
+
+def test_honest_receipt_verifies_on_every_segment_and_on_a_random_draw(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec, store, data)
+    assert v.verify(out.receipt, out.trace, segments=ALL).accepted
+    verdict = v.verify(out.receipt, out.trace)
+    assert verdict.accepted, verdict
+
+
+def test_forged_checkpoint_is_caught_by_the_segments_around_it(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    ckpt = decode_tensors(store.get(out.trace.checkpoints[2]))
+    forged = {k: v + 0.05 * torch.randn_like(v) if k.startswith(optim.PARAM) else v for k, v in ckpt.items()}
+    checkpoints = list(out.trace.checkpoints)
+    checkpoints[2] = store.put(encode_tensors(forged))
+    bad = resign(out, keys[0], store, checkpoints)
+    v = verifier_for(spec, store, data)
+    for segment in (1, 2):  # the segment that should end at it, and the one that starts from it
+        verdict = v.verify(bad.receipt, bad.trace, segments=[segment])
+        assert (verdict.accepted, verdict.reason) == (False, "segment-mismatch"), verdict
+
+
+def test_skipped_steps_are_caught(spec, store, data, keys, mine) -> None:
+    lazy_spec = spec.replace(local_steps=spec.local_steps // 2, checkpoint_interval=spec.checkpoint_interval // 2)
+    lazy = mine(lazy_spec, keys[0])  # half the work, same number of checkpoints
+    bad = resign(lazy, keys[0], store, list(lazy.trace.checkpoints), steps=spec.local_steps)
+    verdict = verifier_for(spec, store, data).verify(bad.receipt, bad.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "segment-mismatch")
+
+
+def test_receipt_copied_and_resigned_by_another_key_is_rejected(spec, store, data, keys, mine) -> None:
+    honest = mine(spec, keys[0])
+    thief = keys[1]
+    stolen = honest.receipt.replace(miner=thief.public_key, signature=NO_SIGNATURE).signed_by(thief)
+    stolen.verify_signature()  # a perfectly valid signature: only re-execution exposes the theft
+    verdict = verifier_for(spec, store, data).verify(stolen, honest.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "segment-mismatch")
+
+
+def test_update_trained_on_poisoned_labels_is_rejected(spec, store, data, keys, mine) -> None:
+    poisoned = Split(data.inputs, (data.targets + 1) % 10)
+    out = mine(spec, keys[0], on=poisoned)
+    verdict = verifier_for(spec, store, data).verify(out.receipt, out.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "segment-mismatch")
+
+
+def test_replayed_receipt_from_an_earlier_round_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec, store, data, current_round=1)
+    assert v.verify(out.receipt, out.trace).reason == "wrong-round"
+
+
+def test_receipt_on_a_stale_base_checkpoint_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec, store, data, current_checkpoint=bytes(32))
+    assert v.verify(out.receipt, out.trace).reason == "wrong-base"
+
+
+def test_receipt_for_finished_or_unknown_task_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    assert verifier_for(spec, store, data, finished=True).verify(out.receipt, out.trace).reason == "task-finished"
+    other_task = out.receipt.replace(task_id=bytes(32), signature=NO_SIGNATURE).signed_by(keys[0])
+    assert verifier_for(spec, store, data).verify(other_task, out.trace).reason == "unknown-task"
+
+
+def test_model_not_in_registry_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec.replace(model="resnet-9000"), store, data)
+    verdict = v.verify(out.receipt, out.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "unknown-model")
+
+
+def test_update_blob_whose_hash_does_not_match_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    blob = bytearray(store.get(out.update_hash))
+    blob[-1] ^= 1  # a peer serves other bytes under the update's address
+    store.corrupt(out.update_hash, bytes(blob))
+    assert verifier_for(spec, store, data).verify(out.receipt, out.trace).reason == "blob-hash-mismatch"
+
+
+def test_missing_checkpoint_blob_is_rejected(spec, data, keys, mine, store) -> None:
+    out = mine(spec, keys[0])
+    partial = MemoryBlobStore()
+    for h in (spec.initial_checkpoint, out.update_hash, out.trace.checkpoints[-1]):
+        partial.put(store.get(h))
+    assert verifier_for(spec, partial, data).verify(out.receipt, out.trace, segments=[1]).reason == "blob-missing"
+
+
+def test_tampered_safetensors_update_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    blob = store.get(out.update_hash)
+    header_len = int.from_bytes(blob[:8], "little")
+    tampered = blob[:8] + blob[8 : 8 + header_len].replace(b'"F32"', b'"F16"', 1) + blob[8 + header_len :]
+    receipt = out.receipt.replace(update_hash=store.put(tampered), signature=NO_SIGNATURE).signed_by(keys[0])
+    verdict = verifier_for(spec, store, data).verify(receipt, out.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "malformed-blob")
+
+
+def test_update_that_is_not_final_minus_base_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    update = decode_tensors(store.get(out.update_hash))
+    boosted = {k: v * 3 for k, v in update.items()}  # claims a bigger step than the trace shows
+    receipt = out.receipt.replace(update_hash=store.put(encode_tensors(boosted)), signature=NO_SIGNATURE).signed_by(keys[0])
+    assert verifier_for(spec, store, data).verify(receipt, out.trace).reason == "update-mismatch"
+
+
+def test_bad_signature_and_wrong_chain_are_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec, store, data)
+    assert v.verify(out.receipt.replace(final_loss_micro=1), out.trace).reason == "bad-signature"
+    assert v.verify(out.receipt.replace(chain_id="other"), out.trace).reason == "wrong-chain"
+
+
+def test_wrong_step_count_and_false_final_loss_are_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    v = verifier_for(spec, store, data)
+    more = out.receipt.replace(steps=spec.local_steps * 2, signature=NO_SIGNATURE).signed_by(keys[0])
+    assert v.verify(more, out.trace).reason == "wrong-steps"
+    lower = out.receipt.replace(final_loss_micro=out.receipt.final_loss_micro // 2, signature=NO_SIGNATURE).signed_by(keys[0])
+    assert v.verify(lower, out.trace, segments=[2]).reason == "loss-mismatch"
+
+
+def test_opening_that_does_not_prove_against_the_root_is_rejected(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    other = list(out.trace.checkpoints)
+    other[1] = bytes(32)
+    liar = TrainingTrace(checkpoints=tuple(other), samples=out.trace.samples)
+    assert merkle_root(other) != out.receipt.commitments_root
+    assert verifier_for(spec, store, data).verify(out.receipt, liar, segments=[0]).reason == "bad-opening"
+
+
+def test_challenge_draw_is_distinct_sorted_and_bounded() -> None:
+    for n, q in ((10, 2), (3, 5), (1, 1)):
+        chosen = choose_segments(n, q)
+        assert chosen == sorted(set(chosen)) and len(chosen) == min(n, q) and all(0 <= j < n for j in chosen)
+
+
+def test_relative_distance_is_zero_for_equal_and_large_for_unrelated_tensors() -> None:
+    start = {"param.w": torch.zeros(10)}
+    end = {"param.w": torch.ones(10)}
+    assert relative_distance(end, end, start) == 0.0
+    assert relative_distance({"param.w": -torch.ones(10)}, end, start) == 2.0
+    assert relative_distance({"param.v": torch.ones(10)}, end, start) == float("inf")
