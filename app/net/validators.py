@@ -94,6 +94,9 @@ class GossipValidator:
         while len(self._decoded) > self._cache_size:
             self._decoded.popitem(last=False)
 
+    def forget(self, key: MessageKey) -> None:
+        self._decoded.pop(key, None)
+
     def take(self, key: MessageKey, kind: TopicKind, data: bytes) -> Record:
         """The record validated for `key`; decodes again only if it fell out of the cache."""
         record = self._decoded.pop(key, None)
