@@ -41,6 +41,7 @@ def build_history(
 ) -> list[HistoryEntry]:
     """Entries touching the accounts in `own`, oldest first (by height, then the node's order)."""
     entries: list[HistoryEntry] = []
+    order = -1
     for order, (height, tx) in enumerate(transfers):
         sender_ours, recipient_ours = tx.sender_address in own, tx.recipient in own
         if sender_ours and recipient_ours:
@@ -52,8 +53,7 @@ def build_history(
             entries.append(
                 HistoryEntry(height, RECEIVED, tx.amount, 0, tx.sender_address, tx.tx_id, tx.memo, order)
             )
-    base = len(entries)
-    for order, (height, reward) in enumerate(rewards, start=base):
+    for order, (height, reward) in enumerate(rewards, start=order + 1):
         if reward.recipient in own:
             entries.append(HistoryEntry(height, REWARD, reward.amount, 0, None, reward.task_id, reward.kind, order))
     return sorted(entries, key=lambda e: (e.height, e.order))

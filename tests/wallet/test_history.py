@@ -62,3 +62,11 @@ def test_csv_export(tmp_path: Path) -> None:
         "height": "8", "kind": "reward", "amount_pot": "0.000000001", "fee_pot": "0",
         "counterparty": "", "reference": TASK.hex(), "memo": "validator",
     }  # fmt: skip
+
+
+def test_transfers_come_before_rewards_within_a_height() -> None:
+    unrelated = [(6, _tx(THEM, key_hash(bytes(32)), 5, 1, n)) for n in range(3)]
+    mine = _tx(THEM, ME.address, 7, 1, 3)
+    reward = (6, Reward(ME.address, 1, Reward.KIND_MINER, TASK))
+    history = build_history(OWN, unrelated + [(6, mine)], [reward])
+    assert [e.kind for e in history] == [RECEIVED, REWARD]
