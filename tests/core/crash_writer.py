@@ -8,7 +8,7 @@ statements in `SQL_MARKERS` runs (through SQLite's trace hook), so the test can 
 point inside the database transaction rather than hoping to land there.
 
 `python -m tests.core.crash_writer blobs DIR` streams blobs of varied sizes into a blob store forever
-and prints `stored HEX` after each `commit()` returned.
+and prints `commit SIZE` before and `stored HEX` after each `commit()`.
 
 The block and state builders are pure functions of the height, so the test can recompute exactly
 what the store must hold at whatever height it finds.
@@ -180,8 +180,10 @@ def run_blobs(root: Path) -> None:
     while True:
         n += 1
         with store.writer() as w:
-            for chunk in blob_payload(n):
+            chunks = blob_payload(n)
+            for chunk in chunks:
                 w.write(chunk)
+            _say(f"commit {sum(map(len, chunks))}")
             digest = w.commit()
         _say(f"stored {digest.hex()}")
 
