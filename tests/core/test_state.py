@@ -1,0 +1,415 @@
+"""The state machine: transactions, rounds and rewards, slashing, expiry, elections, entries, proofs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from app.core import crypto
+from app.core.errors import (
+    BadNonce,
+    InsufficientFunds,
+    InvalidProof,
+    InvalidReceipt,
+    InvalidSignature,
+    InvalidTransaction,
+    StorageError,
+    UnknownTask,
+    WrongChain,
+)
+from app.core.hashing import ZERO_HASH
+from app.core.state import (
+    ACCOUNT_PREFIX,
+    EMPTY_ACCOUNT,
+    HEAD_KEY,
+    META_KEY,
+    TASK_EXPIRED,
+    TASK_FINISHED,
+    TASK_OPEN,
+    Account,
+    AccountProof,
+    BondLocked,
+    ChainState,
+    ClosedRound,
+    InvalidEvidence,
+    InvalidRoundResult,
+    UnknownAccount,
+    WrongRewards,
+    compute_rewards,
+    elect_committee,
+    verify_account_proof,
+)
+from app.core.types import Committee, Evidence, Reward
+from app.core.validation import validate_block
+from tests.core.chainkit import BALANCE, PARAMS, Chain, key
+
+PROPOSER = bytes(range(20))
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return Chain()
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def test_transfer_moves_amount_pays_fee_to_proposer_and_leaves_input_untouched(chain: Chain) -> None:
+    alice, bob = chain.users[0], chain.users[1]
+    before = chain.state
+    after = before.apply_tx(chain.transfer(alice, bob.address, 700, fee=3), PROPOSER)
+    assert after.account(alice.address) == replace(before.account(alice.address), balance=BALANCE - 703, nonce=1, public_key=alice.public_key)
+    assert after.account(bob.address).balance == BALANCE + 700
+    assert after.account(PROPOSER).balance == 3
+    assert before.account(alice.address).balance == BALANCE
+    assert after.total_held() == before.total_held()
+
+
+def test_transfer_of_the_whole_balance_is_allowed(chain: Chain) -> None:
+    alice = chain.users[0]
+    after = chain.state.apply_tx(chain.transfer(alice, PROPOSER, BALANCE - 1, fee=1), PROPOSER)
+    assert after.account(alice.address).balance == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda c: c.transfer(c.users[0], PROPOSER, BALANCE, fee=1), InsufficientFunds),
+        (lambda c: c.transfer(c.users[0], PROPOSER, 1, nonce=1), BadNonce),
+        (lambda c: c.transfer(c.users[0], PROPOSER, 1).replace(amount=2), InvalidSignature),
+        (lambda c: c.transfer(key("stranger"), PROPOSER, 1), InsufficientFunds),
+        (lambda c: c.transfer(c.users[0], PROPOSER, 1).replace(chain_id="other"), WrongChain),
+        (lambda c: c.post_task(c.users[0], fee_per_round=BALANCE, rounds=2), InsufficientFunds),
+        (lambda c: c.bond(c.users[0], 0), InvalidTransaction),
+        (lambda c: c.bond(c.users[0], BALANCE), InsufficientFunds),
+        (lambda c: c.unbond(c.users[0], 1), InsufficientFunds),
+        (lambda c: c.unbond(c.users[0], 0), InvalidTransaction),
+        (lambda c: c.unbond(c.validators[0], 1), BondLocked),
+    ],
+    ids=[
+        "overspend",
+        "nonce-gap",
+        "bad-signature",
+        "empty-account",
+        "foreign-chain",
+        "escrow-overspend",
+        "zero-bond",
+        "bond-overspend",
+        "unbond-without-bond",
+        "zero-unbond",
+        "committee-member-unbond",
+    ],
+)
+def test_invalid_transactions_are_rejected_with_their_specific_error(chain: Chain, make, error) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error):
+        chain.state.apply_tx(make(chain), PROPOSER)
+
+
+def test_a_replayed_transaction_has_a_stale_nonce(chain: Chain) -> None:
+    tx = chain.transfer(chain.users[0], PROPOSER, 5)
+    after = chain.state.apply_tx(tx, PROPOSER)
+    with pytest.raises(BadNonce):
+        after.apply_tx(tx, PROPOSER)
+
+
+def test_task_post_escrows_every_round_under_its_tx_id(chain: Chain) -> None:
+    alice = chain.users[0]
+    tx = chain.post_task(alice, fee_per_round=300, rounds=3, fee=2)
+    after = chain.state.apply_tx(tx, PROPOSER)
+    task = after.task(tx.tx_id)
+    assert task is not None
+    assert (task.escrow, task.round, task.status, task.owner) == (900, 0, TASK_OPEN, alice.address)
+    assert task.checkpoint == tx.spec.initial_checkpoint
+    assert after.account(alice.address).balance == BALANCE - 902
+
+
+def test_bond_and_unbond_move_grains_between_balance_and_bond(chain: Chain) -> None:
+    alice = chain.users[0]
+    bonded = chain.state.apply_tx(chain.bond(alice, 400, fee=1), PROPOSER)
+    assert (bonded.account(alice.address).balance, bonded.account(alice.address).bond) == (BALANCE - 401, 400)
+    unbonded = bonded.apply_tx(chain.unbond(alice, 150, fee=1), PROPOSER)
+    assert (unbonded.account(alice.address).balance, unbonded.account(alice.address).bond) == (BALANCE - 252, 250)
+
+
+# --------------------------------------------------------------------------- rounds and rewards
+
+
+def _posted(chain: Chain, rounds: int = 2) -> bytes:
+    tx = chain.post_task(chain.users[0], fee_per_round=500, rounds=rounds)
+    chain.advance([tx])
+    return tx.tx_id
+
+
+def test_round_closes_pays_miners_and_credits_work(chain: Chain) -> None:
+    task_id = _posted(chain)
+    miners = [key("miner0"), key("miner1")]
+    receipts = [chain.receipt(m, task_id) for m in miners]
+    built = chain.advance(results=[chain.result(task_id, receipts)], receipts=receipts)
+    task = chain.state.task(task_id)
+    assert task is not None and task.round == 1 and task.escrow == 500 and task.last_loss_micro == 900_000
+    assert task.anchor == ZERO_HASH and chain.state.round_anchor(task_id) == built.block.block_hash
+    minted = PARAMS.block_reward(chain.state.height)
+    assert chain.state.meta.minted == minted
+    paid = {r.recipient: r.amount for r in built.block.body.rewards if r.kind == Reward.KIND_MINER}
+    miner_pool = minted - PARAMS.validator_share(minted)
+    assert paid == {m.address: miner_pool // 2 + 250 for m in miners}
+    assert all(chain.state.account(m.address).work == 10 for m in miners)
+    chain.advance()
+    assert chain.state.task(task_id).anchor == built.block.block_hash  # type: ignore[union-attr]
+
+
+def test_last_round_finishes_the_task(chain: Chain) -> None:
+    task_id = _posted(chain, rounds=1)
+    receipts = [chain.receipt(key("miner0"), task_id)]
+    chain.advance(results=[chain.result(task_id, receipts)], receipts=receipts)
+    task = chain.state.task(task_id)
+    assert task is not None and (task.status, task.escrow, task.round) == (TASK_FINISHED, 0, 1)
+    with pytest.raises(UnknownTask):
+        chain.state.round_anchor(bytes(32))
+
+
+def test_a_task_without_progress_expires_and_refunds_its_owner(chain: Chain) -> None:
+    task_id = _posted(chain)
+    owner = chain.users[0].address
+    balance = chain.state.account(owner).balance
+    for _ in range(PARAMS.task_expiry_blocks):
+        chain.advance()
+    task = chain.state.task(task_id)
+    assert task is not None and (task.status, task.escrow) == (TASK_EXPIRED, 0)
+    assert chain.state.account(owner).balance == balance + 1000
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "reason"),
+    [
+        ({"round": 1}, InvalidReceipt, "wrong-round"),
+        ({"base_checkpoint": bytes(32)}, InvalidReceipt, "wrong-base"),
+        ({"steps": 9}, InvalidReceipt, "wrong-steps"),
+        ({"chain_id": "other"}, WrongChain, None),
+        ({"task_id": bytes(32)}, UnknownTask, None),
+        ({"signature": bytes(64)}, InvalidSignature, None),
+    ],
+)
+def test_invalid_receipts_are_rejected(chain: Chain, change: dict, error: type, reason: str | None) -> None:
+    task_id = _posted(chain)
+    miner = key("miner0")
+    receipt = chain.receipt(miner, task_id).replace(**change)
+    if "signature" not in change:
+        receipt = receipt.signed_by(miner)
+    result = chain.result(task_id, [receipt])
+    draft_state = chain.state
+    built = chain.build()
+    header = built.block.header.replace(height=draft_state.height + 1)
+    with pytest.raises(error) as info:
+        draft_state.apply_body(header, built.block.body.replace(receipts=(receipt,), results=(result,)))
+    if reason is not None:
+        assert info.value.reason == reason  # type: ignore[attr-defined]
+
+
+def _apply_rounds(chain: Chain, receipts, results) -> None:  # type: ignore[no-untyped-def]
+    built = chain.build()
+    chain.state.apply_body(built.block.header, built.block.body.replace(receipts=tuple(receipts), results=tuple(results)))
+
+
+def test_round_results_must_claim_exactly_the_blocks_receipts(chain: Chain) -> None:
+    task_id = _posted(chain)
+    r0, r1 = chain.receipt(key("miner0"), task_id), chain.receipt(key("miner1"), task_id)
+    with pytest.raises(InvalidReceipt, match="duplicate"):
+        _apply_rounds(chain, [r0, r0], [chain.result(task_id, [r0, r0])])
+    with pytest.raises(InvalidRoundResult, match="differ"):
+        _apply_rounds(chain, [r0, r1], [chain.result(task_id, [r1, r0])])
+    with pytest.raises(InvalidRoundResult, match="does not close"):
+        _apply_rounds(chain, [r0], [])
+    with pytest.raises(InvalidRoundResult, match="without any receipt"):
+        _apply_rounds(chain, [], [chain.result(task_id, [])])
+    with pytest.raises(InvalidRoundResult, match="round"):
+        _apply_rounds(chain, [r0], [chain.result(task_id, [r0]).replace(round=1)])
+    with pytest.raises(InvalidRoundResult, match="two results"):
+        _apply_rounds(chain, [r0], [chain.result(task_id, [r0]), chain.result(task_id, [r0])])
+
+
+def test_listed_rewards_must_equal_the_computed_ones(chain: Chain) -> None:
+    task_id = _posted(chain)
+    receipts = [chain.receipt(key("miner0"), task_id)]
+    built = chain.build(results=[chain.result(task_id, receipts)], receipts=receipts)
+    rewards = built.block.body.rewards
+    forged = (rewards[0].replace(amount=rewards[0].amount + 1),) + rewards[1:]
+    with pytest.raises(WrongRewards):
+        chain.state.apply_body(built.block.header, built.block.body.replace(rewards=forged))
+
+
+def test_compute_rewards_accounts_for_every_grain() -> None:
+    members = tuple(key(f"v{i}").public_key for i in range(3))
+    committee = Committee(epoch=0, members=members)
+    a, b, c = b"a" * 20, b"b" * 20, b"c" * 20
+    rounds = [ClosedRound(b"1" * 32, 100, ((a, 10), (b, 20))), ClosedRound(b"2" * 32, 7, ((c, 3),))]
+    rewards = compute_rewards(PARAMS, 1, committee, members[1], rounds)
+    minted = PARAMS.block_reward(1)
+    assert sum(r.amount for r in rewards) == minted + 107
+    by = {(r.kind, r.recipient): r.amount for r in rewards}
+    miner_pool = minted - PARAMS.validator_share(minted)
+    assert by[("miner", a)] == miner_pool * 10 // 33 + 100 * 10 // 30
+    assert by[("miner", c)] == miner_pool * 3 // 33 + 7
+    share = PARAMS.validator_share(minted) // 3
+    assert by[("validator", crypto.key_hash(members[0]))] == share
+    assert by[("validator", crypto.key_hash(members[1]))] > share  # the proposer takes the remainders
+    assert list(rewards) == sorted(rewards, key=lambda r: (r.kind, r.task_id, r.recipient))
+    assert compute_rewards(PARAMS, 1, committee, members[1], []) == ()
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def _equivocation(chain: Chain, signer_index: int = 0) -> Evidence:
+    signer = chain.validators[signer_index]
+    height = chain.state.height
+    return Evidence(chain.vote(signer, height, b"\x01" * 32), chain.vote(signer, height, b"\x02" * 32))
+
+
+def test_evidence_slashes_the_whole_bond_to_the_proposer(chain: Chain) -> None:
+    chain.advance()
+    evidence = _equivocation(chain)
+    culprit = chain.validators[0].address
+    bond = chain.state.account(culprit).bond
+    proposer = crypto.key_hash(chain.leader())
+    before = chain.state.account(proposer).balance
+    built = chain.advance(evidence=[evidence])
+    assert built.block.body.evidence == (evidence,)
+    assert chain.state.account(culprit).bond == 0
+    assert chain.state.account(proposer).balance == before + bond
+    again = chain.build(evidence=[evidence])
+    assert again.block.body.evidence == () and isinstance(again.rejected[0][1], InvalidEvidence)
+
+
+def test_evidence_against_a_stranger_is_rejected(chain: Chain) -> None:
+    chain.advance()
+    stranger = key("stranger")
+    ev = Evidence(chain.vote(stranger, 1, b"\x01" * 32), chain.vote(stranger, 1, b"\x02" * 32))
+    built = chain.build()
+    with pytest.raises(InvalidEvidence):
+        chain.state.apply_body(built.block.header, built.block.body.replace(evidence=(ev,)))
+
+
+# --------------------------------------------------------------------------- elections
+
+
+def _acct(work: int, bond: int, name: str) -> tuple[bytes, Account]:
+    k = key(name)
+    return k.address, Account(balance=0, nonce=0, bond=bond, work=work, public_key=k.public_key)
+
+
+def _names(committee: Committee) -> list[str]:
+    lookup = {key(n).public_key: n for n in ["a", "b", "c", "d", "e", "m1", "m2", "m3"]}
+    return sorted(lookup[m] for m in committee.members)
+
+
+CURRENT = Committee(epoch=0, members=tuple(sorted((key(n).public_key for n in ["m1", "m2", "m3"]), key=crypto.key_hash)))
+P3 = PARAMS.replace(committee_size=3)
+
+
+@pytest.mark.parametrize(
+    ("accounts", "expected"),
+    [
+        # the most work wins among the bonded
+        ([(50, 100, "a"), (40, 100, "b"), (30, 100, "c"), (20, 100, "d")], ["a", "b", "c"]),
+        # a bond under min_bond does not qualify, however much work
+        ([(99, 99, "a"), (40, 100, "b"), (30, 100, "c"), (20, 100, "d")], ["b", "c", "d"]),
+        # no work, no seat by work: fill with still-bonded current members
+        ([(10, 100, "a"), (0, 500, "b"), (0, 100, "m1"), (0, 100, "m2"), (0, 0, "m3")], ["a", "m1", "m2"]),
+        # nobody qualifies at all: the current committee stays
+        ([(5, 0, "a")], ["m1", "m2", "m3"]),
+    ],
+    ids=["top-work", "under-bonded", "fill-from-current", "keep-current"],
+)
+def test_election_table(accounts: list[tuple[int, int, str]], expected: list[str]) -> None:
+    state = dict(_acct(w, b, n) for w, b, n in accounts)
+    committee = elect_committee(P3, state, CURRENT, 1)
+    assert _names(committee) == expected
+    assert committee.epoch == 1
+    assert list(committee.members) == sorted(committee.members, key=crypto.key_hash)
+
+
+def test_election_ties_break_by_address() -> None:
+    names = ["a", "b", "c", "d"]
+    state = dict(_acct(10, 100, n) for n in names)
+    committee = elect_committee(P3, state, CURRENT, 1)
+    lowest = sorted(names, key=lambda n: key(n).address)[:3]
+    assert _names(committee) == sorted(lowest)
+
+
+def test_epoch_end_elects_miners_with_work_and_resets_credits() -> None:
+    chain = Chain(params=PARAMS.replace(committee_size=2), validators=[key("validator0"), key("validator1")])
+    miner = chain.users[1]
+    post = chain.post_task(chain.users[0])
+    chain.advance([chain.bond(miner, PARAMS.min_bond), post])
+    task_id = post.tx_id
+    receipts = [chain.receipt(miner, task_id)]
+    chain.advance(results=[chain.result(task_id, receipts)], receipts=receipts)
+    assert chain.state.account(miner.address).work == 10
+    while not PARAMS.is_epoch_end(chain.state.height):
+        chain.advance()
+    assert miner.public_key in chain.state.next_committee.members
+    assert len(chain.state.next_committee.members) == 2
+    assert chain.state.account(miner.address).work == 0
+    chain.advance()  # the new committee signs the first block of the next epoch
+    assert chain.state.committee.epoch == 1 and miner.public_key in chain.state.committee.members
+
+
+# --------------------------------------------------------------------------- entries and proofs
+
+
+def test_entries_round_trip_exactly(chain: Chain) -> None:
+    task_id = _posted(chain)
+    receipts = [chain.receipt(key("miner0"), task_id)]
+    chain.advance([chain.bond(chain.users[2], 150)], results=[chain.result(task_id, receipts)], receipts=receipts)
+    entries = chain.state.entries()
+    loaded = ChainState.from_entries(PARAMS, entries)
+    assert loaded.entries() == entries
+    assert loaded.state_root == chain.state.state_root
+    assert loaded.head_hash == chain.state.head_hash
+    nxt = chain.build([chain.transfer(chain.users[0], PROPOSER, 3)])
+    assert validate_block(loaded, nxt.block, require_qc=False).entries() == nxt.state.entries()
+
+
+def test_head_hash_is_stored_but_not_under_the_state_root(chain: Chain) -> None:
+    moved = chain.state.with_head(b"\x07" * 32)
+    assert moved.state_root == chain.state.state_root
+    assert moved.entries()[HEAD_KEY] == b"\x07" * 32
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda e: {**e, b"zzz": b"\x00"},
+        lambda e: {k: v for k, v in e.items() if k != META_KEY},
+        lambda e: {**e, ACCOUNT_PREFIX + bytes(20): EMPTY_ACCOUNT.encode()},
+        lambda e: {**e, META_KEY: e[META_KEY][:-1]},
+        lambda e: {**e, HEAD_KEY: b"short"},
+    ],
+    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head"],
+)
+def test_from_entries_refuses_corrupt_entries(chain: Chain, corrupt) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StorageError):
+        ChainState.from_entries(PARAMS, corrupt(chain.state.entries()))
+
+
+def test_from_entries_refuses_a_foreign_chain(chain: Chain) -> None:
+    with pytest.raises(StorageError, match="chain"):
+        ChainState.from_entries(PARAMS.replace(chain_id="elsewhere"), chain.state.entries())
+
+
+def test_account_proofs_verify_and_fail_on_a_changed_value(chain: Chain) -> None:
+    alice = chain.users[0]
+    proof = chain.state.prove_account(alice.address)
+    root = chain.state.state_root
+    assert proof.verify(root).balance == BALANCE
+    assert AccountProof.decode(proof.encode()) == proof
+    verify_account_proof(root, alice.address, proof.value, proof.proof)
+    changed = Account.decode(proof.value).replace(balance=BALANCE + 1).encode()
+    with pytest.raises(InvalidProof):
+        verify_account_proof(root, alice.address, changed, proof.proof)
+    with pytest.raises(InvalidProof):
+        verify_account_proof(root, chain.users[1].address, proof.value, proof.proof)
+    with pytest.raises(UnknownAccount):
+        chain.state.prove_account(b"\x09" * 20)
