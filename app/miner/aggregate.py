@@ -73,7 +73,7 @@ def robust_mean(updates: Sequence[Tensors], trim_fraction: float = TRIM_FRACTION
     out: Tensors = {}
     for n in names:
         stacked = torch.stack([u[n] for u in clipped])
-        values = torch.sort(stacked, dim=0).values[trim : trim + kept] if trim else stacked
+        values = torch.sort(stacked, dim=0).values[trim : trim + kept]  # sorted: the sum ignores input order
         acc = values[0].clone()
         for row in values[1:]:
             acc += row
