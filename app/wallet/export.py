@@ -12,8 +12,8 @@ from pathlib import Path
 
 from app.wallet.accounts import KIND_MNEMONIC, ROLE_REWARD, ROLE_SPENDING, WalletSecret
 from app.wallet.errors import KeystoreExists, NoSeedPhrase
-from app.wallet.keystore import DEFAULT_SCRYPT, KeystoreFile, ScryptParams
-from app.wallet.wallet import Wallet
+from app.wallet.keystore import DEFAULT_SCRYPT, KeystoreFile, ScryptParams, parse
+from app.wallet.wallet import Wallet, decrypt_sealed
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ def import_keystore(source: Path | str, destination: Path | str, password: str, 
     if Path(destination).exists():
         raise KeystoreExists(f"a keystore already exists at {destination}; refusing to overwrite it")
     content = KeystoreFile(source).read_bytes()
-    probe = Wallet(source, hrp)
-    probe.decrypt(password)
+    decrypt_sealed(parse(content), password)  # the very bytes that will be installed
     KeystoreFile(destination).write_content(content)
     wallet = Wallet(destination, hrp)
     wallet.unlock(password)

@@ -15,9 +15,17 @@ from app.wallet import mnemonic
 from app.wallet.accounts import KIND_MNEMONIC, Keys, WalletSecret, WatchOnly
 from app.wallet.errors import KeystoreCorrupted, KeystoreExists, WalletLocked, WrongPassword
 from app.wallet.keyring_store import KeyringStore
-from app.wallet.keystore import DEFAULT_SCRYPT, KeystoreFile, ScryptParams, check_new_password
+from app.wallet.keystore import DEFAULT_SCRYPT, KeystoreFile, ScryptParams, Sealed, check_new_password
 
 log = logging.getLogger(__name__)
+
+
+def decrypt_sealed(sealed: Sealed, password: str) -> WalletSecret:
+    """Decrypt a parsed keystore and check that its secret derives the keys its public part shows."""
+    secret = WalletSecret.from_bytes(sealed.open(password))
+    if secret.keys().watch_only(secret.kind) != WatchOnly.from_public(sealed.public):
+        raise KeystoreCorrupted("keystore's public keys do not match its encrypted secret")
+    return secret
 
 
 class Wallet:
@@ -91,9 +99,9 @@ class Wallet:
 
     def decrypt(self, password: str) -> WalletSecret:
         """The decrypted secret, checked against the public part; for unlock and the exports."""
-        secret = WalletSecret.from_bytes(self.keystore.unlock(password))
-        if secret.keys().watch_only(secret.kind) != self.watch_only:
-            raise KeystoreCorrupted("keystore's public keys do not match its encrypted secret")
+        secret = decrypt_sealed(self.keystore.load(), password)
+        if secret.keys().watch_only(secret.kind) != self.watch_only:  # the file changed since opening
+            raise KeystoreCorrupted("keystore's public keys changed since the wallet was opened")
         return secret
 
     def unlock(self, password: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ def test_phrase_export_import(wallet: Wallet, tmp_path: Path) -> None:
 def test_keystore_export_import(wallet: Wallet, tmp_path: Path) -> None:
     export.export_keystore(wallet, PW, tmp_path / "backup.json")
     assert (tmp_path / "backup.json").read_bytes() == wallet.keystore.path.read_bytes()
-    assert (tmp_path / "backup.json").stat().st_mode & 0o777 == 0o600
+    if os.name == "posix":
+        assert (tmp_path / "backup.json").stat().st_mode & 0o777 == 0o600
     imported = export.import_keystore(tmp_path / "backup.json", tmp_path / "other" / "w.json", PW, HRP)
     assert imported.addresses() == wallet.addresses() and not imported.is_locked
 

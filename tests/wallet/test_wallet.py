@@ -183,3 +183,14 @@ def test_keys_not_matching_public_part_are_refused(tmp_path: Path) -> None:
     with pytest.raises(KeystoreCorrupted, match="do not match"):
         wallet.unlock(PW)
     assert wallet.is_locked
+
+
+def test_keystore_replaced_after_opening_is_refused(tmp_path: Path) -> None:
+    """A wallet opened (and showing its addresses) must not unlock a different file swapped in."""
+    wallet = Wallet.restore(tmp_path / "w.json", PHRASE, PW, HRP, kdf=CHEAP)
+    shown = Wallet(tmp_path / "w.json", HRP)
+    other = Wallet.from_secret(tmp_path / "o.json", WalletSecret.from_private_key_hex("44" * 32), PW, HRP, CHEAP)
+    (tmp_path / "w.json").write_bytes(other.keystore.path.read_bytes())
+    with pytest.raises(KeystoreCorrupted, match="changed since the wallet was opened"):
+        shown.unlock(PW)
+    assert shown.is_locked and wallet.spending_address == shown.spending_address
