@@ -138,7 +138,9 @@ CORRUPTIONS = [
 
 
 @pytest.mark.parametrize("name,corrupt,error,message", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
-def test_corruption_is_a_clear_error_and_file_untouched(store, name, corrupt, error, message) -> None:  # type: ignore[no-untyped-def]
+def test_corruption_is_a_clear_error_and_file_untouched(  # type: ignore[no-untyped-def]
+    store, name, corrupt, error, message
+) -> None:
     corrupt(store)
     damaged = store.path.read_bytes()
     for attempt in (lambda: store.unlock(PW), lambda: store.change_password(PW, PW2), store.public):

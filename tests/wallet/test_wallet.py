@@ -154,7 +154,9 @@ def _corrupt(path: Path) -> None:
     ],
     ids=["wrong password", "corrupted", "truncated", "bad phrase", "address checksum", "foreign prefix"],
 )
-def test_must_show_each_bad_input_is_clear_and_file_identical(tmp_path, damage, action, error, message) -> None:  # type: ignore[no-untyped-def]
+def test_must_show_each_bad_input_is_clear_and_file_identical(  # type: ignore[no-untyped-def]
+    tmp_path, damage, action, error, message
+) -> None:
     path = tmp_path / "w.json"
     wallet = Wallet.restore(path, PHRASE, PW, HRP, kdf=CHEAP)
     if damage:
