@@ -1,0 +1,72 @@
+"""The round loop: pausing and resuming loses nothing and changes nothing; progress is reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core.merkle import merkle_root
+from app.miner.loop import Paused, Progress, RoundOutput, train_round
+from app.miner.resume import ResumeDir
+from app.miner.tensors import decode_tensors
+
+from .conftest import CPU, make_job
+
+
+def pause_after(steps: int):  # type: ignore[no-untyped-def]
+    """A should_pause that lets `steps` steps run, then asks to pause."""
+    asked = iter(range(10**6))
+    return lambda: next(asked) >= steps
+
+
+def test_receipt_commits_to_every_checkpoint_and_the_update(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    r = out.receipt
+    r.verify_signature()
+    assert r.steps == spec.local_steps and r.round == 0 and r.miner == keys[0].public_key
+    assert len(out.trace.checkpoints) == spec.local_steps // spec.checkpoint_interval + 1
+    assert out.trace.checkpoints[0] == spec.initial_checkpoint == r.base_checkpoint
+    assert r.commitments_root == merkle_root(list(out.trace.checkpoints))
+    assert all(store.has(h) for h in out.trace.checkpoints) and store.has(r.update_hash)
+    final = decode_tensors(store.get(out.trace.checkpoints[-1]))
+    assert any(k.startswith("opt.") for k in final)  # optimiser state travels with each checkpoint
+    assert r.final_loss_micro > 0
+
+
+def test_same_key_same_round_is_deterministic_and_another_key_trains_on_another_order(spec, keys, mine) -> None:
+    a, b = mine(spec, keys[0]), mine(spec, keys[0])
+    assert a.receipt.commitments_root == b.receipt.commitments_root
+    assert mine(spec, keys[1]).receipt.commitments_root != a.receipt.commitments_root
+
+
+def test_pause_and_resume_gives_exactly_the_uninterrupted_result(spec, store, data, keys, mine, tmp_path: Path) -> None:
+    reference = mine(spec, keys[0])
+    resume = ResumeDir(tmp_path / "paused")
+    job = make_job(spec)
+    # Pause mid-segment (after 6 steps of a k=4 round), then on a checkpoint boundary (step 8).
+    first = train_round(job, keys[0], store, data, device=CPU, resume=resume, should_pause=pause_after(6))
+    assert first == Paused(6)
+    second = train_round(job, keys[0], store, data, device=CPU, resume=resume, should_pause=pause_after(2))
+    assert second == Paused(8)
+    assert (resume.path / "round.cbor").exists()
+    done = train_round(job, keys[0], store, data, device=CPU, resume=resume, should_pause=lambda: False)
+    assert isinstance(done, RoundOutput)
+    assert done.receipt == reference.receipt
+    assert not (resume.path / "round.cbor").exists()
+
+
+def test_state_of_another_round_is_discarded_not_continued(spec, store, data, keys, mine, tmp_path: Path) -> None:
+    resume = ResumeDir(tmp_path / "r")
+    paused = train_round(make_job(spec), keys[0], store, data, device=CPU, resume=resume, should_pause=pause_after(5))
+    assert isinstance(paused, Paused) and paused.step == 5
+    other = train_round(make_job(spec), keys[1], store, data, device=CPU, resume=resume)  # another key: another round
+    assert isinstance(other, RoundOutput)
+    assert other.receipt == mine(spec, keys[1]).receipt
+
+
+def test_progress_reports_steps_loss_and_throughput(spec, store, data, keys, tmp_path: Path) -> None:
+    seen: list[Progress] = []
+    ticks: list[int] = []
+    train_round(make_job(spec), keys[0], store, data, device=CPU, resume=ResumeDir(tmp_path), progress=seen.append, after_step=lambda: ticks.append(1), report_every=5)
+    assert [p.step for p in seen] == [5, 10, 12]
+    assert all(p.total_steps == spec.local_steps and p.loss > 0 and p.samples_per_s > 0 for p in seen)
+    assert len(ticks) == spec.local_steps
