@@ -5,7 +5,8 @@ block validity (`SimApp.validate_block`: links to the node's head, right height 
 poisoned state root). One `random.Random(seed)` decides every delay and drop, and events at one
 instant run in scheduling order, so a seed replays the same run exactly.
 
-Sync stand-in: every `sync_interval_ms` a node that can reach a peer with a longer chain receives the
+Gossip stand-in: each honest node relays every proposal and vote once to all peers, as GossipSub
+would, so an equivocator's two messages meet somewhere. Sync stand-in: every `sync_interval_ms` a node that can reach a peer with a longer chain receives the
 certificate (block + QC) for its next height, as the real header sync would fetch it.
 """
 
@@ -29,6 +30,7 @@ from app.core.bft import (
     ScheduleTimeout,
     TimeoutConfig,
 )
+from app.core.consensus import verify_qc
 from app.core.crypto import SigningKey
 from app.core.errors import InvalidBlock, PotError
 from app.core.hashing import ZERO_HASH, tagged_hash
@@ -134,11 +136,12 @@ class Node:
     equivocate_proposals: bool = False
     double_vote: bool = False
     poison_blocks: bool = False
+    mute_proposals: bool = False
     chain: list[Block] = field(default_factory=lambda: [GENESIS])
     pool: dict[int, tuple[Block, QuorumCert]] = field(default_factory=dict)
     evidence: list[Evidence | ProposalEvidence] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
-    relayed: set[tuple[int, int, bytes]] = field(default_factory=set)
+    relayed: set[bytes] = field(default_factory=set)  # signatures of messages already gossiped
     engine: BftEngine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,7 +153,7 @@ class Node:
 
     @property
     def honest(self) -> bool:
-        return not (self.equivocate_proposals or self.double_vote or self.poison_blocks)
+        return not (self.equivocate_proposals or self.double_vote or self.poison_blocks or self.mute_proposals)
 
 
 class Simulator:
@@ -177,6 +180,7 @@ class Simulator:
         self.partitions: list[tuple[int, int, list[set[int]]]] = []
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        self._started = False
         self.nodes = [Node(self, i, k) for i, k in enumerate(keys)]
         self.commits: list[tuple[int, int, int, bytes]] = []  # (time, node, height, hash)
 
@@ -212,13 +216,16 @@ class Simulator:
 
     def run(self, heights: int, max_ms: int = 120_000) -> None:
         """Run until every live honest node has `heights` blocks past genesis, or `max_ms` passes."""
-        for node in self.nodes:
-            self.at(0, lambda n=node: self._start(n))
-            self.at(self.sync_interval_ms, lambda n=node: self._sync_tick(n))
+        if not self._started:  # `run` may be called again to continue the same run
+            self._started = True
+            for node in self.nodes:
+                self.at(0, lambda n=node: self._start(n))
+                self.at(self.sync_interval_ms, lambda n=node: self._sync_tick(n))
         while self._events and not self._done(heights):
-            time_ms, _, fn = heapq.heappop(self._events)
-            if time_ms > max_ms:
+            if self._events[0][0] > max_ms:
+                self.now = max_ms
                 break
+            time_ms, _, fn = heapq.heappop(self._events)
             self.now = time_ms
             fn()
 
@@ -253,6 +260,8 @@ class Simulator:
                 node.evidence.append(action.evidence)
 
     def _send_proposal(self, node: Node, proposal: Proposal) -> None:
+        if node.mute_proposals:
+            return
         if not node.equivocate_proposals or proposal.pol_view is not None:
             self.broadcast(node.index, lambda n: self._deliver_proposal(n, proposal))
             return
@@ -267,7 +276,7 @@ class Simulator:
 
     def _deliver_proposal(self, node: Node, proposal: Proposal) -> None:
         """Gossip: hand the proposal to the engine, then relay it once to every peer (as GossipSub does)."""
-        key = (proposal.height, proposal.view, proposal.block_hash)
+        key = proposal.signature
         if key in node.relayed:
             return
         node.relayed.add(key)
@@ -277,7 +286,7 @@ class Simulator:
 
     def _send_vote(self, node: Node, vote: Vote) -> None:
         if not node.double_vote:
-            self.broadcast(node.index, lambda n: self._call(n, lambda: n.engine.on_vote(vote)))
+            self.broadcast(node.index, lambda n: self._deliver_vote(n, vote))
             return
         # Byzantine voter: its real vote to half, a contradicting one to the rest.
         fake_hash = ZERO_HASH if vote.block_hash != ZERO_HASH else tagged_hash(b"sim-fake", vote.signature)
@@ -285,8 +294,17 @@ class Simulator:
         fake = fake.replace(signature=node.key.sign(fake.SIG_DOMAIN, CHAIN, fake.signing_bytes()))
         half = {n.index for n in self.nodes if n.index % 2 == 0}
         rest = {n.index for n in self.nodes} - half
-        self.broadcast(node.index, lambda n: self._call(n, lambda: n.engine.on_vote(vote)), only=half)
-        self.broadcast(node.index, lambda n: self._call(n, lambda: n.engine.on_vote(fake)), only=rest)
+        self.broadcast(node.index, lambda n: self._deliver_vote(n, vote), only=half)
+        self.broadcast(node.index, lambda n: self._deliver_vote(n, fake), only=rest)
+
+    def _deliver_vote(self, node: Node, vote: Vote) -> None:
+        """Gossip: hand the vote to the engine, then relay it once to every peer."""
+        if vote.signature in node.relayed:
+            return
+        node.relayed.add(vote.signature)
+        self._call(node, lambda: node.engine.on_vote(vote))
+        if node.honest:
+            self.broadcast(node.index, lambda n: self._deliver_vote(n, vote))
 
     def _commit(self, node: Node, block: Block, qc: QuorumCert) -> None:
         assert block.header.prev_hash == node.tip.block_hash, "engine committed a block off the head"
@@ -328,6 +346,14 @@ class Simulator:
             if self.nodes[index].honest:
                 seen.setdefault(height, set()).add(block_hash)
         return seen
+
+    def assert_certified(self) -> None:
+        """Every block any node holds carries a QC that verifies under its height's committee."""
+        for node in self.nodes:
+            for block in node.chain[1:]:
+                assert block.qc is not None
+                h = block.header.height
+                verify_qc(block.qc, self.schedule.committee(h), block.block_hash, CHAIN, h)
 
     def assert_safe(self) -> None:
         conflicts = {h: s for h, s in self.committed_per_height().items() if len(s) > 1}

@@ -187,6 +187,8 @@ class BftEngine:
             raise InvalidVote(f"vote is for {vote.chain_id!r} at {vote.height}, not this height")
         if vote.voter not in self._committee.members:
             raise InvalidVote(f"{vote.voter.hex()[:16]} is not in the committee of height {self.height}")
+        if self._book.holds(vote):
+            return
         try:
             vote.verify_signature()
         except InvalidSignature as exc:
@@ -194,7 +196,7 @@ class BftEngine:
         self._record_vote(vote)
 
     def _record_vote(self, vote: Vote) -> None:
-        _, evidence = self._book.add(vote, self.view)
+        evidence = self._book.add(vote, self.view, lambda h: h == NIL or h in self._blocks)
         if evidence is not None:
             log.warning("member %s double-voted at %d/%d", vote.voter.hex()[:16], vote.height, vote.view)
             self._out.append(EvidenceFound(evidence))
