@@ -23,8 +23,34 @@ SIG_PROPOSAL = b"proposal"
 
 ADDRESS_LEN = 20
 
+# Encodings of the eight points of small order and their non-canonical aliases (the sign bit is
+# ignored), as libsodium's ge25519_has_small_order lists them. OpenSSL accepts these keys, and under
+# them a signature with R = identity and S = 0 verifies for a large share of all messages, so anyone
+# could "sign" for such a key; refusing them also keeps this node in step with libsodium-based ones.
+_SMALL_ORDER_KEYS = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+
+
+def has_small_order(public_key: bytes) -> bool:
+    """True for a 32-byte key that encodes a point of small order (one no signature can bind)."""
+    return public_key[:31] + bytes([public_key[31] & 0x7F]) in _SMALL_ORDER_KEYS
+
 
 def signing_message(domain: bytes, chain_id: str, message: bytes) -> bytes:
+    # NUL separates the fields, so a chain id holding one could shift bytes between chain id and
+    # message ("a\x00b" + m would sign what "a" + b"b\x00" + m signs).
+    if "\x00" in chain_id:
+        raise ValueError("a chain id cannot contain NUL")
     return b"PoT-sig/" + domain + b"\x00" + chain_id.encode() + b"\x00" + message
 
 
@@ -64,14 +90,18 @@ class SigningKey:
 
 def verify(public_key: bytes, signature: bytes, domain: bytes, chain_id: str, message: bytes) -> None:
     """Raise `InvalidSignature` unless `signature` is valid; never raises anything else."""
+    if not isinstance(public_key, bytes) or not isinstance(signature, bytes) or not isinstance(chain_id, str):
+        raise InvalidSignature("key and signature must be bytes, the chain id text")
     if len(public_key) != 32 or len(signature) != 64:
         raise InvalidSignature("malformed key or signature")
+    if has_small_order(public_key):
+        raise InvalidSignature(f"public key {public_key.hex()[:16]} has small order")
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(
             signature, signing_message(domain, chain_id, message)
         )
-    except (_CryptoInvalidSignature, ValueError):
-        raise InvalidSignature(f"bad {domain.decode()} signature by {public_key.hex()[:16]}") from None
+    except (_CryptoInvalidSignature, ValueError, TypeError):
+        raise InvalidSignature(f"bad {domain!r} signature by {public_key.hex()[:16]}") from None
 
 
 def is_valid(public_key: bytes, signature: bytes, domain: bytes, chain_id: str, message: bytes) -> bool:
