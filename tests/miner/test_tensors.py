@@ -1,0 +1,70 @@
+"""Canonical safetensors: one encoding per tensor set, everything else is "malformed-blob"."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.errors import InvalidReceipt
+from app.miner.tensors import decode_tensors, encode_tensors
+
+
+def _rebuild(header: dict, body: bytes) -> bytes:  # type: ignore[type-arg]
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return len(raw).to_bytes(8, "little") + raw + body
+
+
+def _parts(blob: bytes) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+    n = int.from_bytes(blob[:8], "little")
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.text("abcxyz._", min_size=1, max_size=8), st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=16), min_size=1, max_size=5))
+def test_round_trip_is_exact_and_independent_of_insertion_order(values: dict[str, list[float]]) -> None:
+    tensors = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()}
+    blob = encode_tensors(tensors)
+    assert blob == encode_tensors(dict(reversed(list(tensors.items()))))
+    back = decode_tensors(blob)
+    assert set(back) == set(tensors) and all(torch.equal(back[k], tensors[k]) for k in tensors)
+
+
+BLOB = encode_tensors({"a": torch.arange(4, dtype=torch.float32), "b": torch.ones(2, 2)})
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:5],  # truncated before the header ends
+        lambda b: b + b"\x00",  # trailing bytes
+        lambda b: (10**9).to_bytes(8, "little") + b[8:],  # absurd header length
+        lambda b: b[:8] + b"[" + b[9:],  # header is not JSON
+        lambda b: _rebuild({**_parts(b)[0], "__metadata__": {"x": "y"}}, _parts(b)[1]),  # metadata smuggled in
+        lambda b: _rebuild({k: {**v, "dtype": "F64"} if k == "a" else v for k, v in _parts(b)[0].items()}, _parts(b)[1]),
+        lambda b: _rebuild(dict(sorted(_parts(b)[0].items(), reverse=True)), _parts(b)[1]),  # reordered header
+        lambda b: b[:8] + b[8:].replace(b'"a"', b'"b"', 1),  # duplicate name
+    ],
+)
+def test_tampered_files_are_rejected_as_malformed(mutate) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidReceipt) as exc:
+        decode_tensors(mutate(BLOB))
+    assert exc.value.reason == "malformed-blob"
+
+
+def test_non_finite_values_and_foreign_dtypes_are_rejected() -> None:
+    with pytest.raises(InvalidReceipt):
+        decode_tensors(encode_tensors({"a": torch.tensor([float("nan")])}))
+    with pytest.raises(ValueError):
+        encode_tensors({"a": torch.zeros(2, dtype=torch.float16)})
+    with pytest.raises(ValueError):
+        encode_tensors({})
+
+
+def test_aliased_tensors_encode_as_independent_copies() -> None:
+    x = torch.arange(6, dtype=torch.uint8)
+    back = decode_tensors(encode_tensors({"x": x, "y": x[:3]}))
+    assert torch.equal(back["y"], x[:3])
