@@ -141,7 +141,7 @@ class RpcServer:
             conn.offer(note)
             conn.request_close()
         for conn in conns:
-            conn.join(self.limits.close_timeout * 2)
+            conn.flush_and_abort(self.limits.close_timeout)
         self._wake_r.close()
         self._wake_w.close()
         if self._bound is not None and self._bound.transport == "unix":
@@ -193,12 +193,7 @@ class RpcServer:
                 self._conns.add(conn)
         if refusal is not None:
             log.warning("RPC connection refused: %s", refusal.message)
-            sock.settimeout(1.0)
-            try:
-                sock.sendall(p.encode_response(p.Response(id=None, error=refusal)))
-            except OSError:
-                pass
-            sock.close()
+            threading.Thread(target=_refuse, args=(sock, refusal), name="rpc-refuse", daemon=True).start()
             return
         conn.start()
 
@@ -307,7 +302,10 @@ class _Connection:
         self._writer.start()
         self._reader.start()
 
-    def join(self, timeout: float) -> None:
+    def flush_and_abort(self, timeout: float) -> None:
+        """For server stop: let the writer send what is queued, then hang up without waiting for the client."""
+        self._writer.join(timeout)
+        self._shutdown_socket()
         self._reader.join(timeout)
 
     # -- outgoing -----------------------------------------------------------------------------
@@ -367,8 +365,12 @@ class _Connection:
             try:
                 self.sock.sendall(item)
             except OSError:
+                self._shutdown_socket()  # the client is gone: wake the reader
                 break
-        self._shutdown_socket()  # wakes the reader, which closes the socket
+        try:
+            self.sock.shutdown(socket.SHUT_WR)  # FIN after the last message; the reader closes the socket
+        except OSError:
+            pass
 
     # -- incoming -----------------------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -399,6 +401,9 @@ class _Connection:
         except _Close as close:
             log.warning("RPC client %d: %s", self.id, close.error.message)
             self._send(p.encode_response(p.Response(id=close.request_id, error=close.error)))
+            self.request_close()
+            self._writer.join(self.server.limits.close_timeout)
+            self._linger(sel)
         except Exception:
             log.exception("RPC connection %d crashed", self.id)
         finally:
@@ -408,6 +413,19 @@ class _Connection:
             self.sock.close()
             self.server._forget(self)
             log.debug("RPC client %d disconnected", self.id)
+
+    def _linger(self, sel: selectors.BaseSelector) -> None:
+        """Discard what the client still sends until it hangs up (or briefly), so that closing does not
+        reset the connection (TCP RST) and destroy the error we just sent before the client reads it."""
+        deadline = time.monotonic() + self.server.limits.close_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not sel.select(remaining):
+                return
+            try:
+                if not self.sock.recv(65536):
+                    return
+            except OSError:
+                return
 
     def _handle_line(self, line: bytes) -> None:
         try:
@@ -504,6 +522,21 @@ def _unlink_socket(path: Path) -> None:
     if not stat.S_ISSOCK(st.st_mode):
         raise FileExistsError(f"{path} exists and is not a socket; move it away")
     path.unlink(missing_ok=True)
+
+
+def _refuse(sock: socket.socket, error: p.RpcError, linger: float = 1.0) -> None:
+    """Send the refusal, then drain briefly before closing so a TCP reset cannot swallow it."""
+    sock.settimeout(linger)
+    try:
+        sock.sendall(p.encode_response(p.Response(id=None, error=error)))
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _peer_refusal(sock: socket.socket) -> p.RpcError | None:

@@ -105,7 +105,10 @@ class RpcClient:
     def call(self, method: str, params: dict[str, Any] | list[Any] | None = None, *, timeout: float | None = None) -> Any:
         """Call `method` and return its result; raises RpcError for an error answer."""
         req_id = next(self._ids)
-        self.send_raw(p.encode_request(p.Request(method=method, params={} if params is None else params, id=req_id)))
+        try:
+            self.send_raw(p.encode_request(p.Request(method=method, params={} if params is None else params, id=req_id)))
+        except RpcConnectionError as exc:
+            raise self._parting_error() or exc
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             msg = self._read_message(deadline, f"waiting for the answer to {method!r}")
@@ -126,6 +129,16 @@ class RpcClient:
             raise RpcTimeout(f"sending to the daemon at {self.endpoint} timed out") from None
         except OSError as exc:
             raise RpcConnectionError(f"lost the connection to the daemon: {exc}") from None
+
+    def _parting_error(self) -> p.RpcError | None:
+        """The error the daemon sent before hanging up on us (e.g. too many connections), if any."""
+        try:
+            while True:
+                msg = self._read_message(time.monotonic() + 1.0, "reading the daemon's parting message")
+                if isinstance(msg, p.Response) and msg.error is not None and msg.id is None:
+                    return msg.error
+        except RpcConnectionError:
+            return None
 
     def ping(self) -> bool:
         return self.call("ping") == "pong"
