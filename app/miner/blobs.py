@@ -1,6 +1,6 @@
 """The blob-store shape the miner needs: content-addressed `put`, `get`, `has`.
 
-The node's real store (`app/core/blobstore.py`, on disk) has this shape; the miner depends only on the
+The node's real store (`app.core.blobstore.BlobStore`, on disk) has this shape; the miner depends only on the
 protocol so training, verification and aggregation run the same against it or against `MemoryBlobStore`.
 `fetch_verified` is the one way the miner reads a blob that someone else named: it re-hashes the bytes,
 so a store or a peer that hands back other bytes is caught as "blob-hash-mismatch".
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.core.errors import InvalidReceipt
+from app.core.errors import InvalidReceipt, StorageError
 from app.core.hashing import blob_hash
 
 REASON_MISSING = "blob-missing"
@@ -54,8 +54,11 @@ def fetch_verified(store: BlobStore, digest: bytes, what: str) -> bytes:
     """The blob `digest` from `store`, re-hashed; `InvalidReceipt` if absent or not matching."""
     try:
         data = store.get(digest)
-    except (KeyError, FileNotFoundError):
+    except (KeyError, FileNotFoundError):  # the disk store's BlobNotFound is a KeyError
         raise InvalidReceipt(REASON_MISSING, f"{what} {digest.hex()[:16]} is not available") from None
+    except StorageError as exc:  # CorruptBlob (deleted on read), BlobTooLarge, an unreadable disk
+        reason = REASON_HASH if type(exc).__name__ == "CorruptBlob" else REASON_MISSING
+        raise InvalidReceipt(reason, f"{what} {digest.hex()[:16]}: {exc}") from None
     if blob_hash(data) != digest:
         raise InvalidReceipt(REASON_HASH, f"{what} {digest.hex()[:16]} does not hash to its address")
     return data

@@ -36,19 +36,18 @@ def optimizers() -> list[str]:
 
 
 def build_optimizer(name: str, params: tuple[tuple[str, str], ...], model: nn.Module) -> torch.optim.Optimizer:
-    """The optimiser `name` over `model`'s parameters; single-tensor code path on every device."""
+    """The optimiser `name` over `model`'s parameters, with torch's default kernels for the device."""
     if name not in _SCHEMAS:
         raise InvalidTaskSpec("unknown-optimizer", f"{name!r} is not a registry optimiser")
     p = parse_params(params, _SCHEMAS[name], f"{name} settings")
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p["momentum"], weight_decay=p["weight_decay"], foreach=False)
+        return torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p["momentum"], weight_decay=p["weight_decay"])
     return torch.optim.AdamW(
         model.parameters(),
         lr=p["lr"],
         betas=(p["beta1"], p["beta2"]),
         eps=p["eps"],
         weight_decay=p["weight_decay"],
-        foreach=False,
     )
 
 
