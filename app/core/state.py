@@ -734,4 +734,6 @@ def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainS
         raise StorageError("head hash is not 32 bytes")
     committee = Committee.decode(singles[COMMITTEE_KEY])
     next_committee = Committee.decode(singles[NEXT_COMMITTEE_KEY])
+    if not committee.members or not next_committee.members:
+        raise StorageError("a stored committee is empty (no block could ever be signed)")
     return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head)

@@ -24,6 +24,7 @@ from app.core.state import (
     EMPTY_ACCOUNT,
     HEAD_KEY,
     META_KEY,
+    NEXT_COMMITTEE_KEY,
     TASK_EXPIRED,
     TASK_FINISHED,
     TASK_OPEN,
@@ -386,8 +387,9 @@ def test_head_hash_is_stored_but_not_under_the_state_root(chain: Chain) -> None:
         lambda e: {**e, ACCOUNT_PREFIX + bytes(20): EMPTY_ACCOUNT.encode()},
         lambda e: {**e, META_KEY: e[META_KEY][:-1]},
         lambda e: {**e, HEAD_KEY: b"short"},
+        lambda e: {**e, NEXT_COMMITTEE_KEY: Committee(epoch=0, members=()).encode()},
     ],
-    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head"],
+    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head", "empty-committee"],
 )
 def test_from_entries_refuses_corrupt_entries(chain: Chain, corrupt) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(StorageError):
