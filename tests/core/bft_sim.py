@@ -35,7 +35,6 @@ from app.core.crypto import SigningKey
 from app.core.errors import InvalidBlock, PotError
 from app.core.hashing import ZERO_HASH, tagged_hash
 from app.core.types import (
-    VOTE_PREVOTE,
     Block,
     BlockBody,
     BlockHeader,
