@@ -41,8 +41,9 @@ from app.net.errors import PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
 from app.net.identity import load_or_create_identity
 from app.net.peers import Backoff, Offence, PeerInfoView, PeerTable, ScorePolicy
-from app.net.protocols import ChainClient, ChainServicer, ProtocolIds, Providers
-from app.net.reqresp import RequestClient, RequestServer
+from app.net.messages import Request
+from app.net.protocols import ChainClient, ChainServicer, ProtocolIds, Providers, protocol_id
+from app.net.reqresp import Handler, RequestClient, RequestServer, Resp
 from app.net.topics import TopicKind, check_chain_id, kind_for_record, topic_name
 from app.net.validators import GossipValidator, SemanticValidator, Verdict
 
@@ -278,6 +279,16 @@ class NetHost:
         """Fetch and hash-check a blob from the given peers (default: every connected peer)."""
         return await self._fetcher.fetch(blob_hash, peers if peers is not None else self.connected_peers(),
                                          max_size, chunk_size)
+
+    def serve(self, name: str, request_type: type[Request], handler: Handler) -> str:
+        """Offer an application protocol `/pot/<chain>/<name>/1` (framing, limits and scoring as above)."""
+        protocol = protocol_id(self.chain_id, name)
+        self._server.register(protocol, request_type, handler)
+        return protocol
+
+    async def request(self, peer: str, name: str, request: Request, response_type: type[Resp]) -> Resp:
+        """Ask `peer` on an application protocol offered with `serve`."""
+        return await self._client.call(peer, protocol_id(self.chain_id, name), request, response_type)
 
     # ------------------------------------------------------------------ scoring and bans
 

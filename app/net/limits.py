@@ -12,7 +12,7 @@ MIB = 1024 * KIB
 
 # ---------------------------------------------------------------- gossip (per-message byte limits)
 # A block travels whole, so its limit is the block limit; everything else is a single small record.
-GOSSIP_MAX_BLOCK = Block.MAX_SIZE
+GOSSIP_MAX_BLOCK = Block.MAX_SIZE + KIB  # a Proposal wraps a block with its slot and signature
 GOSSIP_MAX_VOTE = 16 * KIB  # a Vote is ~200 bytes; a QuorumCert of 128 members ~13 KiB
 GOSSIP_MAX_RECEIPT = 2 * KIB
 GOSSIP_MAX_TX = 4 * KIB

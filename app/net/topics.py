@@ -16,6 +16,8 @@ from app.core.types import (
     Block,
     Bond,
     Evidence,
+    Proposal,
+    ProposalEvidence,
     QuorumCert,
     TaskPost,
     Transfer,
@@ -53,9 +55,10 @@ class TopicRule:
 
 
 RULES: dict[TopicKind, TopicRule] = {
-    TopicKind.BLOCKS: TopicRule(limits.GOSSIP_MAX_BLOCK, (Block,)),
-    # Consensus traffic: votes, the certificates they form, and equivocation evidence.
-    TopicKind.VOTES: TopicRule(limits.GOSSIP_MAX_VOTE, (Vote, QuorumCert, Evidence)),
+    # Finalised blocks and the leader's signed proposals (a proposal is a block plus ~100 bytes).
+    TopicKind.BLOCKS: TopicRule(limits.GOSSIP_MAX_BLOCK, (Block, Proposal)),
+    # Consensus traffic: votes, the certificates they form, and equivocation evidence of both kinds.
+    TopicKind.VOTES: TopicRule(limits.GOSSIP_MAX_VOTE, (Vote, QuorumCert, Evidence, ProposalEvidence)),
     TopicKind.RECEIPTS: TopicRule(limits.GOSSIP_MAX_RECEIPT, (WorkReceipt,)),
     TopicKind.TXS: TopicRule(limits.GOSSIP_MAX_TX, (Transfer, Bond, Unbond)),
     # Task posts get their own topic so a miner can follow new work without the whole mempool.
