@@ -1,14 +1,32 @@
-"""Pure rules of committee consensus: quorum certificates and equivocation evidence.
+"""Pure rules of committee consensus: the leader rotation, quorum certificates and equivocation evidence.
 
-The BFT engine (`app/core/bft.py`) and block validation (`app/core/validation.py`) both call these,
-so there is one definition of "finalised" in the code base.
+The BFT engine (`app/core/bft/`), block validation (`app/core/validation.py`) and the state machine
+(`app/core/state.py`) all call these, so there is one definition of "finalised" and of "equivocated"
+in the code base. This module imports only types and crypto, so the state machine can use it without
+pulling in the engine (`app.core.bft` re-exports `leader_for` and `check_proposal_evidence`).
 """
 
 from __future__ import annotations
 
 from app.core import crypto
 from app.core.errors import InvalidQuorumCertificate, InvalidSignature
-from app.core.types import VOTE_PRECOMMIT, Committee, Evidence, QuorumCert, Vote, VoteSignature
+from app.core.types import (
+    VOTE_PRECOMMIT,
+    Committee,
+    Evidence,
+    ProposalEvidence,
+    QuorumCert,
+    Vote,
+    VoteSignature,
+    proposal_signing_bytes,
+)
+
+
+def leader_for(committee: Committee, height: int, view: int) -> bytes:
+    """The member that proposes at (`height`, `view`): members[(height + view) % M]."""
+    if not committee.members:
+        raise ValueError("an empty committee has no leader")
+    return committee.members[(height + view) % len(committee.members)]
 
 
 def verify_qc(qc: QuorumCert, committee: Committee, block_hash: bytes, chain_id: str, height: int) -> None:
@@ -62,6 +80,31 @@ def check_evidence(evidence: Evidence, committee: Committee, chain_id: str) -> b
     except InvalidSignature as exc:
         raise InvalidQuorumCertificate(f"evidence carries a bad signature: {exc}") from None
     return a.voter
+
+
+def check_proposal_evidence(evidence: ProposalEvidence, committee: Committee, chain_id: str) -> bytes:
+    """Return the equivocating leader's public key, or raise `InvalidQuorumCertificate`.
+
+    Valid evidence: two correctly signed proposals by the leader of that (height, view) under
+    `committee`, for different blocks, on this chain.
+    """
+    ev = evidence
+    if ev.chain_id != chain_id:
+        raise InvalidQuorumCertificate(f"evidence is for chain {ev.chain_id!r}, not {chain_id!r}")
+    if ev.block_hash_a == ev.block_hash_b:
+        raise InvalidQuorumCertificate("evidence proposals agree")
+    if not committee.members or leader_for(committee, ev.height, ev.view) != ev.proposer:
+        raise InvalidQuorumCertificate("evidence names a member that did not lead that view")
+    for pol_view, block_hash, signature in (
+        (ev.pol_view_a, ev.block_hash_a, ev.signature_a),
+        (ev.pol_view_b, ev.block_hash_b, ev.signature_b),
+    ):
+        message = proposal_signing_bytes(ev.chain_id, ev.height, ev.view, pol_view, block_hash, ev.proposer)
+        try:
+            crypto.verify(ev.proposer, signature, crypto.SIG_PROPOSAL, ev.chain_id, message)
+        except InvalidSignature as exc:
+            raise InvalidQuorumCertificate(f"evidence carries a bad signature: {exc}") from None
+    return ev.proposer
 
 
 def make_qc(votes: list[Vote]) -> QuorumCert:

@@ -1,16 +1,17 @@
 """Leader equivocation: two signed proposals of different blocks in one view.
 
-Vote equivocation uses `app.core.consensus.check_evidence`; this is its counterpart for proposals, so
-a leader that shows one block to half the committee and another to the rest can be slashed even if
-it never votes.
+Vote equivocation uses `app.core.consensus.check_evidence`; `check_proposal_evidence` (defined in
+`app.core.consensus` so the state machine can check it without importing the engine, re-exported
+here) is its counterpart for proposals, so a leader that shows one block to half the committee and
+another to the rest can be slashed even if it never votes.
 """
 
 from __future__ import annotations
 
-from app.core import crypto
-from app.core.bft.rules import leader_for
-from app.core.errors import InvalidQuorumCertificate, InvalidSignature
-from app.core.types import Committee, Proposal, ProposalEvidence, proposal_signing_bytes
+from app.core.consensus import check_proposal_evidence
+from app.core.types import Proposal, ProposalEvidence
+
+__all__ = ["check_proposal_evidence", "make_proposal_evidence"]
 
 
 def make_proposal_evidence(a: Proposal, b: Proposal) -> ProposalEvidence:
@@ -31,28 +32,3 @@ def make_proposal_evidence(a: Proposal, b: Proposal) -> ProposalEvidence:
         block_hash_b=b.block_hash,
         signature_b=b.signature,
     )
-
-
-def check_proposal_evidence(evidence: ProposalEvidence, committee: Committee, chain_id: str) -> bytes:
-    """Return the equivocating leader's public key, or raise `InvalidQuorumCertificate`.
-
-    Valid evidence: two correctly signed proposals by the leader of that (height, view) under
-    `committee`, for different blocks, on this chain.
-    """
-    ev = evidence
-    if ev.chain_id != chain_id:
-        raise InvalidQuorumCertificate(f"evidence is for chain {ev.chain_id!r}, not {chain_id!r}")
-    if ev.block_hash_a == ev.block_hash_b:
-        raise InvalidQuorumCertificate("evidence proposals agree")
-    if not committee.members or leader_for(committee, ev.height, ev.view) != ev.proposer:
-        raise InvalidQuorumCertificate("evidence names a member that did not lead that view")
-    for pol_view, block_hash, signature in (
-        (ev.pol_view_a, ev.block_hash_a, ev.signature_a),
-        (ev.pol_view_b, ev.block_hash_b, ev.signature_b),
-    ):
-        message = proposal_signing_bytes(ev.chain_id, ev.height, ev.view, pol_view, block_hash, ev.proposer)
-        try:
-            crypto.verify(ev.proposer, signature, crypto.SIG_PROPOSAL, ev.chain_id, message)
-        except InvalidSignature as exc:
-            raise InvalidQuorumCertificate(f"evidence carries a bad signature: {exc}") from None
-    return ev.proposer

@@ -1,15 +1,12 @@
-"""Pure committee rules the engine and block validation share: the leader and the thresholds."""
+"""Pure committee rules the engine uses: the leader rotation (`app.core.consensus.leader_for`, shared
+with the state machine, re-exported here) and the fault threshold."""
 
 from __future__ import annotations
 
+from app.core.consensus import leader_for
 from app.core.types import Committee
 
-
-def leader_for(committee: Committee, height: int, view: int) -> bytes:
-    """The member that proposes at (`height`, `view`): members[(height + view) % M]."""
-    if not committee.members:
-        raise ValueError("an empty committee has no leader")
-    return committee.members[(height + view) % len(committee.members)]
+__all__ = ["fault_threshold", "leader_for"]
 
 
 def fault_threshold(committee: Committee) -> int:
