@@ -24,6 +24,7 @@ from app.core.types import (
     BlockBody,
     BlockHeader,
     Evidence,
+    ProposalEvidence,
     RoundResult,
     WorkReceipt,
 )
@@ -49,7 +50,7 @@ def build_block(
     transactions: Iterable[AnyTransaction] = (),
     results: Sequence[RoundResult] = (),
     receipts: Iterable[WorkReceipt] = (),
-    evidence: Iterable[Evidence] = (),
+    evidence: Iterable[Evidence | ProposalEvidence] = (),
 ) -> BuiltBlock:
     """Build the next block on `state` as `proposer` (a public key, the leader of the slot).
 
@@ -81,7 +82,7 @@ def build_block(
     draft.begin_block(template)
     rejected: list[tuple[Record, PotError]] = []
 
-    included_evidence: list[Evidence] = []
+    included_evidence: list[Evidence | ProposalEvidence] = []
     for ev in evidence:
         try:
             draft.apply_evidence([ev], proposer_address)

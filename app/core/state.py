@@ -8,11 +8,14 @@ keys it changed, so the state root and the stored entries are recomputed only fo
 Money is only ever moved, never created or destroyed, except by `ChainParams.block_reward` minting:
 transaction fees go to the block's proposer and a slashed bond goes to the proposer that included the
 evidence (burning either would break the invariant `balances + bonds + escrows == genesis supply +
-minted`, which the property tests check after every random block).
+minted`, which the property tests check after every random block). Evidence is vote equivocation
+(`Evidence`) or leader equivocation (`ProposalEvidence`); one offence, an offender's (height, view),
+is punished at most once: the offences punished this epoch are kept in the state (`b"s"`).
 
 State entries (`entries()`, the only interface of the SQLite store, docs/spec/state.md):
     b"a" + address(20)  -> Account        b"t" + task_id(32) -> TaskState
     b"m"                -> ChainMeta      b"c" / b"n"        -> Committee (current / next block's)
+    b"s"                -> SlashedOffences (this epoch's punished offences; absent when none)
     b"h"                -> head block hash (raw 32 bytes; NOT under the state root, see `HEAD_KEY`)
 """
 
@@ -25,7 +28,7 @@ from functools import cached_property
 from typing import Annotated
 
 from app.core import crypto
-from app.core.consensus import check_evidence
+from app.core.consensus import check_evidence, check_proposal_evidence
 from app.core.encoding import Bytes20, Bytes32, MaxLen, PublicKey32, Range, Record, ShortText, Uint64, encode
 from app.core.errors import (
     BadNonce,
@@ -51,6 +54,7 @@ from app.core.types import (
     BlockHeader,
     Committee,
     Evidence,
+    ProposalEvidence,
     Reward,
     RoundResult,
     TaskPost,
@@ -68,6 +72,8 @@ NEXT_COMMITTEE_KEY = b"n"
 # A state cannot commit to the hash of the block whose header commits to the state, so the head
 # hash is stored with the entries (the store needs it to resume) but left out of the state root.
 HEAD_KEY = b"h"
+SLASHED_KEY = b"s"
+MAX_SLASHED_PER_EPOCH = 4096  # punished offences one epoch can record (each needs a bonded committee member)
 
 TASK_OPEN = 0
 TASK_FINISHED = 1
@@ -174,6 +180,32 @@ class AccountProof(Record):
             return Account.decode(self.value)
         except EncodingError as exc:
             raise InvalidProof(f"proven value is not an account: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Offence(Record):
+    """One punished equivocation: the offender's address and the (height, view) in which it signed twice."""
+
+    TAG = 58
+    offender: Bytes20
+    height: Uint64
+    view: Uint64
+
+
+@dataclass(frozen=True)
+class SlashedOffences(Record):
+    """The offences punished in the current epoch, sorted and distinct (absent from the state if none).
+
+    Evidence can only be included in the epoch of its height, so the set is cleared at each epoch's
+    end; while it lasts, the same offence (by another pair of messages, by vote and proposal evidence,
+    or after the offender bonds again) cannot be punished twice.
+    """
+
+    TAG = 59
+    offences: Annotated[tuple[Offence, ...], MaxLen(MAX_SLASHED_PER_EPOCH)]
+
+
+OffenceKey = tuple[bytes, int, int]  # (offender address, height, view)
 
 
 def account_key(address: bytes) -> bytes:
@@ -296,6 +328,7 @@ class ChainState:
     _tasks: Mapping[bytes, TaskState] = field(repr=False)
     _values: Mapping[bytes, bytes] = field(repr=False)  # committed key -> encoded value
     _leaves: Mapping[bytes, bytes] = field(repr=False)  # committed key -> state_leaf digest
+    slashed: frozenset[OffenceKey] = field(default=frozenset(), repr=False)  # offences punished this epoch
 
     # ---- construction
 
@@ -309,6 +342,7 @@ class ChainState:
         accounts: Mapping[bytes, Account],
         tasks: Mapping[bytes, TaskState],
         head_hash: bytes,
+        slashed: Iterable[OffenceKey] = (),
     ) -> "ChainState":
         """Build a state from its parts, encoding every entry (genesis and loading only)."""
         draft = StateDraft.empty(params, meta, committee, next_committee, head_hash)
@@ -316,6 +350,7 @@ class ChainState:
             draft.set_account(address, acct)
         for task_id, task in tasks.items():
             draft.set_task(task_id, task)
+        draft.slashed = set(slashed)
         return draft.freeze()
 
     @classmethod
@@ -447,6 +482,7 @@ class StateDraft:
         self._values = state._values
         self._leaves = state._leaves
         self._dirty: set[bytes] = set()
+        self.slashed: set[OffenceKey] = set(state.slashed)
         self.block_height = state.meta.height + 1
 
     @classmethod
@@ -532,22 +568,39 @@ class StateDraft:
             if task.status == TASK_OPEN and task.anchor == ZERO_HASH:
                 self.set_task(task_id, replace(task, anchor=header.prev_hash))
 
-    def apply_evidence(self, evidence: Iterable[Evidence], proposer: bytes) -> None:
-        """Slash each equivocator's whole bond to the proposer that included the evidence (a bounty)."""
+    def apply_evidence(self, evidence: Iterable[Evidence | ProposalEvidence], proposer: bytes) -> None:
+        """Slash each equivocator's whole bond to the proposer that included the evidence (a bounty).
+
+        Vote evidence names a member that signed two votes in one slot, proposal evidence the leader
+        that signed two proposals in one view; either way one offence, the offender's (height, view),
+        is punished at most once.
+        """
         for ev in evidence:
             try:
-                voter = check_evidence(ev, self.committee, self.params.chain_id)
+                if isinstance(ev, ProposalEvidence):
+                    offender = check_proposal_evidence(ev, self.committee, self.params.chain_id)
+                    height, view = ev.height, ev.view
+                elif isinstance(ev, Evidence):
+                    offender = check_evidence(ev, self.committee, self.params.chain_id)
+                    height, view = ev.vote_a.height, ev.vote_a.view
+                else:  # the type union is closed; a new evidence type must be handled here
+                    raise InvalidEvidence(f"unknown evidence type {type(ev).__name__}")
             except InvalidQuorumCertificate as exc:
                 raise InvalidEvidence(str(exc)) from None
-            height = ev.vote_a.height
             if self.params.epoch_of(height) != self.meta.epoch or height > self.block_height:
                 raise InvalidEvidence(f"evidence at height {height} is not from this epoch's past")
-            address = crypto.key_hash(voter)
+            address = crypto.key_hash(offender)
+            offence = (address, height, view)
+            if offence in self.slashed:
+                raise InvalidEvidence(f"the offence at {height}/{view} was already punished")
+            if len(self.slashed) >= MAX_SLASHED_PER_EPOCH:
+                raise InvalidEvidence("this epoch has punished as many offences as the state records")
             acct = self.account(address)
             if acct.bond == 0:
                 raise InvalidEvidence("the equivocator has no bond left (already slashed)")
             self.set_account(address, replace(acct, bond=0))
             self.credit(proposer, acct.bond)
+            self.slashed.add(offence)
 
     def apply_rounds(
         self, receipts: Sequence[WorkReceipt], results: Sequence[RoundResult], proposer_key: bytes
@@ -648,6 +701,7 @@ class StateDraft:
             return
         epoch = self.params.epoch_of(self.block_height) + 1
         self.next_committee = elect_committee(self.params, self.accounts, self.committee, epoch)
+        self.slashed = set()  # evidence of this epoch cannot be included in the next one
         for address, acct in list(self.accounts.items()):
             if acct.work:
                 self.set_account(address, replace(acct, work=0))
@@ -659,6 +713,9 @@ class StateDraft:
         leaves = dict(self._leaves)
         fixed = {META_KEY: self.meta, COMMITTEE_KEY: self.committee, NEXT_COMMITTEE_KEY: self.next_committee}
         changed: dict[bytes, Record | None] = dict(fixed)
+        changed[SLASHED_KEY] = (
+            SlashedOffences(tuple(Offence(*key) for key in sorted(self.slashed))) if self.slashed else None
+        )
         for key in self._dirty:
             if key[:1] == ACCOUNT_PREFIX:
                 changed[key] = self.accounts.get(key[1:])
@@ -683,6 +740,7 @@ class StateDraft:
             _tasks=self.tasks,
             _values=values,
             _leaves=leaves,
+            slashed=frozenset(self.slashed),
         )
 
 
@@ -719,7 +777,7 @@ def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainS
             accounts[rest] = acct
         elif prefix == TASK_PREFIX and len(rest) == 32:
             tasks[rest] = TaskState.decode(value)
-        elif key in (META_KEY, COMMITTEE_KEY, NEXT_COMMITTEE_KEY, HEAD_KEY):
+        elif key in (META_KEY, COMMITTEE_KEY, NEXT_COMMITTEE_KEY, HEAD_KEY, SLASHED_KEY):
             singles[key] = value
         else:
             raise StorageError(f"unknown state key {key.hex()}")
@@ -736,4 +794,10 @@ def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainS
     next_committee = Committee.decode(singles[NEXT_COMMITTEE_KEY])
     if not committee.members or not next_committee.members:
         raise StorageError("a stored committee is empty (no block could ever be signed)")
-    return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head)
+    slashed: list[OffenceKey] = []
+    if SLASHED_KEY in singles:
+        offences = SlashedOffences.decode(singles[SLASHED_KEY]).offences
+        slashed = [(o.offender, o.height, o.view) for o in offences]
+        if not slashed or slashed != sorted(set(slashed)):
+            raise StorageError("stored slashed offences are empty, unsorted or repeated")
+    return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head, slashed)

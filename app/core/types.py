@@ -350,7 +350,7 @@ class BlockBody(Record):
     receipts: Annotated[tuple[WorkReceipt, ...], MaxLen(MAX_RECEIPTS_PER_BLOCK)]
     results: Annotated[tuple[RoundResult, ...], MaxLen(64)]
     rewards: Annotated[tuple[Reward, ...], MaxLen(MAX_RECEIPTS_PER_BLOCK + MAX_COMMITTEE)]
-    evidence: Annotated[tuple[Evidence, ...], MaxLen(64)]
+    evidence: Annotated[tuple[Evidence | ProposalEvidence, ...], MaxLen(64)]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from app.core.types import (
     Block,
     Bond,
     Evidence,
+    ProposalEvidence,
     QuorumCert,
     RoundResult,
     TaskPost,
@@ -168,7 +169,7 @@ class Chain:
         txs: Iterable[AnyTransaction] = (),
         results: Sequence[RoundResult] = (),
         receipts: Iterable[WorkReceipt] = (),
-        evidence: Iterable[Evidence] = (),
+        evidence: Iterable[Evidence | ProposalEvidence] = (),
         view: int = 0,
     ) -> BuiltBlock:
         return build_block(

@@ -25,6 +25,7 @@ from app.core.state import (
     HEAD_KEY,
     META_KEY,
     NEXT_COMMITTEE_KEY,
+    SLASHED_KEY,
     TASK_EXPIRED,
     TASK_FINISHED,
     TASK_OPEN,
@@ -35,13 +36,16 @@ from app.core.state import (
     ClosedRound,
     InvalidEvidence,
     InvalidRoundResult,
+    SlashedOffences,
     UnknownAccount,
     WrongRewards,
     compute_rewards,
     elect_committee,
     verify_account_proof,
 )
-from app.core.types import Committee, Evidence, Reward
+from app.core.consensus import leader_for
+from app.core.crypto import SigningKey
+from app.core.types import Committee, Evidence, ProposalEvidence, Reward, proposal_signing_bytes
 from app.core.validation import validate_block
 from tests.core.chainkit import BALANCE, PARAMS, Chain, key
 
@@ -292,6 +296,88 @@ def test_evidence_against_a_stranger_is_rejected(chain: Chain) -> None:
         chain.state.apply_body(built.block.header, built.block.body.replace(evidence=(ev,)))
 
 
+def _double_proposal(
+    chain: Chain, view: int = 0, height: int | None = None, signer: SigningKey | None = None, chain_id: str | None = None
+) -> ProposalEvidence:
+    """Two proposals of different blocks signed by the leader of (`height`, `view`) (or by `signer`)."""
+    height = chain.state.height if height is None else height
+    leader = leader_for(chain.state.next_committee, height, view)
+    key_ = signer or chain.signers[leader]
+    chain_id = chain_id or chain.params.chain_id
+    a, b = b"\x0a" * 32, b"\x0b" * 32
+    sign = lambda h: key_.sign(crypto.SIG_PROPOSAL, chain_id, proposal_signing_bytes(chain_id, height, view, None, h, leader))  # noqa: E731
+    return ProposalEvidence(chain_id, height, view, leader, None, a, sign(a), None, b, sign(b))
+
+
+def test_proposal_evidence_slashes_the_leader_to_the_proposer(chain: Chain) -> None:
+    chain.advance()
+    evidence = _double_proposal(chain, view=2)
+    culprit = crypto.key_hash(evidence.proposer)
+    bond = chain.state.account(culprit).bond
+    proposer = crypto.key_hash(chain.leader())
+    assert culprit != proposer and bond > 0
+    before = chain.state.account(proposer).balance
+    built = chain.advance(evidence=[evidence])  # validated like a peer's block
+    assert built.block.body.evidence == (evidence,) and not built.rejected
+    assert type(built.block.body).decode(built.block.body.encode()) == built.block.body
+    assert chain.state.account(culprit).bond == 0
+    assert chain.state.account(proposer).balance == before + bond
+    assert chain.state.total_held() == chain.state.meta.genesis_supply + chain.state.meta.minted
+    stored = SlashedOffences.decode(chain.state.entries()[SLASHED_KEY])
+    assert [(o.offender, o.height, o.view) for o in stored.offences] == [(culprit, evidence.height, 2)]
+    loaded = ChainState.from_entries(PARAMS, chain.state.entries())
+    assert loaded.state_root == chain.state.state_root and loaded.slashed == chain.state.slashed
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda c: _double_proposal(c, signer=c.validators[0] if c.signers[leader_for(c.state.next_committee, 1, 0)] is not c.validators[0] else c.validators[1]), "signature"),
+        (lambda c: _double_proposal(c).replace(view=1), "did not lead|signature"),
+        (lambda c: _double_proposal(c).replace(signature_b=_double_proposal(c).signature_a), "signature"),
+        (lambda c: _double_proposal(c).replace(block_hash_b=b"\x0a" * 32), "agree"),
+        (lambda c: _double_proposal(c, chain_id="elsewhere"), "chain"),
+        (lambda c: _double_proposal(c, height=5), "epoch's past"),
+        (lambda c: _double_proposal(c).replace(proposer=key("stranger").public_key), "did not lead"),
+    ],
+    ids=["not-the-leaders-key", "wrong-view", "bad-signature", "agreeing", "foreign-chain", "future-height", "stranger"],
+)
+def test_invalid_proposal_evidence_is_rejected(chain: Chain, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+    chain.advance()
+    evidence = make(chain)
+    built = chain.build()
+    with pytest.raises(InvalidEvidence, match=reason):
+        chain.state.apply_body(built.block.header, built.block.body.replace(evidence=(evidence,)))
+    skipped = chain.build(evidence=[evidence])
+    assert skipped.block.body.evidence == () and isinstance(skipped.rejected[0][1], InvalidEvidence)
+
+
+def test_an_offence_is_punished_once_even_by_other_evidence_or_after_a_new_bond(chain: Chain) -> None:
+    chain.advance()  # height 1
+    evidence = _double_proposal(chain, view=0)
+    leader_key = chain.signers[evidence.proposer]
+    other_pair = evidence.replace(
+        block_hash_b=b"\x0c" * 32,
+        signature_b=leader_key.sign(crypto.SIG_PROPOSAL, chain.params.chain_id, proposal_signing_bytes(chain.params.chain_id, 1, 0, None, b"\x0c" * 32, evidence.proposer)),
+    )
+    same_slot_votes = Evidence(chain.vote(leader_key, 1, b"\x01" * 32), chain.vote(leader_key, 1, b"\x02" * 32))
+    # The same offence twice in one block: only the first counts.
+    once = chain.build(evidence=[evidence, other_pair, same_slot_votes])
+    assert once.block.body.evidence == (evidence,) and len(once.rejected) == 2
+    # Height 2 slashes it; then (transactions come after evidence) the offender is funded and bonds again.
+    chain.advance([chain.transfer(chain.users[0], leader_key.address, 500), chain.bond(leader_key, 200)], evidence=[evidence])
+    assert chain.state.account(leader_key.address).bond == 200
+    for again in (evidence, other_pair, same_slot_votes):
+        built = chain.build(evidence=[again])
+        assert built.block.body.evidence == ()
+        with pytest.raises(InvalidEvidence, match="already punished"):
+            chain.state.apply_body(built.block.header, built.block.body.replace(evidence=(again,)))
+    assert SLASHED_KEY in chain.state.entries()
+    chain.advance()  # height 3 ends epoch 0: its offences can no longer be included, so they are forgotten
+    assert chain.state.height % PARAMS.epoch_length == PARAMS.epoch_length - 1
+    assert SLASHED_KEY not in chain.state.entries() and not chain.state.slashed
+
+
 # --------------------------------------------------------------------------- elections
 
 
@@ -388,8 +474,9 @@ def test_head_hash_is_stored_but_not_under_the_state_root(chain: Chain) -> None:
         lambda e: {**e, META_KEY: e[META_KEY][:-1]},
         lambda e: {**e, HEAD_KEY: b"short"},
         lambda e: {**e, NEXT_COMMITTEE_KEY: Committee(epoch=0, members=()).encode()},
+        lambda e: {**e, SLASHED_KEY: SlashedOffences(offences=()).encode()},
     ],
-    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head", "empty-committee"],
+    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head", "empty-committee", "empty-slashed"],
 )
 def test_from_entries_refuses_corrupt_entries(chain: Chain, corrupt) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(StorageError):
