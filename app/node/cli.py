@@ -1,0 +1,92 @@
+"""Command-line handlers of the node package: `potminer node`, `potminer devnet`, `potminer light`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from app.core.bft import TimeoutConfig
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _listen(value: str) -> tuple[str, int]:
+    """`/ip4/HOST/tcp/PORT` -> (HOST, PORT)."""
+    parts = value.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "ip4" or parts[2] != "tcp" or not parts[3].isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not /ip4/HOST/tcp/PORT")
+    return parts[1], int(parts[3])
+
+
+def add_node_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--datadir", type=Path, required=True)
+    p.add_argument("--genesis", type=Path, required=True, help="genesis JSON file")
+    p.add_argument("--key", type=Path, required=True, help="file with the node's 32-byte hex seed")
+    p.add_argument("--role", choices=("validator", "miner", "full"), default="full")
+    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), help="/ip4/HOST/tcp/PORT")
+    p.add_argument("--bootstrap", nargs="*", default=[], help="multiaddrs ending in /p2p/<peer id>")
+    p.add_argument("--block-interval", type=float, default=1.0, help="seconds between blocks")
+    p.add_argument("--round-wait", type=float, default=5.0, help="seconds a round waits for late miners")
+    p.add_argument("--propose-timeout-ms", type=int, default=3000)
+    p.add_argument("--log-level", default="info")
+
+
+def run_node(args: argparse.Namespace) -> int:
+    from app.node.node import Node, NodeConfig
+
+    _setup_logging(args.log_level)
+    host, port = args.listen
+    config = NodeConfig(datadir=args.datadir, genesis_path=args.genesis, key_path=args.key, role=args.role,
+                        listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
+                        block_interval_s=args.block_interval, round_wait_s=args.round_wait,
+                        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms))
+    Node(config).run()
+    return 0
+
+
+def add_devnet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--validators", type=int, default=4)
+    p.add_argument("--miners", type=int, default=2)
+    p.add_argument("--datadir", type=Path, default=None, help="default: a temporary folder")
+    p.add_argument("--rounds", type=int, default=10, help="rounds of the default task")
+    p.add_argument("--local-steps", type=int, default=64, help="H of the default task (small on CPU)")
+    p.add_argument("--checkpoint-interval", type=int, default=16)
+    p.add_argument("--block-interval", type=float, default=1.0)
+    p.add_argument("--no-task", action="store_true", help="do not post the default task")
+
+
+def run_devnet(args: argparse.Namespace) -> int:
+    from app.node.devnet import Devnet, DevnetConfig
+
+    _setup_logging("warning")
+    config = DevnetConfig(validators=args.validators, miners=args.miners, datadir=args.datadir,
+                          rounds=args.rounds, local_steps=args.local_steps,
+                          checkpoint_interval=args.checkpoint_interval, block_interval_s=args.block_interval,
+                          post_task=not args.no_task)
+    with Devnet(config) as net:
+        print(f"devnet in {net.root}; Ctrl-C to stop", flush=True)
+        net.watch(print)
+    return 0
+
+
+def add_light_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--genesis", type=Path, required=True)
+    p.add_argument("--address", required=True, help="hex account id (20 bytes) to prove")
+    p.add_argument("--bootstrap", nargs="+", required=True)
+    p.add_argument("--datadir", type=Path, required=True, help="for the light client's peer identity")
+
+
+def run_light(args: argparse.Namespace) -> int:
+    from app.core.genesis import load_genesis
+    from app.node.light import light_check
+
+    _setup_logging("warning")
+    report = light_check(load_genesis(args.genesis), bytes.fromhex(args.address), tuple(args.bootstrap), args.datadir)
+    print(json.dumps(report, indent=1, sort_keys=True))
+    return 0

@@ -1,0 +1,72 @@
+"""Semantic gossip checks: cheap, run on the network thread before a message is relayed.
+
+They read only the immutable head state, so they need no lock. A bad signature is the sender's
+fault (REJECT: the forwarding peer loses score); a message that is merely stale or from another
+epoch is IGNOREd without blame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.core.bft import check_proposal_evidence
+from app.core.consensus import check_evidence
+from app.core.encoding import Record
+from app.core.errors import PotError
+from app.core.state import ChainState
+from app.core.types import (
+    Block,
+    Bond,
+    Evidence,
+    Proposal,
+    ProposalEvidence,
+    QuorumCert,
+    TaskPost,
+    Transfer,
+    Unbond,
+    Vote,
+    WorkReceipt,
+)
+from app.net.validators import Verdict
+
+Head = Callable[[], ChainState]
+
+
+def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
+    """One semantic validator for every topic (the record type tells them apart)."""
+
+    def validate(peer: str, record: Record) -> Verdict:
+        state = head()
+        if isinstance(record, (Transfer, Bond, Unbond, TaskPost, WorkReceipt)):
+            record.verify_signature()  # raises InvalidSignature -> REJECT
+            return Verdict.ACCEPT
+        if isinstance(record, Vote):
+            members = set(state.committee.members) | set(state.next_committee.members)
+            if record.voter not in members or record.height + 2 < state.height:
+                return Verdict.IGNORE
+            record.verify_signature()
+            return Verdict.ACCEPT
+        if isinstance(record, Proposal):
+            if record.height <= state.height:
+                return Verdict.IGNORE
+            record.verify_signature()
+            return Verdict.ACCEPT
+        if isinstance(record, Block):
+            return Verdict.ACCEPT if record.qc is not None else Verdict.REJECT
+        if isinstance(record, Evidence):
+            return _evidence(lambda: check_evidence(record, state.next_committee, state.chain_id))
+        if isinstance(record, ProposalEvidence):
+            return _evidence(lambda: check_proposal_evidence(record, state.next_committee, state.chain_id))
+        if isinstance(record, QuorumCert):
+            return Verdict.IGNORE  # nodes learn certificates with blocks; nothing to relay
+        return Verdict.REJECT
+
+    return validate
+
+
+def _evidence(check: Callable[[], bytes]) -> Verdict:
+    try:
+        check()
+    except PotError:
+        return Verdict.IGNORE  # evidence from an older committee is not the relayer's fault
+    return Verdict.ACCEPT

@@ -1,0 +1,431 @@
+"""The node's composition root: storage, state, network, BFT engine and training, wired explicitly.
+
+`Node(config).run()` blocks until SIGINT/SIGTERM. Roles: a *validator* drives the BFT engine with its
+key, verifies receipts and aggregates rounds; a *miner* trains open rounds and gossips receipts; a
+*full* node follows and serves the chain. Every role observes consensus (an engine without a key
+commits a block once it sees a quorum of precommits) and catches up by header-first sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.core.bft import (
+    BftEngine,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitBlock,
+    EvidenceFound,
+    ScheduleTimeout,
+    Step,
+    TimeoutConfig,
+)
+from app.core.blobstore import BlobStore
+from app.core.builder import build_block
+from app.core.crypto import key_hash
+from app.core.encoding import Record
+from app.core.errors import InvalidConsensusMessage, PotError
+from app.core.genesis import load_genesis
+from app.core.state import ChainState
+from app.core.types import (
+    AnyTransaction,
+    Block,
+    Bond,
+    Committee,
+    Evidence,
+    Proposal,
+    TaskPost,
+    Transfer,
+    Unbond,
+    Vote,
+    WorkReceipt,
+)
+from app.miner.aggregate import Aggregate
+from app.miner.loop import RoundJob, RoundOutput
+from app.miner.proof import TrainingTrace
+from app.miner.verify import TaskView, Verdict
+from app.net.facade import NetThread
+from app.net.host import GossipMessage, NetConfig
+from app.net.messages import ErrorResponse, ERR_NOT_FOUND
+from app.net.protocols import Providers
+from app.node import gossip, sync
+from app.node.chain import ChainManager
+from app.node.keys import load_key
+from app.node.loop import EventLoop
+from app.node.mempool import Mempool
+from app.node.mining import MinerDesk, train
+from app.node.rounds import AggKey, RoundDesk
+from app.node.status import snapshot, write_status
+from app.node.traces import PROTOCOL_NAME, TraceBook, TraceRequest, TraceResponse
+from app.node.work import TrainingWork
+
+log = logging.getLogger(__name__)
+
+ROLES = ("validator", "miner", "full")
+RECEIPT_REPUBLISH_S = 5.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    datadir: Path
+    genesis_path: Path
+    key_path: Path
+    role: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    bootstrap: tuple[str, ...] = ()
+    block_interval_s: float = 1.0
+    round_wait_s: float = 5.0
+    sync_interval_s: float = 2.0
+    status_interval_s: float = 2.0
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {self.role!r}")
+
+
+class Node:
+    """One node process; see the module docstring."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        config.datadir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(1)  # many nodes share one machine in a devnet; heavy work is small
+        self.genesis = load_genesis(config.genesis_path)
+        self.key = load_key(config.key_path)
+        self.chain = ChainManager.open(config.datadir / "chain.sqlite", self.genesis)
+        self.blobs = BlobStore(config.datadir / "blobs")
+        self.loop = EventLoop()
+        self.mempool = Mempool()
+        self.evidence: list[Evidence] = []
+        self.traces = TraceBook()
+        self._origins: dict[bytes, str] = {}  # receipt id -> peer that published it
+        self._deferred: list[Proposal] = []
+        self._syncing = False
+        self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
+        self.net = NetThread(
+            NetConfig(chain_id=self.chain.params.chain_id, key_path=config.datadir / "p2p.key",
+                      listen_host=config.listen_host, listen_port=config.listen_port,
+                      bootstrap=config.bootstrap, heartbeat_s=0.5),
+            Providers(headers=self.chain.signed_headers, block=self.chain.block,
+                      state_proof=self.chain.state_proof, blob=self._read_blob),
+            on_gossip=self._on_gossip,
+        )
+        self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace)
+        is_validator = config.role == "validator"
+        self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
+        self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
+        self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        self.net.start()
+        validator = gossip.make_validator(lambda: self.chain.state)
+        self.net.call(lambda h: self._install(h, validator))
+        log.info("node %s (%s) at height %d listening on %s", self.key.address.hex()[:12], self.config.role,
+                 self.chain.height, self.net.listen_addrs)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.loop.stop())
+        self.loop.post(self._after_commit)
+        self.loop.call_later(self.config.sync_interval_s, self._sync_tick)
+        self.loop.call_later(self.config.status_interval_s, self._status_tick)
+        try:
+            self.loop.run()
+        finally:
+            log.info("stopping")
+            self.net.stop()
+            self.chain.close()
+
+    async def _install(self, host, validator) -> None:  # type: ignore[no-untyped-def]
+        for kind in host.config.topics:
+            host.set_validator(kind, validator)
+        host.serve(PROTOCOL_NAME, TraceRequest, self._serve_trace)
+
+    # ------------------------------------------------------------------ ConsensusApp
+
+    def committee(self, height: int) -> Committee:
+        return self.chain.state.next_committee
+
+    def validate_block(self, block: Block) -> None:
+        self.chain.trial(block)
+        if self.desk is not None:
+            self.desk.check_block(block)
+
+    def build_block(self, height: int, view: int, proposer: bytes) -> Block:
+        state = self.chain.state
+        results, receipts = self.desk.ready(state) if self.desk is not None else ([], [])
+        built = build_block(state, proposer, timestamp_ms=int(time.time() * 1000), view=view,
+                            transactions=self.mempool.pending(), results=results, receipts=receipts,
+                            evidence=list(self.evidence))
+        for item, error in built.rejected:
+            log.info("left %s out of block %d: %s", type(item).__name__, height, error)
+            if isinstance(item, Evidence) and item in self.evidence:
+                self.evidence.remove(item)
+        if built.block.body.results:
+            log.info("proposing block %d closing %d round(s)", height, len(built.block.body.results))
+        return built.block
+
+    # ------------------------------------------------------------------ consensus driving
+
+    def _act(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, BroadcastProposal):
+                self._publish(action.proposal)
+            elif isinstance(action, BroadcastVote):
+                self._publish(action.vote)
+            elif isinstance(action, ScheduleTimeout):
+                self.loop.call_later(action.delay_ms / 1000, self._timeout, action.height, action.view, action.step)
+            elif isinstance(action, CommitBlock):
+                self._commit(action.block)
+            elif isinstance(action, EvidenceFound):
+                self._on_evidence_found(action.evidence)
+
+    def _timeout(self, height: int, view: int, step: Step) -> None:
+        self._act(self.engine.on_timeout(height, view, step))
+
+    def _start_height(self, height: int) -> None:
+        if height != self.chain.height + 1 or (self.engine.height is not None and self.engine.height >= height):
+            return
+        self._act(self.engine.start_height(height))
+
+    def _commit(self, block: Block) -> None:
+        if block.header.height != self.chain.height + 1:
+            return
+        try:
+            self.chain.commit(block)
+        except PotError as exc:
+            log.error("refused to commit block %d: %s", block.header.height, exc)
+            return
+        body = block.body
+        log.info("committed block %d (%d txs, %d receipts, %d results, %d evidence)", block.header.height,
+                 len(body.transactions), len(body.receipts), len(body.results), len(body.evidence))
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        state = self.chain.state
+        self.mempool.refresh(state)
+        self.evidence = [e for e in self.evidence if state.account(key_hash(e.vote_a.voter)).bond > 0]
+        if self.desk is not None:
+            self.desk.on_commit(state)
+        if self.miner is not None:
+            self.miner.on_head(state)
+        self._deferred = [p for p in self._deferred if p.height > state.height]
+        self._write_status()
+        self.loop.call_later(self.config.block_interval_s, self._start_height, state.height + 1)
+
+    def _on_evidence_found(self, evidence: Any) -> None:
+        log.warning("equivocation evidence against %s", _culprit(evidence).hex()[:16])
+        if isinstance(evidence, Evidence) and evidence not in self.evidence:
+            self.evidence.append(evidence)
+        self._publish(evidence)
+
+    # ------------------------------------------------------------------ gossip in
+
+    def _on_gossip(self, message: GossipMessage) -> None:
+        self.loop.post(self._handle, message.record, message.origin)
+
+    def _handle(self, record: Record, origin: str) -> None:
+        state = self.chain.state
+        try:
+            if isinstance(record, Proposal):
+                self._on_proposal(record)
+            elif isinstance(record, Vote):
+                if record.height > state.height + 1:
+                    self._request_sync()
+                self._act(self.engine.on_vote(record))
+            elif isinstance(record, (Transfer, Bond, Unbond, TaskPost)):
+                self._on_tx(record)
+            elif isinstance(record, WorkReceipt):
+                self._origins[record.receipt_id] = origin
+                if self.desk is not None and self.desk.on_receipt(record, state):
+                    log.info("verifying receipt of %s for round %d", record.miner.hex()[:12], record.round)
+            elif isinstance(record, Evidence):
+                if record not in self.evidence:
+                    self.evidence.append(record)
+            elif isinstance(record, Block):
+                if record.header.height == state.height + 1:
+                    self._commit(record)
+        except InvalidConsensusMessage as exc:
+            log.info("dropped a consensus message from %s: %s", origin, exc)
+
+    def _on_tx(self, tx: AnyTransaction) -> None:
+        try:
+            if self.mempool.add(tx, self.chain.state):
+                log.info("mempool took %s %s", type(tx).__name__, tx.tx_id.hex()[:16])
+        except PotError as exc:
+            log.info("mempool refused %s: %s", type(tx).__name__, exc)
+
+    def _on_proposal(self, proposal: Proposal) -> None:
+        state = self.chain.state
+        if proposal.height > state.height + 1:
+            self._request_sync()
+        body = proposal.block.body
+        if self.desk is not None and proposal.height == state.height + 1 and (body.receipts or body.results):
+            if self.desk.missing_work(proposal.block, state):
+                if proposal not in self._deferred:
+                    self._deferred.append(proposal)
+                return
+        self._act(self.engine.on_proposal(proposal))
+
+    def _retry_deferred(self) -> None:
+        state = self.chain.state
+        waiting, self._deferred = self._deferred, []
+        for proposal in waiting:
+            if proposal.height == state.height + 1:
+                self._on_proposal(proposal)
+
+    def _publish(self, record: Record) -> None:
+        future = self.net.submit(lambda h: h.publish(record))
+        future.add_done_callback(lambda f: f.exception() and log.info("publish failed: %s", f.exception()))
+
+    # ------------------------------------------------------------------ training work
+
+    def _schedule_verify(self, receipt: WorkReceipt, view: TaskView) -> None:
+        def done(verdict: Verdict | None, error: BaseException | None) -> None:
+            accepted = verdict is not None and verdict.accepted
+            why = verdict.reason if verdict is not None else repr(error)
+            log.info("receipt of %s round %d: %s", receipt.miner.hex()[:12], receipt.round,
+                     "verified" if accepted else f"REJECTED ({why})")
+            assert self.desk is not None
+            self.desk.verified(receipt, accepted, self.chain.state)
+            self._retry_deferred()
+
+        self.loop.run_in_worker(lambda: self.work.verify(receipt, view), done)
+
+    def _schedule_aggregate(self, key: AggKey, receipts: list[WorkReceipt], head: ChainState) -> None:
+        task = head.task(key[0])
+        assert task is not None
+
+        def done(agg: Aggregate | None, error: BaseException | None) -> None:
+            if agg is None:
+                log.error("aggregating round %d failed: %r", key[1], error)
+            else:
+                log.info("aggregated round %d over %d receipts: validation loss %.4f", key[1], len(receipts),
+                         agg.validation_loss)
+            assert self.desk is not None
+            self.desk.aggregated(key, agg.result if agg is not None else None)
+            self._retry_deferred()
+
+        self.loop.run_in_worker(
+            lambda: self.work.aggregate(key[0], key[1], task.spec, task.checkpoint, receipts), done)
+
+    def _schedule_train(self, job: RoundJob) -> None:
+        def done(out: RoundOutput | None, error: BaseException | None) -> None:
+            if out is None:
+                log.error("training round %d failed: %r", job.round, error)
+                return
+            self.traces.add(out.trace)
+            self._published[out.receipt.receipt_id] = (out.receipt, time.monotonic())
+            log.info("trained round %d: final loss %.4f", job.round, out.receipt.final_loss_micro / 1e6)
+            self._publish(out.receipt)
+
+        self.loop.run_in_worker(lambda: train(job, self.key, self.work, self.config.datadir / "resume"), done)
+
+    def _republish_receipts(self) -> None:
+        """Gossip is best effort: repeat a receipt until its round closes (validators deduplicate)."""
+        state = self.chain.state
+        now = time.monotonic()
+        for rid, (receipt, at) in list(self._published.items()):
+            task = state.task(receipt.task_id)
+            if task is None or task.round != receipt.round:
+                del self._published[rid]
+            elif now - at >= RECEIPT_REPUBLISH_S:
+                self._published[rid] = (receipt, now)
+                self._publish(receipt)
+
+    def _fetch_blob(self, digest: bytes) -> bytes:
+        return self.net.call(lambda h: h.fetch_blob(digest), timeout_s=120)
+
+    def _fetch_trace(self, receipt: WorkReceipt) -> TrainingTrace:
+        origin = self._origins.get(receipt.receipt_id)
+        peers = self.net.call(lambda h: sync._connected(h))
+        order = ([origin] if origin else []) + [p for p in peers if p != origin]
+        errors = []
+        for peer in order:
+            try:
+                resp = self.net.call(lambda h: h.request(peer, PROTOCOL_NAME, TraceRequest(receipt.commitments_root),
+                                                         TraceResponse), timeout_s=30)
+                if resp.trace.root == receipt.commitments_root:
+                    return resp.trace
+                errors.append(f"{peer}: wrong trace")
+            except Exception as exc:  # noqa: BLE001 - try the next peer
+                errors.append(f"{peer}: {exc}")
+        raise LookupError(f"no peer served the trace ({'; '.join(errors) or 'no peers'})")
+
+    async def _serve_trace(self, peer: str, req: TraceRequest) -> TraceResponse | ErrorResponse:
+        trace = self.traces.get(req.commitments_root)
+        if trace is None:
+            return ErrorResponse(code=ERR_NOT_FOUND, message="no such trace")
+        return TraceResponse(trace=trace)
+
+    def _read_blob(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
+        try:
+            path = self.blobs.path_of(digest)
+            with open(path, "rb") as f:
+                size = path.stat().st_size
+                f.seek(offset)
+                return size, f.read(length)
+        except (OSError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ sync and status
+
+    def _sync_tick(self) -> None:
+        self._request_sync()
+        if self.desk is not None:
+            self.desk.poll(self.chain.state)
+        self._republish_receipts()
+        self.loop.call_later(self.config.sync_interval_s, self._sync_tick)
+
+    def _request_sync(self) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        state = self.chain.state
+
+        def done(blocks: list[Block] | None, error: BaseException | None) -> None:
+            self._syncing = False
+            if error is not None:
+                log.info("sync failed: %r", error)
+            for block in blocks or []:
+                before = self.chain.height
+                self._commit(block)
+                if self.chain.height == before:
+                    break
+            if blocks:
+                self._request_sync()
+
+        self.loop.run_io(lambda: sync.fetch_ahead(self.net, state.height, state.head_hash), done)
+
+    def _status_tick(self) -> None:
+        self._write_status()
+        self.loop.call_later(self.config.status_interval_s, self._status_tick)
+
+    def _write_status(self) -> None:
+        try:
+            peers = [{"peer_id": p.peer_id, "score": round(p.score, 2), "banned": p.banned, "connected": p.connected,
+                      "offences": p.offences}
+                     for p in self.net.call(lambda h: _peers(h), timeout_s=2)]
+        except Exception:  # noqa: BLE001 - the status is best effort while the host starts or stops
+            peers = []
+        extra = {"peer_id": self.net.peer_id, "listen": self.net.listen_addrs, "mempool": len(self.mempool),
+                 "engine_view": self.engine.view, "written_at": time.time()}
+        write_status(self.config.datadir, snapshot(self.chain.state, role=self.config.role,
+                                                   key_address=self.key.address, peers=peers, extra=extra))
+
+
+async def _peers(host):  # type: ignore[no-untyped-def]
+    return host.peers()
+
+
+def _culprit(evidence: Any) -> bytes:
+    return evidence.vote_a.voter if isinstance(evidence, Evidence) else evidence.proposer

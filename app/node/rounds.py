@@ -1,0 +1,182 @@
+"""Round coordination on a validator: which receipts are verified, when a round is ready, its aggregate.
+
+Pure bookkeeping on the node thread; the heavy work (verify, aggregate) is requested through the
+`schedule` callback and its answers come back through `verified` and `aggregated`. A round of a task
+is ready when verified receipts cover every miner known to work on the task, or `round_wait_s` after
+the first verified receipt if at least one is there. Every member then aggregates the same verified
+set, so the leader's RoundResult can be re-checked by hash (same inputs give the same checkpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.core.errors import InvalidBlock
+from app.core.state import TASK_OPEN, ChainState
+from app.core.types import Block, RoundResult, WorkReceipt
+from app.miner.verify import TaskView
+
+log = logging.getLogger(__name__)
+
+ROUND_WAIT_S = 5.0
+LOSS_TOLERANCE_MICRO = 1_000  # validation loss is re-evaluated; allow last-digit float noise
+
+
+class RoundNotChecked(InvalidBlock):
+    """A block with receipts or a result this member has not (yet) verified or re-aggregated."""
+
+
+@dataclass
+class _Round:
+    opened_at: float = field(default_factory=time.monotonic)
+    first_verified_at: float | None = None
+    receipts: dict[bytes, WorkReceipt] = field(default_factory=dict)  # receipt id -> receipt
+
+
+AggKey = tuple[bytes, int, tuple[bytes, ...]]  # (task id, round, sorted receipt ids)
+
+
+class RoundDesk:
+    """Receipts, verdicts and aggregates of the open rounds, as seen by one committee member."""
+
+    def __init__(self, schedule_verify: Callable[[WorkReceipt, TaskView], None],
+                 schedule_aggregate: Callable[[AggKey, list[WorkReceipt], ChainState], None],
+                 round_wait_s: float = ROUND_WAIT_S) -> None:
+        self._schedule_verify = schedule_verify
+        self._schedule_aggregate = schedule_aggregate
+        self.round_wait_s = round_wait_s
+        self.verdicts: dict[bytes, bool | None] = {}  # receipt id -> True/False, None while pending
+        self.results: dict[AggKey, RoundResult | None] = {}  # None while pending
+        self._rounds: dict[tuple[bytes, int], _Round] = {}
+        self._miners: dict[bytes, set[bytes]] = {}  # task id -> miner keys seen with verified work
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_receipt(self, receipt: WorkReceipt, head: ChainState) -> bool:
+        """Take a gossiped receipt for an open round; schedule its verification. False if not useful now."""
+        task = head.task(receipt.task_id)
+        if task is None or task.status != TASK_OPEN or receipt.round != task.round:
+            return False
+        if receipt.base_checkpoint != task.checkpoint:
+            return False
+        rid = receipt.receipt_id
+        if rid in self.verdicts:
+            return False
+        rnd = self._rounds.setdefault((receipt.task_id, receipt.round), _Round())
+        if any(r.miner == receipt.miner for r in rnd.receipts.values()):
+            return False  # one receipt per miner per round; the first one counts
+        rnd.receipts[rid] = receipt
+        self.verdicts[rid] = None
+        view = TaskView(spec=task.spec, current_round=task.round, current_checkpoint=task.checkpoint,
+                        anchor_block_hash=head.round_anchor(receipt.task_id))
+        self._schedule_verify(receipt, view)
+        return True
+
+    def verified(self, receipt: WorkReceipt, accepted: bool, head: ChainState) -> None:
+        self.verdicts[receipt.receipt_id] = accepted
+        if accepted:
+            self._miners.setdefault(receipt.task_id, set()).add(receipt.miner)
+            rnd = self._rounds.get((receipt.task_id, receipt.round))
+            if rnd is not None and rnd.first_verified_at is None:
+                rnd.first_verified_at = time.monotonic()
+        self.poll(head)
+
+    def aggregated(self, key: AggKey, result: RoundResult | None) -> None:
+        self.results[key] = result
+
+    def on_commit(self, head: ChainState) -> None:
+        """Forget rounds the chain has moved past."""
+        for key in [k for k in self._rounds if self._stale(k, head)]:
+            rnd = self._rounds.pop(key)
+            for rid in rnd.receipts:
+                self.verdicts.pop(rid, None)
+        for key in [k for k in self.results if self._stale(k[:2], head)]:
+            self.results.pop(key)
+        self.poll(head)
+
+    @staticmethod
+    def _stale(key: tuple[bytes, int], head: ChainState) -> bool:
+        task = head.task(key[0])
+        return task is None or task.status != TASK_OPEN or task.round != key[1]
+
+    def poll(self, head: ChainState) -> None:
+        """Start aggregating every round that became ready (called on events and on a timer)."""
+        now = time.monotonic()
+        for (task_id, round_no), rnd in self._rounds.items():
+            good = self._good(rnd)
+            if not good or self._stale((task_id, round_no), head):
+                continue
+            known = self._miners.get(task_id, set())
+            everyone = {r.miner for r in good} >= known
+            waited = rnd.first_verified_at is not None and now - rnd.first_verified_at >= self.round_wait_s
+            if everyone or waited:
+                self.request(task_id, round_no, good, head)
+
+    def request(self, task_id: bytes, round_no: int, receipts: list[WorkReceipt], head: ChainState) -> AggKey:
+        key: AggKey = (task_id, round_no, tuple(sorted(r.receipt_id for r in receipts)))
+        if key not in self.results:
+            self.results[key] = None
+            self._schedule_aggregate(key, receipts, head)
+        return key
+
+    def _good(self, rnd: _Round) -> list[WorkReceipt]:
+        return [r for rid, r in rnd.receipts.items() if self.verdicts.get(rid) is True]
+
+    # ------------------------------------------------------------------ blocks
+
+    def ready(self, head: ChainState) -> tuple[list[RoundResult], list[WorkReceipt]]:
+        """Results (with their receipts) this member can propose now: the largest finished aggregate per task."""
+        best: dict[bytes, tuple[RoundResult, list[WorkReceipt]]] = {}
+        for (task_id, round_no, rids), result in self.results.items():
+            if result is None or self._stale((task_id, round_no), head):
+                continue
+            rnd = self._rounds.get((task_id, round_no))
+            if rnd is None or not all(rid in rnd.receipts for rid in rids):
+                continue
+            if task_id not in best or len(rids) > len(best[task_id][0].receipt_ids):
+                best[task_id] = (result, [rnd.receipts[rid] for rid in rids])
+        results = [r for r, _ in best.values()]
+        receipts = [x for _, group in best.values() for x in group]
+        return results, receipts
+
+    def missing_work(self, block: Block, head: ChainState) -> bool:
+        """True if checking `block` needs work not done yet (and schedule it); False once all is known."""
+        pending = False
+        for receipt in block.body.receipts:
+            rid = receipt.receipt_id
+            if rid not in self.verdicts:
+                if not self.on_receipt(receipt, head):
+                    continue  # the state check in validation will reject it
+            if self.verdicts.get(rid) is None:
+                pending = True
+        if pending:
+            return True
+        for result in block.body.results:
+            group = [r for r in block.body.receipts if r.task_id == result.task_id]
+            if not all(self.verdicts.get(r.receipt_id) for r in group):
+                continue  # check_block rejects it
+            key = self.request(result.task_id, result.round, group, head)
+            if self.results.get(key) is None:
+                pending = True
+        return pending
+
+    def check_block(self, block: Block) -> None:
+        """Raise unless every receipt in `block` passed this member's own verification and every
+        result equals this member's aggregate of the same receipts."""
+        for receipt in block.body.receipts:
+            verdict = self.verdicts.get(receipt.receipt_id)
+            if verdict is not True:
+                why = "failed" if verdict is False else "was not"
+                raise RoundNotChecked(f"receipt {receipt.receipt_id.hex()[:16]} {why} verified here")
+        for result in block.body.results:
+            key = (result.task_id, result.round, tuple(sorted(result.receipt_ids)))
+            mine = self.results.get(key)
+            if mine is None:
+                raise RoundNotChecked(f"round {result.round} of {result.task_id.hex()[:16]} not aggregated here")
+            if mine.new_checkpoint != result.new_checkpoint:
+                raise RoundNotChecked("the proposed aggregate differs from this member's (another checkpoint hash)")
+            if abs(mine.validation_loss_micro - result.validation_loss_micro) > LOSS_TOLERANCE_MICRO:
+                raise RoundNotChecked("the proposed validation loss differs from this member's evaluation")
