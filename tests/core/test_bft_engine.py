@@ -10,7 +10,10 @@ from app.core.bft import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistSigningState,
     ScheduleTimeout,
+    SigningRecord,
+    SigningStateStore,
     Step,
     TimeoutConfig,
     check_proposal_evidence,
@@ -18,7 +21,7 @@ from app.core.bft import (
 )
 from app.core.consensus import check_evidence, make_qc
 from app.core.crypto import SigningKey
-from app.core.errors import InvalidBlock, InvalidProposal, InvalidQuorumCertificate, InvalidVote
+from app.core.errors import InvalidBlock, InvalidProposal, InvalidQuorumCertificate, InvalidVote, StorageError
 from app.core.hashing import ZERO_HASH
 from app.core.types import VOTE_PRECOMMIT, VOTE_PREVOTE, Block, Committee, Proposal, ProposalEvidence, Vote
 from tests.core.bft_sim import CHAIN, GENESIS, EMPTY_BODY, POISONED_ROOT, committee_of, make_keys
@@ -302,3 +305,121 @@ def test_timeouts_grow_with_the_view() -> None:
         assert [t.delay_ms(step, v) for v in range(4)] == sorted({t.delay_ms(step, v) for v in range(4)})
     with pytest.raises(ValueError):
         TimeoutConfig(propose_ms=0)
+
+
+# --------------------------------------------------------------------------- signing persistence
+
+
+def signed(actions: list) -> list:
+    return [a for a in actions if isinstance(a, (BroadcastVote, BroadcastProposal))]
+
+
+def restart(me: SigningKey, record: SigningRecord | None) -> BftEngine:
+    return BftEngine(CHAIN, StubApp(), me, TimeoutConfig(100, 100, 100, 50), signing_record=record)
+
+
+def test_every_signed_message_is_preceded_by_its_saved_record() -> None:
+    leader = next(k for k in KEYS if k.public_key == leader_for(COMMITTEE, H, 0))
+    engine = BftEngine(CHAIN, StubApp(), leader, TimeoutConfig())
+    actions = engine.start_height(H)
+    for k in others(leader)[:2]:
+        actions += engine.on_vote(vote(k, 0, VOTE_PREVOTE, block_for(0).block_hash))
+    sent = signed(actions)
+    assert [type(a) for a in sent] == [BroadcastProposal, BroadcastVote, BroadcastVote]
+    for action in sent:
+        before = actions[actions.index(action) - 1]
+        assert isinstance(before, PersistSigningState)
+        message = action.proposal if isinstance(action, BroadcastProposal) else action.vote
+        step = Step.PROPOSE if isinstance(action, BroadcastProposal) else Step(message.kind + 1)
+        assert before.record.position == (H, message.view, step) and before.record.block_hash == message.block_hash
+    assert engine.snapshot() == before.record
+    assert (engine.snapshot().locked_view, engine.snapshot().locked_hash) == (0, block_for(0).block_hash)
+    assert SigningRecord.decode(engine.snapshot().encode()) == engine.snapshot()
+
+
+def test_restarted_member_never_contradicts_its_precommit_and_keeps_its_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idle = {leader_for(COMMITTEE, H, v) for v in range(3)}
+    me = next(k for k in KEYS if k.public_key not in idle)
+    engine, _ = started(me)
+    block_a, block_b = block_for(0), block_for(0, salt=5)
+    lock_on(engine, me, 0, block_a)  # prevoted and precommitted A at (H, 0)
+    store = SigningStateStore(tmp_path / "signing.cbor")
+    store.save(engine.snapshot())
+
+    again = restart(me, store.load())
+    assert signed(again.start_height(H)) == []
+    assert (again.view, again.step) == (0, Step.PRECOMMIT)
+    assert again.locked is not None and (again.locked.view, again.locked.block_hash) == (0, block_a.block_hash)
+    # A conflicting proposal, timeouts and a nil quorum at (H, 0): nothing is signed there again.
+    assert signed(again.on_proposal(proposal(0, block_b))) == []
+    assert signed(again.on_timeout(H, 0, Step.PROPOSE) + again.on_timeout(H, 0, Step.PREVOTE)) == []
+    for k in others(me):
+        assert signed(again.on_vote(vote(k, 0, VOTE_PREVOTE, ZERO_HASH))) == []
+    # In later views the lock holds: a new block gets nil, the locked block with its proof gets a prevote.
+    again.on_timeout(H, 0, Step.PRECOMMIT)
+    assert my_votes(again.on_proposal(proposal(1, block_for(1))), VOTE_PREVOTE)[0].block_hash == ZERO_HASH
+    again.on_timeout(H, 1, Step.PREVOTE)
+    again.on_timeout(H, 1, Step.PRECOMMIT)
+    assert signed(again.on_proposal(proposal(2, block_a, pol_view=0))) == []  # waits for the proof of lock
+    actions = []
+    for k in others(me)[:3]:  # (they prevoted nil above too: counted as well, since A is now known)
+        actions += again.on_vote(vote(k, 0, VOTE_PREVOTE, block_a.block_hash))
+    assert my_votes(actions, VOTE_PREVOTE)[0].block_hash == block_a.block_hash
+    assert again.snapshot().position == (H, 2, Step.PREVOTE) and again.snapshot().locked_hash == block_a.block_hash
+
+
+def test_a_fresh_engine_would_have_contradicted_it() -> None:
+    """The control for the test above: without the record the same inputs make a conflicting vote."""
+    me = non_leader(0)
+    engine, _ = started(me)
+    lock_on(engine, me, 0, block_for(0))
+    fresh = restart(me, None)
+    fresh.start_height(H)
+    votes = my_votes(fresh.on_proposal(proposal(0, block_for(0, salt=5))), VOTE_PREVOTE)
+    assert votes and votes[0].block_hash != block_for(0).block_hash
+
+
+def test_leader_restarted_after_proposing_does_not_propose_again() -> None:
+    leader = next(k for k in KEYS if k.public_key == leader_for(COMMITTEE, H, 0))
+    engine = BftEngine(CHAIN, StubApp(), leader, TimeoutConfig())
+    engine.start_height(H)
+    proposed = SigningRecord(CHAIN, leader.public_key, H, 0, Step.PROPOSE, block_for(0).block_hash, None, None)
+    again = restart(leader, proposed)
+    actions = again.start_height(H)
+    assert not [a for a in actions if isinstance(a, BroadcastProposal)] and again.step == Step.PROPOSE
+    # It may still prevote (a later step) the block it proposed, when that comes back by gossip.
+    assert my_votes(again.on_proposal(proposal(0)), VOTE_PREVOTE)[0].block_hash == block_for(0).block_hash
+
+
+def test_a_record_from_a_later_height_silences_the_member_below_it() -> None:
+    leader = next(k for k in KEYS if k.public_key == leader_for(COMMITTEE, H, 0))
+    later = SigningRecord(CHAIN, leader.public_key, H + 3, 0, Step.PREVOTE, ZERO_HASH, None, None)
+    engine = restart(leader, later)
+    assert signed(engine.start_height(H) + engine.on_timeout(H, 0, Step.PROPOSE)) == []
+    assert engine.snapshot() == later
+
+
+def test_a_record_of_another_key_or_chain_is_refused() -> None:
+    me, other = KEYS[0], KEYS[1]
+    record = SigningRecord(CHAIN, other.public_key, H, 0, Step.PREVOTE, ZERO_HASH, None, None)
+    with pytest.raises(ValueError, match="another key"):
+        restart(me, record)
+    with pytest.raises(ValueError, match="chain"):
+        restart(other, record.replace(chain_id="elsewhere"))
+    with pytest.raises(ValueError):
+        record.replace(locked_view=1)  # a lock needs its hash too
+
+
+def test_signing_store_saves_atomically_and_refuses_a_corrupt_record(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "consensus" / "signing.cbor"
+    store = SigningStateStore(path)
+    assert store.load() is None
+    first = SigningRecord(CHAIN, KEYS[0].public_key, H, 0, Step.PREVOTE, ZERO_HASH, None, None)
+    second = first.replace(step=Step.PRECOMMIT, block_hash=b"\x03" * 32, locked_view=0, locked_hash=b"\x03" * 32)
+    store.save(first)
+    store.save(second)
+    assert SigningStateStore(path).load() == second
+    assert [p.name for p in path.parent.iterdir()] == ["signing.cbor"]  # no temporary file left behind
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(StorageError, match="corrupt"):
+        store.load()

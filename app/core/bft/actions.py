@@ -1,7 +1,8 @@
 """What the engine asks its driver to do: the engine never performs I/O, it returns these.
 
-The driver (the node's trio loop, or the test simulator) executes them in order: broadcast a
-message, arm a timer, hand a final block to storage, or publish equivocation evidence.
+The driver (the node's trio loop, or the test simulator) executes them in order: durably save the
+signing record, broadcast a message, arm a timer, hand a final block to storage, or publish
+equivocation evidence.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from app.core.bft.signing import SigningRecord
 from app.core.types import Block, Evidence, Proposal, ProposalEvidence, QuorumCert, Vote
 
 
@@ -18,6 +20,17 @@ class Step(IntEnum):
     PROPOSE = 1
     PREVOTE = 2
     PRECOMMIT = 3
+
+
+@dataclass(frozen=True)
+class PersistSigningState:
+    """Durably save `record` (e.g. `SigningStateStore.save`) before executing any later action.
+
+    It always comes before the `BroadcastProposal` or `BroadcastVote` it covers; a node that cannot
+    save it must not broadcast (stop, rather than risk a conflicting signature after a restart).
+    """
+
+    record: SigningRecord
 
 
 @dataclass(frozen=True)
@@ -59,4 +72,4 @@ class EvidenceFound:
     evidence: Evidence | ProposalEvidence
 
 
-Action = BroadcastProposal | BroadcastVote | ScheduleTimeout | CommitBlock | EvidenceFound
+Action = PersistSigningState | BroadcastProposal | BroadcastVote | ScheduleTimeout | CommitBlock | EvidenceFound

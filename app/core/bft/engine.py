@@ -10,6 +10,12 @@ members have reached.
 
 Invalid messages raise an `InvalidConsensusMessage` (or `InvalidQuorumCertificate`) before they touch
 the state, so the caller can punish the peer; stale and far-future messages are dropped quietly.
+
+Restarts: a member signs only at a (height, view, step) strictly after the last one it signed, and
+each signature is preceded by a `PersistSigningState` action carrying the new `SigningRecord` (with
+the lock), which the node saves durably before it broadcasts. An engine built with the saved record
+(`BftEngine(..., signing_record=store.load())`) resumes at that view with that lock, so it can never
+sign a message that contradicts one signed before the restart (`app/core/bft/signing.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from app.core.bft.actions import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistSigningState,
     ScheduleTimeout,
     Step,
 )
@@ -31,6 +38,7 @@ from app.core.bft.evidence import make_proposal_evidence
 from app.core.bft.ports import ConsensusApp, Signer
 from app.core.bft.proposals import check_proposal
 from app.core.bft.rules import fault_threshold, leader_for
+from app.core.bft.signing import SigningRecord
 from app.core.bft.timeouts import TimeoutConfig
 from app.core.bft.votebook import VoteBook
 from app.core.errors import InvalidProposal, InvalidSignature, InvalidVote, PotError
@@ -46,10 +54,15 @@ MAX_BUFFERED = 4096  # unverified messages held for the next height
 
 @dataclass
 class _Lock:
-    """A block and the view in which this member saw a quorum prevote it."""
+    """A block and the view in which this member saw a quorum prevote it.
+
+    A lock restored from a `SigningRecord` knows only the block's hash (`block` is None): enough for
+    the prevote rule, which compares hashes and views.
+    """
 
     view: int
-    block: Block
+    block_hash: bytes
+    block: Block | None = None
 
 
 class BftEngine:
@@ -62,10 +75,18 @@ class BftEngine:
         signer: Signer | None = None,
         timeouts: TimeoutConfig | None = None,
         max_future_views: int = 8,
+        signing_record: SigningRecord | None = None,
     ) -> None:
+        """`signing_record`: the last record the node saved for this key (None on a first start)."""
+        if signing_record is not None:
+            if signing_record.chain_id != chain_id:
+                raise ValueError(f"signing record is for chain {signing_record.chain_id!r}, not {chain_id!r}")
+            if signer is not None and signing_record.member != signer.public_key:
+                raise ValueError("signing record belongs to another key")
         self.chain_id = chain_id
         self._app = app
         self._signer = signer
+        self._record = signing_record
         self._timeouts = timeouts or TimeoutConfig()
         self._max_future_views = max_future_views
         self.height: int | None = None
@@ -97,6 +118,10 @@ class BftEngine:
     def is_member(self) -> bool:
         return self._signer is not None and self._signer.public_key in self._committee.members
 
+    def snapshot(self) -> SigningRecord | None:
+        """The current signing record (None if this engine never signed and was given none)."""
+        return self._record
+
     # ------------------------------------------------------------------ inputs
 
     def start_height(self, height: int) -> list[Action]:
@@ -110,7 +135,7 @@ class BftEngine:
         self._committee = committee
         self._reset()
         buffered, self._future = [m for m in self._future if m.height == height], []
-        self._start_view(0)
+        self._resume()
         self._progress()
         for message in buffered:
             try:
@@ -273,7 +298,7 @@ class BftEngine:
             return False  # wait for the proof of lock; the propose timeout bounds the wait
         lock_allows = (
             self.locked is None
-            or self.locked.block.block_hash == proposal.block_hash
+            or self.locked.block_hash == proposal.block_hash
             or (pol is not None and self.locked.view <= pol)
         )
         ok = lock_allows and self._is_valid(proposal.block)
@@ -293,9 +318,9 @@ class BftEngine:
             return False
         self._fired.add(("lock", self.view))
         if self.step == Step.PREVOTE:
-            self.locked = _Lock(self.view, proposal.block)
+            self.locked = _Lock(self.view, proposal.block_hash, proposal.block)
             self._cast(VOTE_PRECOMMIT, proposal.block_hash)
-        self.valid = _Lock(self.view, proposal.block)
+        self.valid = _Lock(self.view, proposal.block_hash, proposal.block)
         return True
 
     def _try_precommit_nil(self) -> bool:
@@ -328,12 +353,48 @@ class BftEngine:
         assert self.height is not None
         self._out.append(ScheduleTimeout(self.height, self.view, step, self._timeouts.delay_ms(step, self.view)))
 
+    def _resume(self) -> None:
+        """Start at view 0, or where the signing record says this member was in this height.
+
+        A restarted member takes back its lock and skips the views it already voted in; the steps it
+        already signed stay behind it (`_may_sign`), so it only waits there for the timeouts.
+        """
+        rec = self._record
+        if rec is None or rec.height != self.height:
+            self._start_view(0)
+            return
+        if rec.locked_view is not None and rec.locked_hash is not None:
+            self.locked = _Lock(rec.locked_view, rec.locked_hash)
+        self._start_view(rec.view)
+        self.step = max(self.step, Step(rec.step))
+
+    def _may_sign(self, step: Step) -> bool:
+        """True unless this member already signed at or after (height, view, `step`), maybe before a restart."""
+        assert self.height is not None
+        return self._record is None or (self.height, self.view, int(step)) > self._record.position
+
+    def _note_signing(self, step: Step, block_hash: bytes) -> None:
+        """Advance the signing record and ask the node to save it before the signed message goes out."""
+        assert self.height is not None and self._signer is not None
+        locked = self.locked
+        self._record = SigningRecord(
+            chain_id=self.chain_id,
+            member=self._signer.public_key,
+            height=self.height,
+            view=self.view,
+            step=int(step),
+            block_hash=block_hash,
+            locked_view=None if locked is None else locked.view,
+            locked_hash=None if locked is None else locked.block_hash,
+        )
+        self._out.append(PersistSigningState(self._record))
+
     def _start_view(self, view: int) -> None:
         assert self.height is not None
         self.view = view
         self.step = Step.PROPOSE
         leader = leader_for(self._committee, self.height, view)
-        if self._signer is not None and self._signer.public_key == leader:
+        if self._signer is not None and self._signer.public_key == leader and self._may_sign(Step.PROPOSE):
             self._propose()
         self._schedule(Step.PROPOSE)
         # Safety net for lost messages: a view never lasts longer than all its step timeouts together,
@@ -343,7 +404,7 @@ class BftEngine:
     def _propose(self) -> None:
         """Re-propose the block a quorum prevoted most recently, or build a fresh one."""
         assert self.height is not None and self._signer is not None
-        if self.valid is not None:
+        if self.valid is not None and self.valid.block is not None:
             block, pol_view = self.valid.block, self.valid.view
         else:
             block, pol_view = self._app.build_block(self.height, self.view, self._signer.public_key), None
@@ -356,6 +417,7 @@ class BftEngine:
             proposer=self._signer.public_key,
             signature=bytes(64),
         )
+        self._note_signing(Step.PROPOSE, block.block_hash)
         proposal = unsigned.replace(signature=self._sign(unsigned))
         self._store_proposal(proposal)
         self._out.append(BroadcastProposal(proposal))
@@ -367,7 +429,7 @@ class BftEngine:
     def _cast(self, kind: int, block_hash: bytes) -> None:
         """Move to the step after `kind` and, as a member, sign and broadcast the vote."""
         self.step = Step.PREVOTE if kind == VOTE_PREVOTE else Step.PRECOMMIT
-        if not self.is_member:
+        if not self.is_member or not self._may_sign(self.step):
             return
         assert self.height is not None and self._signer is not None
         unsigned = Vote(
@@ -379,6 +441,7 @@ class BftEngine:
             voter=self._signer.public_key,
             signature=bytes(64),
         )
+        self._note_signing(self.step, block_hash)
         vote = unsigned.replace(signature=self._sign(unsigned))
         self._record_vote(vote)
         self._out.append(BroadcastVote(vote))
