@@ -1,0 +1,224 @@
+"""The training worker process: real spawned processes training the demo task on the CPU.
+
+Each test compares the worker's receipt with `train_round` run uninterrupted in this process: pausing,
+resuming and a SIGKILL mid-round must change nothing, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import psutil
+import pytest
+
+from app.core import crypto
+from app.core.blobstore import BlobStore
+from app.core.types import NO_SIGNATURE, TaskSpec
+from app.miner import demo
+from app.miner.blobs import MemoryBlobStore
+from app.miner.datasets import load_dataset
+from app.miner.loop import RoundJob, RoundOutput, train_round
+from app.miner.resume import ResumeDir
+from app.miner.worker import (
+    DeviceSettings,
+    RoundDone,
+    RoundFailed,
+    RoundPaused,
+    RoundProgress,
+    RoundStarted,
+    RoundTask,
+    TrainingWorker,
+    WorkerCrashed,
+    WorkerEvent,
+    WorkOrder,
+)
+
+from .conftest import ANCHOR, CHAIN, CPU, TASK_ID
+
+# The suite's child reaper also kills multiprocessing's resource tracker after each test; it is relaunched.
+pytestmark = pytest.mark.filterwarnings("ignore:resource_tracker:UserWarning")
+
+KEY = crypto.SigningKey.from_seed(bytes([9]) * 32)
+TIMEOUT_S = 120.0  # generous: a spawned worker imports torch on a shared 2-core box
+# Long enough that a command sent on a progress report lands well before the end (~200 steps later).
+LONG = dict(local_steps=240, checkpoint_interval=8, batch_size=16)
+
+
+def round_task(spec: TaskSpec, round_number: int = 0, base: bytes | None = None) -> RoundTask:
+    job = RoundJob(CHAIN, TASK_ID, spec, round_number, ANCHOR, base or spec.initial_checkpoint)
+    return RoundTask(job, demo.manifest_for_root(spec.dataset_root))
+
+
+def seeded_store(path: Path, spec: TaskSpec) -> Path:
+    demo.seed_blobs(BlobStore(path), spec)
+    return path
+
+
+def order_for(spec: TaskSpec, root: Path, **kw: object) -> WorkOrder:
+    fields: dict[str, object] = {
+        "task": round_task(spec),
+        "miner": KEY.public_key,
+        "blob_dir": str(seeded_store(root / "blobs", spec)),
+        "resume_dir": str(root / "resume"),
+        "device": DeviceSettings(preference="cpu", cpu_threads=1),
+        "report_every": 4,
+    }
+    fields.update(kw)
+    return WorkOrder(**fields)  # type: ignore[arg-type]
+
+
+def reference(spec: TaskSpec, tmp: Path) -> RoundOutput:
+    """The uninterrupted round, trained in this process."""
+    store = MemoryBlobStore()
+    demo.seed_blobs(store, spec)
+    data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+    out = train_round(round_task(spec).job, KEY, store, data, device=CPU, resume=ResumeDir(tmp))
+    assert isinstance(out, RoundOutput)
+    return out
+
+
+def collect(worker: TrainingWorker, until: Callable[[WorkerEvent], bool], on: Callable[[WorkerEvent], None] | None = None) -> list[WorkerEvent]:
+    """Events up to and including the first that satisfies `until`; fails after TIMEOUT_S."""
+    seen: list[WorkerEvent] = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        worker.wait(1.0)
+        for event in worker.poll():
+            seen.append(event)
+            if on is not None:
+                on(event)
+            if until(event):
+                return seen
+    raise AssertionError(f"timed out; events so far: {[type(e).__name__ for e in seen]}")
+
+
+@pytest.fixture(scope="module")
+def long_spec() -> TaskSpec:
+    return demo.task_spec(**LONG)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def long_reference(long_spec: TaskSpec, tmp_path_factory: pytest.TempPathFactory) -> RoundOutput:
+    return reference(long_spec, tmp_path_factory.mktemp("ref"))
+
+
+@pytest.fixture()
+def worker() -> object:
+    w = TrainingWorker()
+    yield w
+    w.shutdown(timeout=30)
+    assert not w.alive
+
+
+def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent_signs(tmp_path: Path, worker: TrainingWorker) -> None:
+    spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
+    unknown_base = bytes([0xAB]) * 32  # a base checkpoint that is in no store
+    worker.run(order_for(spec, tmp_path, task=round_task(spec, base=unknown_base)))
+    failed = collect(worker, lambda e: isinstance(e, RoundFailed))[-1]
+    assert isinstance(failed, RoundFailed) and failed.reason == "blob-missing" and failed.round == 0
+    assert worker.order is None and not worker.running
+    pid = worker.pid
+
+    worker.run(order_for(spec, tmp_path))
+    events = collect(worker, lambda e: isinstance(e, RoundDone))
+    assert worker.pid == pid  # the failure did not cost the process
+    started = [e for e in events if isinstance(e, RoundStarted)]
+    assert started == [RoundStarted(TASK_ID, 0, resumed_from=0, device="cpu")]
+    progress = [e for e in events if isinstance(e, RoundProgress)]
+    assert [p.step for p in progress] == [4, 8] and all(p.loss > 0 and p.samples_per_s > 0 for p in progress)
+    assert progress[0].stats is not None and progress[0].stats.device == "cpu"
+    done = events[-1]
+    assert isinstance(done, RoundDone) and done.receipt.signature == NO_SIGNATURE  # the key never left us
+    signed = done.receipt.signed_by(KEY)
+    signed.verify_signature()
+    assert signed == reference(spec, tmp_path / "ref").receipt
+    assert all(BlobStore(tmp_path / "blobs").has(h) for h in (*done.trace.checkpoints, done.update_hash))
+
+
+def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput) -> None:
+    order = order_for(long_spec, tmp_path)
+    worker.run(order)
+    events = collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 20)
+    worker.pause()
+    events = collect(worker, lambda e: isinstance(e, RoundPaused))
+    paused = events[-1]
+    assert isinstance(paused, RoundPaused) and paused.step is not None and 20 <= paused.step < long_spec.local_steps
+    assert worker.order == order and not worker.running
+    assert (tmp_path / "resume" / "round.cbor").exists()  # the pause is on disk, not only in the process
+    assert not worker.wait(0.5) and worker.poll() == []  # and it really stopped
+
+    worker.resume()
+    events = collect(worker, lambda e: isinstance(e, RoundDone))
+    assert events[0] == RoundStarted(TASK_ID, 0, resumed_from=paused.step, device="cpu")
+    assert all(e.step > paused.step for e in events if isinstance(e, RoundProgress))
+    done = events[-1]
+    assert isinstance(done, RoundDone)
+    assert done.receipt.signed_by(KEY) == long_reference.receipt
+    assert done.update_hash == long_reference.update_hash and done.trace == long_reference.trace
+
+
+def test_sigkill_mid_round_is_reported_and_the_round_completes_from_the_last_checkpoint(
+    tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput
+) -> None:
+    worker.run(order_for(long_spec, tmp_path))
+    resume = ResumeDir(tmp_path / "resume")
+    k = long_spec.checkpoint_interval
+
+    def checkpoint_on_disk(_: WorkerEvent) -> bool:  # checkpoints are written behind the training thread
+        saved = resume.load()
+        return saved is not None and saved[0].step >= 2 * k
+
+    collect(worker, checkpoint_on_disk)
+    killed_pid = worker.pid
+    assert killed_pid is not None
+    os.kill(killed_pid, signal.SIGKILL)
+    wait_until_dead(killed_pid)
+    saved = resume.load()
+    assert saved is not None
+    on_disk = saved[0].step  # the last resume point the killed process left
+
+    events = collect(worker, lambda e: isinstance(e, RoundDone))
+    crashed = [e for e in events if isinstance(e, WorkerCrashed)]
+    assert crashed == [WorkerCrashed(-signal.SIGKILL, restarted=True, resumed=True, crashes_in_a_row=1)]
+    assert crashed[0].description == "killed by SIGKILL"
+    assert worker.pid != killed_pid and worker.restarts == 1
+    started = [e for e in events if isinstance(e, RoundStarted)]
+    assert started == [RoundStarted(TASK_ID, 0, resumed_from=on_disk, device="cpu")]
+    assert 0 < on_disk < long_spec.local_steps and on_disk % k == 0  # a checkpoint, not the start
+    assert all(e.step > on_disk for e in events if isinstance(e, RoundProgress))
+    done = events[-1]
+    assert isinstance(done, RoundDone)
+    assert done.receipt.signed_by(KEY) == long_reference.receipt
+    assert worker.crashes_in_a_row == 0  # progress after the restart clears the crash streak
+
+
+def wait_until_dead(pid: int) -> None:
+    """Wait for a killed child to become a zombie (without reaping it: the worker must see its exit code)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"process {pid} survived SIGKILL"
+        time.sleep(0.05)
+
+
+def _exit_at_once(conn: Connection) -> None:
+    """A worker that dies on start, like a broken CUDA driver would."""
+    os._exit(3)
+
+
+def test_a_worker_that_keeps_dying_is_not_restarted_forever() -> None:
+    worker = TrainingWorker(max_restarts=1, target=_exit_at_once)
+    try:
+        worker.start()
+        first = collect(worker, lambda e: isinstance(e, WorkerCrashed))
+        assert first == [WorkerCrashed(3, restarted=True, resumed=False, crashes_in_a_row=1)]
+        assert first[0].description == "exited with status 3"
+        second = collect(worker, lambda e: isinstance(e, WorkerCrashed))
+        assert second == [WorkerCrashed(3, restarted=False, resumed=False, crashes_in_a_row=2)]
+        assert not worker.alive and worker.poll() == []
+    finally:
+        worker.shutdown(timeout=5)
