@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from app.core.builder import BuiltBlock, build_block
-from app.core.consensus import make_qc
+from app.core import crypto
+from app.core.consensus import leader_for, make_qc
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_block, make_devnet_genesis
 from app.core.hashing import blob_hash
@@ -33,6 +34,7 @@ from app.core.types import (
     Unbond,
     Vote,
     WorkReceipt,
+    proposal_signing_bytes,
 )
 from app.core.validation import leader, validate_block
 
@@ -153,6 +155,22 @@ class Chain:
     def vote(self, signer: SigningKey, height: int, block_hash: bytes, view: int = 0) -> Vote:
         vote = Vote(self.params.chain_id, height, view, VOTE_PRECOMMIT, block_hash, signer.public_key, NO_SIGNATURE)
         return vote.signed_by(signer)
+
+    def double_proposal(
+        self, view: int = 0, height: int | None = None, signer: SigningKey | None = None, chain_id: str | None = None
+    ) -> ProposalEvidence:
+        """Two proposals of different blocks signed by the leader of (`height`, `view`), or by `signer`."""
+        height = self.state.height if height is None else height
+        leader = leader_for(self.state.next_committee, height, view)
+        key_ = signer or self.signers[leader]
+        chain_id = chain_id or self.params.chain_id
+
+        def sign(block_hash: bytes) -> bytes:
+            message = proposal_signing_bytes(chain_id, height, view, None, block_hash, leader)
+            return key_.sign(crypto.SIG_PROPOSAL, chain_id, message)
+
+        a, b = b"\x0a" * 32, b"\x0b" * 32
+        return ProposalEvidence(chain_id, height, view, leader, None, a, sign(a), None, b, sign(b))
 
     def qc(self, block: Block, signers: Iterable[SigningKey] | None = None) -> QuorumCert:
         committee = self.state.next_committee

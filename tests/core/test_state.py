@@ -44,7 +44,6 @@ from app.core.state import (
     verify_account_proof,
 )
 from app.core.consensus import leader_for
-from app.core.crypto import SigningKey
 from app.core.types import Committee, Evidence, ProposalEvidence, Reward, proposal_signing_bytes
 from app.core.validation import validate_block
 from tests.core.chainkit import BALANCE, PARAMS, Chain, key
@@ -296,17 +295,8 @@ def test_evidence_against_a_stranger_is_rejected(chain: Chain) -> None:
         chain.state.apply_body(built.block.header, built.block.body.replace(evidence=(ev,)))
 
 
-def _double_proposal(
-    chain: Chain, view: int = 0, height: int | None = None, signer: SigningKey | None = None, chain_id: str | None = None
-) -> ProposalEvidence:
-    """Two proposals of different blocks signed by the leader of (`height`, `view`) (or by `signer`)."""
-    height = chain.state.height if height is None else height
-    leader = leader_for(chain.state.next_committee, height, view)
-    key_ = signer or chain.signers[leader]
-    chain_id = chain_id or chain.params.chain_id
-    a, b = b"\x0a" * 32, b"\x0b" * 32
-    sign = lambda h: key_.sign(crypto.SIG_PROPOSAL, chain_id, proposal_signing_bytes(chain_id, height, view, None, h, leader))  # noqa: E731
-    return ProposalEvidence(chain_id, height, view, leader, None, a, sign(a), None, b, sign(b))
+def _double_proposal(chain: Chain, **kwargs) -> ProposalEvidence:  # type: ignore[no-untyped-def]
+    return chain.double_proposal(**kwargs)
 
 
 def test_proposal_evidence_slashes_the_leader_to_the_proposer(chain: Chain) -> None:

@@ -15,6 +15,7 @@ from app.core.errors import (
     WrongPreviousHash,
     WrongStateRoot,
 )
+from app.core.state import InvalidEvidence
 from app.core.types import Block, QuorumCert, VoteSignature
 from app.core.validation import (
     BadTimestamp,
@@ -203,3 +204,18 @@ def test_leader_rotates_with_height_and_view(chain: Chain) -> None:
     built = chain.build(view=2)
     assert built.block.header.proposer == members[(chain.state.height + 1 + 2) % 4]
     chain.finalise(built)
+
+
+def test_a_block_with_proposal_evidence_validates_and_its_evidence_is_committed(chain: Chain) -> None:
+    chain.advance()
+    evidence = chain.double_proposal(view=2)
+    built = chain.build(evidence=[evidence])
+    block = built.block.replace(qc=chain.qc(built.block))
+    assert validate_block(chain.state, block).state_root == built.state.state_root
+    forged = evidence.replace(signature_b=evidence.signature_a)
+    with pytest.raises(WrongBodyRoot):
+        validate_block(chain.state, block.replace(body=block.body.replace(evidence=(forged,))))
+    header = block.header.replace(evidence_root=body_roots(block.body.replace(evidence=(forged,))).evidence_root)
+    relabelled = Block(header, block.body.replace(evidence=(forged,)), None)
+    with pytest.raises(InvalidEvidence, match="signature"):
+        validate_block(chain.state, relabelled, require_qc=False)
