@@ -18,3 +18,19 @@ COMMANDS += [
     ("light", "follow headers as a light client and prove an account's balance", _node_cli.add_light_args,
      _node_cli.run_light),
 ]
+
+from app import cli_client as _client, cli_daemon as _daemon, cli_wallet as _wallet  # noqa: E402
+
+COMMANDS += [
+    ("daemon", "run the background node, wallet and miner that the window and these commands talk to",
+     _daemon.add_daemon_args, _daemon.run_daemon),
+    ("stop", "stop the running daemon (the round in training is saved)", _daemon.add_stop_args, _daemon.run_stop),
+    ("status", "what the daemon is doing: mining state and why, chain height, wallet", _client.add_status_args,
+     _client.run_status),
+    ("mine", "start, stop, pause or resume mining, or show its state", _client.add_mine_args, _client.run_mine),
+    ("wallet", "create, restore, unlock, show, send from, export or import the wallet", _wallet.add_wallet_args,
+     _wallet.run_wallet),
+    ("task", "post a training task with a fee (requester), or show tasks", _client.add_task_args, _client.run_task),
+    ("peers", "the node's peers and their scores", _client.add_peers_args, _client.run_peers),
+    ("logs", "recent daemon log lines (-f to follow)", _client.add_logs_args, _client.run_logs),
+]

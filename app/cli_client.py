@@ -1,0 +1,145 @@
+"""Client subcommands: `potminer status|mine|task|peers|logs` (the wallet's are in cli_wallet.py).
+
+Each is one or two RPC calls to the running daemon; human output by default, `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from app.cli_common import add_common, call, guarded, output
+
+
+def _amount(grains: int | None) -> str:
+    from app.wallet.tx import format_amount
+
+    return "-" if grains is None else format_amount(grains)
+
+
+# -- status ---------------------------------------------------------------------------------------
+def add_status_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+
+
+def _status_text(r: dict[str, Any]) -> str:
+    m, wallet, node = r["mining"], r["wallet"], r["node"]
+    lines = [f"mining:  {m['state']}: {m['text']}"]
+    if m.get("round") is not None:
+        step = f"step {m['step']}/{m['total_steps']}"
+        lines.append(f"round:   {m['round']} of task {str(m['task_id'])[:16]}…  {step}")
+    if node is None:
+        lines.append("node:    offline")
+    else:
+        lines.append(f"node:    {node['chain_id']} height {node['height']}, {node['open_tasks']} open task(s)")
+    if not wallet["exists"]:
+        lines.append("wallet:  none (potminer wallet create)")
+    else:
+        lock = "locked" if wallet["locked"] else "unlocked"
+        lines.append(f"wallet:  {wallet['addresses']['spending']} ({lock}), balance {_amount(wallet.get('total'))}")
+    return "\n".join(lines)
+
+
+@guarded
+def run_status(args: argparse.Namespace) -> int:
+    return output(args, call(args, "status"), _status_text)
+
+
+# -- mine -----------------------------------------------------------------------------------------
+def add_mine_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("action", choices=["start", "stop", "pause", "resume", "state"],
+                   help="start/stop the miner (stop frees the GPU), pause/resume the round, or show its state")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--always", dest="mode", action="store_const", const="always", help="mine whenever allowed")
+    mode.add_argument("--when-idle", dest="mode", action="store_const", const="when-idle",
+                      help="mine only while the computer is idle")
+
+
+@guarded
+def run_mine(args: argparse.Namespace) -> int:
+    method = {"start": "mine.start", "stop": "mine.stop", "pause": "mine.pause", "resume": "mine.resume",
+              "state": "mine.state"}[args.action]
+    params = {"mode": args.mode} if args.action == "start" and args.mode else {}
+    return output(args, call(args, method, params), lambda m: f"{m['state']}: {m['text']}")
+
+
+# -- task -----------------------------------------------------------------------------------------
+def add_task_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    post = sub.add_parser("post", help="post a registry task, escrowing fee-per-round x rounds")
+    post.add_argument("--dataset", default="digits")
+    post.add_argument("--model", default="mlp", choices=["mlp", "cnn", "tiny-lm"])
+    post.add_argument("--rounds", type=int, default=10)
+    post.add_argument("--local-steps", type=int, default=64)
+    post.add_argument("--checkpoint-interval", type=int, default=16)
+    post.add_argument("--batch-size", type=int, default=32)
+    post.add_argument("--fee-per-round", default="10", help="POT paid to the round's miners")
+    post.add_argument("--fee", default="0.000001", help="transaction fee in POT")
+    show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
+    show.add_argument("task_id")
+    sub.add_parser("list", help="every task on the chain")
+    for q in (post, show, sub.choices["list"]):
+        add_common(q)
+
+
+def _task_text(t: dict[str, Any]) -> str:
+    loss = "-" if t["validation_loss"] is None else f"{t['validation_loss']:.4f}"
+    return (f"task {t['task_id']}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
+            f"validation loss {loss}, escrow {t['escrow_text']}")
+
+
+@guarded
+def run_task(args: argparse.Namespace) -> int:
+    if args.action == "post":
+        params = {"dataset": args.dataset, "model": args.model, "rounds": args.rounds, "local_steps": args.local_steps,
+                  "checkpoint_interval": args.checkpoint_interval, "batch_size": args.batch_size,
+                  "fee_per_round": args.fee_per_round, "fee": args.fee}
+        return output(args, call(args, "task.post", params),
+                      lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block")
+    if args.action == "show":
+        return output(args, call(args, "task.show", {"task_id": args.task_id}), _task_text)
+    return output(args, call(args, "task.list"), lambda r: "\n".join(map(_task_text, r["tasks"])) or "no tasks")
+
+
+# -- peers and logs -------------------------------------------------------------------------------
+def add_peers_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+
+
+@guarded
+def run_peers(args: argparse.Namespace) -> int:
+    def text(r: dict[str, Any]) -> str:
+        rows = [f"{p['peer_id']}  score {p['score']}{'  connected' if p['connected'] else ''}"
+                f"{'  BANNED' if p['banned'] else ''}" for p in r["peers"]]
+        return "\n".join(rows) or "no peers"
+
+    return output(args, call(args, "peers"), text)
+
+
+def add_logs_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("--level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+
+
+def _log_line(e: dict[str, Any]) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(e["time"]))
+    return f"{stamp} {e['level']:<7} {e['logger']}: {e['message']}"
+
+
+@guarded
+def run_logs(args: argparse.Namespace) -> int:
+    result = call(args, "logs", {"limit": args.lines, "min_level": args.level})
+    output(args, result, lambda r: "\n".join(_log_line(e) for e in r["entries"]))
+    after = result["entries"][-1]["seq"] if result["entries"] else 0
+    while args.follow:
+        time.sleep(1)
+        result = call(args, "logs", {"limit": 2000, "min_level": args.level, "after_seq": after})
+        for e in result["entries"]:
+            print(_log_line(e), flush=True)
+            after = e["seq"]
+    return 0

@@ -1,0 +1,241 @@
+"""The daemon's composition root: config, lock, logging, event bus, RPC, wallet, miner and node.
+
+Everything is built here and passed explicitly (no singletons). The node's event loop owns the main
+thread (it installs the SIGINT/SIGTERM handlers); the RPC server, the mining service and the block
+watcher run on their own threads and reach the node only through `NodePort`. Shutdown is ordered:
+node loop ends -> RPC says "closing" -> mining pauses (saving the round) and stops its worker ->
+lockfile released. `--offline` runs everything but the node (tests and wallet-only use).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app import config as cfg
+from app.daemon import events as ev
+from app.daemon.events import EventBus
+from app.daemon.handlers import register_all
+from app.daemon.handlers_errors import offline
+from app.daemon.lock import DaemonLock
+from app.daemon.mining import MiningHooks, MiningService, settings_for
+from app.daemon.rpc_server import RpcServer
+from app.daemon.wallet_service import WalletService
+from app.daemon.watcher import BlockWatcher
+from app.log import LoggingSetup, setup_logging
+from app.miner import worker as w
+from app.miner.idle import IdleSource, detect_idle_source
+from app.miner.policy import Clock, GateSources, Mode, Preferences, SystemClock
+from app.miner.power import PsutilPower
+from app.miner.schedule import WeeklySchedule, parse as parse_schedule
+from app.rpc.auth import write_token_file
+from app.rpc.endpoint import default_endpoint
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "POTMINER_PASSWORD"
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """Command-line choices that override or complete the config file."""
+
+    datadir: Path | None = None
+    genesis: Path | None = None
+    bootstrap: tuple[str, ...] = ()
+    listen: str | None = None  # /ip4/HOST/tcp/PORT
+    offline: bool = False
+    password_file: Path | None = None
+    console_log: bool = False
+    log_level: str = "INFO"
+    block_interval_s: float = 1.0
+
+
+@dataclass
+class Services:
+    """What RPC handlers may use; built by `Daemon`, passed to `register_all`."""
+
+    config: cfg.Config
+    paths: cfg.Paths
+    bus: EventBus
+    logging: LoggingSetup
+    wallet: WalletService
+    mining: MiningService
+    node: Any  # NodePort | None (imported lazily: the node pulls in torch and libp2p)
+    request_stop: Any
+    started: float = field(default_factory=time.monotonic)
+
+    def require_node(self) -> Any:
+        if self.node is None:
+            raise offline()
+        return self.node
+
+    def update_config(self, section: str, values: dict[str, Any]) -> None:
+        """Change keys of one section: checked like the file is, saved atomically, applied where live."""
+        known = {f.name for f in fields(getattr(self.config, section))}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise cfg.ConfigError(f"[{section}] has no key {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        self.config = checked_config(self.config, section, values, self.paths.config_file)
+        cfg.save(self.config, self.paths.config_file)
+        if section == "mining":
+            self.mining.set_preferences(preferences(self.config.mining))
+
+
+def checked_config(config: cfg.Config, section: str, values: dict[str, Any], path: Path) -> cfg.Config:
+    """`config` with `values` in `section`, type- and range-checked by the same loader as the file."""
+    document = tomllib.loads(cfg.to_toml(config))
+    document[section].update(values)
+    import tomli_w
+
+    probe = path.with_name(f".{path.name}.check")
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        probe.write_text(tomli_w.dumps(document), encoding="utf-8")
+        new, _warnings = cfg.load(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+    return new
+
+
+def preferences(m: cfg.MiningConfig) -> Preferences:
+    """The mining policy's preferences from the config's [mining] section."""
+    return Preferences(mode=Mode(m.mode.value), idle_minutes=float(m.idle_minutes), pause_on_battery=m.pause_on_battery,
+                       schedule=parse_schedule(m.schedule) if m.schedule else WeeklySchedule(),
+                       max_gpu_temp_c=float(m.max_temperature_c))
+
+
+def device_settings(m: cfg.MiningConfig) -> w.DeviceSettings:
+    return w.DeviceSettings(preference=m.device, memory_fraction=m.gpu_memory_fraction,
+                            cpu_threads=m.cpu_threads or None, duty_cycle=m.utilization_cap / 100)
+
+
+def read_password(options: DaemonOptions) -> str | None:
+    """A password for unattended unlock at start: --password-file, else $POTMINER_PASSWORD."""
+    if options.password_file is not None:
+        return options.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+class Daemon:
+    """Build with options (and, for tests, an idle source and clock), then `run()` until stopped."""
+
+    def __init__(self, options: DaemonOptions, idle: IdleSource | None = None, clock: Clock | None = None) -> None:
+        self.options = options
+        config_path = cfg.config_file(options.datadir)
+        self.config, warnings = cfg.load(config_path)
+        self.paths = cfg.resolve_paths(self.config, options.datadir)
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.lock = DaemonLock(self.paths.data_dir)
+        self.lock.acquire()  # before anything else touches the data folder
+        self.logging = setup_logging(self.paths.log_dir, options.log_level, {"libp2p": "WARNING"},
+                                     console=options.console_log)
+        for warning in warnings:
+            log.warning("config: %s", warning)
+        self.bus = EventBus()
+        self._stop = threading.Event()
+        self._stop_reason = "daemon stopping"
+        self.node_port = None if options.offline else self._build_node()
+        hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
+        node_dir = self.paths.data_dir / "node"
+        self.mining = MiningService(
+            self.bus, preferences(self.config.mining),
+            GateSources(idle=idle or detect_idle_source(), power=PsutilPower().read),
+            clock or SystemClock(), self._hooks(),
+            settings_for(self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
+                         node_dir / "mining-resume", device_settings(self.config.mining)),
+            switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
+        )
+        self.wallet = WalletService(self.paths.data_dir, hrp, self._on_keys, self.logging.redactor.add_secret)
+        self.token = write_token_file(self.paths.data_dir)
+        self.logging.redactor.add_secret(self.token)
+        self.server = RpcServer(default_endpoint(self.paths.data_dir, self.config.rpc.transport.value,
+                                                 self.config.rpc.tcp_port), self.token, self.bus)
+        self.services = Services(self.config, self.paths, self.bus, self.logging, self.wallet, self.mining,
+                                 self.node_port, self.request_stop)
+        register_all(self.server, self.services)
+        self.watcher = BlockWatcher(self.node_port, self.bus, self.wallet.own_accounts) if self.node_port else None
+        self._remove_log_listener = self.logging.ring.add_listener(
+            lambda e: self.bus.publish(ev.LogLine(e.seq, e.time, e.level, e.logger, e.message)))
+
+    # -- building -------------------------------------------------------------------------------
+    def _build_node(self) -> Any:
+        from app.daemon.node_setup import build_node
+        from app.daemon.node_port import NodePort
+
+        return NodePort(build_node(self.config, self.paths.data_dir / "node", self.options))
+
+    def _offline_hrp(self) -> str:
+        from app.core.params import DEVNET, TESTNET
+
+        return (TESTNET if self.config.network.chain == cfg.Chain.TESTNET else DEVNET).address_hrp
+
+    def _hooks(self) -> MiningHooks:
+        port = self.node_port
+        if port is None:
+            return MiningHooks(prepare=lambda job: None, publish=lambda r, t: None, is_open=lambda job: False)
+        return MiningHooks(prepare=port.ensure_task_data, publish=port.publish_receipt, is_open=port.is_open)
+
+    def _on_keys(self, key: Any) -> None:
+        self.mining.set_key(key)
+        if key is not None and self.node_port is not None:
+            self.node_port.install_miner(key, self.mining.offer)
+
+    # -- running --------------------------------------------------------------------------------
+    def request_stop(self, reason: str = "daemon stopping") -> None:
+        self._stop_reason = reason
+        self._stop.set()
+        if self.node_port is not None:
+            self.node_port.stop()
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM or the `stop` method; returns the exit status."""
+        try:
+            self.mining.start()
+            self._unlock_at_start()
+            self.lock.publish_endpoint(self.server.start())
+            if self.watcher is not None:
+                self.watcher.start()
+            log.info("daemon ready on %s (data in %s)", self.server.endpoint, self.paths.data_dir)
+            if self.node_port is not None:
+                self.node_port.node.run()  # main thread; returns on SIGINT/SIGTERM or request_stop
+            else:
+                self._wait_for_signal()
+            return 0
+        finally:
+            self.shutdown()
+
+    def _unlock_at_start(self) -> None:
+        password = read_password(self.options)
+        if password is None or not self.wallet.exists:
+            return
+        try:
+            self.wallet.unlock(password)
+            log.info("wallet unlocked at start for unattended mining")
+        except Exception as exc:  # a wrong password must not stop the daemon: say so, stay locked
+            log.warning("could not unlock the wallet at start: %s", exc)
+            self.bus.publish(ev.DaemonWarning(message=f"wallet not unlocked: {exc}", source="wallet"))
+
+    def _wait_for_signal(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stop.set())
+        while not self._stop.wait(0.5):
+            pass
+
+    def shutdown(self) -> None:
+        log.info("daemon stopping: %s", self._stop_reason)
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.server.stop(self._stop_reason)
+        self.mining.stop()
+        self._remove_log_listener()
+        self.lock.release()
+        log.info("daemon stopped")
+        self.logging.close()

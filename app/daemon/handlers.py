@@ -1,0 +1,96 @@
+"""RPC methods of the daemon itself: status, peers, logs, config, stop; and `register_all`.
+
+Handlers are thin: check params (the schema does), call the service, shape a JSON answer. Wallet,
+mining and task methods live in handlers_wallet.py, handlers_mining.py and handlers_tasks.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from app import __version__
+from app.core.state import TASK_OPEN
+from app.daemon import handlers_mining, handlers_tasks, handlers_wallet
+from app.daemon.handlers_errors import domain_errors
+from app.rpc.schema import Param
+from app.wallet.tx import format_amount
+
+if TYPE_CHECKING:
+    from app.daemon.daemon import Services
+    from app.daemon.rpc_server import RpcServer
+
+LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+SECTIONS = frozenset({"mining", "network", "ui", "rpc", "paths"})
+
+
+def register_all(server: RpcServer, s: Services) -> None:
+    register(server, s)
+    handlers_wallet.register(server, s)
+    handlers_mining.register(server, s)
+    handlers_tasks.register(server, s)
+
+
+def status_json(s: Services) -> dict[str, Any]:
+    """One answer with everything `potminer status` and the window's status bar show."""
+    out: dict[str, Any] = {
+        "daemon": {"version": __version__, "pid": os.getpid(), "data_dir": str(s.paths.data_dir),
+                   "uptime_s": round(time.monotonic() - s.started, 1)},
+        "mining": s.mining.snapshot(),
+        "wallet": s.wallet.info(),
+        "node": None,
+    }
+    if s.node is not None:
+        state = s.node.state
+        out["node"] = {"chain_id": s.node.chain_id, "mode": "full", "height": state.height,
+                       "head": state.head_hash.hex(), "epoch": state.epoch,
+                       "committee_size": len(state.next_committee.members),
+                       "open_tasks": sum(1 for t in state.tasks().values() if t.status == TASK_OPEN),
+                       "listen": s.node.listen_addrs()}
+        balances = {}
+        for role, address in out["wallet"].get("addresses", {}).items():
+            from app.core.address import decode_address
+
+            balances[role] = state.account(decode_address(address, s.node.hrp)).balance
+        if balances:
+            total = balances["spending"] + (balances["reward"] if out["wallet"]["addresses"]["reward"]
+                                            != out["wallet"]["addresses"]["spending"] else 0)
+            out["wallet"]["balances"] = balances
+            out["wallet"]["total"] = total
+            out["wallet"]["total_text"] = format_amount(total)
+    return out
+
+
+def register(server: RpcServer, s: Services) -> None:
+    def status() -> dict[str, Any]:
+        return status_json(s)
+
+    def peers() -> dict[str, Any]:
+        node = s.require_node()
+        return {"peers": node.peers(), "listen": node.listen_addrs()}
+
+    def logs(limit: int, min_level: str, after_seq: int) -> dict[str, Any]:
+        return {"entries": [e.to_json() for e in s.logging.ring.recent(limit, min_level, after_seq)]}
+
+    def config_get() -> dict[str, Any]:
+        return {"config": asdict(s.config), "file": str(s.paths.config_file)}
+
+    @domain_errors
+    def config_set(section: str, values: dict[str, Any]) -> dict[str, Any]:
+        s.update_config(section, values)
+        return config_get()
+
+    def stop() -> dict[str, Any]:
+        s.request_stop("stopped by an RPC client")
+        return {"stopping": True}
+
+    server.register("status", status, {})
+    server.register("peers", peers, {})
+    server.register("logs", logs, {"limit": Param(int, default=200, min=1, max=2000),
+                                   "min_level": Param(str, default="DEBUG", choices=LEVELS),
+                                   "after_seq": Param(int, default=0, min=0)})
+    server.register("config.get", config_get, {})
+    server.register("config.set", config_set, {"section": Param(str, choices=SECTIONS), "values": Param(dict)})
+    server.register("stop", stop, {})

@@ -1,0 +1,78 @@
+"""Method error codes (1000 and up, docs/RPC.md) and the mapping from domain exceptions to them.
+
+Handlers stay thin: they call the domain and let this module turn its exceptions into RpcErrors whose
+messages are the domain's own (already written for people: they say what to do next).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from app.config import ConfigError
+from app.core.errors import InvalidAddress, PotError
+from app.miner.hparams import InvalidTaskSpec
+from app.rpc.protocol import RpcError
+from app.wallet import errors as werr
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MethodError(IntEnum):
+    WALLET_LOCKED = 1001
+    NO_WALLET = 1002
+    WRONG_PASSWORD = 1003
+    WALLET_EXISTS = 1004
+    BAD_INPUT = 1005  # an address, amount, phrase, key or password the user must correct
+    TX_REFUSED = 1006  # the chain's state refuses the transaction (funds, nonce, ...)
+    NODE_OFFLINE = 1007
+    NOT_FOUND = 1008
+    BAD_CONFIG = 1009
+
+
+def _code_for(exc: Exception) -> MethodError | None:
+    if isinstance(exc, werr.WalletLocked):
+        return MethodError.WALLET_LOCKED
+    if isinstance(exc, werr.KeystoreMissing):
+        return MethodError.NO_WALLET
+    if isinstance(exc, werr.WrongPassword):
+        return MethodError.WRONG_PASSWORD
+    if isinstance(exc, werr.KeystoreExists):
+        return MethodError.WALLET_EXISTS
+    if isinstance(exc, (werr.WalletError, InvalidAddress, InvalidTaskSpec, FileNotFoundError, IsADirectoryError)):
+        return MethodError.BAD_INPUT
+    if isinstance(exc, ConfigError):
+        return MethodError.BAD_CONFIG
+    if isinstance(exc, PotError):
+        return MethodError.TX_REFUSED
+    return None
+
+
+def domain_errors(fn: F) -> F:
+    """Decorator: re-raise the domain's expected failures as method errors with their message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RpcError:
+            raise
+        except Exception as exc:
+            code = _code_for(exc)
+            if code is None:
+                raise
+            message = str(exc) or type(exc).__name__
+            if code is MethodError.WRONG_PASSWORD:
+                message = "wrong password"
+            elif code is MethodError.TX_REFUSED and not isinstance(exc, werr.WalletError):
+                message = f"the network would refuse this: {message}"
+            raise RpcError(code, message, {"error": code.name.lower()}) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def offline() -> RpcError:
+    return RpcError(MethodError.NODE_OFFLINE, "the daemon runs without a node (--offline); restart it online",
+                    {"error": "node_offline"})

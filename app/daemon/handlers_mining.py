@@ -1,0 +1,51 @@
+"""RPC methods `mine.*`: start, pause, resume, state with its reason, and the mining settings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from app import config as cfg
+from app.daemon.handlers_errors import domain_errors
+from app.rpc.schema import Param
+
+if TYPE_CHECKING:
+    from app.daemon.daemon import Services
+    from app.daemon.rpc_server import RpcServer
+
+MODES = frozenset(m.value for m in cfg.MiningMode)
+
+
+def register(server: RpcServer, s: Services) -> None:
+    @domain_errors
+    def start(mode: str | None) -> dict[str, Any]:
+        """Switch mining on (clears a pause); with `mode`, also choose always / when-idle (saved in the config)."""
+        if mode is not None:
+            s.update_config("mining", {"mode": mode})
+        return s.mining.start_mining()
+
+    def stop() -> dict[str, Any]:
+        """Switch mining off: the round is saved and the worker process exits (frees the GPU)."""
+        return s.mining.stop_mining()
+
+    def pause() -> dict[str, Any]:
+        return s.mining.pause()
+
+    def resume() -> dict[str, Any]:
+        return s.mining.resume()
+
+    def state() -> dict[str, Any]:
+        return s.mining.snapshot()
+
+    @domain_errors
+    def settings(changes: dict[str, Any] | None) -> dict[str, Any]:
+        if changes:
+            s.update_config("mining", changes)
+        return asdict(s.config.mining)
+
+    server.register("mine.start", start, {"mode": Param(str, default=None, choices=MODES)})
+    server.register("mine.stop", stop, {})
+    server.register("mine.pause", pause, {})
+    server.register("mine.resume", resume, {})
+    server.register("mine.state", state, {})
+    server.register("mine.settings", settings, {"changes": Param(dict, default=None)})

@@ -1,0 +1,127 @@
+"""RPC methods `wallet.*`: thin wrappers over WalletService and the node (docs/RPC.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.daemon.handlers_errors import domain_errors, offline
+from app.rpc.schema import Param
+from app.wallet.tx import format_amount
+
+if TYPE_CHECKING:
+    from app.daemon.daemon import Services
+    from app.daemon.rpc_server import RpcServer
+
+PASSWORD = Param(str, max_length=1024)
+ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
+
+
+def register(server: RpcServer, s: Services) -> None:
+    w = s.wallet
+
+    @domain_errors
+    def create(password: str, words: int) -> dict[str, Any]:
+        wallet, phrase = w.create(password, words)
+        return {"addresses": wallet.addresses(), "phrase": phrase}
+
+    @domain_errors
+    def restore(phrase: str, password: str, passphrase: str) -> dict[str, Any]:
+        return {"addresses": w.restore(phrase, password, passphrase).addresses()}
+
+    @domain_errors
+    def unlock(password: str) -> dict[str, Any]:
+        w.unlock(password)
+        return w.info()
+
+    @domain_errors
+    def lock() -> dict[str, Any]:
+        w.lock()
+        return w.info()
+
+    @domain_errors
+    def address() -> dict[str, Any]:
+        return w.info() | {"addresses": w.wallet.addresses()}
+
+    @domain_errors
+    def balance() -> dict[str, Any]:
+        node = s.require_node()
+        state = node.state
+        out: dict[str, Any] = {"height": state.height, "accounts": {}}
+        total = 0
+        for role in ("spending", "reward"):
+            addr, account = w.address_of(role)
+            acct = state.account(account)
+            out["accounts"][role] = {"address": addr, "balance": acct.balance, "nonce": acct.nonce}
+            if role == "spending" or addr != out["accounts"]["spending"]["address"]:
+                total += acct.balance
+        out["total"] = total
+        out["total_text"] = format_amount(total)
+        return out
+
+    @domain_errors
+    def send(to: str, amount: str, fee: str, memo: str, account: str) -> dict[str, Any]:
+        from app.wallet.tx import parse_amount
+
+        node = s.require_node()
+        sender = w.signing_key(account)
+        balance_now, nonce = node.call(lambda: node_account(node, sender.public_key))
+        tx = w.build_send(account, to, parse_amount(amount), parse_amount(fee), memo, nonce, balance_now, node.chain_id)
+        tx_id = node.submit(tx)
+        return {"tx_id": tx_id.hex(), "nonce": nonce, "amount": tx.amount, "fee": tx.fee}
+
+    @domain_errors
+    def history(limit: int) -> dict[str, Any]:
+        node = s.require_node()
+        entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit))
+        return {"entries": entries[-limit:]}
+
+    @domain_errors
+    def export(password: str, what: str, role: str, destination: str) -> dict[str, Any]:
+        if what == "phrase":
+            return w.export_phrase(password)
+        if what == "raw_key":
+            return {"private_key": w.export_raw_key(password, role), "role": role}
+        if not destination:
+            raise ValueError("exporting the keystore needs a destination file")
+        w.export_keystore(password, Path(destination))
+        return {"destination": destination}
+
+    @domain_errors
+    def import_(password: str, keystore: str, private_key: str) -> dict[str, Any]:
+        if bool(keystore) == bool(private_key):
+            from app.wallet.errors import WalletError
+
+            raise WalletError("give exactly one of 'keystore' (a file) or 'private_key' (64 hex characters)")
+        wallet = w.import_keystore(Path(keystore), password) if keystore else w.import_raw_key(private_key, password)
+        return {"addresses": wallet.addresses()}
+
+    server.register("wallet.create", create, {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))})
+    server.register("wallet.restore", restore, {"phrase": Param(str, max_length=1000), "password": PASSWORD,
+                                                "passphrase": Param(str, default="", max_length=1024)})
+    server.register("wallet.unlock", unlock, {"password": PASSWORD})
+    server.register("wallet.lock", lock, {})
+    server.register("wallet.address", address, {})
+    server.register("wallet.balance", balance, {})
+    server.register("wallet.send", send, {"to": Param(str, max_length=200), "amount": Param(str, max_length=40),
+                                          "fee": Param(str, default="0.000001", max_length=40),
+                                          "memo": Param(str, default="", max_length=128), "account": ROLE})
+    server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
+    server.register("wallet.export", export, {"password": PASSWORD,
+                                              "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
+                                              "role": ROLE, "destination": Param(str, default="", max_length=4096)})
+    server.register("wallet.import", import_, {"password": PASSWORD, "keystore": Param(str, default="", max_length=4096),
+                                               "private_key": Param(str, default="", max_length=200)})
+
+
+def node_account(node: Any, public_key: bytes) -> tuple[int, int]:
+    """(balance, next nonce) of the key's account, counting transactions already in the mempool.
+
+    Runs on the node's loop, so the mempool cannot change underneath it.
+    """
+    from app.core.crypto import key_hash
+
+    account = node.state.account(key_hash(public_key))
+    pending = [tx for tx in node.node.mempool.pending() if tx.sender == public_key]
+    spent = sum(getattr(tx, "amount", 0) + tx.fee for tx in pending)
+    return max(0, account.balance - spent), account.nonce + len(pending)

@@ -1,0 +1,59 @@
+"""Building the embedded node from the daemon's config: genesis, identity key, listen address, peers.
+
+The node's own files (chain database, blobs, p2p identity, status) live in `<datadir>/node`. Its
+signing key there is a node identity only (a full node signs nothing on chain); mining signs with the
+wallet's reward key, handed over when the wallet unlocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from app import config as cfg
+from app.core.crypto import SigningKey
+from app.core.genesis import CHAINS_DIR
+from app.node.keys import save_key
+from app.node.node import Node, NodeConfig
+
+log = logging.getLogger(__name__)
+
+
+class NodeSetupError(RuntimeError):
+    """The node cannot start with this config; the message says what to give it."""
+
+
+def genesis_path(config: cfg.Config, given: Path | None) -> Path:
+    if given is not None:
+        if not given.is_file():
+            raise NodeSetupError(f"no genesis file at {given}")
+        return given
+    path = CHAINS_DIR / config.network.chain.value / "genesis.json"
+    if not path.is_file():
+        raise NodeSetupError(f"the {config.network.chain.value} chain has no shipped genesis; pass --genesis FILE "
+                             "(a devnet writes one into its folder)")
+    return path
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`/ip4/HOST/tcp/PORT` -> (HOST, PORT)."""
+    parts = text.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "ip4" or parts[2] != "tcp" or not parts[3].isdigit():
+        raise NodeSetupError(f"listen address {text!r} must look like /ip4/0.0.0.0/tcp/PORT")
+    return parts[1], int(parts[3])
+
+
+def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
+    """A full node in `node_dir` for the config's chain (light mode is not embedded yet: see daemon.md)."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    key_path = node_dir / "node.key"
+    if not key_path.exists():
+        save_key(key_path, SigningKey.generate())
+    if config.network.node_mode == cfg.NodeMode.LIGHT:
+        log.warning("node_mode = light is not embedded in the daemon yet; running a full node")
+    host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/0.0.0.0/tcp/0"])[0])
+    bootstrap = tuple(dict.fromkeys([*config.network.bootstrap_peers, *options.bootstrap]))
+    return Node(NodeConfig(datadir=node_dir, genesis_path=genesis_path(config, options.genesis), key_path=key_path,
+                           role="full", listen_host=host, listen_port=port, bootstrap=bootstrap,
+                           block_interval_s=options.block_interval_s))

@@ -1,0 +1,75 @@
+"""Turns the chain's progress into events: new blocks, our receipts included, our rewards paid.
+
+A full node in the daemon is not a validator, so "receipt verified" is seen where it becomes final:
+the committee includes a receipt in a block only after verifying it (docs/spec/consensus.md). The
+watcher polls the head (cheap: an attribute read) and reads each new block from the store once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from app.core.address import encode_address
+from app.core.crypto import key_hash
+from app.core.types import TaskPost
+from app.daemon import events as ev
+from app.daemon.events import EventBus
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+
+
+class BlockWatcher:
+    def __init__(self, node: Any, bus: EventBus, own: Callable[[], set[bytes]]) -> None:
+        self.node = node
+        self.bus = bus
+        self.own = own
+        self._seen = node.state.height
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="block-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            try:
+                self.catch_up()
+            except Exception:  # a store read during shutdown, say; the next poll tries again
+                log.debug("block watcher: poll failed", exc_info=True)
+
+    def catch_up(self) -> None:
+        height = self.node.state.height
+        while self._seen < height:
+            block = self.node.block(self._seen + 1)
+            if block is None:
+                return
+            self._seen += 1
+            self.announce(block)
+
+    def announce(self, block: Any) -> None:
+        header, body = block.header, block.body
+        self.bus.publish(ev.NewBlock(height=header.height, block_id=block.block_hash.hex(),
+                                     timestamp=header.timestamp_ms // 1000, tx_count=len(body.transactions)))
+        own = self.own()
+        for receipt in body.receipts:
+            if key_hash(receipt.miner) in own:
+                self.bus.publish(ev.ReceiptVerified(receipt_id=receipt.receipt_id.hex(), task_id=receipt.task_id.hex(),
+                                                    miner=key_hash(receipt.miner).hex(), accepted=True))
+        for tx in body.transactions:
+            if isinstance(tx, TaskPost):
+                self.bus.publish(ev.RoundStarted(round=0, task_id=tx.tx_id.hex()))
+        for result in body.results:
+            self.bus.publish(ev.RoundStarted(round=result.round + 1, task_id=result.task_id.hex()))
+        for reward in body.rewards:
+            if reward.recipient in own:
+                self.bus.publish(ev.Reward(address=encode_address(reward.recipient, self.node.hrp), amount=reward.amount,
+                                           height=header.height, task_id=reward.task_id.hex()))

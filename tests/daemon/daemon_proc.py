@@ -1,0 +1,87 @@
+"""Start a real `potminer daemon` process for tests, run CLI commands against it, and stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.rpc.client import RpcClient, RpcConnectionError
+from app.rpc.discovery import read_lock_info
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 120.0
+
+
+def write_config(datadir: Path, text: str) -> None:
+    datadir.mkdir(parents=True, exist_ok=True)
+    (datadir / "config.toml").write_text(text)
+
+
+def start_daemon(datadir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start the daemon and wait until it answers a ping (raises with its log if it dies first)."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    log = open(datadir / "daemon.out", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "app", "daemon", "--datadir", str(datadir), *extra],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}:\n{(datadir / 'daemon.out').read_text()[-3000:]}")
+        try:
+            info = read_lock_info(datadir)
+            if info is not None and info.endpoint is not None and info.pid == proc.pid:
+                with RpcClient.for_datadir(datadir, timeout=5) as client:
+                    if client.ping():
+                        return proc
+        except (RpcConnectionError, OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError("the daemon did not start")
+
+
+def cli(datadir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
+        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `potminer ARGS --datadir D` as a real process."""
+    argv = [sys.executable, "-m", "app", *args, "--datadir", str(datadir)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, input=input_text,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr}{done.stdout}")
+    return done
+
+
+def cli_json(datadir: Path, *args: str, **kw: Any) -> Any:
+    return json.loads(cli(datadir, *args, "--json", **kw).stdout)
+
+
+def rpc(datadir: Path, method: str, params: dict[str, Any] | None = None) -> Any:
+    with RpcClient.for_datadir(datadir, timeout=60) as client:
+        return client.call(method, params or {})
+
+
+def wait_for(condition: Any, timeout_s: float, what: str, poll_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(poll_s)
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 60) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
