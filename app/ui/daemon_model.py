@@ -1,0 +1,180 @@
+"""What the window knows about the daemon, kept current from events, with a few calls where none exist.
+
+One QObject between the RPC client and the pages: it turns events and results into typed records
+(app/ui/api.py) and Qt signals, fills the table models, and offers the actions pages need. Pages never
+touch the client or raw dicts. Training progress (step, loss) has no event, so `mining.state` is polled
+once a second while mining; status and peers every few seconds as a safety net.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.rpc.protocol import RpcError
+from app.ui import api
+from app.ui.models import HistoryModel, LogModel, PeersModel, TasksModel
+from app.ui.rpc_client import PendingCall, RpcClient
+
+MINING_POLL_MS = 1000
+STATUS_POLL_MS = 5000
+
+
+class DaemonModel(QObject):
+    connectionChanged = Signal(str, str)  # client state, detail
+    statusChanged = Signal(object)  # api.Status
+    miningChanged = Signal(object)  # api.MiningInfo
+    balanceChanged = Signal(object)  # api.Balance
+    addressesChanged = Signal(dict)  # role -> address
+    historyChanged = Signal()
+    rewardReceived = Signal(object, str)  # grains (an int beyond 32 bits), task id
+    warning = Signal(str)
+    configChanged = Signal(dict)
+    devicesChanged = Signal(list)  # [api.Device]
+    actionFailed = Signal(str, str)  # what, message
+
+    def __init__(self, client: RpcClient, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.status = api.Status()
+        self.mining = api.MiningInfo()
+        self.balance = api.Balance()
+        self.addresses: dict[str, str] = {}
+        self.config: dict[str, Any] = {}
+        self.devices: list[api.Device] = []
+        self.history = HistoryModel(self)
+        self.peers = PeersModel(self)
+        self.tasks = TasksModel(self)
+        self.logs = LogModel(parent=self)
+        client.stateChanged.connect(self.connectionChanged)
+        client.ready.connect(lambda _info: self.refresh_all())
+        client.eventsLost.connect(self.refresh_all)
+        client.event.connect(self._on_event)
+        self._mining_poll = QTimer(self)
+        self._mining_poll.setInterval(MINING_POLL_MS)
+        self._mining_poll.timeout.connect(self.refresh_mining)
+        self._status_poll = QTimer(self)
+        self._status_poll.setInterval(STATUS_POLL_MS)
+        self._status_poll.timeout.connect(self._slow_refresh)
+        self._status_poll.start()
+
+    # -- refresh ------------------------------------------------------------------------------
+    def call(self, method: str, params: dict[str, Any] | None = None) -> PendingCall:
+        return self.client.call(method, params)
+
+    def refresh_all(self) -> None:
+        self.refresh_status()
+        self.refresh_mining()
+        self.refresh_config()
+        self.call(api.DEVICES).then(self._on_devices)
+        self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_list(api.Task, r)))
+        self.call(api.PEERS).then(lambda r: self.peers.set_records(api.parse_list(api.Peer, r)))
+        self.call(api.LOGS, {"limit": 500}).then(self._on_logs)
+
+    def _slow_refresh(self) -> None:
+        if self.client.is_ready():
+            self.refresh_status()
+            self.call(api.PEERS).then(lambda r: self.peers.set_records(api.parse_list(api.Peer, r)))
+
+    def refresh_status(self) -> None:
+        self.call(api.STATUS).then(self._on_status)
+
+    def refresh_wallet(self) -> None:
+        if not self.status.wallet_info.exists:
+            return
+        self.call(api.WALLET_BALANCE).then(lambda r: self._set_balance(api.parse(api.Balance, r)))
+        self.call(api.WALLET_ADDRESS).then(self._on_addresses)
+        self.call(api.WALLET_HISTORY, {"limit": 1000}).then(self._on_history)
+
+    def refresh_mining(self) -> None:
+        self.call(api.MINING_STATE).then(self._on_mining)
+
+    def refresh_config(self) -> None:
+        self.call(api.CONFIG_GET).then(self._on_config)
+
+    # -- actions ------------------------------------------------------------------------------
+    def start_mining(self) -> None:
+        method = api.MINING_RESUME if self.mining.state == "paused" else api.MINING_START
+        self.call(method).then(self._on_mining, lambda e: self._failed("Could not start mining", e))
+
+    def pause_mining(self) -> None:
+        self.call(api.MINING_PAUSE).then(self._on_mining, lambda e: self._failed("Could not pause mining", e))
+
+    def set_config(self, section: str, values: dict[str, Any]) -> PendingCall:
+        return self.call(api.CONFIG_SET, {"section": section, "values": values}).then(self._on_config)
+
+    def _failed(self, what: str, error: RpcError) -> None:
+        self.actionFailed.emit(what, error.message)
+
+    # -- results ------------------------------------------------------------------------------
+    def _on_status(self, raw: Any) -> None:
+        had_wallet = self.status.wallet_info.exists
+        self.status = api.parse(api.Status, raw)
+        self.statusChanged.emit(self.status)
+        if self.status.wallet_info.exists and (not had_wallet or not self.addresses):
+            self.refresh_wallet()
+
+    def _on_mining(self, raw: Any) -> None:
+        self.mining = api.parse(api.MiningInfo, raw)
+        if self.mining.state == "mining":
+            if not self._mining_poll.isActive():
+                self._mining_poll.start()
+        else:
+            self._mining_poll.stop()
+        self.miningChanged.emit(self.mining)
+
+    def _set_balance(self, balance: api.Balance) -> None:
+        self.balance = balance
+        self.balanceChanged.emit(balance)
+
+    def _on_addresses(self, raw: Any) -> None:
+        self.addresses = {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+        self.addressesChanged.emit(self.addresses)
+
+    def _on_history(self, raw: Any) -> None:
+        self.history.set_history(api.parse_list(api.HistoryItem, raw))
+        self.historyChanged.emit()
+
+    def _on_logs(self, raw: Any) -> None:
+        for line in api.parse_list(api.LogLine, raw):
+            self.logs.append(line)
+
+    def _on_config(self, raw: Any) -> None:
+        if isinstance(raw, dict):
+            self.config = raw
+            self.configChanged.emit(raw)
+
+    def _on_devices(self, raw: Any) -> None:
+        self.devices = api.parse_list(api.Device, raw)
+        self.devicesChanged.emit(self.devices)
+
+    # -- events -------------------------------------------------------------------------------
+    def _on_event(self, kind: str, data: Any) -> None:
+        data = data if isinstance(data, dict) else {}
+        if kind == "log":
+            self.logs.append(api.parse(api.LogLine, data))
+        elif kind == "new_block":
+            height = data.get("height")
+            if isinstance(height, int) and height > self.status.height:
+                self.status.height = height
+                self.statusChanged.emit(self.status)
+        elif kind == "mining_state":
+            self.mining.state = str(data.get("state", self.mining.state))
+            self.mining.reason = str(data.get("reason", ""))
+            self.miningChanged.emit(self.mining)
+            self.refresh_mining()
+        elif kind == "round_started":
+            self.refresh_mining()
+        elif kind == "reward":
+            amount, task = data.get("amount", 0), str(data.get("task_id", ""))
+            self.rewardReceived.emit(int(amount) if isinstance(amount, int) else 0, task)
+            self.refresh_wallet()
+            self.refresh_mining()
+        elif kind == "warning":
+            self.warning.emit(str(data.get("message", "")))
+
+    def rewards_today(self) -> int:
+        since = time.time() - 86400
+        return sum(r.amount for r in self.history.rewards() if r.time >= since)

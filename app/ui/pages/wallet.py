@@ -1,0 +1,254 @@
+"""Wallet: balance, receive (address, QR, copy), send (address check, fee, password), history, key export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.rpc.protocol import RpcError
+from app.ui import api
+from app.ui.daemon_model import DaemonModel
+from app.ui.pages.common import card, hint, title, value_label
+from app.ui.widgets.qr import QrWidget
+from app.ui.widgets.secrets import EXPORT_WARNINGS, PasswordDialog, SecretDialog, password_field
+
+
+class SendForm(QWidget):
+    """Recipient, amount, fee and memo; the address is checked by the daemon as it is typed."""
+
+    def __init__(self, model: DaemonModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        form = QFormLayout(self)
+        self.to = QLineEdit()
+        self.to.setPlaceholderText("potd1… address of the recipient")
+        self.amount = QLineEdit()
+        self.amount.setPlaceholderText("e.g. 1.5")
+        self.fee = QLineEdit()
+        self.memo = QLineEdit()
+        self.memo.setMaxLength(128)
+        self.memo.setPlaceholderText("optional note, public on the chain")
+        self.password = password_field("Wallet password, to sign")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.button = QPushButton("Send")
+        form.addRow("To", self.to)
+        form.addRow("Amount (POT)", self.amount)
+        form.addRow("Fee (POT)", self.fee)
+        form.addRow("Memo", self.memo)
+        form.addRow("Password", self.password)
+        form.addRow(self.button, self.message)
+        self.button.clicked.connect(self.send)
+        self._check_timer = QTimer(self, singleShot=True, interval=300)
+        self._check_timer.timeout.connect(self._check_address)
+        self.to.textChanged.connect(lambda _t: self._check_timer.start())
+        self.memo.textChanged.connect(lambda _t: self._estimate_fee())
+        model.client.ready.connect(lambda _i: self._estimate_fee())
+        self.address_ok: bool | None = None
+
+    def _estimate_fee(self) -> None:
+        self.model.call(api.WALLET_FEE, {"memo": self.memo.text()}).then(
+            lambda r: self.fee.setText(api.format_pot(int(r.get("fee", 0)), unit=False)) if isinstance(r, dict) else None)
+
+    def _check_address(self) -> None:
+        text = self.to.text().strip()
+        if not text:
+            self.address_ok = None
+            self.show_message("")
+            return
+        self.model.call(api.WALLET_CHECK_ADDRESS, {"address": text}).then(lambda r: self._on_check(text, r))
+
+    def _on_check(self, text: str, result: Any) -> None:
+        if text != self.to.text().strip() or not isinstance(result, dict):
+            return  # the field changed meanwhile
+        self.address_ok = bool(result.get("valid"))
+        self.show_message("" if self.address_ok else f"This address is not valid: {result.get('reason', '')}. "
+                          "Check it, or paste it again from the recipient.", error=not self.address_ok)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setObjectName("errorText" if error else "hint")
+        self.message.setStyleSheet("")  # re-polish for the new object name
+        self.message.setText(text)
+
+    def send(self) -> None:
+        try:
+            amount = api.parse_pot(self.amount.text())
+            fee = api.parse_pot(self.fee.text() or "0")
+        except ValueError as exc:
+            self.show_message(str(exc), error=True)
+            return
+        if not self.to.text().strip():
+            self.show_message("Enter the recipient's address.", error=True)
+            return
+        if amount <= 0:
+            self.show_message("The amount must be more than zero.", error=True)
+            return
+        if not self.password.text():
+            self.show_message("Enter your wallet password to sign the transfer.", error=True)
+            return
+        params = {"to": self.to.text().strip(), "amount": amount, "fee": fee, "memo": self.memo.text(),
+                  "password": self.password.text()}
+        self.button.setEnabled(False)
+        self.show_message("Sending…")
+        self.model.call(api.WALLET_SEND, params).then(self._sent, self._refused)
+
+    def _sent(self, result: Any) -> None:
+        self.button.setEnabled(True)
+        self.password.clear()
+        tx = result.get("tx_id", "") if isinstance(result, dict) else ""
+        self.show_message(f"Sent. Transaction {tx[:16]}… will show in the history once in a block.")
+        for field in (self.to, self.amount, self.memo):
+            field.clear()
+        self.model.refresh_wallet()
+
+    def _refused(self, error: RpcError) -> None:
+        self.button.setEnabled(True)
+        advice = {api.INVALID_ADDRESS: " Check the address.", api.WRONG_PASSWORD: " Type the password again.",
+                  api.INSUFFICIENT_FUNDS: " Lower the amount or the fee."}.get(error.code, "")
+        self.show_message(f"Not sent: {error.message}.{advice}", error=True)
+
+
+class WalletPage(QWidget):
+    def __init__(self, model: DaemonModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        layout = QVBoxLayout(self)
+        layout.addWidget(title("Wallet"))
+        self.no_wallet = hint("No wallet yet. Finish the first-run assistant to create or restore one.")
+        layout.addWidget(self.no_wallet)
+
+        grid = QGridLayout()
+        self.balance = value_label()
+        self.balance_detail = hint("")
+        grid.addWidget(card("Balance", self.balance, self.balance_detail), 0, 0)
+
+        self.address = QLabel("—")
+        self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.address.setWordWrap(True)
+        self.qr = QrWidget()
+        self.copy = QPushButton("Copy address")
+        self.copy.clicked.connect(self.copy_address)
+        receive = QWidget()
+        rl = QHBoxLayout(receive)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.qr)
+        col = QVBoxLayout()
+        col.addWidget(hint("Give this address to be paid. Mining rewards arrive on their own."))
+        col.addWidget(self.address)
+        col.addWidget(self.copy)
+        col.addStretch(1)
+        rl.addLayout(col, 1)
+        grid.addWidget(card("Receive", receive), 1, 0)
+
+        self.send_form = SendForm(model)
+        grid.addWidget(card("Send", self.send_form), 0, 1, 2, 1)
+        layout.addLayout(grid)
+
+        keys = QHBoxLayout()
+        self.export_buttons = {}
+        for kind, text in (("phrase", "Show seed phrase…"), ("keystore", "Export keystore file…"),
+                           ("raw_key", "Show raw private key…")):
+            button = QPushButton(text)
+            button.clicked.connect(lambda _c=False, k=kind: self.export(k))
+            keys.addWidget(button)
+            self.export_buttons[kind] = button
+        keys.addStretch(1)
+        layout.addLayout(keys)
+
+        self.table = QTableView()
+        self.table.setModel(model.history)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(card("History", self.table), 1)
+
+        model.balanceChanged.connect(self.show_balance)
+        model.addressesChanged.connect(self.show_addresses)
+        model.statusChanged.connect(self._show_wallet_presence)
+        self._show_wallet_presence(model.status)
+        self.last_dialog: PasswordDialog | None = None
+
+    def _show_wallet_presence(self, status: api.Status) -> None:
+        exists = status.wallet_info.exists
+        self.no_wallet.setVisible(not exists)
+        for button in self.export_buttons.values():
+            button.setEnabled(exists)
+        self.send_form.setEnabled(exists)
+
+    def show_balance(self, balance: api.Balance) -> None:
+        self.balance.setText(api.format_pot(balance.total))
+        self.balance_detail.setText(f"spendable {api.format_pot(balance.spending)} · "
+                                    f"rewards account {api.format_pot(balance.reward)}")
+
+    def show_addresses(self, addresses: dict[str, str]) -> None:
+        address = addresses.get("spending") or addresses.get("reward", "")
+        self.address.setText(address or "—")
+        self.qr.set_text(address)
+
+    def copy_address(self) -> None:
+        if self.qr.text:
+            QGuiApplication.clipboard().setText(self.qr.text)
+            self.copy.setText("Copied")
+            QTimer.singleShot(1500, lambda: self.copy.setText("Copy address"))
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self, kind: str) -> None:
+        """Warn, ask the password, then ask the daemon; a wrong password keeps the dialog open."""
+        heading, warning = EXPORT_WARNINGS[kind]
+        path = ""
+        if kind == "keystore":
+            path, _ = QFileDialog.getSaveFileName(self, "Export keystore file", "potminer-keystore.json",
+                                                  "Keystore (*.json)")
+            if not path:
+                return
+        dialog = PasswordDialog(heading, warning, self)
+        self.last_dialog = dialog
+        dialog.setModal(True)
+
+        def attempt() -> None:
+            params = {"kind": kind, "password": dialog.password.text(), "path": path}
+            dialog.buttons.setEnabled(False)
+            self.model.call(api.WALLET_EXPORT, params).then(lambda r: done(r), failed)
+
+        def done(result: Any) -> None:
+            dialog.buttons.setEnabled(True)
+            dialog.done(1)
+            self._show_export(kind, result if isinstance(result, dict) else {})
+
+        def failed(error: RpcError) -> None:
+            dialog.buttons.setEnabled(True)
+            dialog.show_error(f"{error.message}. Try again, or Cancel.")
+
+        dialog.buttons.accepted.disconnect()
+        dialog.buttons.accepted.connect(attempt)
+        dialog.open()
+
+    def _show_export(self, kind: str, result: dict[str, Any]) -> None:
+        if kind == "keystore":
+            QMessageBox.information(self, "Keystore exported", f"Written to {result.get('path', '')}. "
+                                    "It opens only with your password.")
+            return
+        secret = result.get("phrase" if kind == "phrase" else "raw_key", "")
+        note = ("Write these words on paper, in order, and keep it safe. Close this window when done."
+                if kind == "phrase" else "Your spending key. Close this window as soon as you are done.")
+        if result.get("passphrase"):
+            note += " This wallet also uses a passphrase; you need it too."
+        SecretDialog(EXPORT_WARNINGS[kind][0], secret, note, self).open()
