@@ -1,0 +1,89 @@
+"""Earnings arithmetic, CSV, history order, log capping and filtering, amount parsing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from app.ui import api
+from app.ui.models import HistoryModel, LogFilter, LogModel, bucket_rewards, per_task, rewards_csv
+
+NOW = dt.datetime(2025, 3, 10, 15, 30).timestamp()
+POT = api.GRAINS_PER_POT
+
+
+def reward(hours_ago: float, amount: int = POT, task: str = "t1") -> api.HistoryItem:
+    return api.HistoryItem(height=1, time=NOW - hours_ago * 3600, kind="reward", amount=amount, reference=task)
+
+
+@pytest.mark.parametrize("period, hours_ago, index", [
+    ("day", 0, 23), ("day", 1, 22), ("day", 23, 0), ("day", 24, None),
+    ("week", 0, 6), ("week", 15.4, 6), ("week", 15.6, 5), ("week", 24 * 6 + 15, 0), ("week", 24 * 7 + 16, None),
+    ("month", 24 * 29, 0), ("month", 24 * 30 + 16, None),
+])
+def test_bucket_rewards_places_each_reward(period: str, hours_ago: float, index: int | None) -> None:
+    buckets = bucket_rewards([reward(hours_ago)], period, NOW)
+    totals = [g for _, g in buckets]
+    assert len(totals) == {"day": 24, "week": 7, "month": 30}[period]
+    if index is None:
+        assert sum(totals) == 0
+    else:
+        assert totals[index] == POT and sum(totals) == POT
+
+
+def test_future_rewards_are_not_counted() -> None:
+    assert sum(g for _, g in bucket_rewards([reward(-2)], "day", NOW)) == 0
+
+
+def test_per_task_and_csv() -> None:
+    items = [reward(1, 2 * POT, "b"), reward(2, POT // 2, "a"), reward(3, POT, "b")]
+    assert per_task(items) == [("b", 2, 3 * POT), ("a", 1, POT // 2)]
+    rows = list(csv.reader(io.StringIO(rewards_csv(items))))
+    assert rows[0] == ["time", "height", "task", "amount_pot"]
+    assert [r[3] for r in rows[1:]] == ["1", "0.5", "2"], "oldest first, exact decimals"
+
+
+def test_history_newest_first_and_signed_amounts(qapp) -> None:  # type: ignore[no-untyped-def]
+    model = HistoryModel()
+    model.set_history([reward(5), api.HistoryItem(time=NOW, kind="sent", amount=-(3 * POT + 1000), fee=1000,
+                                                  counterparty="potd1xyz")])
+    assert model.records[0].kind == "sent"
+    assert model.data(model.index(0, 2)) == "-3.000001 POT"
+    assert model.data(model.index(1, 2)) == "+1 POT"
+    assert [r.kind for r in model.rewards()] == ["reward"]
+
+
+def test_log_model_caps_dedupes_and_filters(qapp) -> None:  # type: ignore[no-untyped-def]
+    logs = LogModel(limit=3)
+    for seq, level, msg in [(1, "INFO", "a"), (2, "DEBUG", "b"), (2, "DEBUG", "b"), (3, "WARNING", "peer lost"),
+                            (4, "ERROR", "worker crashed")]:
+        logs.append(api.LogLine(seq=seq, time=NOW, level=level, logger="app.x", message=msg))
+    assert [line.seq for line in logs.records] == [2, 3, 4]
+    proxy = LogFilter()
+    proxy.setSourceModel(logs)
+    proxy.set_filter("WARNING", "")
+    assert proxy.rowCount() == 2
+    proxy.set_filter("DEBUG", "CRASH")
+    assert proxy.rowCount() == 1
+
+
+@pytest.mark.parametrize("text, grains", [("1.5", 1_500_000_000), ("1.5 POT", 1_500_000_000), (".25", 250_000_000),
+                                          ("0.000000001", 1), ("1,000", 1000 * POT)])
+def test_parse_pot(text: str, grains: int) -> None:
+    assert api.parse_pot(text) == grains
+    assert api.parse_pot(api.format_pot(grains)) == grains
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.2.3", "-1", "0.0000000001", "1e3"])
+def test_parse_pot_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        api.parse_pot(text)
+
+
+def test_parse_ignores_unknown_fields_and_keeps_defaults() -> None:
+    info = api.parse(api.MiningInfo, {"state": "mining", "future_field": 1})
+    assert info.state == "mining" and info.loss_curve == [] and info.temperature_c is None
+    assert api.parse(api.Status, None) == api.Status()
