@@ -9,12 +9,17 @@ committee proof from a full node, which the protocol does not carry yet).
 
 from __future__ import annotations
 
+from collections import deque
+
 from app.core import crypto
 from app.core.consensus import verify_qc
 from app.core.errors import InvalidBlock
 from app.core.genesis import Genesis, genesis_block
 from app.core.types import BlockHeader, Committee, SignedHeader
 from app.core.validation import leader
+
+
+RECENT = 64  # verified headers kept for proofs made against a slightly older head
 
 
 class HeaderChainError(InvalidBlock):
@@ -33,6 +38,7 @@ class HeaderChain:
         self.head: BlockHeader = block0.header
         self.committee: Committee = state0.next_committee
         self._pending_hash: bytes | None = None  # next committee known by hash only
+        self.recent: deque[BlockHeader] = deque([self.head], maxlen=RECENT)
 
     @property
     def height(self) -> int:
@@ -55,6 +61,7 @@ class HeaderChain:
             raise HeaderChainError(f"header {h.height} was proposed by a non-leader")
         verify_qc(qc, self.committee, h.block_hash, self.chain_id, h.height)
         self.head = h
+        self.recent.append(h)
         if h.next_committee_hash != self.committee.committee_hash:
             same = Committee(epoch=self.committee.epoch + 1, members=self.committee.members)
             if same.committee_hash == h.next_committee_hash:

@@ -16,6 +16,7 @@ from typing import Any
 from app.core.errors import InvalidProof
 from app.core.genesis import Genesis
 from app.core.state import AccountProof
+from app.core.types import BlockHeader
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.topics import TopicKind
@@ -40,17 +41,22 @@ class LightClient:
             if len(batch) < BATCH:
                 return self.headers.height
 
-    def prove(self, peer: str, address: bytes) -> tuple[Any, int]:
-        """The account at `address` proven against a verified header's state root, and that height."""
-        last: Exception | None = None
+    def prove(self, peer: str, address: bytes) -> tuple[Any, BlockHeader]:
+        """The account at `address` proven against a verified header's state root, and that header.
+
+        The proof is for the server's head when it answered; syncing right after makes that head one
+        of our recent verified headers, whose state roots are tried newest first.
+        """
         for _ in range(ATTEMPTS):
             self.sync(peer)
-            raw = self.net.call(lambda h: h.call_state_proof(peer, address), timeout_s=30)
-            try:
-                return AccountProof.decode(raw).verify(self.headers.head.state_root), self.headers.height
-            except InvalidProof as exc:  # the server's head moved past ours: sync and ask again
-                last = exc
-        raise InvalidProof(f"no proof matched a verified header after {ATTEMPTS} attempts: {last}")
+            proof = AccountProof.decode(self.net.call(lambda h: h.call_state_proof(peer, address), timeout_s=30))
+            self.sync(peer)
+            for header in reversed(self.headers.recent):
+                try:
+                    return proof.verify(header.state_root), header
+                except InvalidProof:
+                    continue
+        raise InvalidProof(f"no proof matched a verified header after {ATTEMPTS} attempts")
 
 
 def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], datadir: Path) -> dict[str, Any]:
@@ -63,10 +69,10 @@ def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], data
     try:
         peer = net.call(lambda h: h.connect(random.choice(list(bootstrap))), timeout_s=30)
         client = LightClient(genesis, net)
-        account, height = client.prove(peer, address)
+        account, proven = client.prove(peer, address)
         head = client.headers.head
-        return {"height": height, "head_hash": head.block_hash.hex(), "state_root": head.state_root.hex(),
-                "epoch": head.epoch, "committee_epoch": client.headers.committee.epoch,
+        return {"height": head.height, "head_hash": head.block_hash.hex(), "proven_height": proven.height,
+                "proven_state_root": proven.state_root.hex(), "epoch": head.epoch, "committee_epoch": client.headers.committee.epoch,
                 "address": address.hex(), "balance": account.balance, "bond": account.bond, "peer": peer}
     finally:
         net.stop()

@@ -1,0 +1,59 @@
+"""Outside peers for the integration tests: a real libp2p host that misbehaves on purpose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from app.core.crypto import SigningKey
+from app.core.encoding import encode
+from app.core.types import VOTE_PREVOTE, Vote
+from app.net import limits
+from app.net.host import NetConfig, NetHost
+from app.net.topics import TopicKind, topic_name
+
+
+async def _raw_publish(host: NetHost, kind: TopicKind, data: bytes) -> None:
+    """Publish bytes with this host's own validation switched off, as a hostile peer would."""
+    topic = topic_name(host.chain_id, kind)
+    host._pubsub.remove_topic_validator(topic)
+    await host._pubsub.publish(topic, data)
+
+
+def flood(chain_id: str, target: str, key_path: Path, messages: int = 8) -> str:
+    """Connect to `target`, send garbage and oversized gossip; return this peer's id."""
+
+    async def main() -> str:
+        config = NetConfig(chain_id=chain_id, key_path=key_path, heartbeat_s=0.2)
+        async with NetHost.open(config) as host:
+            await host.connect(target)
+            await host.wait_for_mesh(TopicKind.TXS, 1, 30)
+            for i in range(messages):
+                await _raw_publish(host, TopicKind.TXS, encode(["garbage", i]))
+                await _raw_publish(host, TopicKind.TXS, b"\x01" * (limits.GOSSIP_MAX_TX + 100))
+                await trio.sleep(0.05)
+            await trio.sleep(1.0)
+            return host.peer_id
+
+    return trio.run(main)
+
+
+def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: Sequence[int], key_path: Path) -> None:
+    """Sign two different prevotes at each of `heights` (view 0) with a committee key and gossip both."""
+
+    async def main() -> None:
+        config = NetConfig(chain_id=chain_id, key_path=key_path, heartbeat_s=0.2)
+        async with NetHost.open(config) as host:
+            for t in targets:
+                await host.connect(t)
+            await host.wait_for_mesh(TopicKind.VOTES, 1, 30)
+            for height in heights:
+                for fill in (0xA1, 0xB2):
+                    vote = Vote(chain_id=chain_id, height=height, view=0, kind=VOTE_PREVOTE,
+                                block_hash=bytes([fill]) * 32, voter=key.public_key, signature=bytes(64))
+                    await host.publish(vote.signed_by(key))
+            await trio.sleep(1.0)
+
+    trio.run(main)
