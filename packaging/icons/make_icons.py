@@ -1,19 +1,23 @@
 """Render resources/icons/potminer.svg into every icon the installers need.
 
     python packaging/icons/make_icons.py            # writes resources/icons/*
-    python packaging/icons/make_icons.py --check    # exits 1 if a committed icon is missing or stale
+    python packaging/icons/make_icons.py --check    # exits 3 if a committed icon is missing or stale
 
 QtSvg (in PySide6-Essentials, already a runtime dependency) rasterises the SVG master, so the PNGs come
 from the one drawing; Pillow (build-only, packaging/requirements-dist.txt) packs them into the Windows
 .ico (16-256 px, PNG-compressed entries) and the macOS .icns (16-1024 px). PNG sizes follow the
 freedesktop hicolor theme (16, 22, 24, 32, 48, 64, 128, 256, 512) plus 1024 for the macOS iconset.
-Output is deterministic (no timestamps), so a re-run on an unchanged SVG changes no file.
+Output is deterministic for one Qt version (no timestamps). Anti-aliasing differs a little between Qt
+versions and platforms, so --check does not compare pixels: it checks that every file exists with the
+right dimensions and that potminer.svg.sha256 (written with the icons) still matches the SVG.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
+import struct
 import os
 import sys
 from pathlib import Path
@@ -77,20 +81,47 @@ def build() -> dict[str, bytes]:
     return files
 
 
+STAMP = ICONS / "potminer.svg.sha256"
+OUTPUTS = [f"potminer-{size}.png" for size in PNG_SIZES] + ["potminer.ico", "potminer.icns"]
+
+
+def svg_digest() -> str:
+    return hashlib.sha256(SVG.read_bytes()).hexdigest()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG IHDR chunk (no imaging library needed)."""
+    head = path.read_bytes()[:24]
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return (0, 0)
+    return struct.unpack(">II", head[16:24])
+
+
+def problems() -> list[str]:
+    """What is missing or stale among the committed icons (empty when all is well)."""
+    found = [f"missing: resources/icons/{name}" for name in OUTPUTS if not (ICONS / name).is_file()]
+    found += [f"wrong size: resources/icons/potminer-{size}.png" for size in PNG_SIZES
+              if (ICONS / f"potminer-{size}.png").is_file() and png_size(ICONS / f"potminer-{size}.png") != (size, size)]
+    if not STAMP.is_file() or STAMP.read_text().split()[0] != svg_digest():
+        found.append("stale: resources/icons/potminer.svg changed since the icons were made")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare with the committed files")
+    parser.add_argument("--check", action="store_true", help="only check the committed files")
     args = parser.parse_args(argv)
-    files = build()
-    stale = [name for name, data in files.items()
-             if not (ICONS / name).is_file() or (ICONS / name).read_bytes() != data]
     if args.check:
-        for name in stale:
-            print(f"stale or missing: resources/icons/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    for name in stale:
-        (ICONS / name).write_bytes(files[name])
-        print(f"wrote resources/icons/{name} ({len(files[name])} bytes)")
+        found = problems()
+        for line in found:
+            print(line, file=sys.stderr)
+        return 3 if found else 0
+    for name, data in build().items():
+        path = ICONS / name
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+            print(f"wrote resources/icons/{name} ({len(data)} bytes)")
+    STAMP.write_text(f"{svg_digest()}  potminer.svg\n")
     return 0
 
 
