@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC := torch==2.13.0
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test setup bench devnet clean
+.PHONY: run test setup bench devnet clean dist
 
 setup: $(STAMP)
 
@@ -29,6 +29,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Installers (see docs/PACKAGING.md): the bundle, .deb and AppImage on Linux. Build-only tools come from
+# packaging/requirements-dist.txt; `run` and `test` never need them.
+DIST_STAMP := $(VENV)/.dist-installed
+
+$(DIST_STAMP): $(STAMP) packaging/requirements-dist.txt
+	$(PY) -m pip install --quiet -r packaging/requirements-dist.txt
+	touch $(DIST_STAMP)
+
+dist: $(DIST_STAMP)
+	PY=$(PY) sh packaging/linux/build.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
