@@ -176,8 +176,11 @@ class WalletPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: ResizeToContents would call data() for every cell at each refresh (a frame of 200 ms).
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((130, 90, 150, 100, 300)):
+            self.table.setColumnWidth(column, width)
         layout.addWidget(card("History", self.table), 1)
 
         model.balanceChanged.connect(self.show_balance)
