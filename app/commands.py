@@ -34,3 +34,17 @@ COMMANDS += [
     ("peers", "the node's peers and their scores", _client.add_peers_args, _client.run_peers),
     ("logs", "recent daemon log lines (-f to follow)", _client.add_logs_args, _client.run_logs),
 ]
+
+
+from app.ui.cli_args import add_gui_args as _add_gui_args  # noqa: E402 - no Qt until the window is asked for
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from app.ui.main import run
+
+    return run(args)
+
+
+COMMANDS += [
+    ("gui", "open the PoT Miner window (starts the daemon if none runs)", _add_gui_args, _run_gui),
+]

@@ -22,6 +22,7 @@ from app import __version__
 from app import config as cfg
 from app.rpc.discovery import LockFileError, read_lock_info
 from app.ui import theme
+from app.ui.cli_args import add_gui_args
 from app.ui.daemon_model import DaemonModel
 from app.ui.main_window import MainWindow
 from app.ui.rpc_client import RpcClient, locate
@@ -29,14 +30,6 @@ from app.ui.tray import Tray
 from app.ui.wizard import Wizard
 
 log = logging.getLogger(__name__)
-
-
-def add_gui_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--datadir", type=Path, default=None, help="data folder (default: the platform's)")
-    parser.add_argument("--no-launch", action="store_true",
-                        help="only attach to a running daemon; never start one")
-    parser.add_argument("--theme", choices=theme.THEMES, default=None, help="override the theme setting")
-    parser.add_argument("--hidden", action="store_true", help="start in the tray (used when starting at login)")
 
 
 def resolve_data_dir(datadir: Path | None) -> tuple[Path, cfg.Config]:

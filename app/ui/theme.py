@@ -14,8 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from app.ui.cli_args import THEMES  # noqa: F401 - one list of theme names, re-exported
+
 STYLE_FILE = Path(__file__).resolve().parents[2] / "resources" / "styles" / "app.qss"
-THEMES = ("system", "light", "dark")
 
 
 def system_is_dark(app: QGuiApplication) -> bool:
