@@ -7,6 +7,7 @@ and run in the order the issue lists them; each waits on conditions, never on ti
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,19 +77,20 @@ def test_fresh_full_node_syncs_to_the_same_state_root(devnet: Devnet) -> None:
     with store_of(devnet, "f0") as mine, store_of(devnet, "v0") as theirs:
         assert mine.header_by_height(target) == theirs.header_by_height(target)
         assert mine.header_by_height(target).state_root == theirs.header_by_height(target).state_root
+    devnet.kill("f0")  # started by this test, so the per-test reaper would kill it anyway
 
 
 def test_light_client_reaches_the_head_and_proves_a_miner_balance(devnet: Devnet, tmp_path: Path) -> None:
     miner = devnet.members["m0"]
     out = subprocess.run(
         [sys.executable, "-m", "app", "light", "--genesis", str(devnet.root / "genesis.json"),
-         "--address", miner.key.address.hex(), "--bootstrap", devnet.members["f0"].multiaddr,
+         "--address", miner.key.address.hex(), "--bootstrap", devnet.members["v1"].multiaddr,
          "--datadir", str(tmp_path / "light")],
         capture_output=True, text=True, timeout=180,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
-    with store_of(devnet, "f0") as store:
+    with store_of(devnet, "v1") as store:
         head = store.header_by_height(report["height"])
         proven = store.header_by_height(report["proven_height"])
     assert report["head_hash"] == head.block_hash.hex()
@@ -138,17 +140,29 @@ def test_a_validator_signing_two_blocks_at_one_height_is_caught_and_slashed(devn
 
 
 def test_a_peer_flooding_garbage_is_banned_and_nothing_it_sent_is_stored(devnet: Devnet, tmp_path: Path) -> None:
-    target = devnet.members["v0"]
+    name = next(n for n in ("v0", "v1", "v2", "v3") if n != getattr(devnet, "victim", None))
     assert devnet.genesis is not None
-    attacker = flood(devnet.genesis.params.chain_id, target.multiaddr, tmp_path / "attacker.key")
+    attacker = flood(devnet.genesis.params.chain_id, devnet.members[name].multiaddr, tmp_path / "attacker.key")
 
     def banned() -> bool:
-        peers = {p["peer_id"]: p for p in devnet.status("v0")["peers"]}
+        peers = {p["peer_id"]: p for p in devnet.status(name)["peers"]}
         return attacker in peers and peers[attacker]["banned"]
 
     devnet.wait_for(banned, timeout_s=60, poll_s=0.5)
-    assert devnet.status("v0")["mempool"] == 0
-    h = height(devnet, "v0")
-    devnet.wait_for(lambda: height(devnet, "v0") >= h + 2, timeout_s=60)  # still finalising
-    with store_of(devnet, "v0") as store:
+    assert devnet.status(name)["mempool"] == 0
+    h = height(devnet, name)
+    devnet.wait_for(lambda: height(devnet, name) >= h + 2, timeout_s=60)  # still finalising
+    with store_of(devnet, name) as store:
         assert all(not store.block_by_height(x).body.transactions for x in range(h - 5, h + 1))
+
+
+def test_a_killed_validator_restarts_from_its_store_and_catches_up(devnet: Devnet) -> None:
+    name = getattr(devnet, "victim", "v3")
+    stopped_at = height(devnet, name)
+    target = height(devnet, "v0")
+    devnet.start(name)
+    devnet.wait_for(lambda: height(devnet, name) >= target, timeout_s=120)
+    log = (devnet.members[name].datadir / "node.log").read_text()
+    resumed = [int(x) for x in re.findall(r"resumed at height (\d+)", log)]
+    assert resumed and resumed[-1] >= stopped_at > 0  # nothing final was lost to SIGKILL
+    devnet.kill(name)  # started by this test; stop it before the reaper does
