@@ -188,10 +188,10 @@ class StandInDaemon:
     # -- RPC ------------------------------------------------------------------------------------
     def _register(self, s: RpcServer) -> None:
         s.register("status", self.rpc_status)
-        s.register("mining.state", self.rpc_mining_state)
-        s.register("mining.start", self.rpc_mining_start)
-        s.register("mining.pause", self.rpc_mining_pause)
-        s.register("mining.resume", self.rpc_mining_start)
+        s.register("mine.state", self.rpc_mining_state)
+        s.register("mine.start", self.rpc_mining_start)
+        s.register("mine.pause", self.rpc_mining_pause)
+        s.register("mine.resume", self.rpc_mining_start)
         s.register("mining.devices", lambda: [
             {"id": "cpu", "name": "CPU (2 threads)", "kind": "cpu", "memory_bytes": 8 << 30}])
         s.register("wallet.create", self.rpc_wallet_create, {"password": Param(str), "words": Param(int, default=12)})
@@ -209,7 +209,7 @@ class StandInDaemon:
         s.register("wallet.export", self.rpc_wallet_export, {
             "kind": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})), "password": Param(str),
             "path": Param(str, default="")})
-        s.register("tasks", lambda: [{"task_id": t, "name": n, "fee": 10 * GRAIN, "rounds_left": 50} for t, n in TASKS])
+        s.register("task.list", lambda: [{"task_id": t, "name": n, "fee": 10 * GRAIN, "rounds_left": 50} for t, n in TASKS])
         s.register("peers", lambda: [
             {"peer_id": f"12D3KooWPeer{i}", "address": f"/ip4/127.0.0.1/tcp/{4100 + i}", "direction": d,
              "height": self.height, "score": 1.0 - i / 10} for i, d in enumerate(["outbound", "inbound", "outbound"])])
