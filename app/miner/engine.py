@@ -26,6 +26,7 @@ class Session:
         self.device = device
         self.model = registry.build_model(spec.model, spec.model_version, spec.hyperparams).to(device)
         self.opt = optim.build_optimizer(spec.optimizer, spec.optimizer_params, self.model)
+        self.model.train()  # once: the registry's models behave the same in both modes, and train() walks every module
 
     def load(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Load parameters (and optimiser state when present; none means a fresh optimiser)."""
@@ -36,7 +37,6 @@ class Session:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step on one batch; returns the batch loss before the update (detached)."""
-        self.model.train()
         self.opt.zero_grad(set_to_none=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
@@ -51,18 +51,24 @@ def run_steps(
     seed: bytes,
     start: int,
     stop: int,
+    loss_sum: torch.Tensor,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
-) -> torch.Tensor:
-    """Train steps `start..stop-1` on their seeded batches; returns the sum of their losses (a tensor)."""
-    total = torch.zeros((), device=session.device)
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
+    """Train steps `start..stop-1` on their seeded batches, adding each loss into `loss_sum` in place.
+
+    Returns the step reached: `stop`, or earlier when `should_stop()` turned true between two steps.
+    """
     n = len(data)
     for step in range(start, stop):
+        if should_stop is not None and should_stop():
+            return step
         idx = batch_indices(seed, step, session.spec.batch_size, n).to(data.inputs.device, non_blocking=True)
         loss = session.step(*data.batch(idx))
-        total += loss
+        loss_sum += loss
         if on_step is not None:
             on_step(step, loss)
-    return total
+    return stop
 
 
 @torch.no_grad()

@@ -1,7 +1,8 @@
 """One round of proof-of-training work: H local steps from W_r, checkpoints every k, a signed receipt.
 
 `train_round` trains segment by segment. After each segment it stores the checkpoint blob (parameters
-plus optimiser state) and records where the round stands in the `ResumeDir`; when `should_pause()`
+plus optimiser state), and every `RESUME_SAVE_INTERVAL_S` records where the round stands in the
+`ResumeDir` (so a crash loses little); when `should_pause()`
 turns true between two steps it saves the exact mid-segment state and returns `Paused`. Called again
 with the same job it continues from that step, and the result is bit-for-bit the one an uninterrupted
 run gives (the batches depend only on the seed and the step index). At the end it stores the update
@@ -30,6 +31,9 @@ from app.miner.resume import ResumeDir, RoundState
 from app.miner.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
+# A crash (not a pause: a pause always saves) loses at most this much work; saving the resume record
+# at every checkpoint would cost two fsyncs per k steps, a measurable share of a small model's round.
+RESUME_SAVE_INTERVAL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -118,20 +122,15 @@ def train_round(
     step = state.step
     while step < spec.local_steps:
         seg_end = (step // k + 1) * k
-        stop = seg_end
-        if should_pause is not None:
-            if should_pause():
-                checkpoints = writer.drain()
-                _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
-                return Paused(step)
-            stop = step + 1  # one step at a time, so a pause lands between two steps
-        loss_sum = loss_sum + run_steps(session, data, seed, step, stop, step_hook)
-        step = stop
-        if step == seg_end:
-            final = session.export()
-            writer.submit(final, step, last=step == spec.local_steps)
-            if step < spec.local_steps:
-                loss_sum = torch.zeros((), device=device)
+        step = run_steps(session, data, seed, step, seg_end, loss_sum, step_hook, should_pause)
+        if step < seg_end:  # asked to pause between two steps
+            checkpoints = writer.drain()
+            _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
+            return Paused(step)
+        final = session.export()
+        writer.submit(final, step, last=step == spec.local_steps)
+        if step < spec.local_steps:
+            loss_sum = torch.zeros((), device=device)
     checkpoints = writer.drain()
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
     receipt = make_receipt(
@@ -158,6 +157,7 @@ class _CheckpointWriter:
 
     def __init__(self, store: BlobStore, resume: ResumeDir, state: RoundState) -> None:
         self.store, self.resume, self.state = store, resume, state
+        self.last_save = time.monotonic()
         self.checkpoints = list(state.checkpoints)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-ckpt")
         self.pending: list[Future[None]] = []
@@ -167,8 +167,9 @@ class _CheckpointWriter:
 
     def _write(self, tensors: dict[str, torch.Tensor], step: int, last: bool) -> None:
         self.checkpoints.append(self.store.put(encode_tensors(tensors)))
-        if not last:  # the final one ends the round; nothing to resume
+        if not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S:
             self.resume.save(self.state.replace(step=step, checkpoints=tuple(self.checkpoints)), None)
+            self.last_save = time.monotonic()
 
     def drain(self) -> list[bytes]:
         """Wait for every submitted checkpoint (re-raising a failure); the hashes so far."""

@@ -1,8 +1,8 @@
 """Canonical tensor serialisation: safetensors bytes with exactly one encoding per tensor set.
 
 A checkpoint, an update and a dataset shard are all content-addressed blobs, so the bytes of a tensor
-set must be a function of its contents alone. `encode_tensors` writes contiguous CPU tensors with no
-metadata through safetensors (whose header lists tensors in a fixed order and has fixed offsets);
+set must be a function of its contents alone. `encode_tensors` writes the layout safetensors itself writes
+(a fixed tensor order, fixed offsets, no metadata);
 `decode_tensors` parses with safetensors' Rust reader (no pickle, no code) and then re-encodes and
 refuses any input whose bytes differ, so a padded header, an extra metadata entry, a reordered header
 or trailing bytes are all "malformed", never a second name for the same tensors.
@@ -15,28 +15,42 @@ from collections.abc import Mapping
 
 import torch
 from safetensors.torch import load as _st_load
-from safetensors.torch import save as _st_save
 
 from app.core.errors import InvalidReceipt
 
 MAX_HEADER_BYTES = 1 << 20
 MAX_TENSORS = 4096
-ALLOWED_DTYPES = {torch.float32, torch.uint8, torch.int64}
 
 REASON_MALFORMED = "malformed-blob"
 
 
+# safetensors' own layout: tensors ordered by dtype (I64, then F32, then U8: the library's dtype order,
+# descending) and then by name, data packed in that order, the JSON header padded with spaces to a
+# multiple of 8 bytes. Written here directly (the library's Python `save` costs more than the hashing
+# it feeds); tests/miner/test_tensors.py checks the bytes equal `safetensors.torch.save` output.
+_DTYPES = {torch.int64: ("I64", 0), torch.float32: ("F32", 1), torch.uint8: ("U8", 2)}
+
+
 def encode_tensors(tensors: Mapping[str, torch.Tensor]) -> bytes:
-    """The canonical safetensors bytes of `tensors` (moved to CPU, made contiguous)."""
+    """The canonical safetensors bytes of `tensors` (little-endian, no metadata)."""
     if not tensors:
         raise ValueError("a tensor set needs at least one tensor")
-    plain: dict[str, torch.Tensor] = {}
-    for name in sorted(tensors):
-        t = tensors[name]
-        if t.dtype not in ALLOWED_DTYPES:
+    for name, t in tensors.items():
+        if t.dtype not in _DTYPES:
             raise ValueError(f"tensor {name!r} has dtype {t.dtype}, not one of the canonical dtypes")
-        plain[name] = t.detach().to("cpu").contiguous().clone()  # own storage: no aliasing
-    return _st_save(plain)
+    order = sorted(tensors, key=lambda n: (_DTYPES[tensors[n].dtype][1], n.encode()))
+    header: dict[str, object] = {}
+    chunks: list[bytes] = []
+    offset = 0
+    for name in order:
+        t = tensors[name].detach().to("cpu").contiguous()
+        raw = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _DTYPES[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    head += b" " * (-len(head) % 8)
+    return len(head).to_bytes(8, "little") + head + b"".join(chunks)
 
 
 def decode_tensors(data: bytes, *, require_finite: bool = True) -> dict[str, torch.Tensor]:
@@ -59,7 +73,7 @@ def decode_tensors(data: bytes, *, require_finite: bool = True) -> dict[str, tor
     except Exception as exc:  # safetensors raises its own SafetensorError for every malformed input
         raise InvalidReceipt(REASON_MALFORMED, f"unreadable safetensors: {exc}") from None
     for name, t in tensors.items():
-        if t.dtype not in ALLOWED_DTYPES:
+        if t.dtype not in _DTYPES:
             raise InvalidReceipt(REASON_MALFORMED, f"tensor {name!r} has dtype {t.dtype}")
         if require_finite and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise InvalidReceipt(REASON_MALFORMED, f"tensor {name!r} holds NaN or infinity")

@@ -168,7 +168,8 @@ class Verifier:
             session.load(start)
         except ValueError as exc:
             raise InvalidReceipt("malformed-checkpoint", f"checkpoint {j}: {exc}") from None
-        loss_sum = run_steps(session, data.to(self.device), seed, j * k, (j + 1) * k)
+        loss_sum = torch.zeros((), device=self.device)
+        run_steps(session, data.to(self.device), seed, j * k, (j + 1) * k, loss_sum)
         got = session.export()
         distance = relative_distance(got, committed, start)
         tol = self.tolerances[r.device_class]

@@ -68,3 +68,17 @@ def test_aliased_tensors_encode_as_independent_copies() -> None:
     x = torch.arange(6, dtype=torch.uint8)
     back = decode_tensors(encode_tensors({"x": x, "y": x[:3]}))
     assert torch.equal(back["y"], x[:3])
+
+
+_DT = st.sampled_from([torch.float32, torch.uint8, torch.int64])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=6), st.tuples(_DT, st.lists(st.integers(0, 3), max_size=3)), min_size=1, max_size=6))
+def test_bytes_are_exactly_what_the_safetensors_library_writes(spec) -> None:  # type: ignore[no-untyped-def]
+    from safetensors.torch import save
+
+    tensors = {name: torch.arange(int(torch.tensor(shape).prod()) if shape else 1).reshape(shape).to(dt) for name, (dt, shape) in spec.items()}
+    assert encode_tensors(tensors) == save(tensors)
+    decoded = decode_tensors(encode_tensors(tensors))
+    assert all(torch.equal(decoded[k], v) for k, v in tensors.items())
