@@ -269,8 +269,7 @@ def _train(conn: Connection, order: WorkOrder) -> Command | None:
             report_every=order.report_every,
         )
     except Exception as exc:  # any failure of this round is reported; the worker serves the next command
-        reason, detail = failure_reason(exc)
-        log.warning("worker: round %d of task %s failed: %s: %s", job.round, job.task_id.hex()[:16], reason, detail)
+        reason, detail = failure_reason(exc)  # the parent logs it: this process has no log handlers
         conn.send(RoundFailed(job.task_id, job.round, reason, detail))
         return interrupt.next_command()
     finally:
@@ -442,11 +441,15 @@ class TrainingWorker:
 
     def wait(self, timeout: float | None) -> bool:
         """Block until a message or the process's death is ready to `poll` (or `timeout` passes)."""
-        if self._conn is None or self._proc is None:
+        conn, proc = self._conn, self._proc  # another thread may shut the worker down meanwhile
+        if conn is None or proc is None:
             if timeout:
                 time.sleep(timeout)
             return False
-        return bool(wait([self._conn, self._proc.sentinel], timeout))
+        try:
+            return bool(wait([conn, proc.sentinel], timeout))
+        except (OSError, ValueError):  # closed under us: let `poll` look
+            return True
 
     def poll(self) -> list[WorkerEvent]:
         """Every message ready now; a dead process is reported as `WorkerCrashed` (and restarted)."""

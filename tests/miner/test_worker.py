@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -82,7 +82,7 @@ def reference(spec: TaskSpec, tmp: Path) -> RoundOutput:
     return out
 
 
-def collect(worker: TrainingWorker, until: Callable[[WorkerEvent], bool], on: Callable[[WorkerEvent], None] | None = None) -> list[WorkerEvent]:
+def collect(worker: TrainingWorker, until: Callable[[WorkerEvent], bool]) -> list[WorkerEvent]:
     """Events up to and including the first that satisfies `until`; fails after TIMEOUT_S."""
     seen: list[WorkerEvent] = []
     deadline = time.monotonic() + TIMEOUT_S
@@ -90,8 +90,6 @@ def collect(worker: TrainingWorker, until: Callable[[WorkerEvent], bool], on: Ca
         worker.wait(1.0)
         for event in worker.poll():
             seen.append(event)
-            if on is not None:
-                on(event)
             if until(event):
                 return seen
     raise AssertionError(f"timed out; events so far: {[type(e).__name__ for e in seen]}")
@@ -107,12 +105,20 @@ def long_reference(long_spec: TaskSpec, tmp_path_factory: pytest.TempPathFactory
     return reference(long_spec, tmp_path_factory.mktemp("ref"))
 
 
-@pytest.fixture()
-def worker() -> object:
+@pytest.fixture(scope="module")
+def shared() -> Iterator[TrainingWorker]:
+    """One worker for the tests below (each spawn imports torch: seconds on a shared box)."""
     w = TrainingWorker()
+    w.start()  # before the per-test reaper takes its list of children
     yield w
     w.shutdown(timeout=30)
     assert not w.alive
+
+
+@pytest.fixture()
+def worker(shared: TrainingWorker) -> TrainingWorker:
+    assert shared.order is None and shared.poll() == []  # the previous test left it idle
+    return shared
 
 
 def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent_signs(tmp_path: Path, worker: TrainingWorker) -> None:
@@ -162,38 +168,39 @@ def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: Trainin
     assert done.update_hash == long_reference.update_hash and done.trace == long_reference.trace
 
 
-def test_sigkill_mid_round_is_reported_and_the_round_completes_from_the_last_checkpoint(
+def test_sigkill_mid_round_is_reported_and_the_round_completes_from_the_last_resume_point(
     tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput
 ) -> None:
+    """Runs last of the shared-worker tests: the reaper ends the restarted process after it."""
     worker.run(order_for(long_spec, tmp_path))
-    resume = ResumeDir(tmp_path / "resume")
-    k = long_spec.checkpoint_interval
+    collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 12)
+    worker.pause()  # a pause always saves; periodic saves while training come only every few seconds
+    paused = collect(worker, lambda e: isinstance(e, RoundPaused))[-1]
+    assert isinstance(paused, RoundPaused) and paused.step is not None
+    worker.resume()
+    collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= paused.step + 8)  # type: ignore[operator]
 
-    def checkpoint_on_disk(_: WorkerEvent) -> bool:  # checkpoints are written behind the training thread
-        saved = resume.load()
-        return saved is not None and saved[0].step >= 2 * k
-
-    collect(worker, checkpoint_on_disk)
     killed_pid = worker.pid
     assert killed_pid is not None
-    os.kill(killed_pid, signal.SIGKILL)
+    os.kill(killed_pid, signal.SIGKILL)  # mid-training, past the saved point
     wait_until_dead(killed_pid)
-    saved = resume.load()
+    saved = ResumeDir(tmp_path / "resume").load()
     assert saved is not None
     on_disk = saved[0].step  # the last resume point the killed process left
+    assert paused.step <= on_disk < long_spec.local_steps
 
     events = collect(worker, lambda e: isinstance(e, RoundDone))
+    assert not [e for e in events if isinstance(e, RoundDone)][:-1]  # no result came from the killed process
     crashed = [e for e in events if isinstance(e, WorkerCrashed)]
     assert crashed == [WorkerCrashed(-signal.SIGKILL, restarted=True, resumed=True, crashes_in_a_row=1)]
     assert crashed[0].description == "killed by SIGKILL"
     assert worker.pid != killed_pid and worker.restarts == 1
     started = [e for e in events if isinstance(e, RoundStarted)]
     assert started == [RoundStarted(TASK_ID, 0, resumed_from=on_disk, device="cpu")]
-    assert 0 < on_disk < long_spec.local_steps and on_disk % k == 0  # a checkpoint, not the start
     assert all(e.step > on_disk for e in events if isinstance(e, RoundProgress))
     done = events[-1]
     assert isinstance(done, RoundDone)
-    assert done.receipt.signed_by(KEY) == long_reference.receipt
+    assert done.receipt.signed_by(KEY) == long_reference.receipt  # bit for bit the uninterrupted round
     assert worker.crashes_in_a_row == 0  # progress after the restart clears the crash streak
 
 
