@@ -212,9 +212,14 @@ class Devnet:
         post = self.task_post()
         self.task_id = post.tx_id
         deadline = time.monotonic() + timeout_s
+        attempt = 0
         while time.monotonic() < deadline:
+            attempt += 1
+            # a fresh peer identity per attempt: a peer that reconnects under the id of a half-closed
+            # connection can wait a long time for the nodes' GossipSub to graft it again
+            key_path = self.root / f"requester-{attempt}.p2p.key"
             try:
-                client.publish(post.chain_id, self.bootstrap, [post], self.root / "requester.p2p.key")
+                client.publish(post.chain_id, self.bootstrap, [post], key_path, mesh_timeout_s=20)
             except Exception as exc:  # noqa: BLE001 - no mesh yet: try again until the deadline
                 print(f"posting the task failed ({exc!r}); retrying", file=sys.stderr)
                 continue
