@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -18,6 +20,7 @@ import pytest
 from app.core.types import TaskSpec
 from app.miner import demo
 from app.miner.controller import (
+    CRASH_LOOP,
     NO_TASK,
     ControllerEvent,
     MinerSettings,
@@ -221,3 +224,45 @@ def test_failed_round_is_an_error_with_its_reason_then_retried_and_a_crash_is_re
     done.receipt.verify_signature()
     assert rig.states() == [("mining", ""), ("error", "blob-missing"), ("mining", ""), ("waiting", NO_TASK)]
 
+
+
+def test_run_loop_samples_as_the_clock_advances_and_stops_when_asked(rig_factory: Callable[..., Rig]) -> None:
+    spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
+    rig = rig_factory(spec, Preferences(mode=Mode.ALWAYS))
+    rig.task = None  # nothing to mine: the loop only samples, no worker is started
+    rig.ctl.start()
+    stop = threading.Event()
+    thread = threading.Thread(target=rig.ctl.run, args=(stop,), name="test-miner-loop")
+    thread.start()
+    try:
+        rig.power = PowerState(on_battery=True)
+        deadline = time.monotonic() + TIMEOUT_S
+        while rig.ctl.status.state is not State.PAUSED:  # sampled once the clock has moved a second
+            assert time.monotonic() < deadline, rig.states()
+            rig.clock.t += 0.25
+            time.sleep(0.05)
+        assert rig.ctl.status.reason == "on-battery"
+    finally:
+        stop.set()
+        thread.join(TIMEOUT_S)
+    assert not thread.is_alive()
+    assert rig.states() == [("waiting", NO_TASK), ("paused", "on-battery")] and rig.worker.pid is None
+
+
+def test_a_worker_that_keeps_dying_is_an_error_until_retried(rig_factory: Callable[..., Rig]) -> None:
+    spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
+    rig = rig_factory(spec, Preferences(mode=Mode.ALWAYS), worker=TrainingWorker(max_restarts=0, target=sys.exit))
+    rig.ctl.start()
+    crash = rig.pump_until(lambda e: isinstance(e, WorkerCrashed))
+    assert isinstance(crash, WorkerCrashed) and not crash.restarted
+    status = rig.ctl.status
+    assert (status.state, status.reason) == (State.ERROR, CRASH_LOOP) and "exited with status 1" in status.text
+    assert rig.worker.pid is None  # the dead process was reaped and not replaced
+    rig.seconds(29)
+    assert rig.ctl.status.state is State.ERROR
+    rig.seconds(1)  # retry_after_s: it tries again with a new process, which dies again
+    assert rig.ctl.status.state is State.MINING and rig.worker.pid is not None
+    again = rig.pump_until(lambda e: isinstance(e, WorkerCrashed))
+    assert isinstance(again, WorkerCrashed) and not again.restarted
+    assert (rig.ctl.status.state, rig.ctl.status.reason) == (State.ERROR, CRASH_LOOP)
+    assert rig.states() == [("mining", ""), ("error", CRASH_LOOP), ("mining", ""), ("error", CRASH_LOOP)]
