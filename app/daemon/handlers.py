@@ -71,6 +71,16 @@ def register(server: RpcServer, s: Services) -> None:
         node = s.require_node()
         return {"peers": node.peers(), "listen": node.listen_addrs()}
 
+    @domain_errors
+    def account(address: str) -> dict[str, Any]:
+        """Any account's balance and nonce (checks the address: the window's send form uses it)."""
+        from app.core.address import decode_address
+
+        node = s.require_node()
+        acct = node.state.account(decode_address(address, node.hrp))
+        return {"address": address, "balance": acct.balance, "balance_text": format_amount(acct.balance),
+                "nonce": acct.nonce, "height": node.state.height}
+
     def logs(limit: int, min_level: str, after_seq: int) -> dict[str, Any]:
         return {"entries": [e.to_json() for e in s.logging.ring.recent(limit, min_level, after_seq)]}
 
@@ -88,6 +98,7 @@ def register(server: RpcServer, s: Services) -> None:
 
     server.register("status", status, {})
     server.register("peers", peers, {})
+    server.register("chain.account", account, {"address": Param(str, max_length=200)})
     server.register("logs", logs, {"limit": Param(int, default=200, min=1, max=2000),
                                    "min_level": Param(str, default="DEBUG", choices=LEVELS),
                                    "after_seq": Param(int, default=0, min=0)})
