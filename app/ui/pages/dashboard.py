@@ -21,7 +21,9 @@ STATE_TEXT = {
 
 def state_line(info: api.MiningInfo) -> str:
     head = STATE_TEXT.get(info.state, info.state.capitalize())
-    return f"{head}: {info.reason}" if info.reason else head
+    if not info.reason:
+        return head
+    return info.reason if info.reason.lower().startswith(head.lower()) else f"{head}: {info.reason}"
 
 
 class DashboardPage(QWidget):
@@ -53,6 +55,7 @@ class DashboardPage(QWidget):
 
         grid = QGridLayout()
         self.throughput = value_label()
+        self.throughput.setToolTip("training samples per second")
         self.load = value_label()
         self.temperature = value_label()
         self.rewards_today = value_label()
@@ -97,7 +100,7 @@ class DashboardPage(QWidget):
                               f"step {info.step} of {info.total_steps or '?'} · device {info.device or '?'}")
         self.progress.setMaximum(max(info.total_steps, 1))
         self.progress.setValue(min(info.step, max(info.total_steps, 1)))
-        self.throughput.setText(f"{info.throughput:,.0f} samples/s" if info.state == "mining" else "—")
+        self.throughput.setText(f"{info.throughput:,.0f} /s" if info.state == "mining" else "—")
         self.load.setText(f"{info.device_load:.0f} %" if info.device_load is not None else "unknown")
         self.temperature.setText(f"{info.temperature_c:.0f} °C" if info.temperature_c is not None else "unknown")
         self.rewards_today.setText(api.format_pot(info.rewards_today))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import qrcode
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -10,6 +9,8 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 def qr_matrix(text: str) -> list[list[bool]]:
     """The QR modules for `text`, with a quiet zone of 2 modules; medium error correction."""
+    import qrcode  # imported on first use: it loads Pillow when present, which the window's start does not need
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
     code.add_data(text)
     code.make(fit=True)
