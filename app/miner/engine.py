@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from app.core.types import TaskSpec
 from app.miner import optim, registry
 from app.miner.datasets import Split, batch_indices
+from app.miner.tensors import encode_tensors
 
 
 class Session:
@@ -33,7 +34,12 @@ class Session:
         optim.import_state(tensors, self.model, self.opt, self.spec.optimizer)
 
     def export(self) -> dict[str, torch.Tensor]:
+        """A copy of the parameters and optimiser state, float32 on the CPU."""
         return optim.export_state(self.model, self.opt, self.spec.optimizer)
+
+    def checkpoint_blob(self) -> bytes:
+        """The canonical checkpoint bytes now (serialised straight from the live tensors, one copy)."""
+        return encode_tensors(optim.export_state(self.model, self.opt, self.spec.optimizer, copy=False))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step on one batch; returns the batch loss before the update (detached)."""

@@ -127,11 +127,11 @@ def train_round(
             checkpoints = writer.drain()
             _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
             return Paused(step)
-        final = session.export()
-        writer.submit(final, step, last=step == spec.local_steps)
+        writer.submit(session.checkpoint_blob(), step, last=step == spec.local_steps)
         if step < spec.local_steps:
             loss_sum = torch.zeros((), device=device)
     checkpoints = writer.drain()
+    final = decode_tensors(writer.last_blob)
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
     receipt = make_receipt(
         key=key,
@@ -149,24 +149,26 @@ def train_round(
 
 
 class _CheckpointWriter:
-    """Encodes, hashes and stores checkpoints on one background thread, in order.
+    """Hashes and stores checkpoint blobs on one background thread, in order.
 
-    Training goes on while the previous checkpoint is serialised (hashing and file writes release
-    the GIL), which is what keeps the proof's overhead a few percent of a bare training loop.
+    Training goes on while the previous checkpoint is hashed and written (both release the GIL),
+    which keeps the proof's cost off the training thread.
     """
 
     def __init__(self, store: BlobStore, resume: ResumeDir, state: RoundState) -> None:
         self.store, self.resume, self.state = store, resume, state
         self.last_save = time.monotonic()
+        self.last_blob = b""
         self.checkpoints = list(state.checkpoints)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-ckpt")
         self.pending: list[Future[None]] = []
 
-    def submit(self, tensors: dict[str, torch.Tensor], step: int, last: bool) -> None:
-        self.pending.append(self.pool.submit(self._write, tensors, step, last))
+    def submit(self, blob: bytes, step: int, last: bool) -> None:
+        self.last_blob = blob
+        self.pending.append(self.pool.submit(self._write, blob, step, last))
 
-    def _write(self, tensors: dict[str, torch.Tensor], step: int, last: bool) -> None:
-        self.checkpoints.append(self.store.put(encode_tensors(tensors)))
+    def _write(self, blob: bytes, step: int, last: bool) -> None:
+        self.checkpoints.append(self.store.put(blob))
         if not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S:
             self.resume.save(self.state.replace(step=step, checkpoints=tuple(self.checkpoints)), None)
             self.last_save = time.monotonic()

@@ -51,14 +51,23 @@ def build_optimizer(name: str, params: tuple[tuple[str, str], ...], model: nn.Mo
     )
 
 
-def export_state(model: nn.Module, opt: torch.optim.Optimizer, optimizer_name: str) -> dict[str, torch.Tensor]:
-    """Parameters and optimiser slots as one flat tensor dict (CPU copies, float32)."""
-    out = {PARAM + n: p.detach().to("cpu", torch.float32).clone() for n, p in model.named_parameters()}
+def export_state(model: nn.Module, opt: torch.optim.Optimizer, optimizer_name: str, copy: bool = True) -> dict[str, torch.Tensor]:
+    """Parameters and optimiser slots as one flat tensor dict, float32 on the CPU.
+
+    `copy=False` returns views of the live tensors where they already are on the CPU: only for a
+    caller that serialises them before the next optimiser step.
+    """
+
+    def out_of(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().to("cpu", torch.float32)
+        return t.clone() if copy else t
+
+    out = {PARAM + n: out_of(p) for n, p in model.named_parameters()}
     for n, p in model.named_parameters():
         slots = opt.state.get(p, {})
         for slot in _SLOTS[optimizer_name]:
             if slot in slots and slots[slot] is not None:
-                out[f"{OPT}{n}.{slot}"] = torch.as_tensor(slots[slot]).detach().to("cpu", torch.float32).clone().reshape(-1 if slot == "step" else slots[slot].shape)
+                out[f"{OPT}{n}.{slot}"] = out_of(torch.as_tensor(slots[slot])).reshape(-1 if slot == "step" else slots[slot].shape)
     return out
 
 

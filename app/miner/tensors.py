@@ -31,26 +31,34 @@ REASON_MALFORMED = "malformed-blob"
 _DTYPES = {torch.int64: ("I64", 0), torch.float32: ("F32", 1), torch.uint8: ("U8", 2)}
 
 
-def encode_tensors(tensors: Mapping[str, torch.Tensor]) -> bytes:
-    """The canonical safetensors bytes of `tensors` (little-endian, no metadata)."""
-    if not tensors:
-        raise ValueError("a tensor set needs at least one tensor")
+def _layout(tensors: Mapping[str, torch.Tensor]) -> tuple[list[str], bytes]:
+    """The canonical tensor order and the padded header (with its 8-byte length prefix)."""
     for name, t in tensors.items():
         if t.dtype not in _DTYPES:
             raise ValueError(f"tensor {name!r} has dtype {t.dtype}, not one of the canonical dtypes")
     order = sorted(tensors, key=lambda n: (_DTYPES[tensors[n].dtype][1], n.encode()))
     header: dict[str, object] = {}
-    chunks: list[bytes] = []
     offset = 0
     for name in order:
-        t = tensors[name].detach().to("cpu").contiguous()
-        raw = t.numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": _DTYPES[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
+        t = tensors[name]
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": _DTYPES[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        offset += size
     head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     head += b" " * (-len(head) % 8)
-    return len(head).to_bytes(8, "little") + head + b"".join(chunks)
+    return order, len(head).to_bytes(8, "little") + head
+
+
+def encode_tensors(tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """The canonical safetensors bytes of `tensors` (little-endian, no metadata)."""
+    if not tensors:
+        raise ValueError("a tensor set needs at least one tensor")
+    order, head = _layout(tensors)
+    chunks = [head]
+    for name in order:
+        t = tensors[name].detach().to("cpu").contiguous()
+        chunks.append(t.numpy().tobytes() if t.numel() else b"")
+    return b"".join(chunks)
 
 
 def decode_tensors(data: bytes, *, require_finite: bool = True) -> dict[str, torch.Tensor]:
@@ -77,6 +85,9 @@ def decode_tensors(data: bytes, *, require_finite: bool = True) -> dict[str, tor
             raise InvalidReceipt(REASON_MALFORMED, f"tensor {name!r} has dtype {t.dtype}")
         if require_finite and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise InvalidReceipt(REASON_MALFORMED, f"tensor {name!r} holds NaN or infinity")
-    if not tensors or encode_tensors(tensors) != bytes(data):
+    # The data section is the tensors' bytes by construction, so canonical = canonical header + no slack.
+    _, head = _layout(tensors) if tensors else ([], b"")
+    total = len(head) + sum(t.numel() * t.element_size() for t in tensors.values())
+    if not tensors or data[: len(head)] != head or len(data) != total:
         raise InvalidReceipt(REASON_MALFORMED, "not the canonical encoding of its tensors")
     return tensors
