@@ -11,7 +11,8 @@
 ;     either side can turn it off;
 ;   - the uninstaller removes the program and the Run value but KEEPS the wallet, chain and settings
 ;     in %LOCALAPPDATA%\potminer unless the user says so (a question that defaults to No), or the
-;     uninstaller is run with /PURGEDATA=1. A silent uninstall never deletes them otherwise.
+;     uninstaller is run with /PURGEDATA (unins000.exe /VERYSILENT /PURGEDATA). A silent uninstall
+;     never deletes them otherwise.
 ; Paths follow platformdirs (app/config.py): user_data_dir("potminer", appauthor=False) is
 ; %LOCALAPPDATA%\potminer, and config and logs live under it on Windows.
 
@@ -102,7 +103,7 @@ Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#GuiExe}"; WorkingDir: "{app
 
 [Registry]
 ; Same value the app's "start at login" setting writes; removed by the uninstaller whoever wrote it.
-Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "{#RunValue}"; ValueData: """{app}\{#GuiExe}"""; Flags: uninsdeletevalue; Tasks: startup
+Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "{#RunValue}"; ValueData: """{app}\{#GuiExe}"" --hidden"; Flags: uninsdeletevalue; Tasks: startup
 
 [Run]
 Filename: "{app}\{#GuiExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent
@@ -119,6 +120,18 @@ Type: filesandordirs; Name: "{app}\_internal\__pycache__"
 const
   RunKey = 'Software\Microsoft\Windows\CurrentVersion\Run';
 
+{ True when the uninstaller's command line has Name (e.g. /PURGEDATA), in any letter case.
+  ParamCount/ParamStr work in Setup and Uninstall alike. }
+function HasParam(const Name: String): Boolean;
+var
+  I: Integer;
+begin
+  Result := False;
+  for I := 1 to ParamCount do
+    if CompareText(ParamStr(I), Name) = 0 then
+      Result := True;
+end;
+
 function UserDataDir(): String;
 begin
   Result := ExpandConstant('{localappdata}\potminer');
@@ -134,7 +147,7 @@ begin
     RegDeleteValue(HKEY_CURRENT_USER, RunKey, '{#RunValue}');
     if not DirExists(UserDataDir()) then
       Exit;
-    Purge := ExpandConstant('{param:PURGEDATA|0}') = '1';
+    Purge := HasParam('/PURGEDATA');
     if (not Purge) and (not UninstallSilent()) then
       Purge := MsgBox(FmtMessage(CustomMessage('DeleteUserData'), [UserDataDir()]),
                       mbConfirmation, MB_YESNO or MB_DEFBUTTON2) = IDYES;

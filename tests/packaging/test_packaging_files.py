@@ -97,7 +97,7 @@ def test_launch_agent_template_matches_the_apps_own() -> None:
     app = "/Applications/PoT Miner.app"
     logs = Path("/Users/u/Library/Logs/potminer")
     ours = plistlib.loads(template.replace("@APP@", app).replace("@LOGS@", str(logs)).encode())
-    theirs = plistlib.loads(autostart.launch_agent([f"{app}/Contents/MacOS/potminer-gui"], logs))
+    theirs = plistlib.loads(autostart.launch_agent([f"{app}/Contents/MacOS/potminer-gui", "--hidden"], logs))
     assert ours == theirs
     assert ours["Label"] == autostart.LABEL
 
