@@ -2,8 +2,8 @@
 # Make the .dmg from the PyInstaller .app (macOS only: hdiutil, codesign, xcrun).
 #   packaging/macos/build_dmg.sh "dist/PoT Miner.app" dist
 # Signing and notarisation happen only when their secrets are set (CI on a release):
-#   POTMINER_CODESIGN_IDENTITY   "Developer ID Application: ..." in the keychain (the spec signed the
-#                                executables with it; here the .app is re-signed as a whole and the dmg signed)
+#   POTMINER_CODESIGN_IDENTITY   "Developer ID Application: ..." in the keychain; the spec signs the .app
+#                                with it (set it for the pyinstaller run too); here it is verified and the dmg signed
 #   POTMINER_NOTARY_PROFILE      a `xcrun notarytool store-credentials` profile name
 # Without them the dmg is unsigned: it opens after right-click > Open (Gatekeeper), fine for testing.
 set -eu
@@ -18,22 +18,19 @@ dmg="$out/PoT_Miner${suffix}-${version}-macos-${arch}.dmg"
 identity=${POTMINER_CODESIGN_IDENTITY:-}
 
 if [ -n "$identity" ]; then
-    # Inside-out signing with the hardened runtime (notarisation requires it); --deep is deprecated for
-    # signing, so nested code is signed first, then the bundle itself.
-    find "$app/Contents" \( -name "*.dylib" -o -name "*.so" \) -type f -print0 |
-        xargs -0 codesign --force --timestamp --options runtime --sign "$identity"
-    for exe in "$app/Contents/MacOS/"*; do
-        codesign --force --timestamp --options runtime \
-            --entitlements "$here/entitlements.plist" --sign "$identity" "$exe"
-    done
-    codesign --force --timestamp --options runtime --entitlements "$here/entitlements.plist" \
-        --sign "$identity" "$app"
-    codesign --verify --strict --verbose=2 "$app"
+    # PyInstaller signed the .app already (the spec passes the same identity and entitlements.plist to
+    # EXE/BUNDLE; with an identity it turns on the hardened runtime and re-signs the whole bundle,
+    # frameworks included). Re-signing single files here would break the frameworks' seals, so only
+    # verify, as Gatekeeper will.
+    codesign --verify --deep --strict --verbose=2 "$app"
+    codesign --display --verbose=2 "$app" 2>&1 | grep -q "Authority=$identity" || {
+        echo "$app is not signed by $identity: build it with POTMINER_CODESIGN_IDENTITY set" >&2; exit 1; }
 fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp -R "$app" "$stage/"
+# ditto keeps the bundle exactly (symlinks in frameworks, extended attributes, signatures).
+ditto "$app" "$stage/$(basename "$app")"
 ln -s /Applications "$stage/Applications"
 mkdir -p "$out"
 rm -f "$dmg"
