@@ -111,6 +111,7 @@ class Node:
         self._deferred: list[Proposal] = []
         self._syncing = False
         self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
+        self._peers: list[dict[str, Any]] = []  # last peer table snapshot, for the status file
         self.net = NetThread(
             NetConfig(chain_id=self.chain.params.chain_id, key_path=config.datadir / "p2p.key",
                       listen_host=config.listen_host, listen_port=config.listen_port,
@@ -411,16 +412,22 @@ class Node:
         self.loop.call_later(self.config.status_interval_s, self._status_tick)
 
     def _write_status(self) -> None:
-        try:
-            peers = [{"peer_id": p.peer_id, "score": round(p.score, 2), "banned": p.banned, "connected": p.connected,
-                      "offences": p.offences}
-                     for p in self.net.call(lambda h: _peers(h), timeout_s=2)]
-        except Exception:  # noqa: BLE001 - the status is best effort while the host starts or stops
-            peers = []
+        self._refresh_peers()
         extra = {"peer_id": self.net.peer_id, "listen": self.net.listen_addrs, "mempool": len(self.mempool),
                  "engine_view": self.engine.view, "written_at": time.time()}
         write_status(self.config.datadir, snapshot(self.chain.state, role=self.config.role,
-                                                   key_address=self.key.address, peers=peers, extra=extra))
+                                                   key_address=self.key.address, peers=self._peers,
+                                                   extra=extra))
+
+    def _refresh_peers(self) -> None:
+        """Ask the network thread for the peer table without waiting (a loaded host answers late)."""
+
+        def done(future: Any) -> None:
+            if future.exception() is None:
+                self._peers = [{"peer_id": p.peer_id, "score": round(p.score, 2), "banned": p.banned,
+                                "connected": p.connected, "offences": p.offences} for p in future.result()]
+
+        self.net.submit(lambda h: _peers(h)).add_done_callback(done)
 
 
 async def _peers(host):  # type: ignore[no-untyped-def]

@@ -22,6 +22,21 @@ async def _raw_publish(host: NetHost, kind: TopicKind, data: bytes) -> None:
     await host._pubsub.publish(topic, data)
 
 
+def _run(main) -> object:  # type: ignore[no-untyped-def]
+    """trio.run, forgiving py-libp2p's teardown race ("Nursery is closed") once the work is done."""
+    result: list[object] = []
+
+    async def wrapped() -> None:
+        result.append(await main())
+
+    try:
+        trio.run(wrapped)
+    except BaseExceptionGroup:
+        if not result:
+            raise
+    return result[0]
+
+
 def flood(chain_id: str, target: str, key_path: Path, messages: int = 8) -> str:
     """Connect to `target`, send garbage and oversized gossip; return this peer's id."""
 
@@ -37,7 +52,7 @@ def flood(chain_id: str, target: str, key_path: Path, messages: int = 8) -> str:
             await trio.sleep(1.0)
             return host.peer_id
 
-    return trio.run(main)
+    return str(_run(main))
 
 
 def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: Sequence[int], key_path: Path) -> None:
@@ -56,4 +71,4 @@ def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: 
                     await host.publish(vote.signed_by(key))
             await trio.sleep(1.0)
 
-    trio.run(main)
+    _run(main)
