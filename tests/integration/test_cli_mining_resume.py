@@ -1,0 +1,57 @@
+"""Mining survives interruptions on a real devnet: `potminer mine pause` / `resume` mid-round continues
+from the saved step, `kill -9` of the daemon and a restart continue from the saved round on disk, and
+the round's receipt is then verified by the validator and paid (no verified work is lost).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from app.node.devnet import Devnet
+from tests.daemon.daemon_proc import cli, cli_json, rpc, start_daemon, stop_daemon, wait_for
+from tests.integration.test_cli_devnet import ENV, devnet, start_miner_daemon  # noqa: F401 - fixture
+
+# Long enough to interrupt twice; utilization_cap slows training to make the windows wide on a fast box.
+LONG = ["--rounds", "1", "--local-steps", "2048", "--checkpoint-interval", "32", "--batch-size", "16"]
+
+
+def _mining(d: Path) -> dict:
+    return rpc(d, "mine.state")
+
+
+def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) -> None:  # noqa: F811
+    d = tmp_path / "daemon"
+    proc = start_miner_daemon(devnet, d)
+    try:
+        cli(d, "wallet", "import", "--raw-key-file", str(devnet.root / "requester.key"), env=ENV)
+        rpc(d, "config.set", {"section": "mining", "values": {"utilization_cap": 25}})
+        task_id = cli_json(d, "task", "post", *LONG)["task_id"]
+        wait_for(lambda: _mining(d)["state"] == "mining" and _mining(d)["step"] >= 40, 120, "training past step 40")
+
+        paused = cli_json(d, "mine", "pause")
+        assert paused["state"] == "paused" and paused["reason"] == "user-paused"
+        at = wait_for(lambda: _mining(d)["paused_at"], 30, "the round to be saved")
+        assert at >= 40
+        resumed = cli_json(d, "mine", "resume")
+        assert resumed["state"] == "mining"
+        wait_for(lambda: _mining(d)["resumed_from"] == at, 60, "the round to continue from the saved step")
+        wait_for(lambda: _mining(d)["step"] >= at + 32, 120, "training past another checkpoint")
+        reached = _mining(d)["step"]
+
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        proc = start_daemon(d, "--genesis", str(devnet.root / "genesis.json"), "--bootstrap", *devnet.bootstrap,
+                            env=ENV)  # unlocks the wallet from $POTMINER_PASSWORD, as on a headless rig
+        again = wait_for(lambda: _mining(d)["resumed_from"], 120, "training to resume after the restart")
+        # From the round saved on disk (a checkpoint, or the exact step the orphaned worker saved when
+        # its pipe closed), never from step 0; training went on a little between `reached` and the kill.
+        assert reached <= again < 2048 and again > at
+
+        balance_before = cli_json(d, "wallet", "balance")["total"]
+        done = wait_for(lambda: cli_json(d, "task", "show", task_id)["status"] == "finished", 240,
+                        "the receipt to be verified and the round closed")
+        assert done
+        assert cli_json(d, "wallet", "balance")["total"] > balance_before  # the interrupted round was paid
+    finally:
+        stop_daemon(proc)
