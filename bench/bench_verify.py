@@ -7,6 +7,7 @@ Both run alternately in one process; the figure is the median of the per-pair ra
 and in CPU time. Device: CUDA when present, else MPS, else CPU.
 
     python bench/bench_verify.py [--rounds 5]
+    python bench/bench_verify.py --noise     # re-execution noise behind verify.TOLERANCES (docs/TOLERANCES.md)
 """
 
 from __future__ import annotations
@@ -43,11 +44,68 @@ def timed(fn):  # type: ignore[no-untyped-def]
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def noise(device: torch.device) -> None:
+    """Relative distance of honest re-execution under other thread counts, vs dishonest work.
+
+    Each registry model trains one round with 1 thread; every segment is then re-executed with 1, 2
+    and 4 threads (different kernel blocking, so different float rounding) and its distance to the
+    committed checkpoint recorded. For contrast: the same segments replayed with another miner's data
+    order, with poisoned labels, and with half the steps.
+    """
+    from app.miner.datasets import Split
+    from app.miner.engine import Session, run_steps
+    from app.miner.tensors import decode_tensors
+    from app.miner.verify import relative_distance
+
+    cases = [("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")]
+    print(f"device={device.type}; relative distance = |reexec - committed| / |committed - start| (params), max with opt. state")
+    for dataset, model in cases:
+        spec = demo.task_spec(dataset, model, local_steps=200, checkpoint_interval=20, batch_size=32)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = BlobStore(Path(tmp) / "blobs")
+            demo.seed_blobs(store, spec)
+            data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+            torch.set_num_threads(1)
+            key = crypto.SigningKey.from_seed(bytes([5]) * 32)
+            job = RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint)
+            out = train_round(job, key, store, data, device=device, resume=ResumeDir(Path(tmp) / "r"))
+            assert isinstance(out, RoundOutput)
+            from app.miner.datasets import round_seed
+
+            seed = round_seed(ANCHOR, key.public_key, TASK, 0)
+            other = round_seed(ANCHOR, bytes([6]) * 32, TASK, 0)
+            poisoned = Split(data.inputs, data.targets + 1 if model == "tiny-lm" else (data.targets + 1) % 10)
+            k = spec.checkpoint_interval
+            worst: dict[str, float] = {}
+            for j in range(len(out.trace.checkpoints) - 1):
+                start = decode_tensors(store.get(out.trace.checkpoints[j]))
+                end = decode_tensors(store.get(out.trace.checkpoints[j + 1]))
+                variants = [(f"honest, {t} thread(s)", t, seed, data, k, 0.0) for t in (1, 2, 4)]
+                variants += [("honest, start off by 1e-6", 1, seed, data, k, 1e-6)]
+                variants += [("other miner's order", 1, other, data, k, 0.0), ("poisoned labels", 1, seed, poisoned, k, 0.0), ("half the steps", 1, seed, data, k // 2, 0.0)]
+                for name, threads, s_, d_, steps, jitter in variants:
+                    torch.set_num_threads(threads)
+                    session = Session(spec, device)
+                    # A relative 1e-6 perturbation of the start stands in for another device's rounding
+                    # (GPU kernels differ from CPU ones around float32's 6e-8 epsilon, op after op).
+                    g = torch.Generator().manual_seed(j)
+                    session.load({n: t * (1 + jitter * torch.randn(t.shape, generator=g)) if jitter else t for n, t in start.items()})
+                    run_steps(session, d_, s_, j * k, j * k + steps, torch.zeros((), device=device))
+                    dist = relative_distance(session.export(), end, start)
+                    worst[name] = max(worst.get(name, 0.0), dist) if "honest" in name else min(worst.get(name, float("inf")), dist)
+            torch.set_num_threads(1)
+            print(f"{model:8s} " + "  ".join(f"{n}: {'max' if 'honest' in n else 'min'} {v:.2e}" for n, v in worst.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1 keeps a shared machine's noise down)")
+    ap.add_argument("--noise", action="store_true", help="measure re-execution noise instead")
     args = ap.parse_args()
+    if args.noise:
+        noise(select_device("auto"))
+        return
     device = select_device("auto", cpu_threads=args.threads)
     spec = demo.default_task_spec()
     key = crypto.SigningKey.from_seed(bytes([5]) * 32)

@@ -35,9 +35,12 @@ from app.miner.tensors import decode_tensors
 DEFAULT_Q = 2
 
 # Largest accepted relative distance between a re-executed and a committed checkpoint, per device
-# class of the receipt. Measured in docs/TOLERANCES.md; honest re-execution on this class of device
-# stays orders of magnitude below, a wrong data order or skipped steps lands near 1.
-TOLERANCES: dict[str, float] = {"cpu": 1e-3, "cuda": 1e-2, "mps": 1e-2}
+# class of the receipt (docs/TOLERANCES.md: `bench/bench_verify.py --noise`). On CPU, honest
+# re-execution with other thread counts reaches 1.8e-3 (the transformer; 0 to 7e-7 for the MLP and
+# CNN) while another data order, poisoned labels or skipped steps never come under 4.5e-2. GPU classes
+# are provisional until measured on the hardware: a 1e-6 perturbation of the start (a stand-in for
+# another device's rounding) reaches 2.1e-3.
+TOLERANCES: dict[str, float] = {"cpu": 1e-2, "cuda": 2e-2, "mps": 2e-2}
 LOSS_TOLERANCE = 0.01  # relative, on the last segment's mean loss
 
 

@@ -174,3 +174,26 @@ def test_relative_distance_is_zero_for_equal_and_large_for_unrelated_tensors() -
     assert relative_distance(end, end, start) == 0.0
     assert relative_distance({"param.w": -torch.ones(10)}, end, start) == 2.0
     assert relative_distance({"param.v": torch.ones(10)}, end, start) == float("inf")
+
+
+def test_lm_receipt_made_with_one_thread_verifies_with_two(store, data, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Thread count changes float rounding in the transformer; the CPU tolerance must absorb it."""
+    from app.miner import demo
+    from app.miner.blobs import MemoryBlobStore
+    from app.miner.datasets import load_dataset
+    from app.miner.loop import train_round
+    from app.miner.resume import ResumeDir
+
+    from .conftest import CPU, make_job
+
+    lm = demo.task_spec("fables", "tiny-lm", local_steps=8, checkpoint_interval=4, batch_size=8)
+    lm_store = MemoryBlobStore()
+    demo.seed_blobs(lm_store, lm)
+    text = load_dataset(lm_store, demo.manifest_for_root(lm.dataset_root), lm.dataset_root)
+    out = train_round(make_job(lm), keys[0], lm_store, text, device=CPU, resume=ResumeDir(tmp_path))
+    torch.set_num_threads(2)
+    try:
+        verdict = verifier_for(lm, lm_store, text).verify(out.receipt, out.trace, segments=[0, 1])  # type: ignore[union-attr]
+    finally:
+        torch.set_num_threads(1)
+    assert verdict.accepted, verdict
