@@ -36,7 +36,7 @@ SEED_LEN = 32
 class DatasetManifest(Record):
     """The ordered shard hashes of a dataset; its `root` is what a task names."""
 
-    TAG = 50
+    TAG = 70
     name: ShortText
     shards: Annotated[tuple[Bytes32, ...], MaxLen(MAX_SHARDS)]
 

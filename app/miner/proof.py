@@ -43,7 +43,7 @@ def loss_micro(loss: float) -> int:
 class CheckpointOpening(Record):
     """The checkpoint hash at `proof.index` of a trace, with its proof against the commitments root."""
 
-    TAG = 51
+    TAG = 71
     checkpoint: Bytes32
     proof: MerkleProof
 
@@ -62,7 +62,7 @@ class CheckpointOpening(Record):
 class TrainingTrace(Record):
     """All checkpoint hashes of one round, base first; the miner keeps it to answer challenges."""
 
-    TAG = 52
+    TAG = 72
     checkpoints: Annotated[tuple[Bytes32, ...], MaxLen(MAX_CHECKPOINTS + 1)]
     samples: Uint64
 

@@ -29,7 +29,7 @@ RECORD = "round.cbor"
 class RoundState(Record):
     """Where an unfinished round stands. `state_file` is zero when the step is a checkpoint."""
 
-    TAG = 53
+    TAG = 73
     chain_id: ShortText
     task_id: Bytes32
     round: Uint64
