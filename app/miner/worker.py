@@ -30,10 +30,11 @@ from pathlib import Path
 
 import torch
 
-from app.core.errors import PotError
+from app.core.blobstore import BlobStore as DiskBlobStore
+from app.core.errors import InvalidReceipt, PotError
 from app.core.hashing import ZERO_HASH
 from app.core.types import NO_SIGNATURE, WorkReceipt
-from app.miner.datasets import DatasetManifest, load_dataset
+from app.miner.datasets import DatasetManifest, Split, load_dataset
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
 from app.miner.loop import Paused as LoopPaused
 from app.miner.loop import Progress as LoopProgress
@@ -230,6 +231,7 @@ def worker_main(conn: Connection) -> None:
     """The worker process's entry point: serve commands until `Shutdown` or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the daemon stops us in order
     command: Command | None = None
+    data = _DataCache()
     while True:
         if command is None:
             command = _receive(conn)
@@ -239,21 +241,36 @@ def worker_main(conn: Connection) -> None:
             conn.send(RoundPaused(None))
             command = None
             continue
-        command = _train(conn, command.order)
+        command = _train(conn, command.order, data)
 
 
-def _train(conn: Connection, order: WorkOrder) -> Command | None:
+class _DataCache:
+    """The last dataset loaded (hashing every shard), kept so a resume after a pause starts at once."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, bytes] | None = None
+        self.split: Split | None = None
+
+    def load(self, blob_dir: str, store: DiskBlobStore, manifest: DatasetManifest, root: bytes) -> Split:
+        key = (blob_dir, manifest.root)
+        if self.key != key or self.split is None:
+            self.key, self.split = None, None
+            self.split, self.key = load_dataset(store, manifest, root), key
+        elif manifest.root != root:
+            raise InvalidReceipt("dataset-mismatch", "the shard list does not hash to the task's dataset root")
+        return self.split
+
+
+def _train(conn: Connection, order: WorkOrder, cache: _DataCache) -> Command | None:
     """Run `order` until it ends or a command interrupts it; returns the command still to handle."""
     job = order.job
     interrupt = _Interrupt(conn)
     try:
         s = order.device
         device = select_device(s.preference, memory_fraction=s.memory_fraction, cpu_threads=s.cpu_threads)
-        from app.core.blobstore import BlobStore  # the disk store; imported here, the parent never needs it
-
-        store = BlobStore(order.blob_dir)
+        store = DiskBlobStore(order.blob_dir)
         resume = ResumeDir(Path(order.resume_dir))
-        data = load_dataset(store, order.task.dataset, job.spec.dataset_root)
+        data = cache.load(order.blob_dir, store, order.task.dataset, job.spec.dataset_root)
         conn.send(RoundStarted(job.task_id, job.round, resume_point(resume, order), device.type))
         meter = _Reporter(conn, job, device)
         out = train_round(

@@ -67,6 +67,7 @@ class Rig:
         self.events: list[ControllerEvent] = []
         self.task: RoundTask | None = round_task(spec)
         self.asked = 0
+        self.cursor = 0  # events before it were looked at by `pump_until`
         self.worker = worker or TrainingWorker()
         settings = MinerSettings(
             blob_dir=str(seeded_store(tmp / "blobs", spec)),
@@ -97,14 +98,16 @@ class Rig:
             self.ctl.sample()
 
     def pump_until(self, cond: Callable[[ControllerEvent], bool]) -> ControllerEvent:
-        """Handle the worker's reports until an event satisfies `cond`; fails after TIMEOUT_S."""
+        """Handle the worker's reports until an event not looked at before satisfies `cond`."""
         deadline = time.monotonic() + TIMEOUT_S
-        start = len(self.events)
+        start = self.cursor
         while time.monotonic() < deadline:
-            self.ctl.pump(1.0)
-            for e in self.events[start:]:
+            while self.cursor < len(self.events):
+                e = self.events[self.cursor]
+                self.cursor += 1
                 if cond(e):
                     return e
+            self.ctl.pump(1.0)
         raise AssertionError(f"timed out; events: {[type(e).__name__ for e in self.events[start:]]}")
 
     def states(self) -> list[tuple[str, str]]:

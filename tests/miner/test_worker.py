@@ -82,13 +82,20 @@ def reference(spec: TaskSpec, tmp: Path) -> RoundOutput:
     return out
 
 
+_BACKLOG: dict[int, list[WorkerEvent]] = {}  # events polled past a match, kept for the next collect
+
+
 def collect(worker: TrainingWorker, until: Callable[[WorkerEvent], bool]) -> list[WorkerEvent]:
     """Events up to and including the first that satisfies `until`; fails after TIMEOUT_S."""
     seen: list[WorkerEvent] = []
+    backlog = _BACKLOG.setdefault(id(worker), [])
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
-        worker.wait(1.0)
-        for event in worker.poll():
+        if not backlog:
+            worker.wait(1.0)
+            backlog.extend(worker.poll())
+        while backlog:
+            event = backlog.pop(0)
             seen.append(event)
             if until(event):
                 return seen
@@ -117,7 +124,7 @@ def shared() -> Iterator[TrainingWorker]:
 
 @pytest.fixture()
 def worker(shared: TrainingWorker) -> TrainingWorker:
-    assert shared.order is None and shared.poll() == []  # the previous test left it idle
+    assert shared.order is None and shared.poll() == [] and not _BACKLOG.get(id(shared))  # left idle
     return shared
 
 
@@ -156,7 +163,7 @@ def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: Trainin
     assert isinstance(paused, RoundPaused) and paused.step is not None and 20 <= paused.step < long_spec.local_steps
     assert worker.order == order and not worker.running
     assert (tmp_path / "resume" / "round.cbor").exists()  # the pause is on disk, not only in the process
-    assert not worker.wait(0.5) and worker.poll() == []  # and it really stopped
+    assert not worker.wait(0.5) and worker.poll() == [] and not _BACKLOG[id(worker)]  # it really stopped
 
     worker.resume()
     events = collect(worker, lambda e: isinstance(e, RoundDone))
@@ -166,6 +173,17 @@ def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: Trainin
     assert isinstance(done, RoundDone)
     assert done.receipt.signed_by(KEY) == long_reference.receipt
     assert done.update_hash == long_reference.update_hash and done.trace == long_reference.trace
+
+
+def test_a_new_order_while_training_pauses_the_old_round_and_trains_the_new_one(tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec) -> None:
+    worker.run(order_for(long_spec, tmp_path))
+    collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 8)
+    short = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
+    worker.run(order_for(short, tmp_path / "next"))  # the node moved on to another round
+    events = collect(worker, lambda e: isinstance(e, RoundDone))
+    kinds = [type(e).__name__ for e in events if not isinstance(e, RoundProgress)]
+    assert kinds == ["RoundPaused", "RoundStarted", "RoundDone"]
+    assert events[-1].receipt.steps == 8 and worker.order is None  # type: ignore[union-attr]
 
 
 def test_sigkill_mid_round_is_reported_and_the_round_completes_from_the_last_resume_point(
