@@ -1,0 +1,92 @@
+"""The daemon's mining service driven by the fake idle source: a real training worker process starts
+when the computer has been idle long enough and is paused at the next input, with events on the bus.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from app.core import crypto
+from app.core.blobstore import BlobStore
+from app.daemon.events import EventBus
+from app.daemon.mining import MiningHooks, MiningService, settings_for
+from app.miner import demo
+from app.miner.idle.fake import FakeIdleSource
+from app.miner.loop import RoundJob
+from app.miner.policy import GateSources, Mode, Preferences
+from app.miner.power import PowerState
+from app.miner.worker import DeviceSettings
+
+KEY = crypto.SigningKey.from_seed(bytes([5]) * 32)
+
+
+class ManualClock:
+    """Monotonic time the test moves by hand (the idle source reads it too); wall time is real."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.t
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.t += seconds
+
+    def now(self) -> datetime:
+        return datetime.now()
+
+
+def _wait(condition, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def test_idle_source_switches_mining_on_and_off(tmp_path: Path) -> None:
+    spec = demo.task_spec(local_steps=4096, checkpoint_interval=64, batch_size=16, rounds=1)
+    demo.seed_blobs(BlobStore(tmp_path / "blobs"), spec)
+    job = RoundJob("pot-devnet", bytes(range(32)), spec, 0, bytes([7]) * 32, spec.initial_checkpoint)
+    clock = ManualClock()
+    idle = FakeIdleSource(clock.monotonic)
+    bus = EventBus()
+    states: list[tuple[str, str]] = []
+    bus.subscribe(lambda e: states.append((e.state, e.reason)), ["mining_state"])  # type: ignore[attr-defined]
+    service = MiningService(
+        bus, Preferences(mode=Mode.WHEN_IDLE, idle_minutes=1, pause_on_battery=False),
+        GateSources(idle=idle, power=lambda: PowerState(on_battery=False)), clock,
+        MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
+        settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 8),
+    )
+    service.start()
+    try:
+        service.set_key(KEY)
+        service.offer(job)
+        _wait(lambda: service.snapshot()["reason"] == "user-active", 30, "waiting for idle time")
+        assert service.worker.pid is None  # nothing trains while the user works
+
+        clock.advance(61)  # a minute without input
+        _wait(lambda: service.snapshot()["state"] == "mining" and service.snapshot()["step"] > 0, 120, "training")
+
+        idle.touch()  # the user comes back: the next sample suspends and the worker saves the round
+        _wait(lambda: service.snapshot()["paused_at"] is not None, 30, "the round to be saved")
+        snap = service.snapshot()
+        assert (snap["state"], snap["reason"]) == ("waiting", "user-active")
+        saved = snap["paused_at"]
+        time.sleep(1.5)
+        assert service.snapshot()["step"] == saved  # no training while the user is active
+
+        clock.advance(61)
+        _wait(lambda: service.snapshot()["resumed_from"] == saved, 60, "training to continue from the saved step")
+        assert ("mining", "") in states and ("waiting", "user-active") in states
+        assert states.index(("mining", "")) < len(states) - 1  # it went mining -> waiting -> mining
+    finally:
+        service.stop()
+    assert not service.worker.alive
