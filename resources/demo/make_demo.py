@@ -26,6 +26,7 @@ from app.miner.tensors import encode_tensors  # noqa: E402
 DEMO = ROOT / "resources" / "demo"
 DIGITS_TRAIN_SHARDS = 5
 DIGITS_VALIDATION = 297
+DIGITS_SHUFFLE_SEED = 0
 TEXT_CONTEXT = 64
 TEXT_VALIDATION_FRACTION = 0.1
 
@@ -40,6 +41,8 @@ def _write(folder: Path, name: str, inputs: torch.Tensor, targets: torch.Tensor)
 def digits(csv_gz: Path) -> dict[str, object]:
     rows = [list(map(int, line.split(","))) for line in gzip.decompress(csv_gz.read_bytes()).decode().split()]
     table = torch.tensor(rows, dtype=torch.uint8)
+    # The file is ordered by writer; a fixed shuffle puts every writer in both splits.
+    table = table[torch.randperm(len(rows), generator=torch.Generator().manual_seed(DIGITS_SHUFFLE_SEED))]
     x, y = table[:, :64].reshape(-1, 8, 8), table[:, 64]
     n_train = len(rows) - DIGITS_VALIDATION
     folder = DEMO / "digits"

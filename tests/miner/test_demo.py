@@ -42,3 +42,32 @@ def test_unknown_dataset_root_is_refused() -> None:
         demo.manifest_for_root(bytes(32))
     with pytest.raises(InvalidTaskSpec):
         demo.seed_blobs(MemoryBlobStore(), demo.default_task_spec().replace(dataset_root=bytes(32)))
+
+
+def test_default_task_validation_loss_falls_round_after_round(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The devnet's task, unchanged (H = 1200): two real rounds of one miner through the real loop."""
+    import torch
+
+    from app.core import crypto
+    from app.miner.aggregate import aggregate_round
+    from app.miner.datasets import load_dataset
+    from app.miner.engine import evaluate
+    from app.miner.loop import RoundJob, RoundOutput, train_round
+    from app.miner.resume import ResumeDir
+    from app.miner.tensors import decode_tensors
+
+    spec = demo.default_task_spec()
+    store = MemoryBlobStore()
+    demo.seed_blobs(store, spec)
+    data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+    val = load_split(store, [spec.validation_shard])
+    key = crypto.SigningKey.from_seed(bytes([3]) * 32)
+    checkpoint = spec.initial_checkpoint
+    losses = [evaluate(spec, decode_tensors(store.get(checkpoint)), val, torch.device("cpu"))]
+    for r in range(2):
+        out = train_round(RoundJob("d", bytes(32), spec, r, bytes([1]) * 32, checkpoint), key, store, data, device=torch.device("cpu"), resume=ResumeDir(tmp_path / str(r)))
+        assert isinstance(out, RoundOutput)
+        agg = aggregate_round(task_id=bytes(32), round_number=r, spec=spec, base_checkpoint=checkpoint, verified=[out.receipt], store=store, validation=val)
+        checkpoint = agg.checkpoint_hash
+        losses.append(agg.validation_loss)
+    assert losses[0] > 2.0 and losses[1] < 0.7 * losses[0] and losses[2] < 0.8 * losses[1], losses
