@@ -126,8 +126,14 @@ class DeviceStats:
 
 def device_stats(device: torch.device) -> DeviceStats:
     """What the device reports; fields the platform cannot read are None (no NVML, no GPU)."""
+    if device.type == "cpu":
+        import psutil
+
+        mem = psutil.virtual_memory()
+        # Utilisation since the previous call (the first call reads 0.0): a rate needs two samples.
+        return DeviceStats("cpu", _cpu_name(), psutil.cpu_percent(interval=None), mem.total - mem.available, mem.total, None, None)
     if device.type != "cuda":
-        return DeviceStats(device.type, _cpu_name() if device.type == "cpu" else device.type, None, None, None, None, None)
+        return DeviceStats(device.type, device.type, None, None, None, None, None)
     index = device.index if device.index is not None else torch.cuda.current_device()
     name = torch.cuda.get_device_name(index)
     used = torch.cuda.memory_allocated(index)

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from app.core import encoding
 from app.core.hashing import tagged_hash
+from app.core.types import TaskSpec
 from app.miner.hparams import InvalidTaskSpec, Num, parse_params
 
 PINS_PATH = Path(__file__).resolve().parents[2] / "resources" / "registry" / "models.json"
@@ -174,6 +175,24 @@ def build_model(name: str, version: int, hyperparams: tuple[tuple[str, str], ...
     """A freshly built (randomly initialised) model; deterministic under a seeded torch RNG."""
     e = entry(name, version)
     return e.build(**parse_params(hyperparams, e.schema, f"{name} v{version} hyperparams"))
+
+
+def check_task_spec(spec: TaskSpec) -> None:
+    """Raise `InvalidTaskSpec` unless `spec` can be trained: known model, optimiser and valid settings,
+    H a multiple of k, at most `MAX_CHECKPOINTS` checkpoints. For the state machine at task posting.
+
+    The model is built on the meta device, so checking a large architecture allocates nothing.
+    """
+    from app.miner import optim
+    from app.miner.proof import segment_count
+
+    with torch.device("meta"):
+        model = build_model(spec.model, spec.model_version, spec.hyperparams)
+    optim.build_optimizer(spec.optimizer, spec.optimizer_params, model)
+    try:
+        segment_count(spec)
+    except ValueError as exc:
+        raise InvalidTaskSpec("bad-schedule", str(exc)) from None
 
 
 def architecture_digest(model: nn.Module) -> bytes:

@@ -23,7 +23,7 @@ import torch
 
 from app.core.errors import InvalidReceipt, InvalidSignature
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import optim
+from app.miner import optim, registry
 from app.miner.blobs import BlobStore, fetch_verified
 from app.miner.datasets import Split, round_seed
 from app.miner.engine import Session, run_steps
@@ -141,6 +141,7 @@ class Verifier:
             raise InvalidReceipt("wrong-base", "receipt does not start from the current global checkpoint")
         spec = view.spec
         try:
+            registry.check_task_spec(spec)
             session = Session(spec, self.device)
         except InvalidTaskSpec as exc:
             raise InvalidReceipt(exc.reason, exc.detail) from None

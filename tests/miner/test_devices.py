@@ -50,5 +50,6 @@ def test_duty_cycle_sleeps_for_the_share_not_given_to_mining() -> None:
 def test_cpu_stats_report_what_is_known_and_none_for_the_rest() -> None:
     stats = device_stats(torch.device("cpu"))
     assert stats.device == "cpu" and stats.name
-    assert stats.temperature_c is None and stats.power_w is None
+    assert stats.temperature_c is None and stats.power_w is None  # no NVML for a CPU
+    assert stats.memory_total_bytes and 0 <= (stats.utilization_pct or 0) <= 100
     assert device_class(torch.device("cpu")) == "cpu"

@@ -80,3 +80,23 @@ def test_unknown_optimiser_is_refused() -> None:
     with pytest.raises(InvalidTaskSpec) as exc:
         build_optimizer("lion", (), torch.nn.Linear(1, 1))
     assert exc.value.reason == "unknown-optimizer"
+
+
+def test_check_task_spec_accepts_the_demo_tasks_and_names_each_fault() -> None:
+    from app.miner.registry import check_task_spec
+
+    for dataset, model in (("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")):
+        check_task_spec(demo.task_spec(dataset, model))
+    spec = demo.default_task_spec()
+    huge = spec.replace(model="tiny-lm", hyperparams=format_params({"context": 1024, "heads": 16, "layers": 12, "vocab": 65536, "width": 1024}))
+    check_task_spec(huge)  # built on the meta device: nothing allocated
+    cases = {
+        "unknown-model": spec.replace(model="gpt-9"),
+        "bad-hyperparams": spec.replace(hyperparams=(("hidden", "64"),)),
+        "unknown-optimizer": spec.replace(optimizer="lion"),
+        "bad-schedule": spec.replace(local_steps=1201),
+    }
+    for reason, bad in cases.items():
+        with pytest.raises(InvalidTaskSpec) as exc:
+            check_task_spec(bad)
+        assert exc.value.reason == reason

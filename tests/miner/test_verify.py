@@ -197,3 +197,9 @@ def test_lm_receipt_made_with_one_thread_verifies_with_two(store, data, keys, tm
     finally:
         torch.set_num_threads(1)
     assert verdict.accepted, verdict
+
+
+def test_task_with_an_impossible_schedule_is_a_verdict_not_a_crash(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    verdict = verifier_for(spec.replace(local_steps=13), store, data).verify(out.receipt, out.trace)
+    assert (verdict.accepted, verdict.reason) == (False, "bad-schedule")
