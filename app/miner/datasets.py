@@ -102,8 +102,17 @@ def round_seed(anchor_block_hash: bytes, miner_key: bytes, task_id: bytes, round
 
 def batch_indices(seed: bytes, step: int, batch_size: int, n_samples: int) -> torch.Tensor:
     """The sample indices of step `step` (0-based within the round); int64 on the CPU."""
-    if len(seed) != SEED_LEN or n_samples <= 0 or batch_size <= 0 or step < 0:
-        raise ValueError("bad seed, step, batch size or sample count")
-    stream = hashlib.shake_256(seed + step.to_bytes(8, "big")).digest(8 * batch_size)
+    return segment_indices(seed, step, step + 1, batch_size, n_samples)[0]
+
+
+def segment_indices(seed: bytes, start: int, stop: int, batch_size: int, n_samples: int) -> torch.Tensor:
+    """The indices of steps `start..stop-1` as one [steps, batch] int64 tensor.
+
+    One numpy pass over all the steps' words: drawing them per step between training steps costs
+    several times more (measured in bench/bench_training.py's development) than in one burst.
+    """
+    if len(seed) != SEED_LEN or n_samples <= 0 or batch_size <= 0 or not 0 <= start < stop:
+        raise ValueError("bad seed, steps, batch size or sample count")
+    stream = b"".join(hashlib.shake_256(seed + s.to_bytes(8, "big")).digest(8 * batch_size) for s in range(start, stop))
     words = np.frombuffer(stream, dtype=">u8") % np.uint64(n_samples)
-    return torch.from_numpy(words.astype(np.int64))
+    return torch.from_numpy(words.astype(np.int64).reshape(stop - start, batch_size))

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from app.core.types import TaskSpec
 from app.miner import optim, registry
-from app.miner.datasets import Split, batch_indices
+from app.miner.datasets import Split, segment_indices
 from app.miner.tensors import encode_tensors
 
 
@@ -65,12 +65,13 @@ def run_steps(
 
     Returns the step reached: `stop`, or earlier when `should_stop()` turned true between two steps.
     """
-    n = len(data)
+    if start >= stop:
+        return stop
+    order = segment_indices(seed, start, stop, session.spec.batch_size, len(data)).to(data.inputs.device)
     for step in range(start, stop):
         if should_stop is not None and should_stop():
             return step
-        idx = batch_indices(seed, step, session.spec.batch_size, n).to(data.inputs.device, non_blocking=True)
-        loss = session.step(*data.batch(idx))
+        loss = session.step(*data.batch(order[step - start]))
         loss_sum += loss
         if on_step is not None:
             on_step(step, loss)

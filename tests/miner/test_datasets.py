@@ -77,3 +77,14 @@ def test_shards_must_agree_on_sample_shape_and_exist() -> None:
     with pytest.raises(InvalidReceipt) as exc:
         load_split(store, [bytes(32)])
     assert exc.value.reason == "blob-missing"
+
+
+def test_segment_indices_are_the_per_step_batches_stacked() -> None:
+    from app.miner.datasets import segment_indices
+
+    seg = segment_indices(SEED, 5, 9, 16, 300)
+    assert seg.shape == (4, 16)
+    for row, step in zip(seg, range(5, 9)):
+        assert torch.equal(row, batch_indices(SEED, step, 16, 300))
+    with pytest.raises(ValueError):
+        segment_indices(SEED, 3, 3, 16, 300)
