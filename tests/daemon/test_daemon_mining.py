@@ -79,9 +79,9 @@ def test_idle_source_switches_mining_on_and_off(tmp_path: Path) -> None:
         _wait(lambda: service.snapshot()["paused_at"] is not None, 30, "the round to be saved")
         snap = service.snapshot()
         assert (snap["state"], snap["reason"]) == ("waiting", "user-active")
-        saved = snap["paused_at"]
+        saved, step = snap["paused_at"], snap["step"]
         time.sleep(1.5)
-        assert service.snapshot()["step"] == saved  # no training while the user is active
+        assert service.snapshot()["step"] == step  # no training while the user is active
 
         clock.advance(61)
         _wait(lambda: service.snapshot()["resumed_from"] == saved, 60, "training to continue from the saved step")
