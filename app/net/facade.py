@@ -53,6 +53,11 @@ class NetThread:
         if self._failed is not None:
             raise RuntimeError(f"the network host failed to start: {self._failed}") from self._failed
 
+    @property
+    def failed(self) -> BaseException | None:
+        """Why the running host stopped on its own (None while it runs, or after a clean `stop()`)."""
+        return self._failed if self._ready.is_set() else None
+
     def submit(self, fn: Callable[[NetHost], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run `fn(host)` on the network loop; the Future carries its result or exception."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()

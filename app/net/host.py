@@ -307,8 +307,12 @@ class NetHost:
 
     def _cut_off(self, peer: str) -> None:
         peer_id = ID.from_base58(peer)
-        if not self._pubsub.is_peer_blacklisted(peer_id):
-            self._pubsub.add_to_blacklist(peer_id)
+        # Only the set GossipSub consults before validating, delivering or relaying a message; not
+        # `Pubsub.add_to_blacklist`, whose own teardown task races the disconnect's dead-peer cleanup
+        # (py-libp2p 0.8.1: both delete the peer's entry; the loser's KeyError stops the Pubsub
+        # service and with it the whole host) and skips the router's cleanup (the banned peer stayed
+        # in the mesh). Closing the connection runs libp2p's normal dead-peer path, which does both.
+        self._pubsub.blacklisted_peers.add(peer_id)
         self._nursery.start_soon(self._disconnect, peer_id)
 
     async def _disconnect(self, peer_id: ID) -> None:

@@ -46,7 +46,11 @@ def run_node(args: argparse.Namespace) -> int:
                         listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
                         block_interval_s=args.block_interval, round_wait_s=args.round_wait,
                         timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms))
-    Node(config).run()
+    node = Node(config)
+    node.run()
+    if node.fatal_error is not None:
+        print(f"potminer node: {node.fatal_error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -112,6 +112,7 @@ class Node:
         self._syncing = False
         self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
         self._peers: list[dict[str, Any]] = []  # last peer table snapshot, for the status file
+        self.fatal_error: str | None = None  # why run() returned on its own (None: stopped by a signal or request)
         self.net = NetThread(
             NetConfig(chain_id=self.chain.params.chain_id, key_path=config.datadir / "p2p.key",
                       listen_host=config.listen_host, listen_port=config.listen_port,
@@ -381,6 +382,13 @@ class Node:
     # ------------------------------------------------------------------ sync and status
 
     def _sync_tick(self) -> None:
+        if self.net.failed is not None:
+            # A node without its network host is deaf and mute: it would sit there looking alive
+            # (status file, RPC) while it can neither follow the chain nor sign. Stop, say why.
+            self.fatal_error = f"the network host stopped: {self.net.failed!r}"
+            log.critical("%s; stopping the node", self.fatal_error)
+            self.loop.stop()
+            return
         self._request_sync()
         if self.desk is not None:
             self.desk.poll(self.chain.state)
