@@ -121,9 +121,29 @@ class Verifier:
             return Verdict(False, exc.reason, exc.detail)
         return Verdict(True, ACCEPTED)
 
+    def verify_segment(self, receipt: WorkReceipt, openings: Openings, segment: int) -> Verdict:
+        """Re-execute one segment of an already included receipt (a fraud-proof check).
+
+        Applies the receipt's own rules (chain, signature, task spec, device class, openings) but not
+        the "open round" ones: the task view given for the receipt's task is the one of the round it
+        was included in, which may be over.
+        """
+        try:
+            view, session = self._common(receipt)
+            n = segment_count(view.spec)
+            if not 0 <= segment < n:
+                raise InvalidReceipt("bad-segment", f"segment {segment} outside 0..{n - 1}")
+            opened = _Opened(openings, self.store, receipt.commitments_root, n + 1)
+            seed = round_seed(view.anchor_block_hash, receipt.miner, receipt.task_id, receipt.round)
+            self._replay(session, self.training_data(view.spec), seed, opened, segment, n, receipt)
+        except InvalidReceipt as exc:
+            return Verdict(False, exc.reason, exc.detail)
+        return Verdict(True, ACCEPTED)
+
     # ------------------------------------------------------------------ rules
 
-    def _check(self, r: WorkReceipt, openings: Openings, segments: Sequence[int] | None) -> None:
+    def _common(self, r: WorkReceipt) -> tuple[TaskView, Session]:
+        """Rules every check shares: chain, signature, a known and trainable task, a known device class."""
         if r.chain_id != self.chain_id:
             raise InvalidReceipt("wrong-chain", f"receipt is for {r.chain_id!r}")
         try:
@@ -133,6 +153,17 @@ class Verifier:
         view = self.tasks.get(r.task_id)
         if view is None:
             raise InvalidReceipt("unknown-task", r.task_id.hex()[:16])
+        try:
+            registry.check_task_spec(view.spec)
+            session = Session(view.spec, self.device)
+        except InvalidTaskSpec as exc:
+            raise InvalidReceipt(exc.reason, exc.detail) from None
+        if r.device_class not in self.tolerances:
+            raise InvalidReceipt("unknown-device-class", r.device_class)
+        return view, session
+
+    def _check(self, r: WorkReceipt, openings: Openings, segments: Sequence[int] | None) -> None:
+        view, session = self._common(r)
         if view.finished:
             raise InvalidReceipt("task-finished", r.task_id.hex()[:16])
         if r.round != view.current_round:
@@ -140,15 +171,8 @@ class Verifier:
         if r.base_checkpoint != view.current_checkpoint:
             raise InvalidReceipt("wrong-base", "receipt does not start from the current global checkpoint")
         spec = view.spec
-        try:
-            registry.check_task_spec(spec)
-            session = Session(spec, self.device)
-        except InvalidTaskSpec as exc:
-            raise InvalidReceipt(exc.reason, exc.detail) from None
         if r.steps != spec.local_steps:
             raise InvalidReceipt("wrong-steps", f"{r.steps} steps claimed, the task asks {spec.local_steps}")
-        if r.device_class not in self.tolerances:
-            raise InvalidReceipt("unknown-device-class", r.device_class)
         n = segment_count(spec)
         opened = _Opened(openings, self.store, r.commitments_root, n + 1)
         if opened.hash(0) != r.base_checkpoint:
