@@ -37,8 +37,8 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
         yield net
 
 
-def start_miner_daemon(net: Devnet, datadir: Path) -> object:
-    write_config(datadir, CONFIG)
+def start_miner_daemon(net: Devnet, datadir: Path, config: str = CONFIG) -> object:
+    write_config(datadir, config)
     return start_daemon(datadir, "--genesis", str(net.root / "genesis.json"), "--bootstrap", *net.bootstrap, env=ENV)
 
 
