@@ -36,6 +36,14 @@ LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
 RESUME_SAVE_INTERVAL_S = 30.0
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the round's work is worthless and no receipt is made."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"training diverged (non-finite loss) before step {step}")
+        self.step = step
+
+
 @dataclass(frozen=True)
 class RoundJob:
     """What the chain says this round is: the task, its round number, base checkpoint and anchor block."""
@@ -120,16 +128,22 @@ def train_round(
     step_hook = meter.on_step if after_step is None else _chain(meter.on_step, after_step)
     writer = _CheckpointWriter(store, resume, state)
     step = state.step
-    while step < spec.local_steps:
-        seg_end = (step // k + 1) * k
-        step = run_steps(session, data, seed, step, seg_end, loss_sum, step_hook, should_pause)
-        if step < seg_end:  # asked to pause between two steps
-            checkpoints = writer.drain()
-            _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
-            return Paused(step)
-        writer.submit(session.checkpoint_blob(), step, last=step == spec.local_steps)
-        if step < spec.local_steps:
-            loss_sum = torch.zeros((), device=device)
+    try:
+        while step < spec.local_steps:
+            seg_end = (step // k + 1) * k
+            step = run_steps(session, data, seed, step, seg_end, loss_sum, step_hook, should_pause)
+            if step < seg_end:  # asked to pause between two steps
+                checkpoints = writer.drain()
+                _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
+                return Paused(step)
+            if not bool(torch.isfinite(loss_sum)):  # one check per segment: a sync, not one per step
+                resume.clear()
+                raise TrainingDiverged(step)
+            writer.submit(session.checkpoint_blob(), step, last=step == spec.local_steps)
+            if step < spec.local_steps:
+                loss_sum = torch.zeros((), device=device)
+    finally:
+        writer.close()
     checkpoints = writer.drain()
     final = decode_tensors(writer.last_blob)
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
@@ -180,8 +194,11 @@ class _CheckpointWriter:
                 f.result()
         finally:
             self.pending.clear()
-            self.pool.shutdown(wait=True)
         return list(self.checkpoints)
+
+    def close(self) -> None:
+        """Let queued writes finish and stop the thread (on every exit path, errors included)."""
+        self.pool.shutdown(wait=True)
 
 
 def _save_paused(resume: ResumeDir, state: RoundState, session: Session, loss_sum: torch.Tensor, k: int) -> None:

@@ -70,3 +70,18 @@ def test_progress_reports_steps_loss_and_throughput(spec, store, data, keys, tmp
     assert [p.step for p in seen] == [5, 10, 12]
     assert all(p.total_steps == spec.local_steps and p.loss > 0 and p.samples_per_s > 0 for p in seen)
     assert len(ticks) == spec.local_steps
+
+
+def test_diverging_training_raises_instead_of_signing_garbage(spec, store, data, keys, tmp_path: Path) -> None:
+    import pytest
+
+    from app.miner.loop import TrainingDiverged
+    from app.miner.tensors import encode_tensors
+
+    base = decode_tensors(store.get(spec.initial_checkpoint))
+    exploding = store.put(encode_tensors({k: v * 1e30 for k, v in base.items()}))  # finite, but logits overflow
+    job = make_job(spec, base=exploding)
+    with pytest.raises(TrainingDiverged) as exc:
+        train_round(job, keys[0], store, data, device=CPU, resume=ResumeDir(tmp_path))
+    assert exc.value.step == spec.checkpoint_interval
+    assert not (tmp_path / "round.cbor").exists()
