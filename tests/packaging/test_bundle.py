@@ -88,6 +88,11 @@ def exercise(bin_dir: Path, tmp: Path) -> None:
         pytest.fail(f"{gui.name} is missing from the bundle")
 
     datadir = tmp / "data"
+    datadir.mkdir(parents=True, exist_ok=True)
+    # The shipped testnet genesis (read from the bundle's resources/); loopback only, no mDNS: the
+    # daemon the window starts talks to nothing beyond this machine.
+    (datadir / "config.toml").write_text(
+        '[network]\nchain = "testnet"\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\n')
     window = subprocess.Popen([str(gui), "--datadir", str(datadir)], env={**env, "POTMINER_SMOKE_QUIT_AFTER": "8"},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -109,7 +114,7 @@ def exercise(bin_dir: Path, tmp: Path) -> None:
                 log = "\n".join(p.read_text(errors="replace")[-3000:] for p in datadir.rglob("*.log"))
                 pytest.fail(f"the daemon never answered status: {status.stdout}{status.stderr}\n{log}")
             time.sleep(1)
-        assert '"mining"' in status.stdout, status.stdout
+        assert '"mining"' in status.stdout and "pot-testnet" in status.stdout, status.stdout
     finally:
         stop = run([str(cli), "stop", "--datadir", str(datadir), "--wait", "60"], env, timeout=90)
         deadline = time.monotonic() + 30
