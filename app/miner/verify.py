@@ -79,7 +79,7 @@ def choose_segments(n_segments: int, q: int, rng: secrets.SystemRandom | None = 
 
 def relative_distance(reexec: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> float:
     """max over parameters (distance / distance travelled in the segment) and optimiser state (distance / norm)."""
-    if set(reexec) != set(committed):
+    if set(reexec) != set(committed) or any(reexec[n].shape != committed[n].shape for n in committed):
         return math.inf
     worst = 0.0
     params = [n for n in committed if n.startswith(optim.PARAM)]
@@ -212,7 +212,7 @@ class Verifier:
 
 def _check_update(update: Mapping[str, torch.Tensor], final: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor]) -> None:
     """The update blob must be exactly final - base over the parameters (elementwise, bit-exact)."""
-    if set(base) != set(optim.params_of(final)):
+    if set(base) != set(optim.params_of(final)) or any(final[n].shape != t.shape or final[n].dtype != t.dtype for n, t in base.items()):
         raise InvalidReceipt("malformed-checkpoint", "final checkpoint parameters differ from the base's")
     expected = update_tensors(dict(final), dict(base))
     if set(update) != set(expected):

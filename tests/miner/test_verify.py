@@ -203,3 +203,19 @@ def test_task_with_an_impossible_schedule_is_a_verdict_not_a_crash(spec, store, 
     out = mine(spec, keys[0])
     verdict = verifier_for(spec.replace(local_steps=13), store, data).verify(out.receipt, out.trace)
     assert (verdict.accepted, verdict.reason) == (False, "bad-schedule")
+
+
+def test_checkpoints_with_wrong_shapes_are_rejected_not_broadcast(spec, store, data, keys, mine) -> None:
+    out = mine(spec, keys[0])
+    for index, segment, reason in ((3, 2, "malformed-checkpoint"), (2, 1, "segment-mismatch")):
+        ckpt = decode_tensors(store.get(out.trace.checkpoints[index]))
+        name = next(k for k in ckpt if k.startswith(optim.PARAM) and ckpt[k].ndim == 2)
+        ckpt[name] = ckpt[name][:1].clone()  # one row: would broadcast in a careless subtraction
+        checkpoints = list(out.trace.checkpoints)
+        checkpoints[index] = store.put(encode_tensors(ckpt))
+        bad = resign(out, keys[0], store, checkpoints) if index != 3 else None
+        if bad is None:  # the final checkpoint: the update cannot even be formed, so sign by hand
+            receipt = out.receipt.replace(commitments_root=merkle_root(checkpoints), signature=NO_SIGNATURE).signed_by(keys[0])
+            bad = RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=0), out.update_hash)
+        verdict = verifier_for(spec, store, data).verify(bad.receipt, bad.trace, segments=[segment])
+        assert (verdict.accepted, verdict.reason) == (False, reason), verdict
