@@ -38,6 +38,7 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_node(args: argparse.Namespace) -> int:
+    from app.core.errors import StorageError
     from app.node.node import Node, NodeConfig
 
     _setup_logging(args.log_level)
@@ -46,7 +47,12 @@ def run_node(args: argparse.Namespace) -> int:
                         listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
                         block_interval_s=args.block_interval, round_wait_s=args.round_wait,
                         timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms))
-    node = Node(config)
+    try:
+        node = Node(config)
+    except StorageError as exc:  # a store or signing record that cannot be trusted: say why, do not start
+        logging.getLogger("app.node").critical("%s", exc)
+        print(f"potminer node: {exc}", file=sys.stderr)
+        return 2
     node.run()
     if node.fatal_error is not None:
         print(f"potminer node: {node.fatal_error}", file=sys.stderr)

@@ -23,7 +23,10 @@ from app.core.bft import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistSigningState,
     ScheduleTimeout,
+    SigningRecord,
+    SigningStateStore,
     Step,
     TimeoutConfig,
 )
@@ -31,7 +34,7 @@ from app.core.blobstore import BlobStore
 from app.core.builder import build_block
 from app.core.crypto import key_hash
 from app.core.encoding import Record
-from app.core.errors import InvalidConsensusMessage, PotError
+from app.core.errors import InvalidConsensusMessage, PotError, StorageError
 from app.core.genesis import load_genesis
 from app.core.state import ChainState
 from app.core.types import (
@@ -70,6 +73,11 @@ log = logging.getLogger(__name__)
 
 ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
+SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/spec/consensus.md)
+
+
+class SigningRecordError(StorageError):
+    """The validator's signing record cannot be used; the node refuses to start rather than risk a double vote."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,35 @@ class Node:
         is_validator = config.role == "validator"
         self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
-        self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts)
+        self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
+        self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts,
+                                signing_record=self._load_signing_record())
+
+    def _load_signing_record(self) -> SigningRecord | None:
+        """The saved signing record of this validator; SigningRecordError if it cannot be trusted."""
+        if self.signing is None:
+            return None
+        path = self.signing.path
+        hint = (f"refusing to start: without it this validator could sign a vote that contradicts one it signed "
+                f"before. Move {path} away only once the chain has finalised past the height it names")
+        try:
+            record = self.signing.load()
+        except StorageError as exc:
+            raise SigningRecordError(f"{exc}; {hint}") from None
+        if record is None:
+            return None
+        chain_id = self.chain.params.chain_id
+        if record.chain_id != chain_id:
+            raise SigningRecordError(f"the signing record {path} is for chain {record.chain_id!r}, not {chain_id!r}; "
+                                     f"{hint}")
+        if record.member != self.key.public_key:
+            raise SigningRecordError(f"the signing record {path} belongs to another key than {self.config.key_path}; "
+                                     f"{hint}")
+        lock = "no lock" if record.locked_hash is None else \
+            f"locked on {record.locked_hash.hex()[:16]} since view {record.locked_view}"
+        log.info("signing record: last signed height %d view %d step %d, %s", record.height, record.view,
+                 record.step, lock)
+        return record
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,7 +216,9 @@ class Node:
 
     def _act(self, actions: list[Any]) -> None:
         for action in actions:
-            if isinstance(action, BroadcastProposal):
+            if isinstance(action, PersistSigningState):
+                self._save_signing_record(action.record)
+            elif isinstance(action, BroadcastProposal):
                 self._publish(action.proposal)
             elif isinstance(action, BroadcastVote):
                 self._publish(action.vote)
@@ -191,12 +229,30 @@ class Node:
             elif isinstance(action, EvidenceFound):
                 self._on_evidence_found(action.evidence)
 
+    def _save_signing_record(self, record: SigningRecord) -> None:
+        """Durably save the record before the signed message that follows it goes out.
+
+        A validator that cannot save it must not sign: the node stops (the exception also abandons the
+        rest of this action list, so the broadcast it covers is never sent).
+        """
+        assert self.signing is not None, "only a validator signs"
+        try:
+            self.signing.save(record)
+        except OSError as exc:
+            log.critical("cannot save the signing record %s (%s); stopping before signing", self.signing.path, exc)
+            self.loop.stop()
+            raise SigningRecordError(f"cannot save the signing record {self.signing.path}: {exc}") from exc
+
     def _timeout(self, height: int, view: int, step: Step) -> None:
         self._act(self.engine.on_timeout(height, view, step))
 
     def _start_height(self, height: int) -> None:
         if height != self.chain.height + 1 or (self.engine.height is not None and self.engine.height >= height):
             return
+        record = self.engine.snapshot()
+        if record is not None and record.height == height and self.engine.height is None:
+            lock = "no lock" if record.locked_hash is None else f"its lock on {record.locked_hash.hex()[:16]}"
+            log.info("resuming height %d at view %d with %s", height, record.view, lock)
         self._act(self.engine.start_height(height))
 
     def _commit(self, block: Block) -> None:

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from app.core.bft import SigningRecord, SigningStateStore, Step
+from app.core.errors import StorageError
 from app.core.state import Account, account_key
 from app.core.storage import Store
 from app.core.types import GRAINS_PER_POT, Committee
 from app.core.validation import leader
 from app.node.devnet import Devnet, DevnetConfig
+from app.node.node import SIGNING_RECORD_FILE
 from tests.integration.hostile import equivocate, flood
 
 ROUNDS = 3
@@ -166,3 +171,65 @@ def test_a_killed_validator_restarts_from_its_store_and_catches_up(devnet: Devne
     resumed = [int(x) for x in re.findall(r"resumed at height (\d+)", log)]
     assert resumed and resumed[-1] >= stopped_at > 0  # nothing final was lost to SIGKILL
     devnet.kill(name)  # started by this test; stop it before the reaper does
+
+
+def test_a_validator_killed_while_locked_restarts_with_its_lock(devnet: Devnet) -> None:
+    """Kill a member between its precommit and the commit (locked mid-height); it comes back locked.
+
+    The node saves its signing record (last signed height/view/step and its lock) before each
+    broadcast. The member is frozen (SIGSTOP) as soon as its record shows a precommit with a lock;
+    if its store has not committed that height yet it is SIGKILLed there, else thawed and tried again.
+    With another member already down, the chain can only go on once the restarted one signs again.
+    """
+    victim = getattr(devnet, "victim", None)
+    name = next(n for n in ("v3", "v2", "v1", "v0") if n != victim)
+    member = devnet.members[name]
+    store_path = SigningStateStore(member.datadir / SIGNING_RECORD_FILE)
+    assert member.process is not None
+    caught: SigningRecord | None = None
+    deadline = time.monotonic() + 120
+    while caught is None and time.monotonic() < deadline:
+        try:
+            record = store_path.load()
+        except StorageError:
+            record = None  # never torn: only a read racing the first save of a new file
+        if record is None or record.step != Step.PRECOMMIT or record.locked_hash is None:
+            time.sleep(0.005)
+            continue
+        member.process.send_signal(signal.SIGSTOP)
+        with store_of(devnet, name) as store:
+            committed = store.head().height
+        if committed < record.height and store_path.load() == record:
+            caught = record
+        else:
+            member.process.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+    assert caught is not None, "never caught the member locked before its commit"
+    devnet.kill(name)  # SIGKILL of a stopped process: nothing more is written
+    assert caught.member == member.key.public_key
+    with store_of(devnet, name) as store:
+        resumed_from = store.head().height
+    others = [v for v in ("v0", "v1", "v2", "v3") if v not in (name, victim)]
+    before = max(height(devnet, v) for v in others)
+
+    devnet.start(name)
+    log_path = member.datadir / "node.log"
+    lock_line = (f"resuming height {caught.height} at view {caught.view} with its lock on "
+                 f"{caught.locked_hash.hex()[:16]}")
+    if resumed_from == caught.height - 1:  # the usual case: the kill came before the commit reached the store
+        devnet.wait_for(lambda: lock_line in log_path.read_text(), timeout_s=60, poll_s=0.5)
+    devnet.wait_for(lambda: all(height(devnet, v) >= before + 3 for v in (*others, name)), timeout_s=180)
+    after = store_path.load()
+    assert after is not None and after.position > caught.position  # it signs again, never behind its record
+    finalised = set()
+    for v in (*others, name):  # one block at the height it was locked on, everywhere
+        with store_of(devnet, v) as store:
+            finalised.add(store.header_by_height(caught.height).block_hash)
+    assert len(finalised) == 1
+    with store_of(devnet, others[0]) as store:
+        top = store.head().height
+        evidence = [e for x in range(max(1, caught.height - 2), top + 1) for e in store.block_by_height(x).body.evidence]
+    culprits = {e.vote_a.voter if hasattr(e, "vote_a") else e.proposer for e in evidence}
+    assert member.key.public_key not in culprits  # the restart signed nothing contradicting its record
+    devnet.kill(name)
+
