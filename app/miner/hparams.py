@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 
 from app.core.errors import PotError
 
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+# One spelling per number: no exponent, no leading zeros, no trailing zeros after the point, no "-0".
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?")
 
 
 class InvalidTaskSpec(PotError):
@@ -48,8 +49,8 @@ def parse_params(pairs: tuple[tuple[str, str], ...], schema: Mapping[str, Num], 
     out: dict[str, float | int] = {}
     for name, text in pairs:
         rule = schema[name]
-        if not _DECIMAL.fullmatch(text):
-            raise InvalidTaskSpec("bad-hyperparams", f"{what} {name}={text!r} is not a plain decimal")
+        if not _DECIMAL.fullmatch(text) or text == "-0":
+            raise InvalidTaskSpec("bad-hyperparams", f"{what} {name}={text!r} is not a canonical decimal")
         try:
             value = Decimal(text)
         except InvalidOperation:  # pragma: no cover - the regex already excludes these

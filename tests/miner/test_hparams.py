@@ -25,6 +25,9 @@ def test_parses_ints_and_reals() -> None:
         (("hidden", "64"), ("lr", "1e-3")),  # exponent form is not canonical
         (("hidden", "64"), ("lr", "NaN")),
         (("hidden", "064"), ("lr", "0.1")),  # leading zero
+        (("hidden", "64"), ("lr", "0.10")),  # trailing zero: a second spelling of 0.1
+        (("hidden", "64"), ("lr", "-0")),  # a second spelling of 0
+        (("hidden", "64"), ("lr", "1.")),
         (("hidden", "0"), ("lr", "0.1")),  # out of range
         (("hidden", "64"), ("lr", "2")),
         (("hidden", "64"), ("lr", "-0.1")),
