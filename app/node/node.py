@@ -350,11 +350,12 @@ class Node:
     def _schedule_verify(self, receipt: WorkReceipt, view: TaskView) -> None:
         def done(verdict: Verdict | None, error: BaseException | None) -> None:
             accepted = verdict is not None and verdict.accepted
-            why = verdict.reason if verdict is not None else repr(error)
+            why = f"{verdict.reason}: {verdict.detail}" if verdict is not None else repr(error)
+            retry = verdict is None or verdict.reason == "unavailable"  # not the miner's proven fault
             log.info("receipt of %s round %d: %s", receipt.miner.hex()[:12], receipt.round,
-                     "verified" if accepted else f"REJECTED ({why})")
+                     "verified" if accepted else f"{'NOT CHECKED, will retry' if retry else 'REJECTED'} ({why})")
             assert self.desk is not None
-            self.desk.verified(receipt, accepted, self.chain.state)
+            self.desk.verified(receipt, accepted, self.chain.state, retry=retry)
             self._retry_deferred()
 
         self.loop.run_in_worker(lambda: self.work.verify(receipt, view), done)

@@ -75,7 +75,17 @@ class RoundDesk:
         self._schedule_verify(receipt, view)
         return True
 
-    def verified(self, receipt: WorkReceipt, accepted: bool, head: ChainState) -> None:
+    def verified(self, receipt: WorkReceipt, accepted: bool, head: ChainState, retry: bool = False) -> None:
+        """The verdict on `receipt`. `retry`: it could not be checked (its trace or blobs were not
+        reachable yet, e.g. no connection to its miner): forget it, so the miner's next republication
+        of the receipt is verified afresh instead of being refused for good."""
+        if retry and not accepted:
+            rnd = self._rounds.get((receipt.task_id, receipt.round))
+            if rnd is not None:
+                rnd.receipts.pop(receipt.receipt_id, None)
+            self.verdicts.pop(receipt.receipt_id, None)
+            self.poll(head)
+            return
         self.verdicts[receipt.receipt_id] = accepted
         if accepted:
             self._miners.setdefault(receipt.task_id, set()).add(receipt.miner)

@@ -82,3 +82,20 @@ def test_a_proposed_aggregate_must_match_this_members_own(head) -> None:  # type
     forged = mine.replace(new_checkpoint=b"\x02" * 32)
     with pytest.raises(RoundNotChecked):
         desk.check_block(block.replace(body=block.body.replace(receipts=(r,), results=(forged,))))
+
+
+def test_a_receipt_that_could_not_be_checked_is_verified_again_when_it_comes_back(head) -> None:  # type: ignore[no-untyped-def]
+    state, task_id = head
+    desk, asked = make_desk()
+    a = receipt(state, task_id, MINERS[0])
+    assert desk.on_receipt(a, state)
+    desk.verified(a, False, state, retry=True)  # e.g. its miner was not reachable for the trace yet
+    assert not asked["aggregate"]
+    assert desk.on_receipt(a, state)  # the miner's republication: scheduled again, not refused
+    assert asked["verify"] == [a, a]
+    desk.verified(a, True, state)
+    assert len(asked["aggregate"]) == 1
+    b = receipt(state, task_id, MINERS[1], 2)
+    assert desk.on_receipt(b, state)
+    desk.verified(b, False, state)  # a proven bad receipt stays refused
+    assert not desk.on_receipt(b, state)
