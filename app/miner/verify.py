@@ -129,7 +129,8 @@ class Verifier:
         was included in, which may be over.
         """
         try:
-            view, session = self._common(receipt)
+            view = self._common(receipt)
+            session = Session(view.spec, self.device)
             n = segment_count(view.spec)
             if not 0 <= segment < n:
                 raise InvalidReceipt("bad-segment", f"segment {segment} outside 0..{n - 1}")
@@ -142,7 +143,7 @@ class Verifier:
 
     # ------------------------------------------------------------------ rules
 
-    def _common(self, r: WorkReceipt) -> tuple[TaskView, Session]:
+    def _common(self, r: WorkReceipt) -> TaskView:
         """Rules every check shares: chain, signature, a known and trainable task, a known device class."""
         if r.chain_id != self.chain_id:
             raise InvalidReceipt("wrong-chain", f"receipt is for {r.chain_id!r}")
@@ -154,16 +155,15 @@ class Verifier:
         if view is None:
             raise InvalidReceipt("unknown-task", r.task_id.hex()[:16])
         try:
-            registry.check_task_spec(view.spec)
-            session = Session(view.spec, self.device)
+            registry.check_task_spec(view.spec)  # on the meta device: cheap, allocates nothing
         except InvalidTaskSpec as exc:
             raise InvalidReceipt(exc.reason, exc.detail) from None
         if r.device_class not in self.tolerances:
             raise InvalidReceipt("unknown-device-class", r.device_class)
-        return view, session
+        return view
 
     def _check(self, r: WorkReceipt, openings: Openings, segments: Sequence[int] | None) -> None:
-        view, session = self._common(r)
+        view = self._common(r)
         if view.finished:
             raise InvalidReceipt("task-finished", r.task_id.hex()[:16])
         if r.round != view.current_round:
@@ -181,6 +181,7 @@ class Verifier:
         final = opened.tensors(n)
         update = decode_tensors(fetch_verified(self.store, r.update_hash, "update"))
         _check_update(update, final, base)
+        session = Session(spec, self.device)  # the costly part starts only after every cheap rule passed
         chosen = list(segments) if segments is not None else choose_segments(n, self.q)
         data = self.training_data(spec)
         seed = round_seed(view.anchor_block_hash, r.miner, r.task_id, r.round)
