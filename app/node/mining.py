@@ -29,6 +29,10 @@ class MinerDesk:
         self._schedule = schedule_train
         self._started: set[tuple[bytes, int]] = set()
 
+    def mark_started(self, task_id: bytes, round_number: int) -> None:
+        """Never train (task, round) here (a receipt for it was signed before a restart)."""
+        self._started.add((task_id, round_number))
+
     def on_head(self, head: ChainState) -> None:
         for task_id, task in sorted(head.tasks().items()):
             if task.status != TASK_OPEN or (task_id, task.round) in self._started:

@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/spec/consensus.md)
+TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 
 
 class SigningRecordError(StorageError):
@@ -114,7 +115,7 @@ class Node:
         self.loop = EventLoop()
         self.mempool = Mempool()
         self.evidence: list[Evidence] = []
-        self.traces = TraceBook()
+        self.traces = TraceBook(directory=config.datadir / TRACES_DIR)
         self._origins: dict[bytes, str] = {}  # receipt id -> peer that published it
         self._deferred: list[Proposal] = []
         self._syncing = False
@@ -133,9 +134,22 @@ class Node:
         is_validator = config.role == "validator"
         self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
+        self._resume_receipts()
         self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
         self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts,
                                 signing_record=self._load_signing_record())
+
+    def _resume_receipts(self) -> None:
+        """Receipts this key signed before a restart: republish them (until their round closes) and
+        do not train those rounds again; their traces are served from disk."""
+        for receipt in self.traces.receipts():
+            if receipt.miner != self.key.public_key:
+                continue
+            self._published[receipt.receipt_id] = (receipt, float("-inf"))  # republished at the first tick
+            if self.miner is not None:
+                self.miner.mark_started(receipt.task_id, receipt.round)
+            log.info("resuming receipt for round %d of task %s (trace on disk)", receipt.round,
+                     receipt.task_id.hex()[:16])
 
     def _load_signing_record(self) -> SigningRecord | None:
         """The saved signing record of this validator; SigningRecordError if it cannot be trusted."""
@@ -382,7 +396,7 @@ class Node:
             if out is None:
                 log.error("training round %d failed: %r", job.round, error)
                 return
-            self.traces.add(out.trace)
+            self.traces.add(out.trace, out.receipt)  # on disk before the receipt goes out
             self._published[out.receipt.receipt_id] = (out.receipt, time.monotonic())
             log.info("trained round %d: final loss %.4f", job.round, out.receipt.final_loss_micro / 1e6)
             self._publish(out.receipt)

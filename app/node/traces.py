@@ -3,17 +3,31 @@
 A receipt commits only to the Merkle root of its checkpoint hashes; to re-execute a segment the
 verifier needs the hashes themselves. The answer is checked against the receipt's root before use
 (`TrainingTrace.root`), so any peer may answer and a lying one is caught and reported.
+
+The miner keeps its traces (and the receipts it signed with them) on disk, not only in memory: a
+miner restarted mid-round must still answer the validators' checks of the receipt it already
+gossiped, and must republish that receipt rather than train the round again.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.core.encoding import Bytes32
+from app.core.errors import PotError
+from app.core.types import WorkReceipt
 from app.miner.proof import TrainingTrace
 from app.net.messages import Request, Response
+from app.wallet.atomic import write_atomic
+
+log = logging.getLogger(__name__)
 
 PROTOCOL_NAME = "trace"
+TRACE_SUFFIX = ".trace"
+RECEIPT_SUFFIX = ".receipt"
 
 
 @dataclass(frozen=True)
@@ -31,16 +45,92 @@ class TraceResponse(Response):
 
 
 class TraceBook:
-    """The traces this miner can answer for, by commitments root (bounded: old rounds fall out)."""
+    """The traces this miner can answer for, by commitments root (bounded: old rounds fall out).
 
-    def __init__(self, keep: int = 64) -> None:
+    With a `directory`, every trace is also written there atomically as `<root hex>.trace` (and the
+    receipt signed with it as `<root hex>.receipt`, written after its trace), so they survive a
+    restart; `get` reads a trace back from disk when it is not in memory. A file that does not decode
+    or does not hash to its name is ignored (and logged), never served.
+    """
+
+    def __init__(self, keep: int = 64, directory: Path | None = None) -> None:
         self._traces: dict[bytes, TrainingTrace] = {}
         self._keep = keep
+        self.directory = directory
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
 
-    def add(self, trace: TrainingTrace) -> None:
-        self._traces[trace.root] = trace
+    def add(self, trace: TrainingTrace, receipt: WorkReceipt | None = None) -> None:
+        """Keep `trace` (and `receipt`, whose commitments root it must be); durable when a directory is set."""
+        root = trace.root
+        if receipt is not None and receipt.commitments_root != root:
+            raise ValueError("the receipt does not commit to this trace")
+        if self.directory is not None:
+            write_atomic(self.directory / f"{root.hex()}{TRACE_SUFFIX}", trace.encode(), mode=0o644)
+            if receipt is not None:
+                write_atomic(self.directory / f"{root.hex()}{RECEIPT_SUFFIX}", receipt.encode(), mode=0o644)
+            self._prune_files()
+        self._traces[root] = trace
         while len(self._traces) > self._keep:
             self._traces.pop(next(iter(self._traces)))
 
     def get(self, root: bytes) -> TrainingTrace | None:
-        return self._traces.get(root)
+        trace = self._traces.get(root)
+        if trace is None and self.directory is not None:
+            trace = self._read(root)
+        return trace
+
+    def receipts(self) -> list[WorkReceipt]:
+        """The receipts saved with their traces, oldest first (a restarted miner republishes them)."""
+        if self.directory is None:
+            return []
+        found = []
+        for path in self._files(RECEIPT_SUFFIX):
+            try:
+                receipt = WorkReceipt.decode(path.read_bytes())
+            except (OSError, PotError, ValueError) as exc:
+                log.warning("ignoring unreadable receipt file %s: %s", path, exc)
+                continue
+            if receipt.commitments_root.hex() != path.name[: -len(RECEIPT_SUFFIX)] or self.get(receipt.commitments_root) is None:
+                log.warning("ignoring receipt file %s: it does not match a saved trace", path)
+                continue
+            found.append(receipt)
+        return found
+
+    def _read(self, root: bytes) -> TrainingTrace | None:
+        assert self.directory is not None
+        path = self.directory / f"{root.hex()}{TRACE_SUFFIX}"
+        try:
+            trace = TrainingTrace.decode(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, PotError, ValueError) as exc:
+            log.warning("ignoring unreadable trace file %s: %s", path, exc)
+            return None
+        if trace.root != root:
+            log.warning("ignoring trace file %s: its checkpoints do not hash to its name", path)
+            return None
+        return trace
+
+    def _files(self, suffix: str) -> list[Path]:
+        assert self.directory is not None
+        paths = [p for p in self.directory.iterdir() if p.name.endswith(suffix) and not p.name.startswith(".")]
+        return sorted(paths, key=lambda p: (_mtime(p), p.name))
+
+    def _prune_files(self) -> None:
+        """Keep the `keep` newest traces on disk (with their receipts)."""
+        traces = self._files(TRACE_SUFFIX)
+        for old in traces[: max(0, len(traces) - self._keep)]:
+            stem = old.name[: -len(TRACE_SUFFIX)]
+            for path in (self.directory / f"{stem}{RECEIPT_SUFFIX}", old):  # type: ignore[operator]
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime_ns / 1e9
+    except OSError:
+        return 0.0

@@ -24,7 +24,12 @@ from app.core.storage import Store
 from app.core.types import GRAINS_PER_POT, Committee
 from app.core.validation import leader
 from app.node.devnet import Devnet, DevnetConfig
+from app.net.facade import NetThread
+from app.net.host import NetConfig
+from app.net.topics import TopicKind
 from app.node.node import SIGNING_RECORD_FILE
+from app.node.traces import PROTOCOL_NAME as TRACE_PROTOCOL
+from app.node.traces import TraceRequest, TraceResponse
 from tests.integration.hostile import equivocate, flood
 
 ROUNDS = 3
@@ -163,13 +168,17 @@ def test_a_peer_flooding_garbage_is_banned_and_nothing_it_sent_is_stored(devnet:
 
 def test_a_killed_validator_restarts_from_its_store_and_catches_up(devnet: Devnet) -> None:
     name = getattr(devnet, "victim", "v3")
+    live = next(v for v in ("v0", "v1", "v2", "v3") if v != name)  # the victim's own status file is stale
     stopped_at = height(devnet, name)
-    target = height(devnet, "v0")
+    target = height(devnet, live)
+    log_path = devnet.members[name].datadir / "node.log"
+    before = len(re.findall(r"resumed at height (\d+)", log_path.read_text()))
+    started = time.time()
     devnet.start(name)
-    devnet.wait_for(lambda: height(devnet, name) >= target, timeout_s=120)
-    log = (devnet.members[name].datadir / "node.log").read_text()
-    resumed = [int(x) for x in re.findall(r"resumed at height (\d+)", log)]
-    assert resumed and resumed[-1] >= stopped_at > 0  # nothing final was lost to SIGKILL
+    devnet.wait_for(lambda: devnet.status(name)["written_at"] > started and height(devnet, name) >= target,
+                    timeout_s=120)
+    resumed = [int(x) for x in re.findall(r"resumed at height (\d+)", log_path.read_text())]
+    assert len(resumed) > before and resumed[-1] >= stopped_at > 0  # nothing final was lost to SIGKILL
     devnet.kill(name)  # started by this test; stop it before the reaper does
 
 
@@ -233,3 +242,35 @@ def test_a_validator_killed_while_locked_restarts_with_its_lock(devnet: Devnet) 
     assert member.key.public_key not in culprits  # the restart signed nothing contradicting its record
     devnet.kill(name)
 
+
+def test_a_restarted_miner_still_serves_the_traces_of_its_receipts(devnet: Devnet, tmp_path: Path) -> None:
+    """Traces are on disk, not only in memory: after SIGKILL and restart the miner answers checks."""
+    miner = devnet.members["m1"]
+    with store_of(devnet, "v0") as store:
+        top = store.head().height
+        mine = [r for x in range(1, top + 1) for r in store.block_by_height(x).body.receipts
+                if r.miner == miner.key.public_key]
+    assert mine, "the miner has no receipt on chain"
+    devnet.kill("m1")
+    devnet.start("m1")
+    assert devnet.genesis is not None
+    net = NetThread(NetConfig(chain_id=devnet.genesis.params.chain_id, key_path=tmp_path / "checker.key",
+                              topics=(TopicKind.BLOCKS,)))
+    net.start()
+    try:
+        peer = devnet.wait_for(lambda: _try(lambda: net.call(lambda h: h.connect(miner.multiaddr), timeout_s=10)),
+                               timeout_s=60)
+        for receipt in mine:
+            root = receipt.commitments_root
+            resp = net.call(lambda h: h.request(peer, TRACE_PROTOCOL, TraceRequest(root), TraceResponse), timeout_s=30)
+            assert resp.trace.root == root
+    finally:
+        net.stop()
+    devnet.kill("m1")
+
+
+def _try(fn):  # type: ignore[no-untyped-def]
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - not listening yet: the caller polls
+        return None
