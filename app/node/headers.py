@@ -3,8 +3,8 @@
 Pure: it holds the last verified header and the committee that signs the next one, and `extend`
 accepts the next signed header or raises. A header that ends an epoch names the next committee by
 hash only; the members are taken to be unchanged if that hash matches, or else the signers of the
-next header's QC if they hash to it (`UnknownCommittee` otherwise: a light client then needs a
-committee proof from a full node, which the protocol does not carry yet).
+next header's QC if they hash to it (`UnknownCommittee` otherwise: the light client then fetches the
+Committee record by hash from a full node and hands it to `adopt_committee`, which checks the hash).
 """
 
 from __future__ import annotations
@@ -68,6 +68,22 @@ class HeaderChain:
                 self.committee = same
             else:
                 self._pending_hash = h.next_committee_hash
+
+    @property
+    def pending_committee_hash(self) -> bytes | None:
+        """The announced hash of the next committee while its members are not known yet."""
+        return self._pending_hash
+
+    def adopt_committee(self, committee: Committee) -> None:
+        """Take the announced next committee from a record fetched from any peer (checked by hash)."""
+        if self._pending_hash is None:
+            raise HeaderChainError("no committee hand-over is pending")
+        if committee.committee_hash != self._pending_hash:
+            raise HeaderChainError("the committee served does not hash to the one the chain announced")
+        if committee.epoch != self.committee.epoch + 1:
+            raise HeaderChainError(f"the committee served is for epoch {committee.epoch}, "
+                                   f"expected {self.committee.epoch + 1}")
+        self.committee, self._pending_hash = committee, None
 
     def _adopt_from_signers(self, signatures, epoch: int) -> None:  # type: ignore[no-untyped-def]
         members = tuple(sorted((s.voter for s in signatures), key=crypto.key_hash))

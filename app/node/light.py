@@ -16,11 +16,13 @@ from typing import Any
 from app.core.errors import InvalidProof
 from app.core.genesis import Genesis
 from app.core.state import AccountProof
-from app.core.types import BlockHeader
+from app.core.types import BlockHeader, Committee
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.topics import TopicKind
-from app.node.headers import HeaderChain
+from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
+from app.node.committees import CommitteeRequest, CommitteeResponse
+from app.node.headers import HeaderChain, UnknownCommittee
 
 BATCH = 256
 ATTEMPTS = 8
@@ -30,6 +32,7 @@ class LightClient:
     def __init__(self, genesis: Genesis, net: NetThread) -> None:
         self.headers = HeaderChain(genesis)
         self.net = net
+        self.fetched_committees = 0  # hand-overs that needed a committee record from a full node
 
     def sync(self, peer: str) -> int:
         """Verify every header `peer` has past ours; return the new height."""
@@ -37,9 +40,22 @@ class LightClient:
             start = self.headers.height + 1
             batch = self.net.call(lambda h: h.call_headers(peer, start, BATCH), timeout_s=60)
             for signed in batch:
-                self.headers.extend(signed)
+                try:
+                    self.headers.extend(signed)
+                except UnknownCommittee:
+                    # members changed and the QC does not name them all: fetch the record by hash
+                    self.headers.adopt_committee(self.fetch_committee(peer, self.headers.pending_committee_hash))
+                    self.headers.extend(signed)
             if len(batch) < BATCH:
                 return self.headers.height
+
+    def fetch_committee(self, peer: str, digest: bytes | None) -> Committee:
+        """The Committee record with hash `digest` from `peer` (the caller checks it against the chain)."""
+        assert digest is not None
+        resp = self.net.call(lambda h: h.request(peer, COMMITTEE_PROTOCOL, CommitteeRequest(digest), CommitteeResponse),
+                             timeout_s=30)
+        self.fetched_committees += 1
+        return resp.committee
 
     def prove(self, peer: str, address: bytes) -> tuple[Any, BlockHeader]:
         """The account at `address` proven against a verified header's state root, and that header.
@@ -73,6 +89,7 @@ def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], data
         head = client.headers.head
         return {"height": head.height, "head_hash": head.block_hash.hex(), "proven_height": proven.height,
                 "proven_state_root": proven.state_root.hex(), "epoch": head.epoch, "committee_epoch": client.headers.committee.epoch,
+                "fetched_committees": client.fetched_committees,
                 "address": address.hex(), "balance": account.balance, "bond": account.bond, "peer": peer}
     finally:
         net.stop()

@@ -66,6 +66,8 @@ from app.node.mempool import Mempool
 from app.node.mining import MinerDesk, train
 from app.node.rounds import AggKey, RoundDesk
 from app.node.status import snapshot, write_status
+from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
+from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
 from app.node.traces import PROTOCOL_NAME, TraceBook, TraceRequest, TraceResponse
 from app.node.work import TrainingWork
 
@@ -75,6 +77,7 @@ ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/spec/consensus.md)
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
+COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
 
 
 class SigningRecordError(StorageError):
@@ -116,6 +119,8 @@ class Node:
         self.mempool = Mempool()
         self.evidence: list[Evidence] = []
         self.traces = TraceBook(directory=config.datadir / TRACES_DIR)
+        self.committees = CommitteeBook(config.datadir / COMMITTEES_DIR)
+        self._remember_committees()
         self._origins: dict[bytes, str] = {}  # receipt id -> peer that published it
         self._deferred: list[Proposal] = []
         self._syncing = False
@@ -201,6 +206,7 @@ class Node:
         for kind in host.config.topics:
             host.set_validator(kind, validator)
         host.serve(PROTOCOL_NAME, TraceRequest, self._serve_trace)
+        host.serve(COMMITTEE_PROTOCOL, CommitteeRequest, self._serve_committee)
 
     # ------------------------------------------------------------------ ConsensusApp
 
@@ -282,8 +288,14 @@ class Node:
                  len(body.transactions), len(body.receipts), len(body.results), len(body.evidence))
         self._after_commit()
 
+    def _remember_committees(self) -> None:
+        state = self.chain.state
+        self.committees.add(state.committee)
+        self.committees.add(state.next_committee)
+
     def _after_commit(self) -> None:
         state = self.chain.state
+        self._remember_committees()
         self.mempool.refresh(state)
         self.evidence = [e for e in self.evidence if state.account(key_hash(e.vote_a.voter)).bond > 0]
         if self.desk is not None:
@@ -439,6 +451,12 @@ class Node:
         if trace is None:
             return ErrorResponse(code=ERR_NOT_FOUND, message="no such trace")
         return TraceResponse(trace=trace)
+
+    async def _serve_committee(self, peer: str, req: CommitteeRequest) -> CommitteeResponse | ErrorResponse:
+        committee = self.committees.get(req.committee_hash)
+        if committee is None:
+            return ErrorResponse(code=ERR_NOT_FOUND, message="no such committee")
+        return CommitteeResponse(committee=committee)
 
     def _read_blob(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
         try:
