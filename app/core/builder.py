@@ -1,7 +1,7 @@
 """Block building: the proposer's side of `validate_block`.
 
 The builder applies items to a `StateDraft` in exactly the order `ChainState.apply_body` does
-(evidence, rounds, transactions, end of block), skips each item the state rejects, and stops adding
+(evidence, fraud proofs, rounds, transactions, end of block), skips each item the state rejects, and stops adding
 transactions at the size limit, so the block it returns passes `validate_block` by construction.
 Items skipped as invalid are returned with the error that rejected them (the mempool drops those);
 transactions left out for room are returned apart (they stay in the mempool).
@@ -24,6 +24,7 @@ from app.core.types import (
     BlockBody,
     BlockHeader,
     Evidence,
+    FraudProof,
     ProposalEvidence,
     RoundResult,
     WorkReceipt,
@@ -51,11 +52,14 @@ def build_block(
     results: Sequence[RoundResult] = (),
     receipts: Iterable[WorkReceipt] = (),
     evidence: Iterable[Evidence | ProposalEvidence] = (),
+    fraud_proofs: Iterable[FraudProof] = (),
 ) -> BuiltBlock:
     """Build the next block on `state` as `proposer` (a public key, the leader of the slot).
 
     `timestamp_ms` is raised to the parent's plus one if the local clock lags. Each result is
     included with its receipts (looked up by `receipt_ids` among `receipts`) or skipped whole.
+    `fraud_proofs` must already have passed the re-execution check (`app.miner.fraud.check_fraud_proof`);
+    the builder applies only the state's checks.
     """
     height = state.height + 1
     expected = leader(state.next_committee, height, view)
@@ -90,10 +94,20 @@ def build_block(
         except PotError as exc:
             rejected.append((ev, exc))
 
+    included_fraud: list[FraudProof] = []
+    for proof in fraud_proofs:
+        try:
+            draft.apply_fraud_proofs([proof])
+            included_fraud.append(proof)
+        except PotError as exc:
+            rejected.append((proof, exc))
+
     included_results, included_receipts = _select_rounds(draft, results, receipts, rejected)
     rewards = draft.apply_rounds(included_receipts, included_results, proposer)
 
-    body = BlockBody((), tuple(included_receipts), tuple(included_results), rewards, tuple(included_evidence))
+    body = BlockBody(
+        (), tuple(included_receipts), tuple(included_results), rewards, tuple(included_evidence), tuple(included_fraud)
+    )
     room = state.params.max_block_bytes - block_size(Block(template, body, None))
     txs: list[AnyTransaction] = []
     left_out: list[AnyTransaction] = []
@@ -124,11 +138,12 @@ def build_block(
         results_root=roots.results_root,
         rewards_root=roots.rewards_root,
         evidence_root=roots.evidence_root,
+        fraud_proofs_root=roots.fraud_proofs_root,
         next_committee_hash=unsealed.next_committee.committee_hash,
     )
     block = Block(header=header, body=body, qc=None)
     if block_size(block) > state.params.max_block_bytes:  # only if rounds and evidence alone overflow
-        raise BlockTooLarge("the block's rounds and evidence alone exceed max_block_bytes")
+        raise BlockTooLarge("the block's rounds, evidence and fraud proofs alone exceed max_block_bytes")
     return BuiltBlock(block, unsealed.with_head(block.block_hash), tuple(rejected), tuple(left_out))
 
 

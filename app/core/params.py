@@ -18,6 +18,7 @@ MAX_HALVINGS = 64  # after 64 halvings every uint64 reward has shifted to zero
 # A block's size limit counts the block without its QC (a proposal has none yet, and its validity must
 # not change when the QC arrives); the largest QC must still fit in Block.MAX_SIZE on top of it.
 MAX_QC_BYTES = 16 * 1024
+MAX_VESTING_BLOCKS = 100_000  # a challenge window longer than this would keep too many rewards pending
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class ChainParams(Record):
     max_block_bytes: Annotated[int, Range(1024, Block.MAX_SIZE - MAX_QC_BYTES)]
     task_expiry_blocks: Annotated[int, Range(1, UINT64_MAX)]
     max_clock_drift_ms: Uint64
+    # Miner rewards vest this many blocks after the block that pays them; until then a fraud proof can
+    # claw them back (0: no challenge window). Defaults keep older constructions working.
+    reward_vesting_blocks: Annotated[int, Range(0, MAX_VESTING_BLOCKS)] = 0
+    fraud_bounty_bps: Annotated[int, Range(0, BPS_DENOMINATOR)] = 5_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,6 +66,10 @@ class ChainParams(Record):
         """The part of a block's minted reward paid to the committee for checking the work."""
         return minted * self.validator_share_bps // BPS_DENOMINATOR
 
+    def fraud_bounty(self, clawed: int) -> int:
+        """The challenger's share of a reward clawed back by a fraud proof."""
+        return clawed * self.fraud_bounty_bps // BPS_DENOMINATOR
+
     def epoch_of(self, height: int) -> int:
         return height // self.epoch_length
 
@@ -81,6 +90,8 @@ DEVNET = ChainParams(
     max_block_bytes=2 * 1024 * 1024,
     task_expiry_blocks=120,
     max_clock_drift_ms=15_000,
+    reward_vesting_blocks=8,
+    fraud_bounty_bps=5_000,
 )
 
 TESTNET = ChainParams(
@@ -95,6 +106,8 @@ TESTNET = ChainParams(
     max_block_bytes=4 * 1024 * 1024,
     task_expiry_blocks=720,
     max_clock_drift_ms=15_000,
+    reward_vesting_blocks=240,
+    fraud_bounty_bps=5_000,
 )
 
 NETWORKS: dict[str, ChainParams] = {"devnet": DEVNET, "testnet": TESTNET}

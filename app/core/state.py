@@ -7,8 +7,14 @@ keys it changed, so the state root and the stored entries are recomputed only fo
 
 Money is only ever moved, never created or destroyed, except by `ChainParams.block_reward` minting:
 transaction fees go to the block's proposer and a slashed bond goes to the proposer that included the
-evidence (burning either would break the invariant `balances + bonds + escrows == genesis supply +
-minted`, which the property tests check after every random block). Evidence is vote equivocation
+evidence (burning either would break the invariant `balances + bonds + pending + escrows == genesis
+supply + minted`, which the property tests check after every random block).
+
+Miner rewards vest: a block credits them to the miner's `pending`, with one `PendingReward` per
+receipt, and they move to the balance at the end of block `unlock_height` (= paying height +
+`reward_vesting_blocks`). Until then a `FraudProof` can claw one back: the challenger gets
+`fraud_bounty_bps` of it and the rest goes to the task's owner (the requester who paid for work that
+was not done), so supply is conserved here too. Evidence is vote equivocation
 (`Evidence`) or leader equivocation (`ProposalEvidence`); one offence, an offender's (height, view),
 is punished at most once: the offences punished this epoch are kept in the state (`b"s"`).
 
@@ -16,6 +22,7 @@ State entries (`entries()`, the only interface of the SQLite store, docs/spec/st
     b"a" + address(20)  -> Account        b"t" + task_id(32) -> TaskState
     b"m"                -> ChainMeta      b"c" / b"n"        -> Committee (current / next block's)
     b"s"                -> SlashedOffences (this epoch's punished offences; absent when none)
+    b"r" + receipt_id(32) -> PendingReward (a miner reward in its challenge window, or settled recently)
     b"h"                -> head block hash (raw 32 bytes; NOT under the state root, see `HEAD_KEY`)
 """
 
@@ -54,6 +61,7 @@ from app.core.types import (
     BlockHeader,
     Committee,
     Evidence,
+    FraudProof,
     ProposalEvidence,
     Reward,
     RoundResult,
@@ -73,11 +81,16 @@ NEXT_COMMITTEE_KEY = b"n"
 # hash is stored with the entries (the store needs it to resume) but left out of the state root.
 HEAD_KEY = b"h"
 SLASHED_KEY = b"s"
+REWARD_PREFIX = b"r"
 MAX_SLASHED_PER_EPOCH = 4096  # punished offences one epoch can record (each needs a bonded committee member)
 
 TASK_OPEN = 0
 TASK_FINISHED = 1
 TASK_EXPIRED = 2
+
+REWARD_PENDING = 0  # in its challenge window: counted in the miner's `pending`, not spendable
+REWARD_VESTED = 1  # moved to the miner's balance; kept one more window so a late proof is told so
+REWARD_CLAWED = 2  # taken back by a fraud proof; kept likewise so a second proof is told so
 
 
 # --------------------------------------------------------------------------- errors (rules of this module)
@@ -99,6 +112,26 @@ class WrongRewards(InvalidBlock):
     """A block whose listed rewards differ from the ones the state machine computes."""
 
 
+class InvalidFraudProof(InvalidBlock):
+    """A fraud proof the state machine refuses (the subclasses say why)."""
+
+
+class MalformedFraudProof(InvalidFraudProof):
+    """A fraud proof whose segment or openings do not fit its receipt (or a receipt of another chain)."""
+
+
+class UnknownReceipt(InvalidFraudProof):
+    """A fraud proof against a receipt whose reward this state does not hold (never included, or long settled)."""
+
+
+class RewardVested(InvalidFraudProof):
+    """A fraud proof that comes after the challenge window: the reward has vested."""
+
+
+class DuplicateFraudProof(InvalidFraudProof):
+    """A fraud proof against a reward that was already clawed back."""
+
+
 class UnknownAccount(PotError):
     """A proof was asked for an account that holds nothing (absent from the state)."""
 
@@ -108,9 +141,11 @@ class UnknownAccount(PotError):
 
 @dataclass(frozen=True)
 class Account(Record):
-    """An account: spendable balance, next nonce, slashable bond, and work credited this epoch.
+    """An account: spendable balance, next nonce, slashable bond, work credited this epoch, and pending.
 
-    `public_key` is remembered once the account signs something (a transaction or a receipt), since
+    `pending` is the sum of the account's miner rewards still in their challenge window (not
+    spendable; see `PendingReward`); it sits in the account so that an `AccountProof` shows a light
+    client both what it can spend and what is still vesting. `public_key` is remembered once the account signs something (a transaction or a receipt), since
     committees are lists of public keys while accounts are keyed by address.
     """
 
@@ -120,10 +155,11 @@ class Account(Record):
     bond: Uint64
     work: Uint64
     public_key: PublicKey32 | None
+    pending: Uint64 = 0
 
     def is_empty(self) -> bool:
         """An empty account is absent from the state: one representation of "nothing here"."""
-        return not (self.balance or self.nonce or self.bond or self.work)
+        return not (self.balance or self.nonce or self.bond or self.work or self.pending)
 
 
 EMPTY_ACCOUNT = Account(balance=0, nonce=0, bond=0, work=0, public_key=None)
@@ -205,11 +241,35 @@ class SlashedOffences(Record):
     offences: Annotated[tuple[Offence, ...], MaxLen(MAX_SLASHED_PER_EPOCH)]
 
 
+@dataclass(frozen=True)
+class PendingReward(Record):
+    """One included receipt's miner reward: pending until the end of block `unlock_height`.
+
+    `epoch` is the epoch that paid it (a claw-back removes the receipt's `steps` from the miner's work
+    only while that epoch lasts; afterwards the work has already been spent on an election). Settled
+    rewards (vested or clawed back) stay until `unlock_height + reward_vesting_blocks`, so that a late
+    or repeated fraud proof gets a precise error, and are then dropped.
+    """
+
+    TAG = 60
+    miner: Bytes20
+    task_id: Bytes32
+    amount: Uint64
+    steps: Uint64
+    epoch: Uint64
+    unlock_height: Uint64
+    status: Annotated[int, Range(REWARD_PENDING, REWARD_CLAWED)]
+
+
 OffenceKey = tuple[bytes, int, int]  # (offender address, height, view)
 
 
 def account_key(address: bytes) -> bytes:
     return ACCOUNT_PREFIX + address
+
+
+def reward_key(receipt_id: bytes) -> bytes:
+    return REWARD_PREFIX + receipt_id
 
 
 def task_key(task_id: bytes) -> bytes:
@@ -285,6 +345,37 @@ def compute_rewards(
     )
 
 
+def check_fraud_proof_structure(proof: FraudProof, chain_id: str, spec: TaskSpec) -> None:
+    """Raise `MalformedFraudProof` unless `proof` is well formed for a receipt of task `spec` on `chain_id`.
+
+    Pure and cheap (no re-execution): the receipt is of this chain, the task's round has segments
+    (`local_steps` a multiple of `checkpoint_interval`), `segment` is one of them, and the two openings
+    are leaves `segment` and `segment + 1` of `segments + 1` that prove against the receipt's
+    `commitments_root`. Whether the segment really replays outside tolerance is the committee's check
+    (`app.miner.fraud.check_fraud_proof`), run before it votes for a block that includes the proof.
+    """
+    receipt = proof.receipt
+    if receipt.chain_id != chain_id:
+        raise MalformedFraudProof(f"the receipt is for chain {receipt.chain_id!r}, not {chain_id!r}")
+    if spec.local_steps % spec.checkpoint_interval:
+        raise MalformedFraudProof("the task's rounds are not made of whole segments")
+    segments = spec.local_steps // spec.checkpoint_interval
+    if proof.segment >= segments:
+        raise MalformedFraudProof(f"segment {proof.segment} of a round of {segments} segments")
+    for name, checkpoint, opening, index in (
+        ("start", proof.start_checkpoint, proof.start_proof, proof.segment),
+        ("end", proof.end_checkpoint, proof.end_proof, proof.segment + 1),
+    ):
+        if opening.index != index or opening.leaf_count != segments + 1:
+            raise MalformedFraudProof(
+                f"{name} opening is for leaf {opening.index}/{opening.leaf_count}, wanted {index}/{segments + 1}"
+            )
+        try:
+            verify_proof(receipt.commitments_root, checkpoint, opening)
+        except InvalidProof as exc:
+            raise MalformedFraudProof(f"{name} opening does not prove against the receipt: {exc}") from None
+
+
 def elect_committee(
     params: ChainParams, accounts: Mapping[bytes, Account], current: Committee, epoch: int
 ) -> Committee:
@@ -329,6 +420,7 @@ class ChainState:
     _values: Mapping[bytes, bytes] = field(repr=False)  # committed key -> encoded value
     _leaves: Mapping[bytes, bytes] = field(repr=False)  # committed key -> state_leaf digest
     slashed: frozenset[OffenceKey] = field(default=frozenset(), repr=False)  # offences punished this epoch
+    _rewards: Mapping[bytes, PendingReward] = field(default_factory=dict, repr=False)  # receipt id -> reward
 
     # ---- construction
 
@@ -343,6 +435,7 @@ class ChainState:
         tasks: Mapping[bytes, TaskState],
         head_hash: bytes,
         slashed: Iterable[OffenceKey] = (),
+        rewards: Mapping[bytes, PendingReward] | None = None,
     ) -> "ChainState":
         """Build a state from its parts, encoding every entry (genesis and loading only)."""
         draft = StateDraft.empty(params, meta, committee, next_committee, head_hash)
@@ -350,6 +443,8 @@ class ChainState:
             draft.set_account(address, acct)
         for task_id, task in tasks.items():
             draft.set_task(task_id, task)
+        for receipt_id, reward in (rewards or {}).items():
+            draft.set_reward(receipt_id, reward)
         draft.slashed = set(slashed)
         return draft.freeze()
 
@@ -399,6 +494,18 @@ class ChainState:
     def tasks(self) -> Mapping[bytes, TaskState]:
         return self._tasks
 
+    def pending_reward(self, receipt_id: bytes) -> PendingReward | None:
+        """The reward paid for an included receipt, while it is pending or recently settled."""
+        return self._rewards.get(receipt_id)
+
+    def pending_rewards(self, address: bytes | None = None) -> dict[bytes, PendingReward]:
+        """Receipt id -> reward of the rewards still pending (of one miner's address if given)."""
+        return {
+            rid: r
+            for rid, r in self._rewards.items()
+            if r.status == REWARD_PENDING and (address is None or r.miner == address)
+        }
+
     def round_anchor(self, task_id: bytes) -> bytes:
         """The hash of the block that opened the task's current round (the miners' data-order seed)."""
         task = self._tasks.get(task_id)
@@ -407,8 +514,8 @@ class ChainState:
         return task.anchor if task.anchor != ZERO_HASH else self.head_hash
 
     def total_held(self) -> int:
-        """Balances + bonds + escrows; equals genesis supply + minted in every valid state."""
-        held = sum(a.balance + a.bond for a in self._accounts.values())
+        """Balances + bonds + pending rewards + escrows; equals genesis supply + minted in every valid state."""
+        held = sum(a.balance + a.bond + a.pending for a in self._accounts.values())
         return held + sum(t.escrow for t in self._tasks.values())
 
     # ---- commitments
@@ -451,6 +558,7 @@ class ChainState:
         draft = StateDraft(self)
         draft.begin_block(header)
         draft.apply_evidence(body.evidence, crypto.key_hash(header.proposer))
+        draft.apply_fraud_proofs(body.fraud_proofs)
         rewards = draft.apply_rounds(body.receipts, body.results, header.proposer)
         if rewards != body.rewards:
             raise WrongRewards(f"block lists {len(body.rewards)} rewards, the state computes {len(rewards)} different ones")
@@ -479,6 +587,7 @@ class StateDraft:
         self.head_hash = state.head_hash
         self.accounts = dict(state._accounts)
         self.tasks = dict(state._tasks)
+        self.rewards = dict(state._rewards)
         self._values = state._values
         self._leaves = state._leaves
         self._dirty: set[bytes] = set()
@@ -514,6 +623,13 @@ class StateDraft:
     def set_task(self, task_id: bytes, task: TaskState) -> None:
         self.tasks[task_id] = task
         self._dirty.add(task_key(task_id))
+
+    def set_reward(self, receipt_id: bytes, reward: PendingReward | None) -> None:
+        if reward is None:
+            self.rewards.pop(receipt_id, None)
+        else:
+            self.rewards[receipt_id] = reward
+        self._dirty.add(reward_key(receipt_id))
 
     # ---- transactions
 
@@ -614,8 +730,16 @@ class StateDraft:
         rewards = compute_rewards(self.params, self.block_height, self.committee, proposer_key, rounds)
         for result, task, group in closing:
             self._close_round(result, task, group)
+        miner_amounts: dict[tuple[bytes, bytes], int] = {}
         for reward in rewards:
-            self.credit(reward.recipient, reward.amount)
+            if reward.kind == Reward.KIND_MINER:
+                miner_amounts[(reward.task_id, reward.recipient)] = reward.amount
+            else:
+                self.credit(reward.recipient, reward.amount)
+        for _, _, group in closing:
+            for receipt in group:
+                address = crypto.key_hash(receipt.miner)
+                self._hold_reward(receipt, miner_amounts.get((receipt.task_id, address), 0))
         if rounds:
             self.meta = replace(self.meta, minted=self.meta.minted + self.params.block_reward(self.block_height))
         return rewards
@@ -641,6 +765,62 @@ class StateDraft:
         if groups:
             raise InvalidRoundResult("receipts for a task whose round the block does not close")
         return closing
+
+    def _hold_reward(self, receipt: WorkReceipt, amount: int) -> None:
+        """Put one receipt's miner reward in the miner's `pending` until its challenge window ends."""
+        address = crypto.key_hash(receipt.miner)
+        acct = self.account(address)
+        self.set_account(address, replace(acct, pending=acct.pending + amount))
+        reward = PendingReward(
+            miner=address,
+            task_id=receipt.task_id,
+            amount=amount,
+            steps=receipt.steps,
+            epoch=self.meta.epoch,
+            unlock_height=self.block_height + self.params.reward_vesting_blocks,
+            status=REWARD_PENDING,
+        )
+        self.set_reward(receipt.receipt_id, reward)
+
+    def apply_fraud_proofs(self, proofs: Iterable[FraudProof]) -> None:
+        """Claw back each proven receipt's pending reward: a bounty to the challenger, the rest to the task owner.
+
+        The state checks what it can (`check_fraud_proof_structure`, the reward pending and in its
+        window); the re-execution that shows the segment is wrong is each committee member's check
+        before it votes (docs/spec/training.md). The miner also loses the receipt's work credit if it
+        was paid in this epoch (an earlier epoch's work has already elected its committee).
+        """
+        for proof in proofs:
+            receipt_id = proof.receipt_id
+            task = self.tasks.get(proof.receipt.task_id)
+            reward = self.rewards.get(receipt_id)
+            if task is None or reward is None:
+                raise UnknownReceipt(f"no reward held for receipt {receipt_id.hex()[:16]}")
+            check_fraud_proof_structure(proof, self.params.chain_id, task.spec)
+            if reward.status == REWARD_CLAWED:
+                raise DuplicateFraudProof(f"the reward of receipt {receipt_id.hex()[:16]} was already clawed back")
+            if reward.status == REWARD_VESTED or reward.unlock_height < self.block_height:
+                raise RewardVested(f"the reward of receipt {receipt_id.hex()[:16]} vested at {reward.unlock_height}")
+            acct = self.account(reward.miner)
+            work = acct.work - min(acct.work, reward.steps) if reward.epoch == self.meta.epoch else acct.work
+            self.set_account(reward.miner, replace(acct, pending=acct.pending - reward.amount, work=work))
+            self.set_reward(receipt_id, replace(reward, status=REWARD_CLAWED))
+            bounty = self.params.fraud_bounty(reward.amount)
+            self.credit(proof.challenger, bounty)
+            self.credit(task.owner, reward.amount - bounty)
+
+    def vest_rewards(self) -> None:
+        """Move the rewards whose window ends with this block to their miners' balances; drop old settled ones."""
+        for receipt_id, reward in list(self.rewards.items()):
+            if reward.status == REWARD_PENDING and reward.unlock_height <= self.block_height:
+                acct = self.account(reward.miner)
+                self.set_account(
+                    reward.miner, replace(acct, balance=acct.balance + reward.amount, pending=acct.pending - reward.amount)
+                )
+                reward = replace(reward, status=REWARD_VESTED)
+                self.set_reward(receipt_id, reward)
+            if reward.status != REWARD_PENDING and reward.unlock_height + self.params.reward_vesting_blocks <= self.block_height:
+                self.set_reward(receipt_id, None)
 
     def _open_task(self, task_id: bytes) -> TaskState:
         task = self.tasks.get(task_id)
@@ -691,7 +871,8 @@ class StateDraft:
         self.set_task(result.task_id, task)
 
     def end_block(self) -> None:
-        """Expire stalled tasks, then at an epoch's end elect the next committee and reset work."""
+        """Vest rewards, expire stalled tasks, then at an epoch's end elect the next committee and reset work."""
+        self.vest_rewards()
         for task_id, task in list(self.tasks.items()):
             if task.status == TASK_OPEN and self.block_height - task.round_opened >= self.params.task_expiry_blocks:
                 self.credit(task.owner, task.escrow)
@@ -719,6 +900,8 @@ class StateDraft:
         for key in self._dirty:
             if key[:1] == ACCOUNT_PREFIX:
                 changed[key] = self.accounts.get(key[1:])
+            elif key[:1] == REWARD_PREFIX:
+                changed[key] = self.rewards.get(key[1:])
             else:
                 changed[key] = self.tasks.get(key[1:])
         for key, record in changed.items():
@@ -741,6 +924,7 @@ class StateDraft:
             _values=values,
             _leaves=leaves,
             slashed=frozenset(self.slashed),
+            _rewards=self.rewards,
         )
 
 
@@ -767,6 +951,7 @@ def _new_task(tx: TaskPost, owner: bytes, escrow: int, height: int) -> TaskState
 def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainState:
     accounts: dict[bytes, Account] = {}
     tasks: dict[bytes, TaskState] = {}
+    rewards: dict[bytes, PendingReward] = {}
     singles: dict[bytes, bytes] = {}
     for key, value in entries.items():
         prefix, rest = key[:1], key[1:]
@@ -777,6 +962,8 @@ def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainS
             accounts[rest] = acct
         elif prefix == TASK_PREFIX and len(rest) == 32:
             tasks[rest] = TaskState.decode(value)
+        elif prefix == REWARD_PREFIX and len(rest) == 32:
+            rewards[rest] = PendingReward.decode(value)
         elif key in (META_KEY, COMMITTEE_KEY, NEXT_COMMITTEE_KEY, HEAD_KEY, SLASHED_KEY):
             singles[key] = value
         else:
@@ -800,4 +987,11 @@ def _from_entries(params: ChainParams, entries: Mapping[bytes, bytes]) -> ChainS
         slashed = [(o.offender, o.height, o.view) for o in offences]
         if not slashed or slashed != sorted(set(slashed)):
             raise StorageError("stored slashed offences are empty, unsorted or repeated")
-    return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head, slashed)
+    pending: dict[bytes, int] = {}
+    for reward in rewards.values():
+        if reward.status == REWARD_PENDING:
+            pending[reward.miner] = pending.get(reward.miner, 0) + reward.amount
+    for address in pending.keys() | {a for a, acct in accounts.items() if acct.pending}:
+        if accounts.get(address, EMPTY_ACCOUNT).pending != pending.get(address, 0):
+            raise StorageError(f"account {address.hex()}'s pending differs from its pending rewards")
+    return ChainState.create(params, meta, committee, next_committee, accounts, tasks, head, slashed, rewards)

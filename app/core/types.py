@@ -26,7 +26,8 @@ from app.core.encoding import (
     Uint64,
     encode,
 )
-from app.core.hashing import DOMAIN_COMMITTEE, DOMAIN_HEADER, DOMAIN_RECEIPT, DOMAIN_TX, tagged_hash
+from app.core.hashing import DOMAIN_COMMITTEE, DOMAIN_HEADER, DOMAIN_RECEIPT, DOMAIN_TX, ZERO_HASH, tagged_hash
+from app.core.merkle import MerkleProof
 
 GRAINS_PER_POT = 10**9
 NO_SIGNATURE = bytes(64)
@@ -35,6 +36,7 @@ MAX_TXS_PER_BLOCK = 4096
 MAX_RECEIPTS_PER_BLOCK = 1024
 MAX_COMMITTEE = 128
 MAX_PARAMS = 32
+MAX_FRAUD_PROOFS_PER_BLOCK = 64
 
 Param = tuple[Annotated[str, MaxLen(32)], Annotated[str, MaxLen(64)]]
 Params = Annotated[tuple[Param, ...], MaxLen(MAX_PARAMS)]
@@ -230,6 +232,32 @@ class Reward(Record):
     task_id: Bytes32
 
 
+@dataclass(frozen=True)
+class FraudProof(Record):
+    """A challenger's claim that segment `segment` of an included `receipt` was not honestly trained.
+
+    The on-chain form of `app.miner.fraud.FraudProof` (tag 74), plus the challenger to pay: the two
+    checkpoint openings that bound the segment are spelled out as (checkpoint hash, Merkle proof) pairs
+    so that core needs no miner types. The chain checks the structure (`state.check_fraud_proof_structure`)
+    and that the receipt's reward is still pending; whether the segment really replays outside
+    tolerance is re-executed by each committee member (`app.miner.fraud.check_fraud_proof`) before it
+    votes. Unsigned, like equivocation evidence: the proof itself is the authority.
+    """
+
+    TAG = 14
+    challenger: Bytes20
+    receipt: WorkReceipt
+    segment: Uint64
+    start_checkpoint: Bytes32
+    start_proof: MerkleProof
+    end_checkpoint: Bytes32
+    end_proof: MerkleProof
+
+    @property
+    def receipt_id(self) -> bytes:
+        return self.receipt.receipt_id
+
+
 # --------------------------------------------------------------------------- consensus
 
 VOTE_PREVOTE = 1
@@ -337,6 +365,8 @@ class BlockHeader(Record):
     evidence_root: Bytes32
     next_committee_hash: Bytes32
     proposer: PublicKey32
+    # Added after the first headers (hence last, with a default that keeps old constructions working).
+    fraud_proofs_root: Bytes32 = ZERO_HASH
 
     @property
     def block_hash(self) -> bytes:
@@ -351,6 +381,7 @@ class BlockBody(Record):
     results: Annotated[tuple[RoundResult, ...], MaxLen(64)]
     rewards: Annotated[tuple[Reward, ...], MaxLen(MAX_RECEIPTS_PER_BLOCK + MAX_COMMITTEE)]
     evidence: Annotated[tuple[Evidence | ProposalEvidence, ...], MaxLen(64)]
+    fraud_proofs: Annotated[tuple[FraudProof, ...], MaxLen(MAX_FRAUD_PROOFS_PER_BLOCK)] = ()
 
 
 @dataclass(frozen=True)

@@ -54,13 +54,17 @@ class WrongNextCommittee(InvalidBlock):
 
 @dataclass(frozen=True)
 class BodyRoots:
-    """The five Merkle roots a header carries over its body's lists (of canonical encodings)."""
+    """The six Merkle roots a header carries over its body's lists (of canonical encodings)."""
 
     txs_root: bytes
     receipts_root: bytes
     results_root: bytes
     rewards_root: bytes
     evidence_root: bytes
+    fraud_proofs_root: bytes
+
+
+BODY_ROOTS = ("txs_root", "receipts_root", "results_root", "rewards_root", "evidence_root", "fraud_proofs_root")
 
 
 def items_root(items: Sequence[Record]) -> bytes:
@@ -74,6 +78,7 @@ def body_roots(body: BlockBody) -> BodyRoots:
         results_root=items_root(body.results),
         rewards_root=items_root(body.rewards),
         evidence_root=items_root(body.evidence),
+        fraud_proofs_root=items_root(body.fraud_proofs),
     )
 
 
@@ -112,7 +117,7 @@ def check_header(state: ChainState, header: BlockHeader, now_ms: int | None = No
 
 def check_body_roots(header: BlockHeader, body: BlockBody) -> None:
     roots = body_roots(body)
-    for name in ("txs_root", "receipts_root", "results_root", "rewards_root", "evidence_root"):
+    for name in BODY_ROOTS:
         if getattr(header, name) != getattr(roots, name):
             raise WrongBodyRoot(f"{name} does not match the body")
 

@@ -28,7 +28,7 @@ from app.core.state import ChainState
 from tests.core.chainkit import key
 
 # Changing the testnet genesis forks the testnet: update this pin only on purpose.
-TESTNET_GENESIS_HASH = "cd706d9bd52b48e3d8e574f8a2c632205176290b30e49418229c259a4822f71e"
+TESTNET_GENESIS_HASH = "f84cc3a94f551939f610505c23ed5f41fb3aaacaf08b7bc0b3fea9575ec2248b"
 
 
 def _seeded(label: str) -> SigningKey:
