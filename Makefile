@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # torch first and alone: this exact spec takes the CPU wheel on disk; other specs pull CUDA wheels.
 TORCH_SPEC := torch==2.13.0
-export QT_QPA_PLATFORM ?= offscreen
+
 
 .PHONY: run test setup bench devnet clean dist
 
@@ -25,7 +25,7 @@ devnet: $(STAMP)
 	$(VENV)/bin/potminer devnet
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

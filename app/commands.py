@@ -48,3 +48,8 @@ def _run_gui(args: argparse.Namespace) -> int:
 COMMANDS += [
     ("gui", "open the PoT Miner window (starts the daemon if none runs)", _add_gui_args, _run_gui),
 ]
+
+from app import launcher as _launcher  # noqa: E402 - light: heavy parts load when it runs
+
+COMMANDS.insert(0, ("run", "start PoT Miner on its own local devnet: the network, the daemon and the window",
+                    _launcher.add_arguments, _launcher.run))

@@ -95,6 +95,7 @@ class NetworkConfig:
     listen: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/0"])
     bootstrap_peers: list[str] = field(default_factory=list)
     mdns: bool = True
+    genesis_file: str = ""  # a locally generated devnet's genesis; empty: the chain's shipped one
 
     def check(self) -> list[str]:
         return [f"listen address {a!r} must be a multiaddr starting with '/'" for a in self.listen if not a.startswith("/")]

@@ -29,6 +29,11 @@ def genesis_path(config: cfg.Config, given: Path | None) -> Path:
         if not given.is_file():
             raise NodeSetupError(f"no genesis file at {given}")
         return given
+    if config.network.genesis_file:
+        configured = Path(config.network.genesis_file).expanduser()
+        if not configured.is_file():
+            raise NodeSetupError(f"network.genesis_file names {configured}, which does not exist")
+        return configured
     path = CHAINS_DIR / config.network.chain.value / "genesis.json"
     if not path.is_file():
         raise NodeSetupError(f"the {config.network.chain.value} chain has no shipped genesis; pass --genesis FILE "

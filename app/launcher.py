@@ -1,0 +1,169 @@
+"""`potminer run` (what `make run` starts): the local devnet, the daemon on it, and the window.
+
+There is no public PoT network yet, so the app brings its own: a persistent local devnet (validators
+and a background miner on 127.0.0.1, see `app.local_devnet`), a daemon whose node joins it and whose
+wallet keeps the volunteer's keys, and the window attached to that daemon. Each runs in its own
+process; this one only supervises them, prints the network's progress, and stops everything when the
+window closes or on Ctrl-C. Without a display it runs headless and says how to reach the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app import config as cfg
+
+VALIDATORS = 4
+BACKGROUND_MINERS = 1
+# The app's task runs for a long time (the volunteer mines it whenever the computer is free), unlike
+# `potminer devnet`'s short demonstration: 50,000 rounds of 256 steps, 10 POT a round.
+TASK_ROUNDS = 50_000
+TASK_LOCAL_STEPS = 256
+DAEMON_START_TIMEOUT_S = 180.0
+PROGRESS_EVERY_S = 10.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--datadir", type=Path, default=None,
+                   help="folder for the local devnet and the app's wallet (default: the platform's data folder)")
+    p.add_argument("--headless", action="store_true", help="run the devnet and the daemon without the window")
+    p.add_argument("--validators", type=int, default=VALIDATORS, help=argparse.SUPPRESS)
+
+
+def default_root(datadir: Path | None) -> Path:
+    if datadir is not None:
+        return Path(datadir).expanduser().resolve()
+    return cfg.resolve_paths(cfg.Config()).data_dir / "local-devnet"
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (Windows and macOS always have a screen; Linux needs X or Wayland)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
+        return True  # asked for explicitly (tests, screenshots)
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def configure_app(app_dir: Path, genesis: Path, bootstrap: list[str]) -> None:
+    """Point the app's daemon at the local devnet, keeping every other setting the user chose."""
+    path = cfg.config_file(app_dir)
+    config, _warnings = cfg.load(path)
+    config = cfg.with_changes(config, "network", chain=cfg.Chain.DEVNET, genesis_file=str(genesis),
+                              bootstrap_peers=bootstrap, listen=["/ip4/127.0.0.1/tcp/0"], mdns=False)
+    cfg.save(config, path)
+
+
+def python_command(*args: str) -> list[str]:
+    """This program again with other arguments: the same interpreter, or the frozen executable."""
+    if getattr(sys, "frozen", False):
+        return [str(Path(sys.executable).with_name("potminer")), *args]
+    return [sys.executable, "-m", "app", *args]
+
+
+def start_daemon(app_dir: Path) -> subprocess.Popen[bytes]:
+    from app.rpc.client import RpcClient, RpcConnectionError
+    from app.rpc.discovery import read_lock_info
+
+    app_dir.mkdir(parents=True, exist_ok=True)
+    log = open(app_dir / "daemon.out", "ab")
+    proc = subprocess.Popen(python_command("daemon", "--datadir", str(app_dir)), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (app_dir / "daemon.out").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the daemon exited with {proc.returncode}:\n{tail}")
+        try:
+            info = read_lock_info(app_dir)
+            if info is not None and info.endpoint is not None and info.pid == proc.pid:
+                with RpcClient.for_datadir(app_dir, timeout=5) as client:
+                    if client.ping():
+                        return proc
+        except (RpcConnectionError, OSError, ValueError):
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"the daemon did not answer within {DAEMON_START_TIMEOUT_S:.0f} s; see {app_dir / 'daemon.out'}")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 30.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)  # unwinds through `finally`, so every child is stopped
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.local_devnet import LocalDevnet, LocalDevnetError
+    from app.node.devnet import DevnetConfig
+
+    root = default_root(args.datadir)
+    network_dir, app_dir = root / "network", root / "app"
+    headless = args.headless or not has_display()
+    print(f"PoT Miner: local devnet and wallet in {root}")
+    net = LocalDevnet(DevnetConfig(validators=args.validators, miners=BACKGROUND_MINERS, datadir=network_dir,
+                                   rounds=TASK_ROUNDS, local_steps=TASK_LOCAL_STEPS))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    daemon: subprocess.Popen[bytes] | None = None
+    window: subprocess.Popen[bytes] | None = None
+    try:
+        try:
+            net.setup()
+        except LocalDevnetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(("creating" if net.created else "reopening") + f" the devnet: {args.validators} validators, "
+              f"{BACKGROUND_MINERS} background miner")
+        for name in net.members:
+            net.start(name)
+        net.wait_ready()
+        if net.created:
+            print("posting the default training task (digits classifier)")
+            net.post_task()
+        configure_app(app_dir, network_dir / "genesis.json", net.bootstrap)
+        print("starting the daemon (node, wallet, miner)")
+        daemon = start_daemon(app_dir)
+        if headless:
+            print("no display: running headless. In another terminal:\n"
+                  f"  potminer status --datadir {app_dir}\n  potminer wallet create --datadir {app_dir}\n"
+                  f"  potminer mine start --datadir {app_dir}\nCtrl-C stops everything.")
+        else:
+            print("opening the window")
+            window = subprocess.Popen(python_command("gui", "--datadir", str(app_dir), "--no-launch"))
+        last = 0.0
+        while window is None or window.poll() is None:
+            net.check_alive()
+            if daemon.poll() is not None:
+                print(f"the daemon stopped (exit {daemon.returncode}); see {app_dir / 'daemon.out'}", file=sys.stderr)
+                return 1
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                print(net.line(), flush=True)
+                last = time.monotonic()
+            time.sleep(0.5)
+        return window.returncode if window is not None else 0
+    except KeyboardInterrupt:
+        print("stopping")
+        return 130
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and leave nodes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_process(window)
+        stop_process(daemon)
+        net.close()

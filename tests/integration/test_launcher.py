@@ -1,0 +1,102 @@
+"""`potminer run` (what `make run` starts): the local devnet persists, the daemon joins it, and
+stopping the launcher stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from app.local_devnet import LocalDevnet, LocalDevnetError
+from app.node.devnet import DevnetConfig
+from app.node.status import read_status
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_local_devnet_is_created_once_then_reopened_with_the_same_keys_and_genesis(tmp_path: Path) -> None:
+    first = LocalDevnet(DevnetConfig(validators=2, miners=1, datadir=tmp_path))
+    first.setup()
+    assert first.created
+    second = LocalDevnet(DevnetConfig(validators=2, miners=1, datadir=tmp_path))
+    second.setup()
+    assert not second.created
+    assert second.genesis == first.genesis
+    assert second.requester.public_key == first.requester.public_key
+    assert {n: (m.key.public_key, m.port, m.peer_id, m.role) for n, m in second.members.items()} == {
+        n: (m.key.public_key, m.port, m.peer_id, m.role) for n, m in first.members.items()
+    }
+
+
+def test_a_damaged_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    LocalDevnet(DevnetConfig(validators=1, miners=0, datadir=tmp_path)).setup()
+    (tmp_path / "devnet.json").write_text("{not json")
+    try:
+        LocalDevnet(DevnetConfig(validators=1, miners=0, datadir=tmp_path)).setup()
+    except LocalDevnetError as exc:
+        assert "move that folder aside" in str(exc)
+    else:
+        raise AssertionError("a damaged manifest was accepted")
+
+
+def _launch(root: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "app", "run", "--headless", "--datadir", str(root),
+                             "--validators", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _read_until(proc: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
+    """Lines of the launcher's output until one matches `pattern` (fails with the output so far)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if re.search(pattern, line):
+            return "".join(seen)
+    raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(seen)}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(120)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    return alive
+
+
+def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tmp_path: Path) -> None:
+    root = tmp_path / "pot"
+    proc = _launch(root)
+    try:
+        out = _read_until(proc, r"^height [1-9]", 240)
+        assert "creating the devnet" in out and "posting the default training task" in out
+        assert "running headless" in out
+    finally:
+        alive = _stop(proc)
+    assert alive == [], f"processes left running: {[p.pid for p in alive]}"
+    height_before = read_status(root / "network" / "v0")["height"]
+    assert height_before >= 1
+    config_text = (root / "app" / "config.toml").read_text()
+    assert str(root / "network" / "genesis.json") in config_text  # the daemon was pointed at the devnet
+
+    proc = _launch(root)
+    try:
+        out = _read_until(proc, r"^height \d+", 240)
+        assert "reopening the devnet" in out and "posting" not in out
+        resumed = int(re.findall(r"^height (\d+)", out, re.M)[-1])
+        assert resumed >= height_before  # the chain went on from its store, not from a new genesis
+    finally:
+        alive = _stop(proc)
+    assert alive == []
