@@ -16,6 +16,7 @@ from app.core.consensus import leader_for, make_qc
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_block, make_devnet_genesis
 from app.core.hashing import blob_hash
+from app.core.merkle import merkle_proof, merkle_root
 from app.core.params import DEVNET, ChainParams
 from app.core.state import ChainState
 from app.core.types import (
@@ -25,6 +26,7 @@ from app.core.types import (
     Block,
     Bond,
     Evidence,
+    FraudProof,
     ProposalEvidence,
     QuorumCert,
     RoundResult,
@@ -72,6 +74,11 @@ def spec(rounds: int = 2, local_steps: int = 10) -> TaskSpec:
         checkpoint_interval=5,
         rounds=rounds,
     )
+
+
+def made_up_trace(miner: bytes, task_id: bytes, base: bytes, segments: int) -> list[bytes]:
+    """Checkpoint hashes for a receipt (made up: core never re-executes them), base first."""
+    return [base] + [blob_hash(b"ckpt%d" % j + miner + task_id) for j in range(1, segments + 1)]
 
 
 @dataclass
@@ -130,7 +137,7 @@ class Chain:
             round=task.round,
             miner=miner.public_key,
             base_checkpoint=task.checkpoint,
-            commitments_root=blob_hash(b"commit" + miner.public_key),
+            commitments_root=merkle_root(self.trace(miner, task_id)),
             update_hash=blob_hash(b"update" + miner.public_key),
             steps=task.spec.local_steps,
             final_loss_micro=1_500_000,
@@ -140,6 +147,29 @@ class Chain:
         fields.update(changes)
         receipt = WorkReceipt(**fields)  # type: ignore[arg-type]
         return receipt.signed_by(miner) if changes.get("signature") is None else receipt
+
+    def trace(self, miner: SigningKey, task_id: bytes) -> list[bytes]:
+        """The checkpoint hashes a miner's receipt for the task's current round commits to."""
+        task = self.state.task(task_id)
+        assert task is not None
+        return made_up_trace(miner.public_key, task_id, task.checkpoint, task.spec.local_steps // task.spec.checkpoint_interval)
+
+    def fraud_proof(self, receipt: WorkReceipt, segment: int, challenger: bytes, trace: Sequence[bytes] | None = None) -> FraudProof:
+        """A well-formed fraud proof of `segment` of a chainkit `receipt` (openings from its made-up trace)."""
+        if trace is None:
+            task = self.state.task(receipt.task_id)
+            assert task is not None
+            segments = task.spec.local_steps // task.spec.checkpoint_interval
+            trace = made_up_trace(receipt.miner, receipt.task_id, receipt.base_checkpoint, segments)
+        return FraudProof(
+            challenger=challenger,
+            receipt=receipt,
+            segment=segment,
+            start_checkpoint=trace[segment],
+            start_proof=merkle_proof(list(trace), segment),
+            end_checkpoint=trace[segment + 1],
+            end_proof=merkle_proof(list(trace), segment + 1),
+        )
 
     def result(self, task_id: bytes, receipts: Sequence[WorkReceipt], loss: int = 900_000) -> RoundResult:
         task = self.state.task(task_id)
@@ -189,6 +219,7 @@ class Chain:
         receipts: Iterable[WorkReceipt] = (),
         evidence: Iterable[Evidence | ProposalEvidence] = (),
         view: int = 0,
+        fraud_proofs: Iterable[FraudProof] = (),
     ) -> BuiltBlock:
         return build_block(
             self.state,
@@ -199,6 +230,7 @@ class Chain:
             results=results,
             receipts=receipts,
             evidence=evidence,
+            fraud_proofs=fraud_proofs,
         )
 
     def finalise(self, built: BuiltBlock) -> Block:

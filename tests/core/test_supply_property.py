@@ -1,10 +1,11 @@
 """Property: no sequence of blocks creates or destroys money except the scheduled minting.
 
 Hypothesis draws blocks of random actions (transfers, task posts, bonds, unbonds, closed rounds,
-equivocation evidence, empty blocks that let tasks expire and epochs turn). Actions that the state
+equivocation evidence, fraud proofs against pending rewards, empty blocks that let tasks expire, rewards
+vest and epochs turn). Actions that the state
 rejects are skipped by the builder, as a proposer would; every block is signed by a quorum and
-checked by `validate_block`. After each block, balances + bonds + escrows must equal the genesis
-supply plus the rewards minted so far, and the minted total must follow the schedule.
+checked by `validate_block`. After each block, balances + bonds + pending rewards + escrows must equal
+the genesis supply plus the rewards minted so far, and the minted total must follow the schedule.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ actions = st.one_of(
     st.tuples(st.just("unbond"), st.integers(0, 2), amounts),
     st.tuples(st.just("round"), st.integers(0, 5), st.lists(st.integers(0, 2), min_size=0, max_size=3)),
     st.tuples(st.just("evidence"), st.integers(0, 3)),
+    st.tuples(st.just("fraud"), st.integers(0, 5), st.integers(0, 2), st.integers(0, 5)),
 )
 blocks = st.lists(st.lists(actions, max_size=6), min_size=1, max_size=7)
 
@@ -36,7 +38,9 @@ def _recipient(chain: Chain, index: int) -> bytes:
 
 
 def _block(chain: Chain, plan: list[tuple]) -> None:  # type: ignore[type-arg]
-    txs, results, receipts, evidence = [], [], [], []
+    txs, results, receipts, evidence, fraud = [], [], [], [], []  # type: ignore[var-annotated]
+    included = {r.receipt_id: r for b in chain.blocks for r in b.body.receipts}
+    pending = sorted(chain.state.pending_rewards())
     open_tasks = sorted(t for t, task in chain.state.tasks().items() if task.status == TASK_OPEN)
     for action in plan:
         kind, who = action[0], action[1]
@@ -57,7 +61,10 @@ def _block(chain: Chain, plan: list[tuple]) -> None:  # type: ignore[type-arg]
             signer = chain.validators[who]
             height = chain.state.height
             evidence.append(Evidence(chain.vote(signer, height, b"\x01" * 32), chain.vote(signer, height, b"\x02" * 32)))
-    chain.finalise(chain.build(txs, results=results, receipts=receipts, evidence=evidence))
+        elif kind == "fraud" and pending:
+            receipt = included[pending[who % len(pending)]]
+            fraud.append(chain.fraud_proof(receipt, action[2] % 2, _recipient(chain, action[3])))
+    chain.finalise(chain.build(txs, results=results, receipts=receipts, evidence=evidence, fraud_proofs=fraud))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -77,6 +84,8 @@ def test_supply_is_conserved_except_scheduled_minting(plans: list[list[tuple]]) 
         assert all(r.kind in (Reward.KIND_MINER, Reward.KIND_VALIDATOR) for r in block.body.rewards)
         assert chain.state.meta.minted == expected_minted
         assert chain.state.total_held() == genesis_supply + expected_minted
-        for name, items in (("txs", block.body.transactions), ("rounds", block.body.results), ("evidence", block.body.evidence)):
+        held = sum(r.amount for r in chain.state.pending_rewards().values())
+        assert held == sum(a.pending for a in chain.state.accounts().values())
+        for name, items in (("txs", block.body.transactions), ("rounds", block.body.results), ("evidence", block.body.evidence), ("fraud", block.body.fraud_proofs)):
             if items:
                 event(f"block with {name}")
