@@ -6,12 +6,18 @@ segment exactly as a committee member would (`Verifier.verify_segment`). The pro
 receipt is genuine (signed, on this chain) and the segment, replayed from the miner's own committed
 start on the miner's own data order, lands outside the tolerance. An honest receipt cannot be framed:
 its segments replay within tolerance, and the openings must prove against its commitments root.
+
+On chain a proof travels as `app.core.types.FraudProof` (tag 14): the same evidence with the two
+openings spelled out as (hash, Merkle proof) and the challenger's address for the bounty
+(`FraudProof.for_chain`, `evidence_of`). `check_fraud_proof` takes either form; a committee member runs
+it on every fraud proof of a proposed block before it votes, as it verifies receipts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core import types
 from app.core.encoding import Record, Uint64
 from app.core.errors import InvalidReceipt
 from app.core.types import WorkReceipt
@@ -30,6 +36,28 @@ class FraudProof(Record):
     segment: Uint64
     start: CheckpointOpening
     end: CheckpointOpening
+
+    def for_chain(self, challenger: bytes) -> types.FraudProof:
+        """The on-chain record of this proof, paying the bounty to `challenger` (a 20-byte address)."""
+        return types.FraudProof(
+            challenger=challenger,
+            receipt=self.receipt,
+            segment=self.segment,
+            start_checkpoint=self.start.checkpoint,
+            start_proof=self.start.proof,
+            end_checkpoint=self.end.checkpoint,
+            end_proof=self.end.proof,
+        )
+
+
+def evidence_of(proof: types.FraudProof) -> FraudProof:
+    """The miner-side evidence of an on-chain fraud proof (what `check_fraud_proof` replays)."""
+    return FraudProof(
+        receipt=proof.receipt,
+        segment=proof.segment,
+        start=CheckpointOpening(checkpoint=proof.start_checkpoint, proof=proof.start_proof),
+        end=CheckpointOpening(checkpoint=proof.end_checkpoint, proof=proof.end_proof),
+    )
 
 
 class _TwoOpenings:
@@ -50,11 +78,14 @@ def make_fraud_proof(receipt: WorkReceipt, segment: int, openings: Openings) -> 
     return FraudProof(receipt=receipt, segment=segment, start=openings.opening(segment), end=openings.opening(segment + 1))
 
 
-def check_fraud_proof(proof: FraudProof, verifier: Verifier) -> Verdict:
+def check_fraud_proof(proof: FraudProof | types.FraudProof, verifier: Verifier) -> Verdict:
     """`Verdict(True, "fraud-proven")` when the proof stands; otherwise why it does not.
 
-    `verifier.tasks` must hold the task's view of the round the receipt was included in.
+    `proof` is the miner's evidence or the on-chain record. `verifier.tasks` must hold the task's view
+    of the round the receipt was included in.
     """
+    if isinstance(proof, types.FraudProof):
+        proof = evidence_of(proof)
     segment = verifier.verify_segment(proof.receipt, _TwoOpenings(proof), proof.segment)
     if segment.accepted:
         return Verdict(False, "segment-correct", f"segment {proof.segment} replays within tolerance")
