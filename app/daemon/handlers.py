@@ -43,10 +43,16 @@ def status_json(s: Services) -> dict[str, Any]:
         "node": None,
     }
     if s.node is not None:
+        from app.core.address import encode_address
+        from app.core.crypto import key_hash
+
         state = s.node.state
+        head = s.node.block(state.height) if state.height > 0 else None
         out["node"] = {"chain_id": s.node.chain_id, "mode": "full", "height": state.height,
-                       "head": state.head_hash.hex(), "epoch": state.epoch,
+                       "head": state.head_hash.hex(), "head_time": head.header.timestamp_ms // 1000 if head else None,
+                       "epoch": state.epoch,
                        "committee_size": len(state.next_committee.members),
+                       "committee": [encode_address(key_hash(pk), s.node.hrp) for pk in state.committee.members],
                        "open_tasks": sum(1 for t in state.tasks().values() if t.status == TASK_OPEN),
                        "listen": s.node.listen_addrs()}
         balances = {}

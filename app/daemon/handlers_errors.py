@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from app.config import ConfigError
-from app.core.errors import InvalidAddress, PotError
+from app.core.errors import InsufficientFunds, InvalidAddress, PotError
 from app.miner.hparams import InvalidTaskSpec
 from app.rpc.protocol import RpcError
 from app.wallet import errors as werr
@@ -50,6 +50,17 @@ def _code_for(exc: Exception) -> MethodError | None:
     return None
 
 
+def _detail_for(exc: Exception) -> str | None:
+    """A finer reason in `data.detail` for the failures a form can point at (the code stays the same)."""
+    if isinstance(exc, InvalidAddress):
+        return "invalid_address"
+    if isinstance(exc, InsufficientFunds):
+        return "insufficient_funds"
+    if isinstance(exc, werr.InvalidAmount):
+        return "invalid_amount"
+    return None
+
+
 def domain_errors(fn: F) -> F:
     """Decorator: re-raise the domain's expected failures as method errors with their message."""
 
@@ -68,7 +79,11 @@ def domain_errors(fn: F) -> F:
                 message = "wrong password"
             elif code is MethodError.TX_REFUSED and not isinstance(exc, werr.WalletError):
                 message = f"the network would refuse this: {message}"
-            raise RpcError(code, message, {"error": code.name.lower()}) from None
+            data = {"error": code.name.lower()}
+            detail = _detail_for(exc)
+            if detail is not None:
+                data["detail"] = detail
+            raise RpcError(code, message, data) from None
 
     return wrapper  # type: ignore[return-value]
 

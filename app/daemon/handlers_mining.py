@@ -16,6 +16,28 @@ if TYPE_CHECKING:
 MODES = frozenset(m.value for m in cfg.MiningMode)
 
 
+def list_devices() -> list[dict[str, Any]]:
+    """The devices training can use here, by the names `[mining] device` accepts (auto picks the first)."""
+    import torch
+
+    from app.miner.devices import available_devices, device_stats
+
+    out = []
+    for kind in available_devices():
+        if kind == "cuda":
+            count = torch.cuda.device_count()
+            stats = device_stats(torch.device("cuda", 0))
+            name = stats.name + (f" (and {count - 1} more; training uses the first)" if count > 1 else "")
+            out.append({"id": "cuda", "kind": "cuda", "name": name, "memory_bytes": stats.memory_total_bytes or 0})
+        elif kind == "mps":
+            out.append({"id": "mps", "kind": "mps", "name": "Apple GPU (Metal)", "memory_bytes": 0})
+        else:
+            stats = device_stats(torch.device("cpu"))
+            out.append({"id": "cpu", "kind": "cpu", "name": f"Processor: {stats.name}",
+                        "memory_bytes": stats.memory_total_bytes or 0})
+    return out
+
+
 def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def start(mode: str | None) -> dict[str, Any]:
@@ -37,6 +59,13 @@ def register(server: RpcServer, s: Services) -> None:
     def state() -> dict[str, Any]:
         return s.mining.snapshot()
 
+    found: list[list[dict[str, Any]]] = []  # the hardware does not change while the daemon runs
+
+    def devices() -> dict[str, Any]:
+        if not found:
+            found.append(list_devices())
+        return {"devices": found[0], "selected": s.config.mining.device}
+
     @domain_errors
     def settings(changes: dict[str, Any] | None) -> dict[str, Any]:
         if changes:
@@ -48,4 +77,5 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("mine.pause", pause, {})
     server.register("mine.resume", resume, {})
     server.register("mine.state", state, {})
+    server.register("mine.devices", devices, {})
     server.register("mine.settings", settings, {"changes": Param(dict, default=None)})

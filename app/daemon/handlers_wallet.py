@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 PASSWORD = Param(str, max_length=1024)
 ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
+DEFAULT_FEE = "0.000001"  # the chain has no minimum fee and the mempool is first come, first served
 
 
 def register(server: RpcServer, s: Services) -> None:
@@ -59,21 +60,39 @@ def register(server: RpcServer, s: Services) -> None:
         out["total_text"] = format_amount(total)
         return out
 
+    def check_address(address: str) -> dict[str, Any]:
+        """Whether `address` is one of this network's (no node needed: the window checks as the user types)."""
+        return w.check_address(address)
+
+    def fee_estimate() -> dict[str, Any]:
+        from app.wallet.tx import parse_amount
+
+        fee = parse_amount(DEFAULT_FEE)
+        return {"fee": fee, "fee_text": format_amount(fee)}
+
     @domain_errors
-    def send(to: str, amount: str, fee: str, memo: str, account: str) -> dict[str, Any]:
+    def send(to: str, amount: str, fee: str, memo: str, account: str, password: str) -> dict[str, Any]:
         from app.wallet.tx import parse_amount
 
         node = s.require_node()
-        sender = w.signing_key(account)
+        sender = w.signing_key(account, password)
         balance_now, nonce = node.call(lambda: node_account(node, sender.public_key))
-        tx = w.build_send(account, to, parse_amount(amount), parse_amount(fee), memo, nonce, balance_now, node.chain_id)
+        tx = w.build_send(sender, to, parse_amount(amount), parse_amount(fee), memo, nonce, balance_now, node.chain_id)
         tx_id = node.submit(tx)
         return {"tx_id": tx_id.hex(), "nonce": nonce, "amount": tx.amount, "fee": tx.fee}
 
     @domain_errors
     def history(limit: int) -> dict[str, Any]:
         node = s.require_node()
-        entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit))
+        times: dict[int, int | None] = {}
+
+        def time_of(height: int) -> int | None:
+            if height not in times:
+                block = node.block(height)
+                times[height] = block.header.timestamp_ms // 1000 if block is not None else None
+            return times[height]
+
+        entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit), time_of)
         return {"entries": entries[-limit:]}
 
     @domain_errors
@@ -103,9 +122,12 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("wallet.lock", lock, {})
     server.register("wallet.address", address, {})
     server.register("wallet.balance", balance, {})
+    server.register("wallet.check_address", check_address, {"address": Param(str, max_length=200)})
+    server.register("wallet.fee_estimate", fee_estimate, {})
     server.register("wallet.send", send, {"to": Param(str, max_length=200), "amount": Param(str, max_length=40),
-                                          "fee": Param(str, default="0.000001", max_length=40),
-                                          "memo": Param(str, default="", max_length=128), "account": ROLE})
+                                          "fee": Param(str, default=DEFAULT_FEE, max_length=40),
+                                          "memo": Param(str, default="", max_length=128), "account": ROLE,
+                                          "password": Param(str, default="", max_length=1024)})
     server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
     server.register("wallet.export", export, {"password": PASSWORD,
                                               "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PUMP_S = 0.25
 WALLET_LOCKED = "wallet-locked"
+MAX_CURVE_POINTS = 500  # progress reports kept for the current round's loss curve
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,11 @@ class MiningService:
         self._ready_lock = threading.Lock()
         self._jobs: queue.Queue[RoundJob | None] = queue.Queue()
         self._stop = threading.Event()
-        self._extra: dict[str, Any] = {"resumed_from": None, "paused_at": None, "rounds_done": 0}
+        self._extra: dict[str, Any] = {"resumed_from": None, "paused_at": None, "rounds_done": 0, "device": None,
+                                       "device_name": None, "device_load": None, "temperature_c": None,
+                                       "model": None}
+        self._curve: list[list[float]] = []  # [[step, training loss], ...] of the round below
+        self._curve_round: tuple[bytes, int] | None = None
         self._threads = [threading.Thread(target=self._run, name="mining", daemon=True),
                          threading.Thread(target=self._prepare_loop, name="round-prep", daemon=True)]
         self._last_state: tuple[str, str] | None = None
@@ -140,7 +145,10 @@ class MiningService:
                 base.update(state="off", reason="", text="Mining is off")
         else:
             base = ctrl.status.to_json()
-        return base | dict(self._extra) | {"switched_on": self._on, "worker_pid": self.worker.pid}
+        curve = self._curve if self._curve_round is not None and base.get("task_id") == self._curve_round[0].hex() \
+            and base.get("round") == self._curve_round[1] else []
+        return base | dict(self._extra) | {"loss_curve": [list(p) for p in curve], "switched_on": self._on,
+                                           "worker_pid": self.worker.pid}
 
     # -- the threads ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -200,8 +208,13 @@ class MiningService:
             except Exception as exc:  # the node is stopping or stuck: the receipt is lost, say so
                 log.warning("mining: could not publish the receipt of round %d: %s", event.receipt.round, exc)
             log.info("mining: round %d done; receipt %s sent", event.receipt.round, event.receipt.receipt_id.hex()[:16])
+        elif isinstance(event, w.RoundProgress):
+            self._progress(event)
         elif isinstance(event, w.RoundStarted):
-            self._extra.update(resumed_from=event.resumed_from, paused_at=None)
+            self._extra.update(resumed_from=event.resumed_from, paused_at=None, device=event.device,
+                               model=self._model_of(event.task_id))
+            if self._curve_round != (event.task_id, event.round):  # a resumed round keeps its curve
+                self._curve, self._curve_round = [], (event.task_id, event.round)
             log.info("mining: round %d started at step %d on %s", event.round, event.resumed_from, event.device)
         elif isinstance(event, w.RoundPaused) and event.step is not None:
             self._extra["paused_at"] = event.step
@@ -211,6 +224,20 @@ class MiningService:
         elif isinstance(event, w.WorkerCrashed):
             again = "; restarted it" if event.restarted else "; it keeps crashing, mining holds (see the log)"
             self._warn(f"the training worker {event.description}{again}")
+
+    def _progress(self, event: w.RoundProgress) -> None:
+        if self._curve_round != (event.task_id, event.round):
+            self._curve, self._curve_round = [], (event.task_id, event.round)
+        if not self._curve or event.step > self._curve[-1][0]:  # a new list: snapshot() reads from other threads
+            self._curve = [*self._curve, [event.step, float(event.loss)]][-MAX_CURVE_POINTS:]
+        if event.stats is not None:
+            self._extra.update(device_name=event.stats.name, device_load=event.stats.utilization_pct,
+                               temperature_c=event.stats.temperature_c)
+
+    def _model_of(self, task_id: bytes) -> str | None:
+        with self._ready_lock:
+            task = self._ready.get(task_id)
+        return task.job.spec.model if task is not None else None
 
     def _warn(self, message: str) -> None:
         log.warning("mining: %s", message)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from app.core.address import decode_address, encode_address
+from app.core.errors import InvalidAddress
 from app.core.crypto import SigningKey
 from app.core.types import Transfer
 from app.wallet import export as wexport
 from app.wallet.accounts import ROLE_REWARD, ROLE_SPENDING
-from app.wallet.errors import KeystoreExists, KeystoreMissing, WalletLocked
+from app.wallet.errors import KeystoreExists, KeystoreMissing
 from app.wallet.history import build_history
 from app.wallet.tx import build_transfer, format_amount
 from app.wallet.wallet import Wallet
@@ -133,17 +134,33 @@ class WalletService:
         address = self.wallet.addresses()[role]
         return address, decode_address(address, self.hrp)
 
-    def signing_key(self, role: str) -> SigningKey:
-        keys = self.wallet.keys  # raises WalletLocked
+    def signing_key(self, role: str, password: str = "") -> SigningKey:
+        """The key of `role`: from the unlocked wallet, or, with `password`, decrypted for this one use.
+
+        A password, when given, is always checked (even if the wallet is unlocked): the window asks for
+        it before each send, and a wrong one must refuse the send. It does not unlock the wallet."""
+        if password:
+            self._redact(password)
+            keys = self.wallet.decrypt(password).keys()  # raises WrongPassword
+        else:
+            keys = self.wallet.keys  # raises WalletLocked
         return keys.spending if role == "spending" else keys.reward
 
-    def build_send(self, role: str, to: str, amount: int, fee: int, memo: str, nonce: int, balance: int,
-                   chain_id: str) -> Transfer:
-        if self.locked:
-            raise WalletLocked("the wallet is locked; unlock it first ('potminer wallet unlock')")
-        return build_transfer(self.signing_key(role), chain_id, self.hrp, to, amount, fee, nonce, memo, balance)
+    def check_address(self, address: str) -> dict[str, Any]:
+        """Whether `address` is a valid address of this network, and why not (for a form, as it is typed)."""
+        try:
+            decode_address(address, self.hrp)
+        except InvalidAddress as exc:
+            return {"address": address, "valid": False, "reason": str(exc)}
+        return {"address": address.strip(), "valid": True, "reason": ""}
 
-    def history(self, txs_of: Callable[[bytes], list[Any]], rewards_of: Callable[[bytes], list[Any]]) -> list[dict[str, Any]]:
+    def build_send(self, key: SigningKey, to: str, amount: int, fee: int, memo: str, nonce: int, balance: int,
+                   chain_id: str) -> Transfer:
+        return build_transfer(key, chain_id, self.hrp, to, amount, fee, nonce, memo, balance)
+
+    def history(self, txs_of: Callable[[bytes], list[Any]], rewards_of: Callable[[bytes], list[Any]],
+                time_of: Callable[[int], int | None] = lambda _h: None) -> list[dict[str, Any]]:
+        """Transfers and rewards of our accounts, oldest first; `time` is the block's (unix s) by `time_of`."""
         own = self.own_accounts()
         transfers: dict[bytes, tuple[int, Transfer]] = {}
         rewards: list[tuple[int, Any]] = []
@@ -154,7 +171,7 @@ class WalletService:
             rewards.extend((e.height, e.reward) for e in rewards_of(account))
         ordered = sorted(transfers.values(), key=lambda item: item[0])
         return [{
-            "height": e.height, "kind": e.kind, "delta": e.delta, "amount": format_amount(abs(e.delta)),
+            "height": e.height, "time": time_of(e.height), "kind": e.kind, "delta": e.delta, "amount": format_amount(abs(e.delta)),
             "fee": e.fee, "counterparty": encode_address(e.counterparty, self.hrp) if e.counterparty else None,
             "reference": e.reference.hex(), "memo": e.memo,
         } for e in build_history(own, ordered, sorted(rewards, key=lambda item: item[0]))]
