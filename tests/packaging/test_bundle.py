@@ -93,15 +93,20 @@ def exercise(bin_dir: Path, tmp: Path) -> None:
     # daemon the window starts talks to nothing beyond this machine.
     (datadir / "config.toml").write_text(
         '[network]\nchain = "testnet"\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\n')
-    window = subprocess.Popen([str(gui), "--datadir", str(datadir)], env={**env, "POTMINER_SMOKE_QUIT_AFTER": "8"},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Output to a file, not a pipe: the daemon the window starts inherits the window's stdout and
+    # keeps it open after the window has quit.
+    window_log = tmp / "window.out"
+    with window_log.open("w") as out_file:
+        window = subprocess.Popen([str(gui), "--datadir", str(datadir)], env={**env, "POTMINER_SMOKE_QUIT_AFTER": "8"},
+                                  stdout=out_file, stderr=subprocess.STDOUT)
     try:
         try:
-            out, _ = window.communicate(timeout=90)
+            window.wait(timeout=90)
         except subprocess.TimeoutExpired:
             window.kill()
-            out, _ = window.communicate()
-            pytest.fail(f"the window did not quit by itself:\n{out}")
+            window.wait()
+            pytest.fail(f"the window did not quit by itself:\n{window_log.read_text(errors='replace')}")
+        out = window_log.read_text(errors="replace")
         assert window.returncode == 0, out
         assert "smoke: visible windows:" in out and "MainWindow" in out, out
 
@@ -127,6 +132,7 @@ def exercise(bin_dir: Path, tmp: Path) -> None:
     assert not leftovers, f"still running after stop: {[p.cmdline() for p in leftovers]}"
 
 
+@pytest.mark.timeout(600)
 def test_bundle_runs(tmp_path: Path) -> None:
     """The PyInstaller folder itself (every OS)."""
     bin_dir = need(DIST / "potminer", "PyInstaller bundle (potminer/)")
@@ -134,6 +140,7 @@ def test_bundle_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a .deb is a Linux package")
+@pytest.mark.timeout(600)
 def test_deb_installs_into_a_temporary_root_and_runs(tmp_path: Path) -> None:
     deb = need(one("potminer*.deb"), ".deb")
     if not shutil.which("dpkg-deb"):
@@ -158,6 +165,7 @@ def test_deb_installs_into_a_temporary_root_and_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="an AppImage is a Linux executable")
+@pytest.mark.timeout(600)
 def test_appimage_runs_without_fuse(tmp_path: Path) -> None:
     image = need(one("PoT_Miner*.AppImage"), "AppImage")
     head = image.read_bytes()[:16]
