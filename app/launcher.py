@@ -18,13 +18,8 @@ import time
 from pathlib import Path
 
 from app import config as cfg
+from app.resources import cli_command
 
-VALIDATORS = 4
-BACKGROUND_MINERS = 1
-# The app's task runs for a long time (the volunteer mines it whenever the computer is free), unlike
-# `potminer devnet`'s short demonstration: 50,000 rounds of 256 steps, 10 POT a round.
-TASK_ROUNDS = 50_000
-TASK_LOCAL_STEPS = 256
 DAEMON_START_TIMEOUT_S = 180.0
 PROGRESS_EVERY_S = 10.0
 
@@ -33,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datadir", type=Path, default=None,
                    help="folder for the local devnet and the app's wallet (default: the platform's data folder)")
     p.add_argument("--headless", action="store_true", help="run the devnet and the daemon without the window")
-    p.add_argument("--validators", type=int, default=VALIDATORS, help=argparse.SUPPRESS)
+    p.add_argument("--validators", type=int, default=4, help=argparse.SUPPRESS)
 
 
 def default_root(datadir: Path | None) -> Path:
@@ -60,20 +55,13 @@ def configure_app(app_dir: Path, genesis: Path, bootstrap: list[str]) -> None:
     cfg.save(config, path)
 
 
-def python_command(*args: str) -> list[str]:
-    """This program again with other arguments: the same interpreter, or the frozen executable."""
-    if getattr(sys, "frozen", False):
-        return [str(Path(sys.executable).with_name("potminer")), *args]
-    return [sys.executable, "-m", "app", *args]
-
-
 def start_daemon(app_dir: Path) -> subprocess.Popen[bytes]:
     from app.rpc.client import RpcClient, RpcConnectionError
     from app.rpc.discovery import read_lock_info
 
     app_dir.mkdir(parents=True, exist_ok=True)
     log = open(app_dir / "daemon.out", "ab")
-    proc = subprocess.Popen(python_command("daemon", "--datadir", str(app_dir)), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*cli_command(), "daemon", "--datadir", str(app_dir)], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -108,32 +96,22 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.local_devnet import LocalDevnet, LocalDevnetError
-    from app.node.devnet import DevnetConfig
+    from app.local_devnet import LocalDevnetError, start_local_devnet
 
     root = default_root(args.datadir)
     network_dir, app_dir = root / "network", root / "app"
     headless = args.headless or not has_display()
     print(f"PoT Miner: local devnet and wallet in {root}")
-    net = LocalDevnet(DevnetConfig(validators=args.validators, miners=BACKGROUND_MINERS, datadir=network_dir,
-                                   rounds=TASK_ROUNDS, local_steps=TASK_LOCAL_STEPS))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    net = None
     daemon: subprocess.Popen[bytes] | None = None
     window: subprocess.Popen[bytes] | None = None
     try:
         try:
-            net.setup()
+            net = start_local_devnet(network_dir, args.validators)
         except LocalDevnetError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(("creating" if net.created else "reopening") + f" the devnet: {args.validators} validators, "
-              f"{BACKGROUND_MINERS} background miner")
-        for name in net.members:
-            net.start(name)
-        net.wait_ready()
-        if net.created:
-            print("posting the default training task (digits classifier)")
-            net.post_task()
         configure_app(app_dir, network_dir / "genesis.json", net.bootstrap)
         print("starting the daemon (node, wallet, miner)")
         daemon = start_daemon(app_dir)
@@ -143,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                   f"  potminer mine start --datadir {app_dir}\nCtrl-C stops everything.")
         else:
             print("opening the window")
-            window = subprocess.Popen(python_command("gui", "--datadir", str(app_dir), "--no-launch"))
+            window = subprocess.Popen([*cli_command(), "gui", "--datadir", str(app_dir), "--no-launch"])
         last = 0.0
         while window is None or window.poll() is None:
             net.check_alive()
@@ -166,4 +144,5 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_process(window)
         stop_process(daemon)
-        net.close()
+        if net is not None:
+            net.close()

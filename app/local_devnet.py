@@ -88,3 +88,38 @@ class LocalDevnet(Devnet):
             raise LocalDevnetError(
                 f"the local devnet in {self.root} cannot be reopened ({exc}); move that folder aside to start a new one"
             ) from None
+
+
+# The app's task runs for a long time (the volunteer mines it whenever the computer is free), unlike
+# `potminer devnet`'s short demonstration: 50,000 rounds of 256 steps, 10 POT a round.
+VALIDATORS = 4
+BACKGROUND_MINERS = 1
+TASK_ROUNDS = 50_000
+TASK_LOCAL_STEPS = 256
+
+
+def local_devnet_config(root: Path, validators: int = VALIDATORS) -> DevnetConfig:
+    return DevnetConfig(validators=validators, miners=BACKGROUND_MINERS, datadir=root, rounds=TASK_ROUNDS,
+                        local_steps=TASK_LOCAL_STEPS)
+
+
+def start_local_devnet(root: Path, validators: int = VALIDATORS, say: Any = print) -> LocalDevnet:
+    """Create or reopen the devnet in `root`, start its nodes, and post the task on first use.
+
+    On failure every node it started is stopped again before the error propagates.
+    """
+    net = LocalDevnet(local_devnet_config(root, validators))
+    try:
+        net.setup()
+        say(("creating" if net.created else "reopening") + f" the local devnet in {root}: {validators} validators, "
+            f"{BACKGROUND_MINERS} background miner")
+        for name in net.members:
+            net.start(name)
+        net.wait_ready()
+        if net.created:
+            say("posting the default training task (digits classifier)")
+            net.post_task()
+    except BaseException:
+        net.close()
+        raise
+    return net

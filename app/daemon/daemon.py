@@ -142,6 +142,7 @@ class Daemon:
         self.bus = EventBus()
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
+        self.local_devnet: Any = None  # LocalDevnet when the daemon runs the app's own network
         self.node_port = None if options.offline else self._build_node()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
@@ -170,7 +171,29 @@ class Daemon:
         from app.daemon.node_setup import build_node
         from app.daemon.node_port import NodePort
 
-        return NodePort(build_node(self.config, self.paths.data_dir / "node", self.options))
+        options = self.options
+        if self._wants_local_devnet():
+            from dataclasses import replace
+
+            from app.local_devnet import start_local_devnet
+
+            # No public network yet: by default the daemon brings up the app's own local devnet
+            # (created once in the data folder, reopened afterwards) and joins it.
+            root = self.paths.data_dir / "local-devnet"
+            self.local_devnet = start_local_devnet(root, say=log.info)
+            options = replace(options, genesis=root / "genesis.json",
+                              bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap))
+        try:
+            return NodePort(build_node(self.config, self.paths.data_dir / "node", options))
+        except BaseException:
+            if self.local_devnet is not None:
+                self.local_devnet.close()
+            raise
+
+    def _wants_local_devnet(self) -> bool:
+        """The devnet chain with no genesis given anywhere: the default of a fresh install."""
+        network = self.config.network
+        return (network.chain == cfg.Chain.DEVNET and self.options.genesis is None and not network.genesis_file)
 
     def _offline_hrp(self) -> str:
         from app.core.params import DEVNET, TESTNET
@@ -236,6 +259,8 @@ class Daemon:
         self.server.stop(self._stop_reason)
         self.mining.stop()
         self._remove_log_listener()
+        if self.local_devnet is not None:
+            self.local_devnet.close()
         self.lock.release()
         log.info("daemon stopped")
         self.logging.close()

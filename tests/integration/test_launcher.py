@@ -81,7 +81,7 @@ def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tm
     proc = _launch(root)
     try:
         out = _read_until(proc, r"^height [1-9]", 240)
-        assert "creating the devnet" in out and "posting the default training task" in out
+        assert "creating the local devnet" in out and "posting the default training task" in out
         assert "running headless" in out
     finally:
         alive = _stop(proc)
@@ -94,9 +94,28 @@ def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tm
     proc = _launch(root)
     try:
         out = _read_until(proc, r"^height \d+", 240)
-        assert "reopening the devnet" in out and "posting" not in out
+        assert "reopening the local devnet" in out and "posting" not in out
         resumed = int(re.findall(r"^height (\d+)", out, re.M)[-1])
         assert resumed >= height_before  # the chain went on from its store, not from a new genesis
     finally:
         alive = _stop(proc)
     assert alive == []
+
+
+def test_a_fresh_daemon_brings_up_the_local_devnet_and_stops_it_with_itself(tmp_path: Path) -> None:
+    """A fresh install's daemon (devnet chain, no genesis given) runs the app's own network."""
+    from tests.daemon.daemon_proc import rpc, start_daemon, stop_daemon, wait_for
+
+    datadir = tmp_path / "d"
+    (datadir).mkdir()
+    (datadir / "config.toml").write_text('[network]\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\n')
+    proc = start_daemon(datadir)
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len([c for c in children if "node" in c.cmdline()]) == 5  # 4 validators + the background miner
+        assert wait_for(lambda: rpc(datadir, "status")["node"]["height"] >= 2, 180, "blocks on the local devnet")
+    finally:
+        assert stop_daemon(proc) == 0
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
+    assert (datadir / "local-devnet" / "devnet.json").is_file()
