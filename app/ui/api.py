@@ -16,9 +16,10 @@ MINING_STATE = "mine.state"
 MINING_START = "mine.start"
 MINING_PAUSE = "mine.pause"
 MINING_RESUME = "mine.resume"
-DEVICES = "mining.devices"
+DEVICES = "mine.devices"
 WALLET_CREATE = "wallet.create"
 WALLET_RESTORE = "wallet.restore"
+WALLET_UNLOCK = "wallet.unlock"
 WALLET_ADDRESS = "wallet.address"
 WALLET_BALANCE = "wallet.balance"
 WALLET_CHECK_ADDRESS = "wallet.check_address"
@@ -34,69 +35,121 @@ CONFIG_SET = "config.set"
 
 ALL_EVENTS = ("new_block", "round_started", "receipt_verified", "reward", "mining_state", "warning", "log")
 
-# Method error codes the window reacts to specifically (≥ 1000, docs/RPC.md).
-WRONG_PASSWORD = 1001
-INVALID_ADDRESS = 1002
-INSUFFICIENT_FUNDS = 1003
-NO_WALLET = 1004
+# Method error codes the window reacts to specifically (>= 1000, docs/RPC.md "Daemon methods").
+WALLET_LOCKED = 1001
+NO_WALLET = 1002
+WRONG_PASSWORD = 1003
+WALLET_EXISTS = 1004
+BAD_INPUT = 1005
+TX_REFUSED = 1006
+NODE_OFFLINE = 1007
+# ... and the finer `data.detail` some of them carry.
+INVALID_ADDRESS = "invalid_address"
+INSUFFICIENT_FUNDS = "insufficient_funds"
+
+# `mine.state` reason codes the window acts on.
+REASON_WALLET_LOCKED = "wallet-locked"
 
 GRAINS_PER_POT = 10**9
+SYNCED_WITHIN_S = 120  # a head younger than this counts as caught up (blocks come every few seconds)
 
 T = TypeVar("T")
 
 
 def parse(cls: type[T], raw: Any) -> T:
-    """A `cls` record from a result object, ignoring unknown fields and keeping defaults for missing ones."""
+    """A `cls` record from a result object, ignoring unknown fields and keeping defaults for missing ones.
+
+    A field present with a null value keeps its default too (the daemon sends null for "not known")."""
     if not isinstance(raw, dict):
         return cls()
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in raw.items() if k in names})
+    return cls(**{k: v for k, v in raw.items() if k in names and v is not None})
 
 
 def parse_list(cls: type[T], raw: Any) -> list[T]:
     return [parse(cls, item) for item in raw] if isinstance(raw, list) else []
 
 
+def _dict(raw: Any, key: str) -> dict[str, Any]:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _list(raw: Any, key: str) -> list[Any]:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def error_detail(error: Any) -> str:
+    """The finer reason (`data.detail`) of a method error, or ""."""
+    data = getattr(error, "data", None)
+    return str(data.get("detail", "")) if isinstance(data, dict) else ""
+
+
 @dataclass
 class WalletInfo:
     exists: bool = False
     locked: bool = True
-    address: str = ""
+    address: str = ""  # the spending address: the one to give out
 
 
 @dataclass
 class Status:
     version: str = ""
     chain: str = ""
-    node_mode: str = ""
+    node_mode: str = ""  # "full"; "" when the daemon runs --offline
     height: int = 0
-    peers: int = 0
-    synced: bool = False
-    sync_progress: float = 0.0  # 0..1
+    head_time: float = 0.0  # unix seconds of the newest block, 0 when unknown
+    peers: int = 0  # connected peers, from `peers` (status does not count them)
     data_dir: str = ""
-    committee: list[str] = field(default_factory=list)
-    wallet: dict[str, Any] = field(default_factory=dict)
+    committee: list[str] = field(default_factory=list)  # addresses of this epoch's validators
+    wallet_info: WalletInfo = field(default_factory=WalletInfo)
 
-    @property
-    def wallet_info(self) -> WalletInfo:
-        return parse(WalletInfo, self.wallet)
+    def head_age_s(self, now: float) -> float | None:
+        return max(0.0, now - self.head_time) if self.head_time else None
+
+    def synced(self, now: float) -> bool:
+        age = self.head_age_s(now)
+        return age is not None and age < SYNCED_WITHIN_S
+
+
+def parse_status(raw: Any) -> Status:
+    daemon, node, wallet = _dict(raw, "daemon"), _dict(raw, "node"), _dict(raw, "wallet")
+    addresses = _dict(wallet, "addresses")
+    return Status(
+        version=str(daemon.get("version", "")), data_dir=str(daemon.get("data_dir", "")),
+        chain=str(node.get("chain_id", "")), node_mode=str(node.get("mode", "")),
+        height=int(node.get("height") or 0), head_time=float(node.get("head_time") or 0),
+        committee=[str(a) for a in _list(node, "committee")],
+        wallet_info=WalletInfo(exists=bool(wallet.get("exists", False)), locked=bool(wallet.get("locked", True)),
+                               address=str(addresses.get("spending", ""))))
 
 
 @dataclass
 class MiningInfo:
-    state: str = "off"  # off, waiting, mining, paused, error, syncing
-    reason: str = ""
+    state: str = "off"  # off, waiting, mining, paused, error
+    reason: str = ""  # a stable code (e.g. wallet-locked, user-paused, no-task)
+    text: str = ""  # the daemon's sentence for people
     task_id: str = ""
-    task_name: str = ""
+    model: str = ""
     round: int = 0
     step: int = 0
     total_steps: int = 0
-    loss_curve: list[list[float]] = field(default_factory=list)  # [[step, validation loss], ...]
+    loss: float | None = None  # training loss at the last report
+    loss_curve: list[list[float]] = field(default_factory=list)  # [[step, training loss], ...] of this round
     throughput: float = 0.0  # samples per second
-    device: str = ""
+    device: str = ""  # cpu, cuda, mps
+    device_name: str = ""
     device_load: float | None = None  # percent
     temperature_c: float | None = None
-    rewards_today: int = 0  # grains
+    restarts: int = 0
+
+
+def parse_mining(raw: Any) -> MiningInfo:
+    info = parse(MiningInfo, raw)
+    if isinstance(raw, dict) and isinstance(raw.get("samples_per_s"), (int, float)):
+        info.throughput = float(raw["samples_per_s"])
+    return info
 
 
 @dataclass
@@ -105,6 +158,10 @@ class Device:
     name: str = ""
     kind: str = ""  # cpu, cuda, mps
     memory_bytes: int = 0
+
+
+def parse_devices(raw: Any) -> list[Device]:
+    return parse_list(Device, _list(raw, "devices"))
 
 
 @dataclass
@@ -119,21 +176,46 @@ class HistoryItem:
     memo: str = ""
 
 
+def parse_history(raw: Any) -> list[HistoryItem]:
+    items = []
+    for entry in _list(raw, "entries"):
+        if not isinstance(entry, dict):
+            continue
+        item = parse(HistoryItem, {k: v for k, v in entry.items() if k != "amount"})  # "amount" is text there
+        item.amount = int(entry.get("delta") or 0)
+        items.append(item)
+    return items
+
+
 @dataclass
 class Peer:
     peer_id: str = ""
-    address: str = ""
-    direction: str = ""
-    height: int = 0
+    connected: bool = False
+    banned: bool = False
     score: float = 0.0
+
+
+def parse_peers(raw: Any) -> list[Peer]:
+    return parse_list(Peer, _list(raw, "peers"))
 
 
 @dataclass
 class Task:
     task_id: str = ""
-    name: str = ""
-    fee: int = 0
-    rounds_left: int = 0
+    status: str = ""  # open, finished, expired
+    model: str = ""
+    round: int = 0
+    rounds: int = 0
+    validation_loss: float | None = None
+    escrow: int = 0  # grains still held for the rounds to come
+
+    @property
+    def rounds_left(self) -> int:
+        return max(0, self.rounds - self.round)
+
+
+def parse_tasks(raw: Any) -> list[Task]:
+    return parse_list(Task, _list(raw, "tasks"))
 
 
 @dataclass
@@ -145,11 +227,55 @@ class LogLine:
     message: str = ""
 
 
+def parse_logs(raw: Any) -> list[LogLine]:
+    return parse_list(LogLine, _list(raw, "entries"))
+
+
 @dataclass
 class Balance:
     spending: int = 0
     reward: int = 0
     total: int = 0
+
+
+def parse_balance(raw: Any) -> Balance:
+    accounts = _dict(raw, "accounts")
+    return Balance(spending=int(_dict(accounts, "spending").get("balance") or 0),
+                   reward=int(_dict(accounts, "reward").get("balance") or 0),
+                   total=int(raw.get("total") or 0) if isinstance(raw, dict) else 0)
+
+
+def parse_addresses(raw: Any) -> dict[str, str]:
+    """role -> address, from `wallet.address`."""
+    return {k: v for k, v in _dict(raw, "addresses").items() if isinstance(v, str)}
+
+
+def parse_config(raw: Any) -> dict[str, Any]:
+    """The config sections, from `config.get` / `config.set`."""
+    return _dict(raw, "config")
+
+
+def send_params(to: str, grains: int, fee_grains: int, memo: str, password: str,
+                account: str = "spending") -> dict[str, Any]:
+    """`wallet.send` params: amounts travel as decimal POT strings, never floats; `account` is the role
+    paying (spending, or reward: where mining rewards arrive)."""
+    return {"to": to, "amount": format_pot(grains, unit=False).replace(",", ""),
+            "fee": format_pot(fee_grains, unit=False).replace(",", ""), "memo": memo, "password": password,
+            "account": account}
+
+
+def export_params(kind: str, password: str, path: str) -> dict[str, Any]:
+    """`wallet.export` params; `kind` is phrase, raw_key or keystore (which writes to `path`)."""
+    params: dict[str, Any] = {"what": kind, "password": password}
+    if path:
+        params["destination"] = path
+    return params
+
+
+def export_secret(kind: str, result: Any) -> str:
+    """The secret an export returned: the words, the hex key, or the file written."""
+    key = {"phrase": "phrase", "raw_key": "private_key", "keystore": "destination"}[kind]
+    return str(result.get(key, "")) if isinstance(result, dict) else ""
 
 
 def format_pot(grains: int, signed: bool = False, unit: bool = True) -> str:

@@ -2,7 +2,7 @@
 
 One QObject between the RPC client and the pages: it turns events and results into typed records
 (app/ui/api.py) and Qt signals, fills the table models, and offers the actions pages need. Pages never
-touch the client or raw dicts. Training progress (step, loss) has no event, so `mining.state` is polled
+touch the client or raw dicts. Training progress (step, loss) has no event, so `mine.state` is polled
 once a second while mining; status and peers every few seconds as a safety net.
 """
 
@@ -69,14 +69,18 @@ class DaemonModel(QObject):
         self.refresh_mining()
         self.refresh_config()
         self.call(api.DEVICES).then(self._on_devices)
-        self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_list(api.Task, r)))
-        self.call(api.PEERS).then(lambda r: self.peers.set_records(api.parse_list(api.Peer, r)))
+        self.refresh_network()
         self.call(api.LOGS, {"limit": 500}).then(self._on_logs)
 
     def _slow_refresh(self) -> None:
         if self.client.is_ready():
             self.refresh_status()
-            self.call(api.PEERS).then(lambda r: self.peers.set_records(api.parse_list(api.Peer, r)))
+            self.refresh_network()
+
+    def refresh_network(self) -> None:
+        """Peers and tasks: these fail with node_offline on a daemon run --offline (then stay empty)."""
+        self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_tasks(r)))
+        self.call(api.PEERS).then(self._on_peers)
 
     def refresh_status(self) -> None:
         self.call(api.STATUS).then(self._on_status)
@@ -84,7 +88,7 @@ class DaemonModel(QObject):
     def refresh_wallet(self) -> None:
         if not self.status.wallet_info.exists:
             return
-        self.call(api.WALLET_BALANCE).then(lambda r: self._set_balance(api.parse(api.Balance, r)))
+        self.call(api.WALLET_BALANCE).then(lambda r: self._set_balance(api.parse_balance(r)))
         self.call(api.WALLET_ADDRESS).then(self._on_addresses)
         self.call(api.WALLET_HISTORY, {"limit": 1000}).then(self._on_history)
 
@@ -96,11 +100,26 @@ class DaemonModel(QObject):
 
     # -- actions ------------------------------------------------------------------------------
     def start_mining(self) -> None:
-        method = api.MINING_RESUME if self.mining.state == "paused" else api.MINING_START
-        self.call(method).then(self._on_mining, lambda e: self._failed("Could not start mining", e))
+        """The switch: resume a pause, or switch mining on (a "never" mode becomes "always": the user asked)."""
+        params = {"mode": "always"} if self.mining_mode() == "never" else None
+        method = api.MINING_RESUME if self.mining.state == "paused" and not params else api.MINING_START
+        self.call(method, params).then(self._on_mining, lambda e: self._failed("Could not start mining", e))
+        if params:
+            self.refresh_config()
+
+    def mining_mode(self) -> str:
+        return str(self.config.get("mining", {}).get("mode", ""))
 
     def pause_mining(self) -> None:
         self.call(api.MINING_PAUSE).then(self._on_mining, lambda e: self._failed("Could not pause mining", e))
+
+    def unlock_and_start(self, password: str) -> PendingCall:
+        """Unlock the wallet (the daemon then mines with its reward key) and switch mining on."""
+        def unlocked(_result: Any) -> None:
+            self.refresh_status()
+            self.call(api.MINING_START).then(self._on_mining, lambda e: self._failed("Could not start mining", e))
+
+        return self.call(api.WALLET_UNLOCK, {"password": password}).then(unlocked)
 
     def set_config(self, section: str, values: dict[str, Any]) -> PendingCall:
         return self.call(api.CONFIG_SET, {"section": section, "values": values}).then(self._on_config)
@@ -111,13 +130,15 @@ class DaemonModel(QObject):
     # -- results ------------------------------------------------------------------------------
     def _on_status(self, raw: Any) -> None:
         had_wallet = self.status.wallet_info.exists
-        self.status = api.parse(api.Status, raw)
+        peers = self.status.peers
+        self.status = api.parse_status(raw)
+        self.status.peers = peers
         self.statusChanged.emit(self.status)
         if self.status.wallet_info.exists and (not had_wallet or not self.addresses):
             self.refresh_wallet()
 
     def _on_mining(self, raw: Any) -> None:
-        self.mining = api.parse(api.MiningInfo, raw)
+        self.mining = api.parse_mining(raw)
         if self.mining.state == "mining":
             if not self._mining_poll.isActive():
                 self._mining_poll.start()
@@ -130,25 +151,34 @@ class DaemonModel(QObject):
         self.balanceChanged.emit(balance)
 
     def _on_addresses(self, raw: Any) -> None:
-        self.addresses = {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+        self.addresses = api.parse_addresses(raw)
         self.addressesChanged.emit(self.addresses)
 
     def _on_history(self, raw: Any) -> None:
-        self.history.set_history(api.parse_list(api.HistoryItem, raw))
+        self.history.set_history(api.parse_history(raw))
         self.historyChanged.emit()
 
     def _on_logs(self, raw: Any) -> None:
-        for line in api.parse_list(api.LogLine, raw):
+        for line in api.parse_logs(raw):
             self.logs.append(line)
 
     def _on_config(self, raw: Any) -> None:
-        if isinstance(raw, dict):
-            self.config = raw
-            self.configChanged.emit(raw)
+        config = api.parse_config(raw)
+        if config:
+            self.config = config
+            self.configChanged.emit(config)
 
     def _on_devices(self, raw: Any) -> None:
-        self.devices = api.parse_list(api.Device, raw)
+        self.devices = api.parse_devices(raw)
         self.devicesChanged.emit(self.devices)
+
+    def _on_peers(self, raw: Any) -> None:
+        peers = api.parse_peers(raw)
+        self.peers.set_records(peers)
+        connected = sum(1 for p in peers if p.connected and not p.banned)
+        if connected != self.status.peers:
+            self.status.peers = connected
+            self.statusChanged.emit(self.status)
 
     # -- events -------------------------------------------------------------------------------
     def _on_event(self, kind: str, data: Any) -> None:
@@ -159,14 +189,20 @@ class DaemonModel(QObject):
             height = data.get("height")
             if isinstance(height, int) and height > self.status.height:
                 self.status.height = height
+                if isinstance(data.get("timestamp"), int):
+                    self.status.head_time = float(data["timestamp"])
                 self.statusChanged.emit(self.status)
+            if data.get("tx_count"):  # a transfer may concern this wallet (rewards have their own event)
+                self.refresh_wallet()
         elif kind == "mining_state":
             self.mining.state = str(data.get("state", self.mining.state))
             self.mining.reason = str(data.get("reason", ""))
+            self.mining.text = ""  # the daemon's sentence comes with the refresh below
             self.miningChanged.emit(self.mining)
             self.refresh_mining()
         elif kind == "round_started":
             self.refresh_mining()
+            self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_tasks(r)))
         elif kind == "reward":
             amount, task = data.get("amount", 0), str(data.get("task_id", ""))
             self.rewardReceived.emit(int(amount) if isinstance(amount, int) else 0, task)

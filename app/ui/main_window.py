@@ -6,6 +6,7 @@ state in DaemonModel, the tray in tray.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt
@@ -17,7 +18,7 @@ from app.ui.daemon_model import DaemonModel
 from app.ui.pages.dashboard import DashboardPage, state_line
 from app.ui.pages.earnings import EarningsPage
 from app.ui.pages.logs import LogsPage
-from app.ui.pages.network import NetworkPage
+from app.ui.pages.network import NetworkPage, head_age_text
 from app.ui.pages.wallet import WalletPage
 from app.ui.settings import SettingsPage
 from app.ui.tray import Tray, state_icon
@@ -85,8 +86,11 @@ class MainWindow(QMainWindow):
         self.connection.setText(text)
 
     def show_status(self, status: api.Status) -> None:
-        sync = "synced" if status.synced else f"syncing {status.sync_progress * 100:.0f} %"
-        self.chain.setText(f"height {status.height:,} · {status.peers} peers · {sync}")
+        if not status.node_mode:
+            self.chain.setText("no node (the service runs --offline)")
+            return
+        peers = f"{status.peers} peer" + ("" if status.peers == 1 else "s")
+        self.chain.setText(f"height {status.height:,} · {peers} · {head_age_text(status, time.time())}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         keep = bool(self.model.config.get("ui", {}).get("close_to_tray", True))

@@ -101,20 +101,26 @@ class HistoryModel(RecordModel[api.HistoryItem]):
 class PeersModel(RecordModel[api.Peer]):
     def __init__(self, parent: Any = None) -> None:
         super().__init__([
-            Column("Peer", lambda p: p.peer_id[:20] + ("…" if len(p.peer_id) > 20 else ""), tooltip=lambda p: p.peer_id),
-            Column("Address", lambda p: p.address),
-            Column("Direction", lambda p: p.direction),
-            Column("Height", lambda p: str(p.height), right=True),
-            Column("Score", lambda p: f"{p.score:.2f}", right=True),
+            Column("Peer", lambda p: p.peer_id[:24] + ("…" if len(p.peer_id) > 24 else ""), tooltip=lambda p: p.peer_id),
+            Column("State", lambda p: "banned" if p.banned else ("connected" if p.connected else "known")),
+            Column("Score", lambda p: f"{p.score:.2f}", right=True,
+                   tooltip=lambda _p: "How well this peer has behaved; misbehaving peers are banned"),
         ], parent)
+
+
+TASK_STATUS = {"open": "training", "finished": "finished", "expired": "expired"}
 
 
 class TasksModel(RecordModel[api.Task]):
     def __init__(self, parent: Any = None) -> None:
         super().__init__([
-            Column("Task", lambda t: t.name or t.task_id, tooltip=lambda t: t.task_id),
-            Column("Fee per round", lambda t: api.format_pot(t.fee), right=True),
-            Column("Rounds left", lambda t: str(t.rounds_left), right=True),
+            Column("Task", lambda t: t.task_id[:16] + "…", tooltip=lambda t: t.task_id),
+            Column("Model", lambda t: t.model),
+            Column("Status", lambda t: TASK_STATUS.get(t.status, t.status)),
+            Column("Round", lambda t: f"{min(t.round, t.rounds)} of {t.rounds}", right=True),
+            Column("Validation loss", lambda t: "" if t.validation_loss is None else f"{t.validation_loss:.4f}",
+                   right=True),
+            Column("Escrow left", lambda t: api.format_pot(t.escrow), right=True),
         ], parent)
 
 

@@ -31,7 +31,7 @@ from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import hint, title
 
-MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Only when I press Start"))
+MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Never (until I press Start)"))
 NODE_MODES = (("full", "Full node (keeps the whole chain, helps the network)"),
               ("light", "Light client (headers only, little disk)"))
 

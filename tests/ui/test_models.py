@@ -87,3 +87,27 @@ def test_parse_ignores_unknown_fields_and_keeps_defaults() -> None:
     info = api.parse(api.MiningInfo, {"state": "mining", "future_field": 1})
     assert info.state == "mining" and info.loss_curve == [] and info.temperature_c is None
     assert api.parse(api.Status, None) == api.Status()
+
+
+def test_daemon_results_become_records() -> None:
+    """The shapes the real daemon answers with (docs/RPC.md), read the way the pages need them."""
+    history = api.parse_history({"entries": [
+        {"height": 4, "time": 1_700_000_004, "kind": "reward", "delta": 12 * 10**9, "amount": "12 POT", "fee": 0,
+         "counterparty": None, "reference": "ab" * 32, "memo": "miner"},
+        {"height": 9, "time": None, "kind": "sent", "delta": -(10**9 + 1000), "amount": "1 POT", "fee": 1000,
+         "counterparty": "potd1xyz", "reference": "cd" * 32, "memo": ""}]})
+    assert [(h.kind, h.amount, h.time, h.counterparty) for h in history] == [
+        ("reward", 12 * 10**9, 1_700_000_004, ""), ("sent", -(10**9 + 1000), 0.0, "potd1xyz")]
+    balance = api.parse_balance({"accounts": {"spending": {"balance": 3}, "reward": {"balance": 5}}, "total": 8})
+    assert (balance.spending, balance.reward, balance.total) == (3, 5, 8)
+    status = api.parse_status({"daemon": {"version": "0.1.0", "data_dir": "/d"}, "node": None,
+                               "wallet": {"exists": True, "locked": False, "addresses": {"spending": "potd1s"}}})
+    assert status.node_mode == "" and status.wallet_info == api.WalletInfo(True, False, "potd1s")
+    now = 1_700_000_100.0
+    assert api.parse_status({"node": {"mode": "full", "head_time": now - 5}}).synced(now)
+    assert not api.parse_status({"node": {"mode": "full", "head_time": now - 600}}).synced(now)
+    mining = api.parse_mining({"state": "mining", "samples_per_s": 812.5, "device_load": None, "loss_curve": [[10, 2.1]]})
+    assert (mining.throughput, mining.device_load, mining.loss_curve) == (812.5, None, [[10, 2.1]])
+    assert api.send_params("potd1x", 1_500_000_000, 1000, "hi", "pw", "reward") == {
+        "to": "potd1x", "amount": "1.5", "fee": "0.000001", "memo": "hi", "password": "pw", "account": "reward"}
+    assert api.export_secret("raw_key", {"private_key": "ff", "role": "spending"}) == "ff"

@@ -1,5 +1,5 @@
-"""The window's RPC client: reconnects after a daemon restart (fresh token), and error states from a
-scripted server (refused hello, garbage, no answer)."""
+"""The window's RPC client: reconnects after a real daemon restarts (fresh token), and error states the
+real daemon does not produce, from a scripted server (refused hello, garbage, a call never answered)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import pytest
 
 from app.rpc.endpoint import Endpoint
 from app.ui.rpc_client import CALL_TIMEOUT, NOT_CONNECTED, RpcClient, Target, locate
-from tests.ui.standin_daemon import StandInDaemon
+from tests.daemon.daemon_proc import start_daemon, stop_daemon, write_config
 
 
 def test_reconnects_after_the_daemon_restarts(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real daemon (--offline: no node needed for this) stops and starts again with a fresh token."""
     data = tmp_path / "data"
+    write_config(data, '[mining]\nmode = "never"\npause_on_battery = false\n')
     client = RpcClient(lambda: locate(data), backoff_ms=(50, 400))
     client.start()
     qtbot.waitUntil(lambda: "no daemon is running" in client.detail, timeout=3000)
@@ -25,18 +27,27 @@ def test_reconnects_after_the_daemon_restarts(qtbot, tmp_path: Path) -> None:  #
     client.call("status").then(None, failures.append)
     qtbot.waitUntil(lambda: bool(failures), timeout=1000)
     assert failures[0].code == NOT_CONNECTED  # type: ignore[attr-defined]
-    with StandInDaemon(data):
-        qtbot.waitUntil(client.is_ready, timeout=5000)
+    proc = start_daemon(data, "--offline")
+    try:
+        qtbot.waitUntil(client.is_ready, timeout=10000)
         events: list[str] = []
         client.event.connect(lambda kind, _d: events.append(kind))
-        qtbot.waitUntil(lambda: "new_block" in events, timeout=3000)
-    qtbot.waitUntil(lambda: client.state == RpcClient.OFFLINE, timeout=5000)
-    with StandInDaemon(data):  # a new process writes a new token: the client must re-read it
-        qtbot.waitUntil(client.is_ready, timeout=5000)
+        client.call("mine.start")  # off -> on (paused: no wallet): the daemon announces the new state
+        qtbot.waitUntil(lambda: "mining_state" in events, timeout=10000)
+        token = (data / "rpc.token").read_text()
+    finally:
+        stop_daemon(proc)
+    qtbot.waitUntil(lambda: client.state == RpcClient.OFFLINE, timeout=10000)
+    proc = start_daemon(data, "--offline")  # a new process writes a new token: the client must re-read it
+    try:
+        assert (data / "rpc.token").read_text() != token
+        qtbot.waitUntil(client.is_ready, timeout=10000)
         results: list[object] = []
         client.call("ping").then(results.append)
-        qtbot.waitUntil(lambda: results == ["pong"], timeout=3000)
-    client.stop()
+        qtbot.waitUntil(lambda: results == ["pong"], timeout=5000)
+    finally:
+        client.stop()
+        stop_daemon(proc)
 
 
 class ScriptedServer:

@@ -1,115 +1,180 @@
-"""The window against a daemon: wizard, mining switch, rewards in history and chart, send refusal, export."""
+"""Issue 7's must-shows, the window against a REAL `potminer daemon` on a one-validator devnet.
+
+One devnet and one daemon serve the whole module (tests/ui/devnet_daemon.py); each test opens its own
+window on it. In file order the wizard makes the wallet and the switch starts mining; run alone, a
+test makes what it needs through the daemon's RPC instead.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
+from app.core.address import encode_address
+from app.core.crypto import SigningKey
+from app.ui.frame_monitor import FrameMonitor
 from app.ui.wizard_flow import Step
+from app.wallet.export import export_phrase
+from app.wallet.wallet import Wallet
 from tests.ui.conftest import PASSWORD
 
+MAX_FRAME_MS = 100.0
 
-def finish_wizard_create(qtbot, gui) -> str:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: gui.wizard is not None and gui.wizard.isVisible(), timeout=5000)
+
+def click(qtbot, widget) -> None:  # type: ignore[no-untyped-def]
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def test_wizard_creates_wallet_and_saves_choices(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    if devnet_daemon.rpc("status")["wallet"]["exists"]:
+        import pytest
+
+        pytest.skip("the module's daemon already has a wallet (run this test first, or alone)")
+    qtbot.waitUntil(lambda: gui.wizard is not None and gui.wizard.isVisible(), timeout=10000)
     w = gui.wizard
     w.create_radio.setChecked(True)
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    click(qtbot, w.next_button)
     assert w.flow.current is Step.PASSWORD
     w.password.setText(PASSWORD)
     w.password_repeat.setText(PASSWORD + "x")
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    click(qtbot, w.next_button)
     assert "differ" in w.error.text() and w.flow.current is Step.PASSWORD
     w.password_repeat.setText(PASSWORD)
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.flow.current is Step.SHOW_SEED, timeout=10000)
+    click(qtbot, w.next_button)  # the daemon creates the keystore (scrypt): a moment
+    qtbot.waitUntil(lambda: w.flow.current is Step.SHOW_SEED, timeout=30000)
     words = w.flow.answers.phrase.split()
-    assert len(words) == 12 and w.seed_grid.words == words
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    assert len(words) == 24 and w.seed_grid.words == words
+    click(qtbot, w.next_button)
     assert w.flow.current is Step.CONFIRM_SEED
     positions = w.flow.answers.confirm_positions
-    for pos, field in zip(positions, w.confirm_fields):
+    for field in w.confirm_fields:
         field.setText("wrong")
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    click(qtbot, w.next_button)
     assert "does not match" in w.error.text() and w.flow.current is Step.CONFIRM_SEED
     for pos, field in zip(positions, w.confirm_fields):
         field.setText(words[pos])
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    click(qtbot, w.next_button)
     assert w.flow.current is Step.DEVICE
-    qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.device.findData("cpu") >= 0, timeout=10000)  # the daemon's mine.devices
+    w.device.setCurrentIndex(w.device.findData("cpu"))
+    click(qtbot, w.next_button)
     w.always_radio.setChecked(True)
-    with qtbot.waitSignal(w.accepted, timeout=5000):
-        qtbot.mouseClick(w.next_button, Qt.MouseButton.LeftButton)
-    return " ".join(words)
+    with qtbot.waitSignal(w.accepted, timeout=10000):
+        click(qtbot, w.next_button)
 
-
-def test_wizard_creates_wallet_and_saves_choices(qtbot, gui, daemon) -> None:  # type: ignore[no-untyped-def]
-    phrase = finish_wizard_create(qtbot, gui)
-    assert daemon.wallet is not None and (daemon.data_dir / "wallet.json").exists()
-    assert daemon.config.mining.mode.value == "always"
-    # the phrase shown is the wallet's: exporting it with the password gives the same words
-    from app.wallet.export import export_phrase
-
-    assert export_phrase(daemon.wallet, PASSWORD)[0] == phrase
-    qtbot.waitUntil(lambda: gui.window.wallet.address.text() == daemon.wallet.spending_address, timeout=5000)
+    # the daemon has the wallet, the choices are in its config, and the phrase shown is the wallet's
+    status = devnet_daemon.rpc("status")
+    assert status["wallet"]["exists"] and not status["wallet"]["locked"]
+    mining = devnet_daemon.rpc("config.get")["config"]["mining"]
+    assert (mining["mode"], mining["device"]) == ("always", "cpu")
+    keystore = Wallet(devnet_daemon.data_dir / "wallet" / "wallet.keystore", "potd")
+    assert export_phrase(keystore, PASSWORD)[0] == " ".join(words)
+    spending = status["wallet"]["addresses"]["spending"]
+    qtbot.waitUntil(lambda: gui.window.wallet.address.text() == spending, timeout=10000)
     assert gui.window.wallet.qr.matrix, "the receive address has a QR code"
 
 
-def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, daemon) -> None:  # type: ignore[no-untyped-def]
-    daemon.rpc_wallet_create(PASSWORD, 12)
-    gui.model.refresh_status()
-    dash = gui.window.dashboard
-    qtbot.waitUntil(dash.switch.isEnabled, timeout=5000)
+def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    devnet_daemon.ensure_wallet()
     if gui.wizard is not None:
         gui.wizard.close()
-    qtbot.mouseClick(dash.switch, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and dash.progress.value() > 0, timeout=5000)
-    assert dash.state.text().startswith("Mining") and dash.switch.text() == "Pause mining"
-    first = dash.progress.value()
-    qtbot.waitUntil(lambda: dash.progress.value() > first or gui.model.mining.round > 1, timeout=5000)
-    qtbot.waitUntil(lambda: len(dash.loss.points) >= 2, timeout=5000)
-    # a verified round pays a reward: it shows in the history, the earnings chart and the tray
-    qtbot.waitUntil(lambda: gui.model.history.rowCount() > 0, timeout=10000)
-    row = gui.model.history.records[0]
-    assert row.kind == "reward" and row.amount > 0
-    assert gui.model.history.data(gui.model.history.index(0, 1)) == "Reward"
+    dash = gui.window.dashboard
+    qtbot.waitUntil(lambda: gui.model.mining.state == "off" and dash.switch.isEnabled(), timeout=10000)
+    assert dash.switch.text() == "Start mining" and "off" in dash.state.text()
+    click(qtbot, dash.switch)
+    qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and dash.progress.value() > 0, timeout=60000)
+    assert dash.state.text().startswith("Mining round") and dash.switch.text() == "Pause mining"
+    assert devnet_daemon.rpc("mine.state")["state"] == "mining", "the daemon mines, not only the window says so"
+    first = (gui.model.mining.round, dash.progress.value())
+    qtbot.waitUntil(lambda: (gui.model.mining.round, dash.progress.value()) > first, timeout=30000)
+    qtbot.waitUntil(lambda: len(dash.loss.points) >= 2, timeout=30000)
+    assert "Task " in dash.task.text() and "step" in dash.task.text()
+    assert dash.throughput.text().endswith("/s") and dash.throughput.text() != "0 /s"
+
+    # a verified round pays a reward: it shows in the history, the earnings chart, the tray and the dashboard
+    qtbot.waitUntil(lambda: bool(gui.model.history.rewards()), timeout=120000)
+    row = gui.model.history.rewards()[0]
+    assert row.amount > 0 and row.time > 0 and row.reference
+    index = gui.model.history.records.index(row)
+    assert gui.model.history.data(gui.model.history.index(index, 1)) == "Reward"
+    earned = sum(r["delta"] for r in devnet_daemon.rpc("wallet.history")["entries"] if r["kind"] == "reward")
+    assert earned >= row.amount
     earnings = gui.window.earnings
-    qtbot.waitUntil(lambda: earnings.chart.total() > 0, timeout=5000)
-    assert earnings.chart.total() * 10**9 >= row.amount
-    assert any(h == "Reward received" for h, _ in gui.tray.notifications)
-    qtbot.mouseClick(dash.switch, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: gui.model.mining.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: earnings.chart.total() > 0, timeout=10000)
+    assert earnings.tasks.rowCount() >= 1 and earnings.tasks.item(0, 0).text() == row.reference
+    qtbot.waitUntil(lambda: any(h == "Reward received" for h, _ in gui.tray.notifications), timeout=30000)
+    assert dash.rewards_today.text() != "0 POT"
+
+    click(qtbot, dash.switch)
+    qtbot.waitUntil(lambda: gui.model.mining.state == "paused", timeout=30000)
     assert dash.switch.text() == "Resume mining" and "Paused" in dash.state.text()
+    assert devnet_daemon.rpc("mine.state")["reason"] == "user-paused"
 
 
-def test_send_with_bad_address_is_refused_with_a_message(qtbot, gui, daemon) -> None:  # type: ignore[no-untyped-def]
-    daemon.rpc_wallet_create(PASSWORD, 12)
-    daemon.credit_reward(5 * 10**9, "mnist-mlp", 1)
-    gui.model.refresh_status()
+def test_window_stays_responsive_while_the_daemon_trains(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    """No event-loop frame over 100 ms of GUI-thread work while the daemon trains and the user goes through
+    every page (progress polls, blocks, logs and rewards arriving)."""
+    devnet_daemon.ensure_wallet()
+    devnet_daemon.rpc("mine.start", {"mode": "always"})
+    qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and gui.model.mining.throughput > 0, timeout=60000)
+    qtbot.wait(300)  # let the first full refresh land before measuring
+    monitor = FrameMonitor()
+    monitor.start()
+    for page in ("Dashboard", "Wallet", "Earnings", "Network", "Settings", "Logs", "Dashboard"):
+        gui.window.show_page(page)
+        qtbot.wait(700)
+    monitor.stop()
+    assert len(monitor.gaps) > 200, "the timer ran"
+    assert gui.model.logs.rowCount() > 10 and gui.model.status.height > 0
+    print(f"frames: {len(monitor.gaps)}, worst {monitor.worst_ms:.1f} ms wall / {monitor.worst_cpu_ms:.1f} ms "
+          f"GUI-thread CPU, p99 {monitor.percentile_ms(0.99):.1f} ms wall")
+    # CPU time of the GUI thread: what our code spent in one frame. Wall time also counts waiting for a
+    # CPU on a shared machine (2 cores, the daemon training, other jobs), which no window code can avoid.
+    assert monitor.worst_cpu_ms < MAX_FRAME_MS, f"one frame did {monitor.worst_cpu_ms:.0f} ms of work"
+    devnet_daemon.rpc("mine.pause")
+
+
+def test_send_with_bad_address_is_refused_with_a_message(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    addresses = devnet_daemon.ensure_wallet()
+    balance = devnet_daemon.wait_reward()
     form = gui.window.wallet.send_form
-    qtbot.waitUntil(form.isEnabled, timeout=5000)
-    good = daemon.wallet.spending_address
+    qtbot.waitUntil(lambda: form.isEnabled() and gui.model.balance.total == balance or
+                    gui.model.balance.total > balance, timeout=10000)
+    assert form.account.currentData() == "reward", "the account holding the rewards pays by default"
+    assert form.fee.text() == "0.000001", "the daemon's suggested fee"
+    good = encode_address(SigningKey.generate().address, "potd")
     bad = good[:-1] + ("q" if good[-1] != "q" else "p")  # one character off: the checksum fails
     form.to.setText(bad)
-    qtbot.waitUntil(lambda: form.address_ok is False, timeout=5000)
-    assert "not valid" in form.message.text()
+    qtbot.waitUntil(lambda: form.address_ok is False, timeout=10000)
+    assert "not valid" in form.message.text() and "checksum" in form.message.text()
     form.amount.setText("1")
     form.password.setText(PASSWORD)
-    qtbot.mouseClick(form.button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.message.text().startswith("Not sent"), timeout=5000)
+    click(qtbot, form.button)
+    qtbot.waitUntil(lambda: form.message.text().startswith("Not sent"), timeout=10000)
     assert "Check the address" in form.message.text()
-    assert daemon.balance == 5 * 10**9, "nothing left the wallet"
+    assert devnet_daemon.rpc("wallet.balance")["total"] >= balance, "nothing left the wallet"
+
     form.to.setText(good)
-    qtbot.mouseClick(form.button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: form.message.text().startswith("Sent"), timeout=5000)
-    assert daemon.balance < 5 * 10**9
+    form.password.setText("not the password")
+    click(qtbot, form.button)
+    qtbot.waitUntil(lambda: "wrong password" in form.message.text(), timeout=30000)
+    assert "Type the password again" in form.message.text()
+
+    form.password.setText(PASSWORD)
+    click(qtbot, form.button)
+    qtbot.waitUntil(lambda: form.message.text().startswith("Sent"), timeout=30000)
+    arrived = lambda: devnet_daemon.rpc("chain.account", {"address": good})["balance"] == 10**9  # noqa: E731
+    qtbot.waitUntil(arrived, timeout=60000)
+    qtbot.waitUntil(lambda: any(h.kind == "sent" and h.counterparty == good for h in gui.model.history.records),
+                    timeout=30000)
+    assert addresses["reward"] != good
 
 
-def test_export_asks_for_the_password(qtbot, gui, daemon) -> None:  # type: ignore[no-untyped-def]
-    daemon.rpc_wallet_create(PASSWORD, 12)
-    gui.model.refresh_status()
+def test_export_asks_for_the_password(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    addresses = devnet_daemon.ensure_wallet()
     page = gui.window.wallet
-    qtbot.waitUntil(lambda: page.export_buttons["raw_key"].isEnabled(), timeout=5000)
-    qtbot.mouseClick(page.export_buttons["raw_key"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.export_buttons["raw_key"].isEnabled(), timeout=10000)
+    click(qtbot, page.export_buttons["raw_key"])
     dialog = page.last_dialog
     assert dialog is not None and dialog.isVisible() and "spend" in dialog.warning.text()
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -117,9 +182,14 @@ def test_export_asks_for_the_password(qtbot, gui, daemon) -> None:  # type: igno
     dialog.ack.setChecked(True)
     dialog.password.setText("not the password")
     assert ok.isEnabled()
-    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "wrong password" in dialog.error.text(), timeout=5000)
-    assert dialog.isVisible()
+    click(qtbot, ok)
+    qtbot.waitUntil(lambda: "wrong password" in dialog.error.text(), timeout=30000)
+    assert dialog.isVisible() and page.last_secret is None
     dialog.password.setText(PASSWORD)
-    with qtbot.waitSignal(dialog.finished, timeout=5000):
-        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.finished, timeout=30000):
+        click(qtbot, ok)
+    qtbot.waitUntil(lambda: page.last_secret is not None and page.last_secret.isVisible(), timeout=5000)
+    shown = page.last_secret.view.toPlainText()
+    key = SigningKey.from_seed(bytes.fromhex(shown.strip()))
+    assert encode_address(key.address, "potd") == addresses["spending"], "the key shown is the wallet's"
+    page.last_secret.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from app.rpc.protocol import RpcError
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import card, hint, title, value_label
 from app.ui.widgets.charts import LineChart
+from app.ui.widgets.secrets import PasswordDialog
 
 STATE_TEXT = {
     "off": "Not mining",
@@ -20,10 +22,8 @@ STATE_TEXT = {
 
 
 def state_line(info: api.MiningInfo) -> str:
-    head = STATE_TEXT.get(info.state, info.state.capitalize())
-    if not info.reason:
-        return head
-    return info.reason if info.reason.lower().startswith(head.lower()) else f"{head}: {info.reason}"
+    """The daemon's own sentence when it sent one (it says why), else the state's name."""
+    return info.text or STATE_TEXT.get(info.state, info.state.capitalize())
 
 
 class DashboardPage(QWidget):
@@ -66,10 +66,11 @@ class DashboardPage(QWidget):
             grid.addWidget(card(heading, widget), 0, col)
         layout.addLayout(grid)
 
-        self.loss = LineChart("The validation-loss curve appears once training starts.", ".3f")
-        layout.addWidget(card("Validation loss of the current round", self.loss), 1)
+        self.loss = LineChart("The loss curve appears once a round is training.", ".3f")
+        layout.addWidget(card("Training loss of the current round (by step)", self.loss), 1)
 
         model.miningChanged.connect(self.show_mining)
+        model.historyChanged.connect(lambda: self.rewards_today.setText(api.format_pot(self.model.rewards_today())))
         model.actionFailed.connect(lambda *_: self.show_mining(self.model.mining))  # undo the click
         model.connectionChanged.connect(lambda *_: self._update_enabled())
         model.statusChanged.connect(lambda *_: self._update_enabled())
@@ -86,22 +87,52 @@ class DashboardPage(QWidget):
             self.switch.setToolTip("Start or pause training for the network. Rewards go to your wallet.")
 
     def _on_switch(self, checked: bool) -> None:
+        if checked and self.model.mining.reason == api.REASON_WALLET_LOCKED:
+            self.switch.setChecked(False)
+            self.ask_unlock()
+            return
         self.switch.setEnabled(False)  # until the daemon confirms the new state
         (self.model.start_mining if checked else self.model.pause_mining)()
 
+    def ask_unlock(self) -> None:
+        """Mining signs with the wallet's reward key: a locked wallet (after a restart) needs the password."""
+        dialog = PasswordDialog("Unlock the wallet to mine", "Mining signs its work with your wallet's reward "
+                                "key, so the wallet must be unlocked while it mines. The password stays in the "
+                                "background service only.", self, acknowledge="")
+        self.unlock_dialog = dialog
+
+        def attempt() -> None:
+            dialog.buttons.setEnabled(False)
+            self.model.unlock_and_start(dialog.password.text()).then(lambda _r: dialog.done(1), failed)
+
+        def failed(error: RpcError) -> None:
+            dialog.buttons.setEnabled(True)
+            dialog.show_error(f"{error.message}. Try again, or Cancel.")
+
+        dialog.buttons.accepted.disconnect()
+        dialog.buttons.accepted.connect(attempt)
+        dialog.open()
+
     def show_mining(self, info: api.MiningInfo) -> None:
         running = info.state in ("mining", "waiting")
+        locked = info.reason == api.REASON_WALLET_LOCKED
         self.switch.setChecked(running)
-        self.switch.setText("Pause mining" if running else ("Resume mining" if info.state == "paused" else "Start mining"))
+        self.switch.setText("Pause mining" if running else "Unlock and mine" if locked else
+                            ("Resume mining" if info.state == "paused" else "Start mining"))
         self._update_enabled()
         self.state.setText(state_line(info))
         if info.task_id:
-            self.task.setText(f"Task: {info.task_name or info.task_id} · round {info.round} · "
-                              f"step {info.step} of {info.total_steps or '?'} · device {info.device or '?'}")
+            model = f"{info.model} model, " if info.model else ""
+            self.task.setText(f"Task {info.task_id[:12]}… ({model}round {info.round}) · step {info.step} of "
+                              f"{info.total_steps or '?'} · on {info.device_name or info.device or 'the device'}")
+        elif info.state in ("mining", "waiting"):
+            self.task.setText("No round to train right now; one starts as soon as the network opens it.")
         self.progress.setMaximum(max(info.total_steps, 1))
         self.progress.setValue(min(info.step, max(info.total_steps, 1)))
         self.throughput.setText(f"{info.throughput:,.0f} /s" if info.state == "mining" else "—")
-        self.load.setText(f"{info.device_load:.0f} %" if info.device_load is not None else "unknown")
-        self.temperature.setText(f"{info.temperature_c:.0f} °C" if info.temperature_c is not None else "unknown")
-        self.rewards_today.setText(api.format_pot(info.rewards_today))
+        live = info.state == "mining"  # the last reading is stale once training stops
+        self.load.setText("—" if not live else f"{info.device_load:.0f} %" if info.device_load is not None else "unknown")
+        self.temperature.setText("—" if not live else f"{info.temperature_c:.0f} °C" if info.temperature_c is not None
+                                 else "unknown")
+        self.rewards_today.setText(api.format_pot(self.model.rewards_today()))
         self.loss.set_points(info.loss_curve)

@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -36,6 +37,13 @@ class SendForm(QWidget):
         super().__init__(parent)
         self.model = model
         form = QFormLayout(self)
+        self.account = QComboBox()
+        self.account.setToolTip("Mining rewards arrive in the rewards account; transfers you receive in the "
+                                "spending account. Either can pay.")
+        self.account.addItem("Spending account", "spending")
+        self.account.addItem("Rewards account", "reward")
+        self.account.activated.connect(lambda _i: setattr(self, "account_chosen", True))
+        self.account_chosen = False
         self.to = QLineEdit()
         self.to.setPlaceholderText("potd1… address of the recipient")
         self.amount = QLineEdit()
@@ -48,6 +56,7 @@ class SendForm(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.button = QPushButton("Send")
+        form.addRow("From", self.account)
         form.addRow("To", self.to)
         form.addRow("Amount (POT)", self.amount)
         form.addRow("Fee (POT)", self.fee)
@@ -58,19 +67,33 @@ class SendForm(QWidget):
         self._check_timer = QTimer(self, singleShot=True, interval=300)
         self._check_timer.timeout.connect(self._check_address)
         self.to.textChanged.connect(lambda _t: self._check_timer.start())
-        self.memo.textChanged.connect(lambda _t: self._estimate_fee())
         model.client.ready.connect(lambda _i: self._estimate_fee())
+        model.balanceChanged.connect(self.show_balance)
         self.address_ok: bool | None = None
+        self._address_message = ""  # the complaint about the address shown, if any
+
+    def show_balance(self, balance: api.Balance) -> None:
+        """Each account with what it holds; the fuller one is picked until the user picks."""
+        for i, (name, grains) in enumerate((("Spending account", balance.spending),
+                                            ("Rewards account", balance.reward))):
+            self.account.setItemText(i, f"{name} ({api.format_pot(grains)})")
+        if not self.account_chosen:
+            self.account.setCurrentIndex(1 if balance.reward > balance.spending else 0)
 
     def _estimate_fee(self) -> None:
-        self.model.call(api.WALLET_FEE, {"memo": self.memo.text()}).then(
-            lambda r: self.fee.setText(api.format_pot(int(r.get("fee", 0)), unit=False)) if isinstance(r, dict) else None)
+        """The daemon's suggested fee, unless the user typed one."""
+        def show(result: object) -> None:
+            if isinstance(result, dict) and not self.fee.isModified():
+                self.fee.setText(api.format_pot(int(result.get("fee", 0)), unit=False))
+
+        self.model.call(api.WALLET_FEE).then(show)
 
     def _check_address(self) -> None:
         text = self.to.text().strip()
         if not text:
             self.address_ok = None
-            self.show_message("")
+            if self.message.text() == self._address_message:
+                self.show_message("")
             return
         self.model.call(api.WALLET_CHECK_ADDRESS, {"address": text}).then(lambda r: self._on_check(text, r))
 
@@ -78,8 +101,12 @@ class SendForm(QWidget):
         if text != self.to.text().strip() or not isinstance(result, dict):
             return  # the field changed meanwhile
         self.address_ok = bool(result.get("valid"))
-        self.show_message("" if self.address_ok else f"This address is not valid: {result.get('reason', '')}. "
-                          "Check it, or paste it again from the recipient.", error=not self.address_ok)
+        if not self.address_ok:
+            self.show_message(f"This address is not valid: {result.get('reason', '')}. "
+                              "Check it, or paste it again from the recipient.", error=True)
+            self._address_message = self.message.text()
+        elif self.message.text() == self._address_message:  # clear only our own complaint, not a send's result
+            self.show_message("")
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setObjectName("errorText" if error else "hint")
@@ -102,8 +129,8 @@ class SendForm(QWidget):
         if not self.password.text():
             self.show_message("Enter your wallet password to sign the transfer.", error=True)
             return
-        params = {"to": self.to.text().strip(), "amount": amount, "fee": fee, "memo": self.memo.text(),
-                  "password": self.password.text()}
+        params = api.send_params(self.to.text().strip(), amount, fee, self.memo.text(), self.password.text(),
+                                 self.account.currentData())
         self.button.setEnabled(False)
         self.show_message("Sending…")
         self.model.call(api.WALLET_SEND, params).then(self._sent, self._refused)
@@ -119,8 +146,11 @@ class SendForm(QWidget):
 
     def _refused(self, error: RpcError) -> None:
         self.button.setEnabled(True)
-        advice = {api.INVALID_ADDRESS: " Check the address.", api.WRONG_PASSWORD: " Type the password again.",
-                  api.INSUFFICIENT_FUNDS: " Lower the amount or the fee."}.get(error.code, "")
+        advice = {api.INVALID_ADDRESS: " Check the address.", api.INSUFFICIENT_FUNDS: " Lower the amount or the fee."
+                  }.get(api.error_detail(error), "")
+        if error.code == api.WRONG_PASSWORD:
+            advice = " Type the password again."
+            self.password.selectAll()
         self.show_message(f"Not sent: {error.message}.{advice}", error=True)
 
 
@@ -157,7 +187,9 @@ class WalletPage(QWidget):
         grid.addWidget(card("Receive", receive), 1, 0)
 
         self.send_form = SendForm(model)
-        grid.addWidget(card("Send", self.send_form), 0, 1, 2, 1)
+        send_card = card("Send", self.send_form)
+        send_card.layout().addStretch(1)  # the form at the top of its card, not floating in the middle
+        grid.addWidget(send_card, 0, 1, 2, 1)
         layout.addLayout(grid)
 
         keys = QHBoxLayout()
@@ -188,6 +220,7 @@ class WalletPage(QWidget):
         model.statusChanged.connect(self._show_wallet_presence)
         self._show_wallet_presence(model.status)
         self.last_dialog: PasswordDialog | None = None
+        self.last_secret: SecretDialog | None = None
 
     def _show_wallet_presence(self, status: api.Status) -> None:
         exists = status.wallet_info.exists
@@ -227,7 +260,7 @@ class WalletPage(QWidget):
         dialog.setModal(True)
 
         def attempt() -> None:
-            params = {"kind": kind, "password": dialog.password.text(), "path": path}
+            params = api.export_params(kind, dialog.password.text(), path)
             dialog.buttons.setEnabled(False)
             self.model.call(api.WALLET_EXPORT, params).then(lambda r: done(r), failed)
 
@@ -246,12 +279,13 @@ class WalletPage(QWidget):
 
     def _show_export(self, kind: str, result: dict[str, Any]) -> None:
         if kind == "keystore":
-            QMessageBox.information(self, "Keystore exported", f"Written to {result.get('path', '')}. "
+            QMessageBox.information(self, "Keystore exported", f"Written to {api.export_secret(kind, result)}. "
                                     "It opens only with your password.")
             return
-        secret = result.get("phrase" if kind == "phrase" else "raw_key", "")
+        secret = api.export_secret(kind, result)
         note = ("Write these words on paper, in order, and keep it safe. Close this window when done."
                 if kind == "phrase" else "Your spending key. Close this window as soon as you are done.")
         if result.get("passphrase"):
             note += " This wallet also uses a passphrase; you need it too."
-        SecretDialog(EXPORT_WARNINGS[kind][0], secret, note, self).open()
+        self.last_secret = SecretDialog(EXPORT_WARNINGS[kind][0], secret, note, self)
+        self.last_secret.open()

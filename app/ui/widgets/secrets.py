@@ -41,7 +41,8 @@ def password_field(placeholder: str = "Password") -> QLineEdit:
 
 
 class PasswordDialog(QDialog):
-    """Asks for the wallet password, after a warning; the OK button stays off until both are given."""
+    """Asks for the wallet password, after a warning; the OK button stays off until both are given
+    (`acknowledge=""`: no box to tick, the password alone)."""
 
     def __init__(self, title: str, warning: str, parent: QWidget | None = None,
                  acknowledge: str = "I understand the risk") -> None:
@@ -53,7 +54,9 @@ class PasswordDialog(QDialog):
         self.warning.setWordWrap(True)
         self.warning.setObjectName("warningText")
         layout.addWidget(self.warning)
-        self.ack = QCheckBox(acknowledge)
+        self.ack = QCheckBox(acknowledge or "")
+        self.ack.setChecked(not acknowledge)  # no acknowledgement asked: nothing to tick
+        self.ack.setVisible(bool(acknowledge))
         layout.addWidget(self.ack)
         self.password = password_field("Wallet password")
         layout.addWidget(self.password)
