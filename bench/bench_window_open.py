@@ -4,8 +4,8 @@ Each figure is wall time from starting a fresh interpreter to the moment it repo
   bare:    `QApplication([])` created and one event loop pass done
   shown:   PoT Miner's main window shown (first paint done) - the figure the 1.5 s target is about
   ready:   the window connected to the daemon (hello answered) and its first status shown
-The daemon is the stand-in (tests/ui/standin_daemon.py: real RPC server, lockfile and wallet), started
-once in its own process before timing, mining, so the window competes for the CPU with training.
+The daemon is a real `potminer daemon` on a one-validator devnet (tests/ui/devnet_daemon.py), started once
+before timing, with a wallet and mining a task, so the window competes for the CPU with training.
 Usage: QT_QPA_PLATFORM=offscreen python bench/bench_window_open.py [--runs 5]
 """
 
@@ -67,21 +67,20 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from tests.ui import daemon_process
+    from tests.ui.devnet_daemon import DevnetDaemon
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        daemon = daemon_process.start(data, "--create-wallet", "correct horse battery", "--history-days", "30", "--mine")
-        try:
-            timed(CHILD_BARE)  # warm the file cache once, for both
-            bare = [timed(CHILD_BARE)["bare"] for _ in range(args.runs)]
-            runs = [timed(CHILD_WINDOW, str(data)) for _ in range(args.runs)]
-        finally:
-            daemon_process.stop(daemon)
+    with tempfile.TemporaryDirectory() as tmp, DevnetDaemon(Path(tmp) / "run") as dd:
+        dd.wait_reward()  # a wallet with history, and a round training while the window opens
+        dd.wait_training()
+        data = dd.data_dir
+        timed(CHILD_BARE)  # warm the file cache once, for both
+        bare = [timed(CHILD_BARE)["bare"] for _ in range(args.runs)]
+        runs = [timed(CHILD_WINDOW, str(data)) for _ in range(args.runs)]
+        mining = dd.rpc("mine.state")["state"]
     shown = [r["shown"] for r in runs]
     ready = [r["ready"] for r in runs if "ready" in r]
     med = statistics.median
-    print(f"runs: {args.runs}, cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
+    print(f"runs: {args.runs}, cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}, daemon: {mining}")
     print(f"bare QApplication start : {med(bare):.3f} s (min {min(bare):.3f})")
     print(f"window shown            : {med(shown):.3f} s (min {min(shown):.3f}), {med(shown) - med(bare):+.3f} s over bare")
     if ready:

@@ -1,10 +1,10 @@
 """Screenshots of every tab and of the wizard, for docs/screenshots/ and the README.
 
 Needs a display: run under Xvfb (Debian: `apt-get install xvfb`), e.g.
-    xvfb-run -a -s "-screen 0 1280x860x24" python scripts/screenshots.py [--theme light|dark] [--out DIR]
-This script installs nothing. It starts the stand-in daemon (tests/ui/standin_daemon.py: the real RPC
-server, wallet and config with a scripted chain) on a temporary data folder with a month of rewards and
-mining on, opens the window against it, and grabs each page once the data has arrived.
+    xvfb-run -a -s "-screen 0 1280x860x24" python scripts/screenshots.py [--theme light|dark|both] [--out DIR]
+This script installs nothing. It starts a one-validator devnet and a real `potminer daemon` on it
+(tests/ui/devnet_daemon.py), makes a wallet, mines until rewards arrive, sends one transfer, then opens
+the window against the daemon and grabs each page once a round is training and its data has arrived.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from app.ui.main import GuiApp  # noqa: E402
 from app.ui.main_window import PAGES  # noqa: E402
 from app.ui.wizard import Wizard  # noqa: E402
 from app.ui.wizard_flow import Action, Step  # noqa: E402
-from tests.ui import daemon_process  # noqa: E402
+from tests.ui.devnet_daemon import PASSWORD, DevnetDaemon  # noqa: E402
+from tests.daemon.daemon_proc import wait_for  # noqa: E402
+
+FRIEND = "potd1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5aghp29"  # any valid devnet address: the transfer's recipient
 
 
 def pump(app: QApplication, seconds: float) -> None:
@@ -37,50 +40,71 @@ def pump(app: QApplication, seconds: float) -> None:
         time.sleep(0.01)
 
 
+def prepare(dd: DevnetDaemon) -> None:
+    """A wallet with a few rewards and one transfer sent, and a round training."""
+    dd.ensure_wallet()
+    dd.wait_reward()
+    wait_for(lambda: sum(e["kind"] == "reward" for e in dd.rpc("wallet.history")["entries"]) >= 3, 120, "rewards")
+    dd.rpc("wallet.send", {"to": FRIEND, "amount": "12.5", "memo": "thanks for the GPU", "account": "reward",
+                           "password": PASSWORD})
+    wait_for(lambda: any(e["kind"] == "sent" for e in dd.rpc("wallet.history")["entries"]), 60, "the send")
+
+
+def shoot(app: QApplication, dd: DevnetDaemon, out: Path, theme_name: str) -> None:
+    theme.apply(app, theme_name)
+    suffix = "" if theme_name == "light" else "-dark"
+    gui = GuiApp(dd.data_dir, cfg.Config(), launch=False)
+    gui.start()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not (gui.model.history.rewards() and gui.model.tasks.rowCount()
+                                          and gui.model.status.committee):
+        pump(app, 0.2)  # connected, wallet and history in, a few points of the loss curve
+    for name in PAGES:
+        gui.window.show_page(name)
+        pump(app, 0.8)
+        if name == "Dashboard":  # a moment where a round is well under way
+            end = time.monotonic() + 90
+            while time.monotonic() < end and not (gui.model.mining.state == "mining"
+                                                  and len(gui.window.dashboard.loss.points) >= 3):
+                pump(app, 0.05)
+        path = out / f"{name.lower()}{suffix}.png"
+        gui.window.grab().save(str(path))
+        print("wrote", path)
+    wizard = Wizard(gui.model, wallet_exists=False, parent=gui.window)
+    wizard.show()
+    pump(app, 0.5)
+    wizard.grab().save(str(out / f"wizard-welcome{suffix}.png"))
+    wizard.create_radio.setChecked(True)
+    # a published test vector, never a real wallet's words
+    wizard.flow.answers.phrase = ("legal winner thank year wave sausage worth useful legal winner thank yellow")
+    wizard.flow.answers.wallet_created = True
+    wizard.flow.answers.action = Action.CREATE
+    wizard.flow.current = Step.SHOW_SEED
+    wizard._show()
+    pump(app, 0.3)
+    wizard.grab().save(str(out / f"wizard-seed{suffix}.png"))
+    wizard.close()
+    print("wrote wizard screenshots")
+    gui.client.stop()
+    gui.window.close()
+    gui.tray.icon.hide()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    ap.add_argument("--theme", choices=("light", "dark"), default="light")
+    ap.add_argument("--theme", choices=("light", "dark", "both"), default="both")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         print("no display: run under Xvfb, e.g. xvfb-run -a python scripts/screenshots.py", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
-    theme.apply(app, args.theme)
-    suffix = "" if args.theme == "light" else "-dark"
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        proc = daemon_process.start(data, "--create-wallet", "correct horse battery", "--history-days", "30", "--mine")
-        try:
-            gui = GuiApp(data, cfg.Config(), launch=False)
-            gui.start()
-            pump(app, 2.0)  # connect, fetch, a few blocks
-            end = time.monotonic() + 20
-            while len(gui.window.dashboard.loss.points) < 4 and time.monotonic() < end:
-                pump(app, 0.2)  # a few points of the loss curve
-            for name in PAGES:
-                gui.window.show_page(name)
-                pump(app, 0.8)
-                path = args.out / f"{name.lower()}{suffix}.png"
-                gui.window.grab().save(str(path))
-                print("wrote", path)
-            wizard = Wizard(gui.model, wallet_exists=False, parent=gui.window)
-            wizard.show()
-            pump(app, 0.5)
-            wizard.grab().save(str(args.out / f"wizard-welcome{suffix}.png"))
-            wizard.create_radio.setChecked(True)
-            wizard.flow.answers.phrase = ("legal winner thank year wave sausage worth useful legal winner thank yellow")
-            wizard.flow.answers.wallet_created = True
-            wizard.flow.answers.action = Action.CREATE
-            wizard.flow.current = Step.SHOW_SEED
-            wizard._show()
-            pump(app, 0.3)
-            wizard.grab().save(str(args.out / f"wizard-seed{suffix}.png"))
-            print("wrote wizard screenshots")
-            gui.client.stop()
-        finally:
-            daemon_process.stop(proc)
+    app.setQuitOnLastWindowClosed(False)
+    with tempfile.TemporaryDirectory() as tmp, DevnetDaemon(Path(tmp) / "run") as dd:
+        prepare(dd)
+        for theme_name in (("light", "dark") if args.theme == "both" else (args.theme,)):
+            shoot(app, dd, args.out, theme_name)
     return 0
 
 
