@@ -53,5 +53,8 @@ PENALTY_TIMEOUT = 2.0
 
 # ---------------------------------------------------------------- dialing
 BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 300.0
+# Dial targets are the configured bootstrap peers (and mDNS finds): few, and the only way a node
+# with no inbound peers (a miner) joins. A 300 s cap left a miner started before the validators
+# listened isolated for a minute or more; dialing a dead address every 10 s costs nothing.
+BACKOFF_MAX_S = 10.0
 DISCOVERY_INTERVAL_S = 2.0
