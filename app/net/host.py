@@ -305,6 +305,10 @@ class NetHost:
         self.peer_table.ban(peer, seconds)
         self._cut_off(peer)
 
+    def unban(self, peer: str) -> None:
+        """Lift a ban by the node's own decision; GossipSub's blacklist follows within one maintenance interval."""
+        self.peer_table.unban(peer)
+
     def _cut_off(self, peer: str) -> None:
         peer_id = ID.from_base58(peer)
         # Only the set GossipSub consults before validating, delivering or relaying a message; not

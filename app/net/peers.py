@@ -137,6 +137,13 @@ class PeerTable:
         rec = self._get(peer_id)
         rec.banned_until = self._clock() + (self.policy.ban_seconds if seconds is None else seconds)
 
+    def unban(self, peer_id: str) -> None:
+        """Lift a ban now (the node's own decision); the peer starts over from a neutral score."""
+        rec = self._get(peer_id)
+        if rec.banned_until:
+            rec.banned_until = 0.0
+            rec.score = 0.0
+
     def set_connected(self, peer_id: str, connected: bool) -> None:
         self._get(peer_id).connected = connected
 

@@ -78,6 +78,8 @@ RECEIPT_REPUBLISH_S = 5.0
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/spec/consensus.md)
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
+DENIED_PEERS_FILE = "denied_peers"  # operator's deny list: one peer id per line, '#' starts a comment
+DENY_SECONDS = 10 * 365 * 86400.0  # a denied peer stays banned until it leaves the file
 
 
 class SigningRecordError(StorageError):
@@ -126,6 +128,8 @@ class Node:
         self._syncing = False
         self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
         self._peers: list[dict[str, Any]] = []  # last peer table snapshot, for the status file
+        self._denied: set[str] = set()
+        self._denied_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the deny list last read
         self.fatal_error: str | None = None  # why run() returned on its own (None: stopped by a signal or request)
         self.net = NetThread(
             NetConfig(chain_id=self.chain.params.chain_id, key_path=config.datadir / "p2p.key",
@@ -478,11 +482,35 @@ class Node:
             log.critical("%s; stopping the node", self.fatal_error)
             self.loop.stop()
             return
+        self._apply_denied_peers()
         self._request_sync()
         if self.desk is not None:
             self.desk.poll(self.chain.state)
         self._republish_receipts()
         self.loop.call_later(self.config.sync_interval_s, self._sync_tick)
+
+    def _apply_denied_peers(self) -> None:
+        """Follow `<datadir>/denied_peers`: ban the peers listed (no connection, no gossip, no dial),
+        lift the ban of those removed. Read again only when the file changes."""
+        path = self.config.datadir / DENIED_PEERS_FILE
+        try:
+            st = path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            text = path.read_text(encoding="utf-8") if stamp != self._denied_stamp else None
+        except FileNotFoundError:
+            stamp, text = None, ""
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("cannot read the deny list %s: %s", path, exc)
+            return
+        if text is None or (stamp is None and self._denied_stamp is None and not self._denied):
+            return
+        self._denied_stamp = stamp
+        wanted = {line.split("#", 1)[0].strip() for line in text.splitlines()} - {""}
+        added, removed = wanted - self._denied, self._denied - wanted
+        self._denied = wanted
+        if added or removed:
+            log.info("deny list: banning %d peer(s), lifting %d", len(added), len(removed))
+            self.net.submit(lambda h: _apply_denials(h, added, removed))
 
     def _request_sync(self) -> None:
         if self._syncing:
@@ -529,6 +557,16 @@ class Node:
 
 async def _peers(host):  # type: ignore[no-untyped-def]
     return host.peers()
+
+
+async def _apply_denials(host, added: set[str], removed: set[str]) -> None:  # type: ignore[no-untyped-def]
+    for peer in sorted(added):
+        try:
+            host.ban(peer, DENY_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - a line that is not a peer id
+            log.warning("deny list: %r is not a peer id (%s)", peer, exc)
+    for peer in sorted(removed):
+        host.unban(peer)
 
 
 def _culprit(evidence: Any) -> bytes:

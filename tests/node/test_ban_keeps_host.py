@@ -45,3 +45,21 @@ def test_banned_peers_leave_the_mesh_and_the_host_keeps_gossiping(tmp_path: Path
                 await wait_until(lambda: len(got) == i + 1, what=f"honest transfer {i} after ban {i}")
 
     trio.run(main)
+
+
+def test_a_lifted_ban_lets_the_peer_back_at_once(tmp_path: Path) -> None:
+    """The node's own ban (operator deny list) is lifted by `unban`, not only by expiry."""
+
+    async def main() -> None:
+        async with swarm(tmp_path, 2) as (a, b):
+            a.ban(b.peer_id, 3600)
+            await wait_until(lambda: not a.is_connected(b.peer_id), what="the disconnect")
+            a.unban(b.peer_id)
+            assert not a.peer_table.is_banned(b.peer_id) and a.peer_table.score(b.peer_id) == 0.0
+            await wait_until(lambda: not a._pubsub.is_peer_blacklisted(ID.from_base58(b.peer_id)),
+                             what="the blacklist entry lifted")
+            await b.connect(a.listen_addrs[0])
+            await trio.sleep(0.5)
+            assert a.is_connected(b.peer_id)
+
+    trio.run(main)
