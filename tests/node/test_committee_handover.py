@@ -120,3 +120,26 @@ def test_a_light_client_fetches_the_committee_from_a_full_node(chain, tmp_path: 
 
 async def _serve(host: NetHost, handler) -> None:  # type: ignore[no-untyped-def]
     host.serve(PROTOCOL_NAME, CommitteeRequest, handler)
+
+
+def test_a_node_serves_the_committees_its_chain_elected_across_restarts(tmp_path: Path) -> None:
+    from app.core.genesis import genesis_to_json
+    from app.net.messages import ErrorResponse
+    from app.node.keys import save_key
+    from app.node.node import COMMITTEES_DIR, Node, NodeConfig
+
+    genesis = make_devnet_genesis([k.public_key for k in KEYS], {}, params=PARAMS, timestamp_ms=1_000)
+    (tmp_path / "genesis.json").write_text(genesis_to_json(genesis))
+    save_key(tmp_path / "node.key", KEYS[0])
+    config = NodeConfig(datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json",
+                        key_path=tmp_path / "node.key", role="full")
+    node = Node(config)
+    try:
+        committee = node.chain.state.next_committee
+        answer = trio.run(node._serve_committee, "peer", CommitteeRequest(committee.committee_hash))
+        assert isinstance(answer, CommitteeResponse) and answer.committee == committee
+        missing = trio.run(node._serve_committee, "peer", CommitteeRequest(b"\x01" * 32))
+        assert isinstance(missing, ErrorResponse) and missing.code == "not-found"
+    finally:
+        node.chain.close()
+    assert CommitteeBook(config.datadir / COMMITTEES_DIR).get(committee.committee_hash) == committee
