@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 import platformdirs
 import tomli_w
 
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 APP_NAME = "potminer"
 CONFIG_NAME = "config.toml"

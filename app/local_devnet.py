@@ -17,7 +17,7 @@ from app.core.errors import PotError
 from app.core.genesis import load_genesis
 from app.node.devnet import Devnet, DevnetConfig, Member
 from app.node.keys import load_key
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 MANIFEST = "devnet.json"
 MANIFEST_VERSION = 1

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 LABEL = "org.potminer.daemon"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"

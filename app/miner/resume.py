@@ -9,7 +9,6 @@ at any moment leaves either the old or the new state, and the record's hash chec
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ import torch
 from app.core.encoding import Bytes32, MaxLen, Record, ShortText, Uint64
 from app.core.errors import EncodingError, InvalidReceipt
 from app.core.hashing import ZERO_HASH, blob_hash
+from app.fsutil import write_atomic
 from app.miner.proof import MAX_CHECKPOINTS
 from app.miner.tensors import decode_tensors, encode_tensors
 
@@ -47,17 +47,7 @@ class RoundState(Record):
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a crash leaves the old file or the new one, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, data, mode=0o644)
 
 
 class ResumeDir:

@@ -20,7 +20,7 @@ from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.core.types import Committee
 from app.net.messages import Request, Response
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.crypto import SigningKey
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 
 class KeyFileError(ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 STATUS_FILE = "status.json"
 _TASK_STATUS = {TASK_FINISHED: "finished", TASK_EXPIRED: "expired"}

@@ -21,7 +21,7 @@ from app.core.errors import PotError
 from app.core.types import WorkReceipt
 from app.miner.proof import TrainingTrace
 from app.net.messages import Request, Response
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 

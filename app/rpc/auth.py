@@ -13,7 +13,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 
 TOKEN_NAME = "rpc.token"
 TOKEN_BYTES = 32

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.core.address import encode_address
 from app.core.types import Reward, Transfer
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 from app.wallet.tx import format_amount
 
 SENT, RECEIVED, SELF, REWARD = "sent", "received", "self", "reward"

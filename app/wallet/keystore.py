@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from app.wallet.atomic import write_atomic
+from app.fsutil import write_atomic
 from app.wallet.errors import (
     KeystoreCorrupted,
     KeystoreExists,

@@ -181,7 +181,7 @@ def test_scrypt_params_refuse_bad_values() -> None:
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from app.wallet import atomic
+    from app import fsutil as atomic
     from app.wallet.keystore import KeystoreFile, ScryptParams
 
     path, point, old, new = sys.argv[1:5]

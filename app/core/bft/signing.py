@@ -13,13 +13,13 @@ within a view, so the (height, view, step) of its signatures strictly increases.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 from app.core.encoding import Bytes32, PublicKey32, Range, Record, ShortText, Uint64
 from app.core.errors import EncodingError, StorageError
+from app.fsutil import write_atomic
 
 
 @dataclass(frozen=True)
@@ -81,30 +81,5 @@ class SigningStateStore:
 
     def save(self, record: SigningRecord) -> None:
         """Durably replace the saved record; returns only once it is on disk."""
-        data = record.encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(self.path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename itself durable (POSIX); directories cannot be opened for this on Windows."""
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomic(self.path, record.encode(), mode=0o600)

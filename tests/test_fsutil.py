@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.wallet import atomic
+from app import fsutil as atomic
 
 
 def test_write_creates_and_replaces_with_mode(tmp_path: Path) -> None:
