@@ -16,6 +16,7 @@ from app.core.types import (
     Block,
     Bond,
     Evidence,
+    FraudProof,
     Proposal,
     ProposalEvidence,
     QuorumCert,
@@ -57,8 +58,9 @@ class TopicRule:
 RULES: dict[TopicKind, TopicRule] = {
     # Finalised blocks and the leader's signed proposals (a proposal is a block plus ~100 bytes).
     TopicKind.BLOCKS: TopicRule(limits.GOSSIP_MAX_BLOCK, (Block, Proposal)),
-    # Consensus traffic: votes, the certificates they form, and equivocation evidence of both kinds.
-    TopicKind.VOTES: TopicRule(limits.GOSSIP_MAX_VOTE, (Vote, QuorumCert, Evidence, ProposalEvidence)),
+    # Consensus traffic: votes, the certificates they form, equivocation evidence of both kinds, and
+    # fraud proofs (evidence against a miner's receipt; a few KiB with their two Merkle openings).
+    TopicKind.VOTES: TopicRule(limits.GOSSIP_MAX_VOTE, (Vote, QuorumCert, Evidence, ProposalEvidence, FraudProof)),
     TopicKind.RECEIPTS: TopicRule(limits.GOSSIP_MAX_RECEIPT, (WorkReceipt,)),
     TopicKind.TXS: TopicRule(limits.GOSSIP_MAX_TX, (Transfer, Bond, Unbond)),
     # Task posts get their own topic so a miner can follow new work without the whole mempool.

@@ -13,11 +13,12 @@ from app.core.bft import check_proposal_evidence
 from app.core.consensus import check_evidence
 from app.core.encoding import Record
 from app.core.errors import PotError
-from app.core.state import ChainState
+from app.core.state import ChainState, MalformedFraudProof
 from app.core.types import (
     Block,
     Bond,
     Evidence,
+    FraudProof,
     Proposal,
     ProposalEvidence,
     QuorumCert,
@@ -28,6 +29,7 @@ from app.core.types import (
     WorkReceipt,
 )
 from app.net.validators import Verdict
+from app.node.fraud import check_admissible
 
 Head = Callable[[], ChainState]
 
@@ -57,6 +59,8 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
             return _evidence(lambda: check_evidence(record, state.next_committee, state.chain_id))
         if isinstance(record, ProposalEvidence):
             return _evidence(lambda: check_proposal_evidence(record, state.next_committee, state.chain_id))
+        if isinstance(record, FraudProof):
+            return _fraud_proof(record, state)
         if isinstance(record, QuorumCert):
             return Verdict.IGNORE  # nodes learn certificates with blocks; nothing to relay
         return Verdict.REJECT
@@ -69,4 +73,16 @@ def _evidence(check: Callable[[], bytes]) -> Verdict:
         check()
     except PotError:
         return Verdict.IGNORE  # evidence from an older committee is not the relayer's fault
+    return Verdict.ACCEPT
+
+
+def _fraud_proof(proof: FraudProof, state: ChainState) -> Verdict:
+    """Relay a fraud proof that could go in the next block (structure, reward still pending); the
+    re-execution is each validator's own check before it pools or votes for the proof."""
+    try:
+        check_admissible(proof, state)
+    except MalformedFraudProof:
+        return Verdict.REJECT  # openings that do not prove against the receipt: whoever relays it is at fault
+    except PotError:
+        return Verdict.IGNORE  # vested, already clawed back, or a receipt this node has not seen paid yet
     return Verdict.ACCEPT

@@ -43,6 +43,7 @@ from app.core.types import (
     Bond,
     Committee,
     Evidence,
+    FraudProof,
     Proposal,
     TaskPost,
     Transfer,
@@ -60,6 +61,7 @@ from app.net.messages import ErrorResponse, ERR_NOT_FOUND
 from app.net.protocols import Providers
 from app.node import gossip, sync
 from app.node.chain import ChainManager
+from app.node.fraud import FraudDesk, round_view
 from app.node.keys import load_key
 from app.node.loop import EventLoop
 from app.node.mempool import Mempool
@@ -142,6 +144,9 @@ class Node:
         self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace)
         is_validator = config.role == "validator"
         self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
+        self.fraud = FraudDesk(self._schedule_fraud_check,
+                               lambda proof, head: round_view(self.chain.store.block_by_height, proof, head)) \
+            if is_validator else None
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
         self._resume_receipts()
         self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
@@ -221,19 +226,24 @@ class Node:
         self.chain.trial(block)
         if self.desk is not None:
             self.desk.check_block(block)
+        if self.fraud is not None:
+            self.fraud.check_block(block)  # never vote to claw back a reward this member did not see proven
 
     def build_block(self, height: int, view: int, proposer: bytes) -> Block:
         state = self.chain.state
         results, receipts = self.desk.ready(state) if self.desk is not None else ([], [])
         built = build_block(state, proposer, timestamp_ms=int(time.time() * 1000), view=view,
                             transactions=self.mempool.pending(), results=results, receipts=receipts,
-                            evidence=list(self.evidence))
+                            evidence=list(self.evidence),
+                            fraud_proofs=self.fraud.ready(state) if self.fraud is not None else [])
         for item, error in built.rejected:
             log.info("left %s out of block %d: %s", type(item).__name__, height, error)
             if isinstance(item, Evidence) and item in self.evidence:
                 self.evidence.remove(item)
         if built.block.body.results:
             log.info("proposing block %d closing %d round(s)", height, len(built.block.body.results))
+        if built.block.body.fraud_proofs:
+            log.info("proposing block %d with %d fraud proof(s)", height, len(built.block.body.fraud_proofs))
         return built.block
 
     # ------------------------------------------------------------------ consensus driving
@@ -288,8 +298,9 @@ class Node:
             log.error("refused to commit block %d: %s", block.header.height, exc)
             return
         body = block.body
-        log.info("committed block %d (%d txs, %d receipts, %d results, %d evidence)", block.header.height,
-                 len(body.transactions), len(body.receipts), len(body.results), len(body.evidence))
+        log.info("committed block %d (%d txs, %d receipts, %d results, %d evidence, %d fraud proofs)",
+                 block.header.height, len(body.transactions), len(body.receipts), len(body.results),
+                 len(body.evidence), len(body.fraud_proofs))
         self._after_commit()
 
     def _remember_committees(self) -> None:
@@ -304,6 +315,8 @@ class Node:
         self.evidence = [e for e in self.evidence if state.account(key_hash(e.vote_a.voter)).bond > 0]
         if self.desk is not None:
             self.desk.on_commit(state)
+        if self.fraud is not None:
+            self.fraud.on_commit(state)
         if self.miner is not None:
             self.miner.on_head(state)
         self._deferred = [p for p in self._deferred if p.height > state.height]
@@ -336,6 +349,8 @@ class Node:
                 self._origins[record.receipt_id] = origin
                 if self.desk is not None and self.desk.on_receipt(record, state):
                     log.info("verifying receipt of %s for round %d", record.miner.hex()[:12], record.round)
+            elif isinstance(record, FraudProof):
+                self._on_fraud_proof(record)
             elif isinstance(record, Evidence):
                 if record not in self.evidence:
                     self.evidence.append(record)
@@ -352,13 +367,27 @@ class Node:
         except PotError as exc:
             log.info("mempool refused %s: %s", type(tx).__name__, exc)
 
+    def _on_fraud_proof(self, proof: FraudProof) -> None:
+        if self.fraud is None:
+            return  # only a validator re-executes proofs and proposes them; others just relay
+        try:
+            if self.fraud.offer(proof, self.chain.state):
+                log.info("re-executing a fraud proof against receipt %s (segment %d)", proof.receipt_id.hex()[:16],
+                         proof.segment)
+        except PotError as exc:
+            log.info("refused a fraud proof against receipt %s: %s", proof.receipt_id.hex()[:16], exc)
+
     def _on_proposal(self, proposal: Proposal) -> None:
         state = self.chain.state
         if proposal.height > state.height + 1:
             self._request_sync()
-        body = proposal.block.body
-        if self.desk is not None and proposal.height == state.height + 1 and (body.receipts or body.results):
-            if self.desk.missing_work(proposal.block, state):
+        block = proposal.block
+        if self.desk is not None and proposal.height == state.height + 1:
+            # Every check is started before waiting, so receipts and fraud proofs re-execute together.
+            missing = bool(block.body.receipts or block.body.results) and self.desk.missing_work(block, state)
+            if self.fraud is not None and block.body.fraud_proofs:
+                missing = self.fraud.missing_work(block, state) or missing
+            if missing:
                 if proposal not in self._deferred:
                     self._deferred.append(proposal)
                 return
@@ -389,6 +418,18 @@ class Node:
             self._retry_deferred()
 
         self.loop.run_in_worker(lambda: self.work.verify(receipt, view), done)
+
+    def _schedule_fraud_check(self, proof: FraudProof, view: TaskView) -> None:
+        def done(verdict: Verdict | None, error: BaseException | None) -> None:
+            if verdict is None:
+                verdict = Verdict(False, "unavailable", f"the re-execution failed: {error!r}")
+            log.info("fraud proof against receipt %s segment %d: %s (%s)", proof.receipt_id.hex()[:16], proof.segment,
+                     verdict.reason, verdict.detail)
+            assert self.fraud is not None
+            self.fraud.checked(proof, verdict)
+            self._retry_deferred()
+
+        self.loop.run_in_worker(lambda: self.work.check_fraud(proof, view), done)
 
     def _schedule_aggregate(self, key: AggKey, receipts: list[WorkReceipt], head: ChainState) -> None:
         task = head.task(key[0])

@@ -14,10 +14,11 @@ from functools import lru_cache
 import torch
 
 from app.core.blobstore import BlobStore
-from app.core.types import TaskSpec, WorkReceipt
+from app.core.types import FraudProof, TaskSpec, WorkReceipt
 from app.miner.aggregate import Aggregate, aggregate_round
 from app.miner.datasets import Split, load_dataset, load_split
 from app.miner.demo import manifest_for_root
+from app.miner.fraud import check_fraud_proof
 from app.miner.proof import TrainingTrace, segment_count
 from app.miner.verify import DEFAULT_Q, TaskView, Verdict, Verifier, choose_segments
 
@@ -75,6 +76,18 @@ class TrainingWork:
             return Verdict(False, "unavailable", str(exc))
         verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
         return verifier.verify(receipt, trace, segments)
+
+    def check_fraud(self, proof: FraudProof, view: TaskView) -> Verdict:
+        """Re-execute the segment `proof` challenges (`view`: the task as of the receipt's round)."""
+        try:
+            self.ensure(proof.start_checkpoint)
+            self.ensure(proof.end_checkpoint)
+            self.training_data(view.spec)
+        except Exception as exc:  # noqa: BLE001 - unavailable data proves nothing either way
+            return Verdict(False, "unavailable", str(exc))
+        verifier = Verifier(self.chain_id, {proof.receipt.task_id: view}, self.blobs, self.training_data, self.device,
+                            self.q)
+        return check_fraud_proof(proof, verifier)
 
     def aggregate(self, task_id: bytes, round_number: int, spec: TaskSpec, base: bytes,
                   receipts: list[WorkReceipt]) -> Aggregate:
