@@ -27,6 +27,7 @@ from app.miner.demo import seed_blobs, task_spec
 from app.net.identity import load_or_create_identity, peer_id_of
 from app.node import client
 from app.node.keys import save_key
+from app.resources import cli_command
 from app.node.status import read_status
 from app.core.blobstore import BlobStore
 
@@ -145,7 +146,8 @@ class Devnet:
 
     def command(self, member: Member) -> list[str]:
         others = [a for a in self.bootstrap if not a.endswith(member.peer_id)]
-        return [sys.executable, "-m", "app", "node", "--datadir", str(member.datadir),
+        # cli_command(): `python -m app` from source, the bundled potminer executable in a PyInstaller build
+        return [*cli_command(), "node", "--datadir", str(member.datadir),
                 "--genesis", str(self.root / "genesis.json"), "--key", str(member.datadir / "node.key"),
                 "--role", member.role, "--listen", f"/ip4/127.0.0.1/tcp/{member.port}",
                 "--block-interval", str(self.config.block_interval_s), "--round-wait", str(self.config.round_wait_s),
