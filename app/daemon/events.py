@@ -60,6 +60,8 @@ class Reward(Event):
     amount: int
     height: int
     task_id: str
+    vesting: bool = False  # a miner reward: pending until the end of block `unlock_height`, not spendable yet
+    unlock_height: int | None = None
 
 
 @dataclass(frozen=True)

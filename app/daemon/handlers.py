@@ -16,7 +16,7 @@ from app.core.state import TASK_OPEN
 from app.daemon import handlers_mining, handlers_tasks, handlers_wallet
 from app.daemon.handlers_errors import domain_errors
 from app.rpc.schema import Param
-from app.wallet.tx import format_amount
+from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
     from app.daemon.daemon import Services
@@ -55,17 +55,23 @@ def status_json(s: Services) -> dict[str, Any]:
                        "committee": [encode_address(key_hash(pk), s.node.hrp) for pk in state.committee.members],
                        "open_tasks": sum(1 for t in state.tasks().values() if t.status == TASK_OPEN),
                        "listen": s.node.listen_addrs()}
-        balances = {}
+        balances, pending = {}, {}
         for role, address in out["wallet"].get("addresses", {}).items():
             from app.core.address import decode_address
 
-            balances[role] = state.account(decode_address(address, s.node.hrp)).balance
+            acct = state.account(decode_address(address, s.node.hrp))
+            balances[role], pending[role] = acct.balance, acct.pending
         if balances:
-            total = balances["spending"] + (balances["reward"] if out["wallet"]["addresses"]["reward"]
-                                            != out["wallet"]["addresses"]["spending"] else 0)
+            distinct = out["wallet"]["addresses"]["reward"] != out["wallet"]["addresses"]["spending"]
+            total = balances["spending"] + (balances["reward"] if distinct else 0)
+            vesting = pending["spending"] + (pending["reward"] if distinct else 0)
             out["wallet"]["balances"] = balances
+            out["wallet"]["pending"] = pending  # miner rewards still in their challenge window: not spendable
             out["wallet"]["total"] = total
             out["wallet"]["total_text"] = format_amount(total)
+            out["wallet"]["pending_total"] = vesting
+            out["wallet"]["pending_text"] = format_amount(vesting)
+            out["wallet"]["summary"] = balance_summary(total, vesting)
     return out
 
 
@@ -79,13 +85,15 @@ def register(server: RpcServer, s: Services) -> None:
 
     @domain_errors
     def account(address: str) -> dict[str, Any]:
-        """Any account's balance and nonce (checks the address: the window's send form uses it)."""
+        """Any account's spendable balance, vesting rewards and nonce (checks the address: the send form uses it)."""
         from app.core.address import decode_address
 
         node = s.require_node()
         acct = node.state.account(decode_address(address, node.hrp))
         return {"address": address, "balance": acct.balance, "balance_text": format_amount(acct.balance),
-                "nonce": acct.nonce, "height": node.state.height}
+                "pending": acct.pending, "pending_text": format_amount(acct.pending),
+                "summary": balance_summary(acct.balance, acct.pending), "nonce": acct.nonce,
+                "height": node.state.height}
 
     def logs(limit: int, min_level: str, after_seq: int) -> dict[str, Any]:
         return {"entries": [e.to_json() for e in s.logging.ring.recent(limit, min_level, after_seq)]}

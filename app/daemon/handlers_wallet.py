@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.daemon.handlers_errors import domain_errors, offline
 from app.rpc.schema import Param
-from app.wallet.tx import format_amount
+from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
     from app.daemon.daemon import Services
@@ -49,15 +49,20 @@ def register(server: RpcServer, s: Services) -> None:
         node = s.require_node()
         state = node.state
         out: dict[str, Any] = {"height": state.height, "accounts": {}}
-        total = 0
+        total = vesting = 0
         for role in ("spending", "reward"):
             addr, account = w.address_of(role)
             acct = state.account(account)
-            out["accounts"][role] = {"address": addr, "balance": acct.balance, "nonce": acct.nonce}
+            out["accounts"][role] = {"address": addr, "balance": acct.balance, "pending": acct.pending,
+                                     "nonce": acct.nonce}
             if role == "spending" or addr != out["accounts"]["spending"]["address"]:
                 total += acct.balance
-        out["total"] = total
+                vesting += acct.pending
+        out["total"] = total  # spendable
         out["total_text"] = format_amount(total)
+        out["pending"] = vesting  # miner rewards still vesting (a fraud proof can claw them back)
+        out["pending_text"] = format_amount(vesting)
+        out["summary"] = balance_summary(total, vesting)
         return out
 
     def check_address(address: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.core.address import encode_address
 from app.core.crypto import key_hash
-from app.core.types import TaskPost
+from app.core.types import Reward, TaskPost
 from app.daemon import events as ev
 from app.daemon.events import EventBus
 
@@ -71,5 +71,9 @@ class BlockWatcher:
             self.bus.publish(ev.RoundStarted(round=result.round + 1, task_id=result.task_id.hex()))
         for reward in body.rewards:
             if reward.recipient in own:
+                # A miner's reward vests `reward_vesting_blocks` after the block that pays it (a fraud
+                # proof can claw it back until then); other rewards are spendable at once.
+                window = self.node.state.params.reward_vesting_blocks if reward.kind == Reward.KIND_MINER else 0
                 self.bus.publish(ev.Reward(address=encode_address(reward.recipient, self.node.hrp), amount=reward.amount,
-                                           height=header.height, task_id=reward.task_id.hex()))
+                                           height=header.height, task_id=reward.task_id.hex(), vesting=window > 0,
+                                           unlock_height=header.height + window if window else None))

@@ -1,7 +1,8 @@
 """The node's status file: a small JSON snapshot written atomically after every commit.
 
 Tools (the devnet printer, tests, a GUI) read it instead of talking to the node, so it carries only
-what they show: head, epoch, tasks with their round and validation loss, this key's balance, peers.
+what they show: head, epoch, tasks with their round and validation loss, this key's balance
+(spendable) and pending (miner rewards still vesting), peers.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def snapshot(state: ChainState, *, role: str, key_address: bytes, peers: list[di
         "committee": [m.hex() for m in state.next_committee.members],
         "address": key_address.hex(),
         "balance": acct.balance,
+        "pending": acct.pending,
         "bond": acct.bond,
         "tasks": tasks,
         "peers": peers,

@@ -235,14 +235,21 @@ def parse_logs(raw: Any) -> list[LogLine]:
 class Balance:
     spending: int = 0
     reward: int = 0
-    total: int = 0
+    total: int = 0  # spendable
+    pending: int = 0  # miner rewards still vesting (not spendable until their window ends)
+
+    @property
+    def summary(self) -> str:
+        """"12.5 POT spendable, 27.5 POT vesting"."""
+        return f"{format_pot(self.total)} spendable, {format_pot(self.pending)} vesting"
 
 
 def parse_balance(raw: Any) -> Balance:
     accounts = _dict(raw, "accounts")
     return Balance(spending=int(_dict(accounts, "spending").get("balance") or 0),
                    reward=int(_dict(accounts, "reward").get("balance") or 0),
-                   total=int(raw.get("total") or 0) if isinstance(raw, dict) else 0)
+                   total=int(raw.get("total") or 0) if isinstance(raw, dict) else 0,
+                   pending=int(raw.get("pending") or 0) if isinstance(raw, dict) else 0)
 
 
 def parse_addresses(raw: Any) -> dict[str, str]:

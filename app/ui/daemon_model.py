@@ -29,7 +29,7 @@ class DaemonModel(QObject):
     balanceChanged = Signal(object)  # api.Balance
     addressesChanged = Signal(dict)  # role -> address
     historyChanged = Signal()
-    rewardReceived = Signal(object, str)  # grains (an int beyond 32 bits), task id
+    rewardReceived = Signal(object, str, object)  # grains (an int beyond 32 bits), task id, vesting-until height or None
     warning = Signal(str)
     configChanged = Signal(dict)
     devicesChanged = Signal(list)  # [api.Device]
@@ -205,7 +205,9 @@ class DaemonModel(QObject):
             self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_tasks(r)))
         elif kind == "reward":
             amount, task = data.get("amount", 0), str(data.get("task_id", ""))
-            self.rewardReceived.emit(int(amount) if isinstance(amount, int) else 0, task)
+            unlock = data.get("unlock_height") if data.get("vesting") else None
+            self.rewardReceived.emit(int(amount) if isinstance(amount, int) else 0, task,
+                                     unlock if isinstance(unlock, int) else None)
             self.refresh_wallet()
             self.refresh_mining()
         elif kind == "warning":

@@ -89,8 +89,11 @@ class Tray(QObject):
         self.status_action.setText(text if len(text) < 60 else text[:57] + "…")
         self.toggle_action.setText("Pause mining" if info.state in ("mining", "waiting") else "Start mining")
 
-    def notify_reward(self, grains: int, task: str) -> None:
-        self.notify("Reward received", f"{api.format_pot(grains)} for training {task or 'a task'}.")
+    def notify_reward(self, grains: int, task: str, unlock_height: int | None = None) -> None:
+        text = f"{api.format_pot(grains)} for training {task or 'a task'}."
+        if unlock_height is not None:
+            text += f" It is vesting until block {unlock_height}, then it becomes spendable."
+        self.notify("Reward received", text)
 
     def notify(self, heading: str, text: str) -> None:
         self.notifications.append((heading, text))

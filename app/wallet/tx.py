@@ -45,6 +45,11 @@ def parse_amount(text: str) -> int:
     return grains
 
 
+def balance_summary(spendable: int, vesting: int) -> str:
+    """"12.5 POT spendable, 27.5 POT vesting": what can be sent now apart from rewards still in their window."""
+    return f"{format_amount(spendable)} spendable, {format_amount(vesting)} vesting"
+
+
 def format_amount(grains: int, unit: bool = True) -> str:
     """`1500000000` -> "1.5 POT": exact, trailing zeros dropped."""
     if type(grains) is not int or grains < 0:

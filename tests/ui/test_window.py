@@ -103,6 +103,7 @@ def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, d
     qtbot.waitUntil(lambda: earnings.chart.total() > 0, timeout=10000)
     assert earnings.tasks.rowCount() >= 1 and earnings.tasks.item(0, 0).text() == row.reference
     qtbot.waitUntil(lambda: any(h == "Reward received" for h, _ in gui.tray.notifications), timeout=30000)
+    assert any("vesting until block" in t for h, t in gui.tray.notifications if h == "Reward received")
     assert dash.rewards_today.text() != "0 POT"
 
     click(qtbot, dash.switch)

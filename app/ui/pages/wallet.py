@@ -230,9 +230,11 @@ class WalletPage(QWidget):
         self.send_form.setEnabled(exists)
 
     def show_balance(self, balance: api.Balance) -> None:
-        self.balance.setText(api.format_pot(balance.total))
-        self.balance_detail.setText(f"spendable {api.format_pot(balance.spending)} · "
-                                    f"rewards account {api.format_pot(balance.reward)}")
+        self.balance.setText(balance.summary)
+        self.balance_detail.setText(f"spending account {api.format_pot(balance.spending)} · "
+                                    f"rewards account {api.format_pot(balance.reward)}"
+                                    + (" · vesting rewards unlock a few blocks after they are paid"
+                                       if balance.pending else ""))
 
     def show_addresses(self, addresses: dict[str, str]) -> None:
         address = addresses.get("spending") or addresses.get("reward", "")
