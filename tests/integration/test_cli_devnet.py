@@ -54,13 +54,19 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
             posted = cli_json(d, "task", "post", *TINY, "--fee-per-round", "10")
             task = wait_for(lambda: _task(d, posted["task_id"]), 60, "the task post to be included")
             assert task["rounds"] == 2 and task["escrow"] == parse_amount("20")
-            after_post = cli_json(d, "wallet", "balance")["total"]
+            before = cli_json(d, "wallet", "balance")
+            after_post = before["total"] + before["pending"]
 
             finished = wait_for(lambda: (_task(d, posted["task_id"]) or {}).get("status") == "finished", 180,
                                 "both rounds to be mined and closed")
             assert finished
-            grown = cli_json(d, "wallet", "balance")["total"]
-            assert grown > after_post  # rewards for verified work (minted plus the released fee)
+            paid = cli_json(d, "wallet", "balance")
+            grown = paid["total"] + paid["pending"]
+            assert grown > after_post  # rewards for verified work (minted plus the released fee), maybe still vesting
+            # Miner rewards vest reward_vesting_blocks (devnet 8) after the block that paid them: then spendable.
+            vested = wait_for(lambda: (lambda b: b["pending"] == 0 and b["total"] >= grown and b)(
+                cli_json(d, "wallet", "balance")), 60, "the rewards to vest")
+            assert vested["total"] > before["total"] and vested["summary"].endswith(" POT vesting")
             assert _received(events, {"reward", "new_block", "mining_state"})
 
         history = cli_json(d, "wallet", "history")["entries"]
