@@ -18,7 +18,7 @@ was not done), so supply is conserved here too. Evidence is vote equivocation
 (`Evidence`) or leader equivocation (`ProposalEvidence`); one offence, an offender's (height, view),
 is punished at most once: the offences punished this epoch are kept in the state (`b"s"`).
 
-State entries (`entries()`, the only interface of the SQLite store, docs/spec/state.md):
+State entries (`entries()`, the only interface of the SQLite store, docs/PROTOCOL.md, Part 2):
     b"a" + address(20)  -> Account        b"t" + task_id(32) -> TaskState
     b"m"                -> ChainMeta      b"c" / b"n"        -> Committee (current / next block's)
     b"s"                -> SlashedOffences (this epoch's punished offences; absent when none)
@@ -787,7 +787,7 @@ class StateDraft:
 
         The state checks what it can (`check_fraud_proof_structure`, the reward pending and in its
         window); the re-execution that shows the segment is wrong is each committee member's check
-        before it votes (docs/spec/training.md). The miner also loses the receipt's work credit if it
+        before it votes (docs/PROTOCOL.md, Part 4). The miner also loses the receipt's work credit if it
         was paid in this epoch (an earlier epoch's work has already elected its committee).
         """
         for proof in proofs:

@@ -1,7 +1,7 @@
 """Turns the chain's progress into events: new blocks, our receipts included, our rewards paid.
 
 A full node in the daemon is not a validator, so "receipt verified" is seen where it becomes final:
-the committee includes a receipt in a block only after verifying it (docs/spec/consensus.md). The
+the committee includes a receipt in a block only after verifying it (docs/PROTOCOL.md, Part 3). The
 watcher polls the head (cheap: an attribute read) and reads each new block from the store once.
 """
 

@@ -9,7 +9,7 @@ The result must be the same bytes on every committee member, so every step is bi
 CPU: norms are exact sums (`math.fsum` over float64 squares of float32 values, which are exact), and
 the mean is a sequential elementwise sum over the sorted values in receipt-id order, never a
 threaded reduction. Only the validation loss (reported in micro-units) may differ in its last digits
-between machines; docs/spec/training.md says how a block checks it.
+between machines; docs/PROTOCOL.md, Part 4 says how a block checks it.
 """
 
 from __future__ import annotations

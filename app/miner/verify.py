@@ -8,7 +8,7 @@ batches of steps `j*k .. (j+1)*k - 1` drawn from the *receipt's* miner key, and 
 device class's tolerance of the committed checkpoint `j+1`.
 
 Every failure is a `Verdict(False, reason, detail)` whose reason is a stable identifier (listed in
-docs/spec/training.md); `verify` never raises on hostile input.
+docs/PROTOCOL.md, Part 4); `verify` never raises on hostile input.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every size limit, timeout and score rule of the network layer, in one place.
 
-A hostile peer is bounded by these numbers; docs/spec/network.md gives the reasoning for each.
+A hostile peer is bounded by these numbers; docs/PROTOCOL.md, Part 5 gives the reasoning for each.
 """
 
 from __future__ import annotations

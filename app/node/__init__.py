@@ -1,1 +1,1 @@
-"""The node: composition root for storage, state, network, consensus and mining (see docs/spec/node.md)."""
+"""The node: composition root for storage, state, network, consensus and mining (see docs/PROTOCOL.md, Part 6)."""

@@ -4,7 +4,7 @@ The state machine checks only a proof's structure; whether the challenged segmen
 outside tolerance needs torch (`app.miner.fraud.check_fraud_proof`). A Byzantine leader could
 otherwise frame an honest miner with a well-formed proof of a correct segment, so a committee member
 votes for a block only once it re-executed every fraud proof in it itself and each verdict is
-`fraud-proven` (docs/spec/training.md). Like `RoundDesk`, this is bookkeeping on the node thread: the
+`fraud-proven` (docs/PROTOCOL.md, Part 4). Like `RoundDesk`, this is bookkeeping on the node thread: the
 re-execution is requested through `schedule_check` and its verdict comes back through `checked`.
 
 The verifier's task view for a proof is the one of the receipt's round, which is over by then: its

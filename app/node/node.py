@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 
 ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
-SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/spec/consensus.md)
+SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/PROTOCOL.md, Part 3)
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
 DENIED_PEERS_FILE = "denied_peers"  # operator's deny list: one peer id per line, '#' starts a comment

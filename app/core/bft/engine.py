@@ -3,7 +3,7 @@
 Each input (`start_height`, `on_proposal`, `on_vote`, `on_timeout`, `on_certificate`) returns the
 actions it causes; the engine owns no clock, socket or thread, so the node drives it from trio and the
 tests from a simulator. The rules follow Buchman, Kwon and Milosevic, "The latest gossip on BFT
-consensus" (2018); `docs/spec/consensus.md` states them with the reasoning. Safety: two blocks at one
+consensus" (2018); docs/PROTOCOL.md, Part 3 states them with the reasoning. Safety: two blocks at one
 height cannot both gather a quorum of precommits unless more than f members sign contradictions,
 thanks to locking. Liveness: timeouts grow with the view, and a member skips to a view that f+1
 members have reached.
