@@ -84,7 +84,8 @@ def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, d
     click(qtbot, dash.switch)
     qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and dash.progress.value() > 0, timeout=60000)
     assert dash.state.text().startswith("Mining round") and dash.switch.text() == "Pause mining"
-    assert devnet_daemon.rpc("mine.state")["state"] == "mining", "the daemon mines, not only the window says so"
+    # the daemon mines, not only the window says so (between two rounds it briefly waits for the next one)
+    qtbot.waitUntil(lambda: devnet_daemon.rpc("mine.state")["state"] == "mining", timeout=60000)
     first = (gui.model.mining.round, dash.progress.value())
     qtbot.waitUntil(lambda: (gui.model.mining.round, dash.progress.value()) > first, timeout=30000)
     qtbot.waitUntil(lambda: len(dash.loss.points) >= 2, timeout=30000)
