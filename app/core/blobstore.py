@@ -6,6 +6,16 @@ makes the rename atomic), are flushed and fsynced, moved into place with `os.rep
 target folder is fsynced so the rename itself survives a power cut. A killed writer leaves at most a
 stray temporary file, which `sweep_temporary()` removes.
 
+A write may also be *deferred* (`put(data, durable=False)`, `writer(durable=False)`): the file is
+written and renamed into place the same way, so no process crash (SIGKILL included) can ever expose a
+partial blob under a hash name, but neither the file nor the folder is fsynced. The store remembers
+such blobs, and one `sync()` later makes all of them durable at once (each file, then each folder that
+received one). This is for bursts of blobs that only matter once something durable refers to them
+(a round's checkpoints: `sync()` runs before the resume record or the receipt that names them). After
+a power cut an unsynced blob may be missing, or present with wrong bytes; every read verifies, so it
+is caught as `BlobNotFound`/`CorruptBlob`, and a deferred `put` of a blob already present compares
+the stored bytes before trusting them.
+
 Bytes on disk are never trusted: every read recomputes the hash; a file that no longer matches its
 name (bit rot, a tampering user, a bad disk) is logged, deleted and reported as `CorruptBlob`, so the
 caller fetches it again from a peer.
@@ -20,6 +30,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +106,9 @@ class BlobStore:
         self.max_size = max_size
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
+        self._lock = threading.Lock()
+        self._unsynced: dict[bytes, Path] = {}  # deferred writes not yet made durable by `sync()`
+        self._objects_dirty = False  # a fan-out folder created by a deferred write, not yet fsynced
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
@@ -135,31 +149,95 @@ class BlobStore:
 
     # ------------------------------------------------------------------ writing
 
-    def writer(self, expected: bytes | None = None) -> BlobWriter:
-        """A streaming writer; `commit()` returns the hash (checked against `expected` if given)."""
+    def writer(self, expected: bytes | None = None, *, durable: bool = True) -> BlobWriter:
+        """A streaming writer; `commit()` returns the hash (checked against `expected` if given).
+        With `durable=False` the commit skips the fsyncs and leaves them to `sync()`."""
         if expected is not None:
             _check_hash(expected)
-        return BlobWriter(self, expected)
+        return BlobWriter(self, expected, durable=durable)
 
-    def put(self, data: bytes) -> bytes:
-        """Store `data` and return its hash; storing a blob already present is a cheap no-op."""
+    def put(self, data: bytes, *, durable: bool = True) -> bytes:
+        """Store `data` and return its hash; storing a blob already present is a cheap no-op.
+
+        `durable=False` defers the fsyncs to the next `sync()` (see the module docstring); a blob
+        already present is then compared with `data` (it may be an unsynced leftover of a crash)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"blob data must be bytes, not {type(data).__name__}")
         if len(data) > self.max_size:
             raise BlobTooLarge(f"{len(data)} bytes exceeds the limit of {self.max_size}")
-        digest = blob_hash(bytes(data))
+        data = bytes(data)
+        digest = blob_hash(data)
         if self._present(digest, len(data)):
-            return digest
-        with self.writer(digest) as w:
+            if durable:
+                if digest in self._unsynced:  # written deferred by us: make it durable now
+                    self.sync([digest])
+                return digest
+            if self._holds(digest, data):
+                with self._lock:
+                    self._unsynced[digest] = self.path_of(digest)
+                return digest
+        with self.writer(digest, durable=durable) as w:
             w.write(data)
             return w.commit()
 
-    def put_stream(self, chunks: Iterable[bytes], expected: bytes | None = None) -> bytes:
+    def put_stream(self, chunks: Iterable[bytes], expected: bytes | None = None, *, durable: bool = True) -> bytes:
         """Store a blob given as chunks (a download, a checkpoint being serialised)."""
-        with self.writer(expected) as w:
+        with self.writer(expected, durable=durable) as w:
             for chunk in chunks:
                 w.write(chunk)
             return w.commit()
+
+    def unsynced(self) -> list[bytes]:
+        """The blobs written with `durable=False` that no `sync()` has made durable yet."""
+        with self._lock:
+            return list(self._unsynced)
+
+    def sync(self, digests: Iterable[bytes] | None = None) -> int:
+        """Make deferred writes durable: fsync each file, then each folder that received one (and
+        `objects/` if a fan-out folder was created). `digests` limits it to those blobs (others and
+        blobs that are already durable are skipped); default all. Returns how many files were synced.
+        Call it before saving anything durable that names these blobs."""
+        with self._lock:
+            if digests is None:
+                todo = dict(self._unsynced)
+            else:
+                todo = {d: self._unsynced[d] for d in digests if d in self._unsynced}
+            objects_dirty = self._objects_dirty
+        folders: set[Path] = set()
+        synced = 0
+        try:
+            for path in todo.values():
+                try:
+                    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+                except FileNotFoundError:  # deleted (or found corrupt) since: nothing to keep
+                    continue
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                folders.add(path.parent)
+                synced += 1
+            if objects_dirty:
+                _fsync_dir(self._objects)
+            for folder in sorted(folders):
+                _fsync_dir(folder)
+        except OSError as exc:
+            raise BlobError(f"could not sync the blob store at {self.root}: {exc}") from None
+        with self._lock:
+            for digest, path in todo.items():
+                if self._unsynced.get(digest) == path:
+                    del self._unsynced[digest]
+            if objects_dirty and digests is None:
+                self._objects_dirty = False
+        return synced
+
+    def _holds(self, digest: bytes, data: bytes) -> bool:
+        """Whether the file under `digest` holds exactly `data` (False if unreadable or missing)."""
+        try:
+            with open(self.path_of(digest), "rb") as f:
+                return f.read(len(data) + 1) == data
+        except OSError:
+            return False
 
     def _present(self, digest: bytes, size: int) -> bool:
         try:
@@ -167,13 +245,23 @@ class BlobStore:
         except FileNotFoundError:
             return False
 
-    def _install(self, tmp_path: Path, digest: bytes) -> None:
+    def _install(self, tmp_path: Path, digest: bytes, durable: bool = True) -> None:
         target = self.path_of(digest)
         if not target.parent.is_dir():
             target.parent.mkdir(exist_ok=True)
-            _fsync_dir(self._objects)
+            if durable:
+                _fsync_dir(self._objects)
+            else:
+                with self._lock:
+                    self._objects_dirty = True
         os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
+            with self._lock:
+                self._unsynced.pop(digest, None)
+        else:
+            with self._lock:
+                self._unsynced[digest] = target
 
     # ------------------------------------------------------------------ reading
 
@@ -220,6 +308,8 @@ class BlobStore:
 
     def _discard_corrupt(self, digest: bytes, path: Path) -> None:
         log.warning("blob %s is corrupt on disk; deleting it", digest.hex())
+        with self._lock:
+            self._unsynced.pop(digest, None)
         try:
             path.unlink()
             _fsync_dir(path.parent)
@@ -232,6 +322,8 @@ class BlobStore:
     def delete(self, digest: bytes) -> bool:
         """Remove a blob; True if it was there."""
         path = self.path_of(digest)
+        with self._lock:
+            self._unsynced.pop(digest, None)
         try:
             path.unlink()
         except FileNotFoundError:
@@ -256,9 +348,10 @@ class BlobWriter:
     Use as a context manager: leaving the block without `commit()` discards the temporary file.
     """
 
-    def __init__(self, store: BlobStore, expected: bytes | None) -> None:
+    def __init__(self, store: BlobStore, expected: bytes | None, *, durable: bool = True) -> None:
         self._store = store
         self._expected = expected
+        self._durable = durable
         self._hash = _hasher()
         self._size = 0
         fd, name = tempfile.mkstemp(dir=store._tmp, suffix=_TMP_SUFFIX)
@@ -279,7 +372,7 @@ class BlobWriter:
         self._file.write(chunk)
 
     def commit(self) -> bytes:
-        """Make the blob durable under its hash and return the hash."""
+        """Install the blob under its hash (durably, unless the writer is deferred) and return the hash."""
         if self._file is None:
             raise WriterClosed("the writer is already committed or aborted")
         digest = self._hash.digest()
@@ -289,9 +382,10 @@ class BlobWriter:
         f, self._file = self._file, None
         try:
             f.flush()
-            os.fsync(f.fileno())
+            if self._durable:
+                os.fsync(f.fileno())
             f.close()
-            self._store._install(self._path, digest)
+            self._store._install(self._path, digest, self._durable)
         except OSError as exc:
             f.close()
             self._path.unlink(missing_ok=True)

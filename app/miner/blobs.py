@@ -4,6 +4,8 @@ The node's real store (`app.core.blobstore.BlobStore`, on disk) has this shape; 
 protocol so training, verification and aggregation run the same against it or against `MemoryBlobStore`.
 `fetch_verified` is the one way the miner reads a blob that someone else named: it re-hashes the bytes,
 so a store or a peer that hands back other bytes is caught as "blob-hash-mismatch".
+`put_deferred` and `sync` let a burst of writes (a round's checkpoints) share one fsync pass on a store
+that supports it (`put(data, durable=False)` and `sync()`), and are plain `put` / nothing otherwise.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class MemoryBlobStore:
     def has(self, digest: bytes) -> bool:
         return digest in self._blobs
 
+    def sync(self, digests: object = None) -> int:
+        """Nothing to make durable in memory (the disk store's `sync`, for symmetry)."""
+        return 0
+
     def corrupt(self, digest: bytes, data: bytes) -> None:
         """Store `data` under a hash it does not have: a lying peer, for tests."""
         self._blobs[digest] = data
@@ -62,3 +68,24 @@ def fetch_verified(store: BlobStore, digest: bytes, what: str) -> bytes:
     if blob_hash(data) != digest:
         raise InvalidReceipt(REASON_HASH, f"{what} {digest.hex()[:16]} does not hash to its address")
     return data
+
+
+def put_deferred(store: BlobStore, data: bytes) -> bytes:
+    """`store.put(data)`, leaving the fsync to a later `sync(store)` when the store can defer it.
+
+    The blob is readable at once and never visible with partial bytes; only its survival of a power
+    cut waits for `sync`. Call `sync` before saving or publishing anything that names the blob."""
+    if callable(getattr(store, "sync", None)):
+        try:
+            return store.put(data, durable=False)  # type: ignore[call-arg]
+        except TypeError as exc:  # a store with `sync` but no deferred put
+            if "durable" not in str(exc):
+                raise
+    return store.put(data)
+
+
+def sync(store: BlobStore) -> None:
+    """Make every deferred write of `store` durable (see `put_deferred`); a no-op for other stores."""
+    fn = getattr(store, "sync", None)
+    if callable(fn):
+        fn()

@@ -7,6 +7,11 @@ turns true between two steps it saves the exact mid-segment state and returns `P
 with the same job it continues from that step, and the result is bit-for-bit the one an uninterrupted
 run gives (the batches depend only on the seed and the step index). At the end it stores the update
 blob (W' - W_r, parameters only) and signs the receipt.
+
+Checkpoint and update blobs are stored deferred (`blobs.put_deferred`: renamed into place, not fsynced)
+and made durable in one `blobs.sync` pass right before something durable names them: a resume record
+(periodic or pause) and the receipt. A power cut can lose unsynced blobs, but nothing durable refers
+to them yet, so the round resumes from the last resume record and recomputes them bit for bit.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from app.core import crypto
 from app.core.hashing import ZERO_HASH
 from app.core.types import TaskSpec, WorkReceipt
 from app.miner import optim
-from app.miner.blobs import BlobStore, fetch_verified
+from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
 from app.miner.datasets import Split, round_seed
 from app.miner.devices import device_class
 from app.miner.engine import Session, run_steps
@@ -32,7 +37,8 @@ from app.miner.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
 # A crash (not a pause: a pause always saves) loses at most this much work; saving the resume record
-# at every checkpoint would cost two fsyncs per k steps, a measurable share of a small model's round.
+# at every checkpoint would cost fsyncs (the record's and the blobs' it names) per k steps, a
+# measurable share of a small model's round.
 RESUME_SAVE_INTERVAL_S = 30.0
 
 
@@ -134,6 +140,7 @@ def train_round(
             step = run_steps(session, data, seed, step, seg_end, loss_sum, step_hook, should_pause)
             if step < seg_end:  # asked to pause between two steps
                 checkpoints = writer.drain()
+                sync(store)  # the resume record names these checkpoints
                 _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
                 return Paused(step)
             if not bool(torch.isfinite(loss_sum)):  # one check per segment: a sync, not one per step
@@ -146,7 +153,8 @@ def train_round(
         writer.close()
     checkpoints = writer.drain()
     final = decode_tensors(writer.last_blob)
-    update_hash = store.put(encode_tensors(update_tensors(final, base)))
+    update_hash = put_deferred(store, encode_tensors(update_tensors(final, base)))
+    sync(store)  # one fsync pass for the round's blobs, before the receipt commits to them
     receipt = make_receipt(
         key=key,
         chain_id=job.chain_id,
@@ -182,8 +190,9 @@ class _CheckpointWriter:
         self.pending.append(self.pool.submit(self._write, blob, step, last))
 
     def _write(self, blob: bytes, step: int, last: bool) -> None:
-        self.checkpoints.append(self.store.put(blob))
+        self.checkpoints.append(put_deferred(self.store, blob))
         if not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S:
+            sync(self.store)  # the record below names these checkpoints: they must survive first
             self.resume.save(self.state.replace(step=step, checkpoints=tuple(self.checkpoints)), None)
             self.last_save = time.monotonic()
 

@@ -85,3 +85,32 @@ def test_diverging_training_raises_instead_of_signing_garbage(spec, store, data,
         train_round(job, keys[0], store, data, device=CPU, resume=ResumeDir(tmp_path))
     assert exc.value.step == spec.checkpoint_interval
     assert not (tmp_path / "round.cbor").exists()
+
+
+def test_checkpoints_are_durable_before_a_resume_record_or_the_receipt_names_them(spec, data, keys, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Checkpoints are written deferred (no fsync each) and synced in one pass; no resume record is
+    saved, and no receipt returned, while a blob it names is still unsynced."""
+    from app.core.blobstore import BlobStore as DiskStore
+    from app.miner import demo, loop
+
+    disk = DiskStore(tmp_path / "blobs")
+    demo.seed_blobs(disk, spec)
+    saved: list[int] = []
+
+    class CheckingResume(ResumeDir):
+        def save(self, state, tensors):  # type: ignore[no-untyped-def]
+            assert not set(state.checkpoints) & set(disk.unsynced()), "record saved before its blobs were synced"
+            saved.append(state.step)
+            super().save(state, tensors)
+
+    monkeypatch.setattr(loop, "RESUME_SAVE_INTERVAL_S", 0.0)  # a periodic record after every checkpoint
+    resume = CheckingResume(tmp_path / "resume")
+    job = make_job(spec)
+    assert train_round(job, keys[0], disk, data, device=CPU, resume=resume, should_pause=pause_after(6)) == Paused(6)
+    assert disk.unsynced() == []
+    done = train_round(job, keys[0], disk, data, device=CPU, resume=resume, should_pause=lambda: False)
+    assert isinstance(done, RoundOutput)
+    assert 6 in saved and 8 in saved  # the pause and a periodic record were both checked
+    assert disk.unsynced() == []  # the receipt's checkpoints and update are all durable
+    for h in (*done.trace.checkpoints, done.update_hash):
+        disk.verify(h)
