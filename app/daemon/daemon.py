@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from app import config as cfg
 from app.daemon import events as ev
 from app.daemon.events import EventBus
+from app.daemon.gpu_temp import gpu_temperature_source
 from app.daemon.handlers import register_all
 from app.daemon.handlers_errors import offline
 from app.daemon.lock import DaemonLock
@@ -125,9 +127,11 @@ def read_password(options: DaemonOptions) -> str | None:
 
 
 class Daemon:
-    """Build with options (and, for tests, an idle source and clock), then `run()` until stopped."""
+    """Build with options (and, for tests, an idle source, clock and GPU temperature source), then `run()`
+    until stopped. `gpu_temp` defaults to NVML for the configured device, cached (app/daemon/gpu_temp.py)."""
 
-    def __init__(self, options: DaemonOptions, idle: IdleSource | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, options: DaemonOptions, idle: IdleSource | None = None, clock: Clock | None = None,
+                 gpu_temp: Callable[[], float | None] | None = None) -> None:
         self.options = options
         config_path = cfg.config_file(options.datadir)
         self.config, warnings = cfg.load(config_path)
@@ -148,7 +152,8 @@ class Daemon:
         node_dir = self.paths.data_dir / "node"
         self.mining = MiningService(
             self.bus, preferences(self.config.mining),
-            GateSources(idle=idle or detect_idle_source(), power=PsutilPower().read),
+            GateSources(idle=idle or detect_idle_source(), power=PsutilPower().read,
+                        gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device)),
             clock or SystemClock(), self._hooks(),
             settings_for(self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
                          node_dir / "mining-resume", device_settings(self.config.mining)),

@@ -90,3 +90,61 @@ def test_idle_source_switches_mining_on_and_off(tmp_path: Path) -> None:
     finally:
         service.stop()
     assert not service.worker.alive
+
+
+def test_hot_gpu_pauses_mining_and_it_resumes_below_the_hysteresis(tmp_path: Path) -> None:
+    """The gate reads the injected GPU temperature: at the limit mining pauses (`gpu-hot`), and it resumes
+    only at or below limit - margin, not as soon as the reading dips under the limit."""
+    spec = demo.task_spec(local_steps=4096, checkpoint_interval=64, batch_size=16, rounds=1)
+    demo.seed_blobs(BlobStore(tmp_path / "blobs"), spec)
+    job = RoundJob("pot-devnet", bytes(range(32)), spec, 0, bytes([7]) * 32, spec.initial_checkpoint)
+    clock = ManualClock()
+    temperature = [60.0]
+    bus = EventBus()
+    states: list[tuple[str, str]] = []
+    bus.subscribe(lambda e: states.append((e.state, e.reason)), ["mining_state"])  # type: ignore[attr-defined]
+    service = MiningService(
+        bus, Preferences(mode=Mode.ALWAYS, pause_on_battery=False, max_gpu_temp_c=85.0, gpu_temp_resume_margin_c=10.0),
+        GateSources(idle=FakeIdleSource(clock.monotonic), power=lambda: PowerState(on_battery=False),
+                    gpu_temp_c=lambda: temperature[0]), clock,
+        MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
+        settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 8),
+    )
+    service.start()
+    try:
+        service.set_key(KEY)
+        service.offer(job)
+        _wait(lambda: service.snapshot()["state"] == "mining" and service.snapshot()["step"] > 0, 120, "training")
+
+        temperature[0] = 87.0
+        _wait(lambda: service.snapshot()["reason"] == "gpu-hot", 30, "the heat pause")
+        snap = service.snapshot()
+        assert snap["state"] == "paused" and "87" in snap["text"] and "75" in snap["text"]
+        _wait(lambda: service.snapshot()["paused_at"] is not None, 30, "the round to be saved")
+
+        temperature[0] = 80.0  # under the limit, above the resume threshold: still paused
+        time.sleep(2.5)
+        assert (service.snapshot()["state"], service.snapshot()["reason"]) == ("paused", "gpu-hot")
+
+        temperature[0] = 74.0
+        _wait(lambda: service.snapshot()["state"] == "mining", 30, "the resume below the hysteresis threshold")
+        assert ("paused", "gpu-hot") in states and states[-1] == ("mining", "")
+    finally:
+        service.stop()
+
+
+def test_gpu_temperature_source_is_cached_and_none_without_nvml() -> None:
+    from app.daemon.gpu_temp import CachedReading, gpu_temperature_source, nvml_index
+
+    now, calls = [0.0], []
+    cached = CachedReading(lambda: calls.append(1) or 70.0 + len(calls), max_age_s=5.0, clock=lambda: now[0])
+    assert cached() == 71.0 and cached() == 71.0 and len(calls) == 1  # the gate's 1 s samples reuse it
+    now[0] = 5.0
+    assert cached() == 72.0 and len(calls) == 2
+    assert (nvml_index("cpu"), nvml_index("mps"), nvml_index("auto"), nvml_index("cuda:1")) == (None, None, 0, 1)
+    assert gpu_temperature_source("cpu")() is None
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        assert gpu_temperature_source("auto")() is None  # no NVML here: "cannot measure", never a pause
+
