@@ -74,6 +74,21 @@ class MiningState(Event):
 
 
 @dataclass(frozen=True)
+class MiningProgress(Event):
+    """The round training now: sent at most ~2 per second (and at its last step), so a window needs no poll."""
+
+    KIND: ClassVar[str] = "mining_progress"
+    task_id: str
+    round: int
+    step: int
+    total_steps: int
+    loss: float
+    samples_per_s: float
+    device_load: float | None = None
+    temperature_c: float | None = None
+
+
+@dataclass(frozen=True)
 class DaemonWarning(Event):
     KIND: ClassVar[str] = "warning"
     message: str
@@ -91,7 +106,8 @@ class LogLine(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.KIND: cls for cls in (NewBlock, RoundStarted, ReceiptVerified, Reward, MiningState, DaemonWarning, LogLine)
+    cls.KIND: cls for cls in (NewBlock, RoundStarted, ReceiptVerified, Reward, MiningState, MiningProgress, DaemonWarning,
+                          LogLine)
 }
 assert set(EVENT_TYPES) == EVENT_KINDS, "events.py and protocol.EVENT_KINDS must name the same kinds"
 

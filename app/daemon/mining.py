@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PUMP_S = 0.25
 WALLET_LOCKED = "wallet-locked"
 MAX_CURVE_POINTS = 500  # progress reports kept for the current round's loss curve
+PROGRESS_EVENT_S = 0.5  # at most ~2 `mining_progress` events a second
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class MiningService:
         self._threads = [threading.Thread(target=self._run, name="mining", daemon=True),
                          threading.Thread(target=self._prepare_loop, name="round-prep", daemon=True)]
         self._last_state: tuple[str, str] | None = None
+        self._progress_sent_at: float | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -233,6 +235,14 @@ class MiningService:
         if event.stats is not None:
             self._extra.update(device_name=event.stats.name, device_load=event.stats.utilization_pct,
                                temperature_c=event.stats.temperature_c)
+        now = time.monotonic()
+        last = event.step >= event.total_steps
+        if last or self._progress_sent_at is None or now - self._progress_sent_at >= PROGRESS_EVENT_S:
+            self._progress_sent_at = now
+            self.bus.publish(ev.MiningProgress(
+                task_id=event.task_id.hex(), round=event.round, step=event.step, total_steps=event.total_steps,
+                loss=float(event.loss), samples_per_s=float(event.samples_per_s),
+                device_load=self._extra["device_load"], temperature_c=self._extra["temperature_c"]))
 
     def _model_of(self, task_id: bytes) -> str | None:
         with self._ready_lock:

@@ -24,7 +24,7 @@ NOTIFY_EVENT = "event"  # server -> client: one published event
 NOTIFY_CLOSING = "closing"  # server -> client: the daemon is stopping; expect EOF
 
 EVENT_KINDS: frozenset[str] = frozenset(
-    {"new_block", "round_started", "receipt_verified", "reward", "mining_state", "warning", "log"}
+    {"new_block", "round_started", "receipt_verified", "reward", "mining_state", "mining_progress", "warning", "log"}
 )
 
 METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

@@ -33,7 +33,8 @@ LOGS = "logs"
 CONFIG_GET = "config.get"
 CONFIG_SET = "config.set"
 
-ALL_EVENTS = ("new_block", "round_started", "receipt_verified", "reward", "mining_state", "warning", "log")
+ALL_EVENTS = ("new_block", "round_started", "receipt_verified", "reward", "mining_state", "mining_progress", "warning",
+              "log")
 
 # Method error codes the window reacts to specifically (>= 1000, docs/RPC.md "Daemon methods").
 WALLET_LOCKED = 1001
@@ -150,6 +151,33 @@ def parse_mining(raw: Any) -> MiningInfo:
     if isinstance(raw, dict) and isinstance(raw.get("samples_per_s"), (int, float)):
         info.throughput = float(raw["samples_per_s"])
     return info
+
+
+def apply_progress(info: MiningInfo, raw: Any, max_points: int = 500) -> bool:
+    """Fold a `mining_progress` event into `info` (step, loss, throughput, the round's loss curve);
+    False when the event is malformed or older than what `info` holds."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("step"), int) or not isinstance(raw.get("round"), int):
+        return False
+    task, rnd, step = str(raw.get("task_id", "")), raw["round"], raw["step"]
+    if (task, rnd) != (info.task_id, info.round):
+        info.task_id, info.round, info.loss_curve = task, rnd, []
+    elif step < info.step:
+        return False
+    info.step = step
+    if isinstance(raw.get("total_steps"), int):
+        info.total_steps = raw["total_steps"]
+    loss = raw.get("loss")
+    if isinstance(loss, (int, float)):
+        info.loss = float(loss)
+        if not info.loss_curve or step > info.loss_curve[-1][0]:
+            info.loss_curve = [*info.loss_curve, [step, float(loss)]][-max_points:]
+    if isinstance(raw.get("samples_per_s"), (int, float)):
+        info.throughput = float(raw["samples_per_s"])
+    for name in ("device_load", "temperature_c"):
+        value = raw.get(name)
+        if value is None or isinstance(value, (int, float)):
+            setattr(info, name, None if value is None else float(value))
+    return True
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 One QObject between the RPC client and the pages: it turns events and results into typed records
 (app/ui/api.py) and Qt signals, fills the table models, and offers the actions pages need. Pages never
-touch the client or raw dicts. Training progress (step, loss) has no event, so `mine.state` is polled
-once a second while mining; status and peers every few seconds as a safety net.
+touch the client or raw dicts. Training progress (step, loss) comes with `mining_progress` events (about
+two a second); `mine.state` is polled every few seconds while mining only when no progress event came
+lately (an older daemon, missed events), and status and peers every few seconds as a safety net.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from app.ui import api
 from app.ui.models import HistoryModel, LogModel, PeersModel, TasksModel
 from app.ui.rpc_client import PendingCall, RpcClient
 
-MINING_POLL_MS = 1000
+MINING_POLL_MS = 5000  # the fallback poll while mining; progress events make it a no-op
+PROGRESS_FRESH_S = 3.0  # a progress event this recent makes the fallback poll unnecessary
 STATUS_POLL_MS = 5000
 
 
@@ -54,7 +56,8 @@ class DaemonModel(QObject):
         client.event.connect(self._on_event)
         self._mining_poll = QTimer(self)
         self._mining_poll.setInterval(MINING_POLL_MS)
-        self._mining_poll.timeout.connect(self.refresh_mining)
+        self._mining_poll.timeout.connect(self._poll_mining)
+        self._progress_at: float | None = None  # monotonic time of the last mining_progress event
         self._status_poll = QTimer(self)
         self._status_poll.setInterval(STATUS_POLL_MS)
         self._status_poll.timeout.connect(self._slow_refresh)
@@ -94,6 +97,11 @@ class DaemonModel(QObject):
 
     def refresh_mining(self) -> None:
         self.call(api.MINING_STATE).then(self._on_mining)
+
+    def _poll_mining(self) -> None:
+        fresh = self._progress_at is not None and time.monotonic() - self._progress_at < PROGRESS_FRESH_S
+        if not fresh:
+            self.refresh_mining()
 
     def refresh_config(self) -> None:
         self.call(api.CONFIG_GET).then(self._on_config)
@@ -200,6 +208,10 @@ class DaemonModel(QObject):
             self.mining.text = ""  # the daemon's sentence comes with the refresh below
             self.miningChanged.emit(self.mining)
             self.refresh_mining()
+        elif kind == "mining_progress":
+            if api.apply_progress(self.mining, data):
+                self._progress_at = time.monotonic()
+                self.miningChanged.emit(self.mining)
         elif kind == "round_started":
             self.refresh_mining()
             self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_tasks(r)))

@@ -148,3 +148,50 @@ def test_gpu_temperature_source_is_cached_and_none_without_nvml() -> None:
     except ImportError:
         assert gpu_temperature_source("auto")() is None  # no NVML here: "cannot measure", never a pause
 
+
+def test_subscribed_client_receives_progress_events_while_a_round_trains(tmp_path: Path) -> None:
+    """`mining_progress` goes from the controller's RoundProgress through the bus and the RPC server to a
+    subscribed client, with rising steps, at most ~2 a second (the window needs no poll)."""
+    from app.daemon.rpc_server import RpcServer
+    from app.rpc.auth import write_token_file
+    from app.rpc.client import RpcClient
+    from app.rpc.endpoint import default_endpoint
+
+    spec = demo.task_spec(local_steps=100_000, checkpoint_interval=1000, batch_size=16, rounds=1)
+    demo.seed_blobs(BlobStore(tmp_path / "blobs"), spec)
+    job = RoundJob("pot-devnet", bytes(range(32)), spec, 0, bytes([7]) * 32, spec.initial_checkpoint)
+    clock = ManualClock()
+    bus = EventBus()
+    token = write_token_file(tmp_path)
+    server = RpcServer(default_endpoint(tmp_path), token, bus)
+    server.start()
+    service = MiningService(
+        bus, Preferences(mode=Mode.ALWAYS, pause_on_battery=False),
+        GateSources(idle=FakeIdleSource(clock.monotonic), power=lambda: PowerState(on_battery=False)), clock,
+        MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
+        settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 2),
+    )
+    try:
+        with RpcClient(server.endpoint, token, timeout=5.0) as client:
+            assert client.subscribe(["mining_progress"]) == ["mining_progress"]
+            service.start()
+            service.set_key(KEY)
+            service.offer(job)
+            notes = []
+            deadline = time.monotonic() + 120
+            while len(notes) < 6 and time.monotonic() < deadline:
+                note = client.next_notification(timeout=1.0)
+                if note is not None:
+                    notes.append((time.monotonic(), note))
+            assert len(notes) >= 6, f"only {len(notes)} progress events"
+            assert {n.kind for _, n in notes} == {"mining_progress"}
+            data = [n.data for _, n in notes]
+            assert all(d["task_id"] == job.task_id.hex() and d["round"] == 0 for d in data)
+            assert all(d["total_steps"] == spec.local_steps and isinstance(d["loss"], float) for d in data)
+            steps = [d["step"] for d in data]
+            assert steps == sorted(steps) and steps[-1] > steps[0]
+            span = notes[-1][0] - notes[0][0]  # reports come every 2 steps; events are throttled
+            assert span >= 0.5 * (len(notes) - 1) * 0.8, f"{len(notes)} events in {span:.2f} s"
+    finally:
+        service.stop()
+        server.stop()

@@ -111,3 +111,61 @@ def test_daemon_results_become_records() -> None:
     assert api.send_params("potd1x", 1_500_000_000, 1000, "hi", "pw", "reward") == {
         "to": "potd1x", "amount": "1.5", "fee": "0.000001", "memo": "hi", "password": "pw", "account": "reward"}
     assert api.export_secret("raw_key", {"private_key": "ff", "role": "spending"}) == "ff"
+
+
+class _FakeClient:
+    """The RpcClient's signals and `call`, recording the calls (no daemon)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QObject, Signal
+
+        class Signals(QObject):
+            stateChanged = Signal(str, str)
+            ready = Signal(object)
+            eventsLost = Signal()
+            event = Signal(str, object)
+
+        self.signals = Signals()
+        self.stateChanged, self.ready = self.signals.stateChanged, self.signals.ready
+        self.eventsLost, self.event = self.signals.eventsLost, self.signals.event
+        self.calls: list[str] = []
+
+    def is_ready(self) -> bool:
+        return True
+
+    def call(self, method: str, params=None):  # type: ignore[no-untyped-def]
+        self.calls.append(method)
+
+        class Pending:
+            def then(self, *_a):  # type: ignore[no-untyped-def]
+                return self
+
+        return Pending()
+
+
+def test_progress_events_update_mining_without_polling(qapp) -> None:  # type: ignore[no-untyped-def]
+    from app.ui import daemon_model as dm
+
+    client = _FakeClient()
+    model = dm.DaemonModel(client)  # type: ignore[arg-type]
+    seen: list[api.MiningInfo] = []
+    model.miningChanged.connect(seen.append)
+    model._on_mining({"state": "mining", "task_id": "ab" * 32, "round": 3, "step": 4, "total_steps": 64,
+                      "loss_curve": [[4, 2.3]]})
+    assert model._mining_poll.isActive() and model._mining_poll.interval() >= 5000  # a slow fallback only
+    client.calls.clear()
+    for step, loss in ((8, 2.2), (12, 2.0), (10, 9.9)):  # the late, older one is ignored
+        client.event.emit("mining_progress", {"task_id": "ab" * 32, "round": 3, "step": step, "total_steps": 64,
+                                              "loss": loss, "samples_per_s": 500.0, "device_load": 40.0,
+                                              "temperature_c": None})
+    info = model.mining
+    assert (info.step, info.loss, info.throughput, info.device_load) == (12, 2.0, 500.0, 40.0)
+    assert info.loss_curve == [[4, 2.3], [8, 2.2], [12, 2.0]] and len(seen) == 3
+    model._poll_mining()  # the fallback poll: skipped while progress events are fresh
+    assert client.calls == []
+    client.event.emit("mining_progress", {"task_id": "ab" * 32, "round": 4, "step": 2, "total_steps": 64,
+                                          "loss": 2.5, "samples_per_s": 510.0})
+    assert (model.mining.round, model.mining.loss_curve) == (4, [[2, 2.5]])  # a new round: a new curve
+    model._progress_at = None  # events missed: the poll asks the daemon
+    model._poll_mining()
+    assert client.calls == [api.MINING_STATE]
