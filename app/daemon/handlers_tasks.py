@@ -56,13 +56,14 @@ def register(server: RpcServer, s: Services) -> None:
 
     @domain_errors
     def show(task_id: str) -> dict[str, Any]:
-        try:
-            raw = bytes.fromhex(task_id)
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise RpcError(MethodError.BAD_INPUT, "a task id is 64 hexadecimal characters", {"error": "bad_input"})
-        return task_json(raw, s.require_node().state)
+        return task_json(_task_id(task_id), s.require_node().state)
+
+    @domain_errors
+    def history(task_id: str) -> dict[str, Any]:
+        raw = _task_id(task_id)
+        node = s.require_node()
+        task_json(raw, node.state)  # not_found for a task the chain does not know
+        return {"task_id": task_id.lower(), "rounds": node.task_history(raw)}
 
     @domain_errors
     def list_() -> dict[str, Any]:
@@ -81,3 +82,14 @@ def register(server: RpcServer, s: Services) -> None:
     })
     server.register("task.show", show, {"task_id": Param(str, max_length=128)})
     server.register("task.list", list_, {})
+    server.register("task.history", history, {"task_id": Param(str, max_length=128)})
+
+
+def _task_id(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise RpcError(MethodError.BAD_INPUT, "a task id is 64 hexadecimal characters", {"error": "bad_input"})
+    return raw

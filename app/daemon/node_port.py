@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,9 @@ class NodePort:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._history_lock = threading.Lock()
+        self._history: dict[bytes, list[dict[str, Any]]] = {}  # task id -> closed rounds, oldest first
+        self._history_tip: tuple[int, bytes] | None = None  # (height, hash) of the last block scanned
 
     # -- reads (any thread) ---------------------------------------------------------------------
     @property
@@ -78,6 +82,33 @@ class NodePort:
 
     def rewards_of(self, address: bytes, limit: int) -> list[Any]:
         return self.node.chain.store.rewards_by_address(address, limit=limit)
+
+    def task_history(self, task_id: bytes) -> list[dict[str, Any]]:
+        """The task's closed rounds from the chain's blocks: [{round, height, validation_loss}], oldest
+        first. Blocks are scanned once (from the store, on the caller's thread) and the scan goes on from
+        where it stopped; a changed block at the scanned tip (a reorg) starts it over."""
+        with self._history_lock:
+            store = self.node.chain.store
+            head = store.head()
+            if head is None:
+                return []
+            start = 0
+            if self._history_tip is not None:
+                height, block_hash = self._history_tip
+                known = store.block_by_height(height)
+                if known is not None and known.block_hash == block_hash and height <= head.height:
+                    start = height + 1
+                else:
+                    self._history, self._history_tip = {}, None
+            for height in range(start, head.height + 1):
+                block = store.block_by_height(height)
+                if block is None:
+                    break
+                for result in block.body.results:
+                    self._history.setdefault(result.task_id, []).append(
+                        {"round": result.round, "height": height, "validation_loss": result.validation_loss_micro / 1e6})
+                self._history_tip = (height, block.block_hash)
+            return [dict(entry) for entry in self._history.get(task_id, [])]
 
     # -- work on the node's loop ----------------------------------------------------------------
     def call(self, fn: Callable[[], T], timeout: float = CALL_TIMEOUT_S) -> T:

@@ -28,6 +28,7 @@ WALLET_SEND = "wallet.send"
 WALLET_HISTORY = "wallet.history"
 WALLET_EXPORT = "wallet.export"
 TASKS = "task.list"
+TASK_HISTORY = "task.history"
 PEERS = "peers"
 LOGS = "logs"
 CONFIG_GET = "config.get"
@@ -151,6 +152,18 @@ def parse_mining(raw: Any) -> MiningInfo:
     if isinstance(raw, dict) and isinstance(raw.get("samples_per_s"), (int, float)):
         info.throughput = float(raw["samples_per_s"])
     return info
+
+
+@dataclass
+class RoundPoint:
+    round: int = 0
+    height: int = 0
+    validation_loss: float = 0.0
+
+
+def parse_task_history(raw: Any) -> list[RoundPoint]:
+    """`task.history`'s closed rounds, oldest first (the validation-loss curve)."""
+    return [p for p in parse_list(RoundPoint, _list(raw, "rounds")) if isinstance(p.validation_loss, (int, float))]
 
 
 def apply_progress(info: MiningInfo, raw: Any, max_points: int = 500) -> bool:

@@ -36,6 +36,7 @@ class DaemonModel(QObject):
     configChanged = Signal(dict)
     devicesChanged = Signal(list)  # [api.Device]
     actionFailed = Signal(str, str)  # what, message
+    taskHistoryChanged = Signal(str, list)  # task id, [api.RoundPoint] (its validation-loss curve)
 
     def __init__(self, client: RpcClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +47,7 @@ class DaemonModel(QObject):
         self.addresses: dict[str, str] = {}
         self.config: dict[str, Any] = {}
         self.devices: list[api.Device] = []
+        self.task_history: tuple[str, list[api.RoundPoint]] = ("", [])  # the mined task's closed rounds
         self.history = HistoryModel(self)
         self.peers = PeersModel(self)
         self.tasks = TasksModel(self)
@@ -145,8 +147,21 @@ class DaemonModel(QObject):
         if self.status.wallet_info.exists and (not had_wallet or not self.addresses):
             self.refresh_wallet()
 
+    def refresh_task_history(self, task_id: str | None = None) -> None:
+        """The validation loss of each closed round of `task_id` (default: the task being mined)."""
+        task = task_id or self.mining.task_id
+        if task:
+            self.call(api.TASK_HISTORY, {"task_id": task}).then(lambda r: self._on_task_history(task, r))
+
+    def _on_task_history(self, task_id: str, raw: Any) -> None:
+        self.task_history = (task_id, api.parse_task_history(raw))
+        self.taskHistoryChanged.emit(*self.task_history)
+
     def _on_mining(self, raw: Any) -> None:
+        old_task = self.mining.task_id
         self.mining = api.parse_mining(raw)
+        if self.mining.task_id and self.mining.task_id != self.task_history[0] and self.mining.task_id != old_task:
+            self.refresh_task_history()
         if self.mining.state == "mining":
             if not self._mining_poll.isActive():
                 self._mining_poll.start()
@@ -209,11 +224,16 @@ class DaemonModel(QObject):
             self.miningChanged.emit(self.mining)
             self.refresh_mining()
         elif kind == "mining_progress":
+            old_task = self.mining.task_id
             if api.apply_progress(self.mining, data):
+                if self.mining.task_id != old_task and self.mining.task_id != self.task_history[0]:
+                    self.refresh_task_history()
                 self._progress_at = time.monotonic()
                 self.miningChanged.emit(self.mining)
-        elif kind == "round_started":
+        elif kind == "round_started":  # the previous round closed: its validation loss is on the chain
             self.refresh_mining()
+            if str(data.get("task_id", "")) == self.mining.task_id or not self.mining.task_id:
+                self.refresh_task_history(str(data.get("task_id", "")) or None)
             self.call(api.TASKS).then(lambda r: self.tasks.set_records(api.parse_tasks(r)))
         elif kind == "reward":
             amount, task = data.get("amount", 0), str(data.get("task_id", ""))

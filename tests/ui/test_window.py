@@ -16,6 +16,7 @@ from app.ui.frame_monitor import FrameMonitor
 from app.ui.wizard_flow import Step
 from app.wallet.export import export_phrase
 from app.wallet.wallet import Wallet
+from tests.daemon.daemon_proc import wait_for
 from tests.ui.conftest import PASSWORD
 
 MAX_FRAME_MS = 100.0
@@ -195,3 +196,21 @@ def test_export_asks_for_the_password(qtbot, gui, devnet_daemon) -> None:  # typ
     key = SigningKey.from_seed(bytes.fromhex(shown.strip()))
     assert encode_address(key.address, "potd") == addresses["spending"], "the key shown is the wallet's"
     page.last_secret.close()
+
+
+def test_task_history_and_the_dashboards_validation_curve(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    """`task.history` rebuilds the task's validation-loss curve from the chain's round results, and the
+    dashboard draws it for the task being mined."""
+    devnet_daemon.ensure_wallet()
+    devnet_daemon.rpc("mine.start", {"mode": "always"})
+    task_id = devnet_daemon.rpc("task.list")["tasks"][0]["task_id"]
+    rounds = wait_for(lambda: (r := devnet_daemon.rpc("task.history", {"task_id": task_id})["rounds"]) and
+                      len(r) >= 2 and r, 240, "two closed rounds")
+    assert [r["round"] for r in rounds] == sorted(r["round"] for r in rounds)
+    assert all(r["height"] > 0 and isinstance(r["validation_loss"], float) for r in rounds)
+    heights = [r["height"] for r in rounds]
+    assert heights == sorted(heights)
+    dash = gui.window.dashboard
+    qtbot.waitUntil(lambda: len(dash.validation.points) >= 2, timeout=60000)
+    assert dash.validation.points[0][0] <= dash.validation.points[-1][0]
+    devnet_daemon.rpc("mine.pause")

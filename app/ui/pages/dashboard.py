@@ -66,10 +66,17 @@ class DashboardPage(QWidget):
             grid.addWidget(card(heading, widget), 0, col)
         layout.addLayout(grid)
 
+        charts = QHBoxLayout()
+        self.validation = LineChart("The task's validation loss appears once its rounds close on the chain.", ".3f")
+        self.validation.setToolTip("Validation loss of the task's model after each closed round (from the chain)")
+        charts.addWidget(card("Validation loss of the task (by round)", self.validation), 3)
         self.loss = LineChart("The loss curve appears once a round is training.", ".3f")
-        layout.addWidget(card("Training loss of the current round (by step)", self.loss), 1)
+        charts.addWidget(card("Training loss of this round (by step)", self.loss), 2)
+        layout.addLayout(charts, 1)
+        self._history_task = ""
 
         model.miningChanged.connect(self.show_mining)
+        model.taskHistoryChanged.connect(self.show_task_history)
         model.historyChanged.connect(lambda: self.rewards_today.setText(api.format_pot(self.model.rewards_today())))
         model.actionFailed.connect(lambda *_: self.show_mining(self.model.mining))  # undo the click
         model.connectionChanged.connect(lambda *_: self._update_enabled())
@@ -136,3 +143,10 @@ class DashboardPage(QWidget):
                                  else "unknown")
         self.rewards_today.setText(api.format_pot(self.model.rewards_today()))
         self.loss.set_points(info.loss_curve)
+
+    def show_task_history(self, task_id: str, points: list[api.RoundPoint]) -> None:
+        """The validation-loss curve of the task being mined (another task's answer is ignored)."""
+        if self.model.mining.task_id and task_id != self.model.mining.task_id:
+            return
+        self._history_task = task_id
+        self.validation.set_points([(p.round, p.validation_loss) for p in points])
