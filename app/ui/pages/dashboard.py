@@ -67,7 +67,8 @@ class DashboardPage(QWidget):
         layout.addLayout(grid)
 
         charts = QHBoxLayout()
-        self.validation = LineChart("The task's validation loss appears once its rounds close on the chain.", ".3f")
+        self.validation = LineChart("The task's validation loss appears once its rounds close on the chain.", ".3f",
+                                    x_name="round")
         self.validation.setToolTip("Validation loss of the task's model after each closed round (from the chain)")
         charts.addWidget(card("Validation loss of the task (by round)", self.validation), 3)
         self.loss = LineChart("The loss curve appears once a round is training.", ".3f")

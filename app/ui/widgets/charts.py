@@ -69,9 +69,11 @@ class _ChartBase(QWidget):
 class LineChart(_ChartBase):
     """y over x as one line, e.g. validation loss over training steps."""
 
-    def __init__(self, empty_text: str = "No data yet", y_format: str = ".2f", parent: QWidget | None = None) -> None:
+    def __init__(self, empty_text: str = "No data yet", y_format: str = ".2f", x_name: str = "step",
+                 parent: QWidget | None = None) -> None:
         super().__init__(empty_text, parent)
         self.y_format = y_format
+        self.x_name = x_name
         self.points: list[tuple[float, float]] = []
 
     def set_points(self, points: Sequence[Sequence[float]]) -> None:
@@ -101,9 +103,9 @@ class LineChart(_ChartBase):
         painter.drawPath(path)
         painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         painter.drawText(QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
-                         Qt.AlignmentFlag.AlignLeft, f"step {x0:g}")
+                         Qt.AlignmentFlag.AlignLeft, f"{self.x_name} {x0:g}")
         painter.drawText(QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
-                         Qt.AlignmentFlag.AlignRight, f"step {x1:g}")
+                         Qt.AlignmentFlag.AlignRight, f"{self.x_name} {x1:g}")
 
 
 class BarChart(_ChartBase):
