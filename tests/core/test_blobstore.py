@@ -185,40 +185,45 @@ def test_listing_ignores_foreign_files(store: BlobStore) -> None:
 # --------------------------------------------------------------------------- crash safety
 
 
+def _kill_writer_and_check(argv: list[str], root: Path, round_: int, rng: random.Random,
+                           reported: set[str]) -> None:
+    """Run a blob writer, SIGKILL it, then check the store: every reported blob is listed, every listed
+    file verifies against its name (no partial or foreign bytes), and no temporary survives a sweep.
+
+    The kill lands mostly while a big blob (> 1 MiB) is being written; every third round, at a random
+    time after a blob was stored (in a sync, too, for writers that sync).
+    """
+    proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline().split()
+        assert line, "writer exited early"
+        if line[0] == "stored":
+            reported.add(line[1])
+            if round_ % 3 == 0:
+                time.sleep(rng.uniform(0.0, 0.3))
+                break
+        elif line[0] == "commit" and int(line[1]) > 2**20 and reported:
+            time.sleep(rng.uniform(0.0, 0.03))
+            break
+    proc.send_signal(signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=30)
+    reported |= {line.split()[1] for line in rest.splitlines() if line.startswith("stored ")}
+
+    store = BlobStore(root)
+    assert reported <= {d.hex() for d in store.list()}
+    for digest in store.list():
+        store.verify(digest)  # raises CorruptBlob on any file whose bytes differ from its name
+    store.sweep_temporary()
+    assert list((root / "tmp").iterdir()) == []
+
+
 def test_sigkill_during_writes_never_exposes_a_partial_blob(tmp_path: Path) -> None:
     root = tmp_path / "blobs"
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     reported: set[str] = set()
     for round_ in range(10):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.core.crash_writer", "blobs", str(root)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        while True:  # mostly: kill as a big blob is being installed; every third: at a random time
-            line = proc.stdout.readline().split()
-            assert line, "writer exited early"
-            if line[0] == "stored":
-                reported.add(line[1])
-                if round_ % 3 == 0:
-                    time.sleep(rng.uniform(0.0, 0.3))
-                    break
-            elif line[0] == "commit" and int(line[1]) > 2**20 and reported:
-                time.sleep(rng.uniform(0.0, 0.03))
-                break
-        proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=30)
-        reported |= {line.split()[1] for line in rest.splitlines() if line.startswith("stored ")}
-
-        store = BlobStore(root)
-        listed = {d.hex() for d in store.list()}
-        assert reported <= listed
-        for digest in store.list():
-            store.verify(digest)  # raises CorruptBlob on any partial file
-        store.sweep_temporary()
-        assert list((root / "tmp").iterdir()) == []
+        _kill_writer_and_check(["-m", "tests.core.crash_writer", "blobs", str(root)], root, round_, rng, reported)
 
 
 # --------------------------------------------------------------------------- deferred writes
@@ -314,31 +319,4 @@ def test_sigkill_during_deferred_writes_never_exposes_a_wrong_blob(tmp_path: Pat
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     reported: set[str] = set()
     for round_ in range(6):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _DEFERRED_WRITER, str(root), str(round_ * 1000)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        while True:  # kill mostly as a big blob is written, else at a random time (in a sync, too)
-            line = proc.stdout.readline().split()
-            assert line, "writer exited early"
-            if line[0] == "stored":
-                reported.add(line[1])
-                if round_ % 3 == 0:
-                    time.sleep(rng.uniform(0.0, 0.3))
-                    break
-            elif line[0] == "commit" and int(line[1]) > 2**20 and reported:
-                time.sleep(rng.uniform(0.0, 0.03))
-                break
-        proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=30)
-        reported |= {line.split()[1] for line in rest.splitlines() if line.startswith("stored ")}
-
-        store = BlobStore(root)
-        assert reported <= {d.hex() for d in store.list()}
-        for digest in store.list():
-            store.verify(digest)  # raises CorruptBlob on any file whose bytes differ from its name
-        store.sweep_temporary()
-        assert list((root / "tmp").iterdir()) == []
+        _kill_writer_and_check(["-c", _DEFERRED_WRITER, str(root), str(round_ * 1000)], root, round_, rng, reported)
