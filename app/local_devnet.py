@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from app.core.errors import PotError
 from app.core.genesis import load_genesis
@@ -30,11 +30,12 @@ class LocalDevnetError(RuntimeError):
 class LocalDevnet(Devnet):
     """A `Devnet` in a fixed folder that is created on first use and reopened afterwards."""
 
-    def __init__(self, config: DevnetConfig) -> None:
+    def __init__(self, config: DevnetConfig, say: Callable[[str], Any] = print) -> None:
         if config.datadir is None:
             raise ValueError("a local devnet lives in a fixed folder")
         super().__init__(config)
         self.created = False
+        self._say = say
 
     @property
     def manifest_path(self) -> Path:
@@ -43,15 +44,18 @@ class LocalDevnet(Devnet):
     def setup(self) -> None:
         if self.manifest_path.exists():
             self._reopen()
-            return
-        super().setup()
-        self.created = True
-        self._write_manifest()
+        else:
+            super().setup()
+            self.created = True
+            self._write_manifest()
+        self._say(("creating" if self.created else "reopening") + f" the local devnet in {self.root}: "
+                  f"{self.config.validators} validators, {self.config.miners} background miner")
 
     def post_task(self, timeout_s: float = 120.0) -> bytes:
         """Post the default task once, when the network is new; a reopened chain already holds it."""
         if not self.created:
             return self.task_id or b""
+        self._say("posting the default training task (digits classifier)")
         task_id = super().post_task(timeout_s)
         self._write_manifest()
         return task_id
@@ -103,23 +107,9 @@ def local_devnet_config(root: Path, validators: int = VALIDATORS) -> DevnetConfi
                         local_steps=TASK_LOCAL_STEPS)
 
 
-def start_local_devnet(root: Path, validators: int = VALIDATORS, say: Any = print) -> LocalDevnet:
+def start_local_devnet(root: Path, validators: int = VALIDATORS, say: Callable[[str], Any] = print) -> LocalDevnet:
     """Create or reopen the devnet in `root`, start its nodes, and post the task on first use.
 
-    On failure every node it started is stopped again before the error propagates.
+    `Devnet.__enter__` does the sequence and stops every node it started if a step fails.
     """
-    net = LocalDevnet(local_devnet_config(root, validators))
-    try:
-        net.setup()
-        say(("creating" if net.created else "reopening") + f" the local devnet in {root}: {validators} validators, "
-            f"{BACKGROUND_MINERS} background miner")
-        for name in net.members:
-            net.start(name)
-        net.wait_ready()
-        if net.created:
-            say("posting the default training task (digits classifier)")
-            net.post_task()
-    except BaseException:
-        net.close()
-        raise
-    return net
+    return LocalDevnet(local_devnet_config(root, validators), say=say).__enter__()
