@@ -55,29 +55,41 @@ def configure_app(app_dir: Path, genesis: Path, bootstrap: list[str]) -> None:
     cfg.save(config, path)
 
 
-def start_daemon(app_dir: Path) -> subprocess.Popen[bytes]:
+def wait_until_serving(proc: subprocess.Popen[bytes], data_dir: Path, timeout_s: float = DAEMON_START_TIMEOUT_S,
+                       poll_s: float = 0.3) -> None:
+    """Return once the daemon `proc` published its endpoint in `data_dir`'s lockfile and answers a ping.
+
+    Raises RuntimeError with the tail of `daemon.out` if it exits first, TimeoutError (after killing it)
+    if it does not answer in time.
+    """
     from app.rpc.client import RpcClient, RpcConnectionError
     from app.rpc.discovery import read_lock_info
 
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = data_dir / "daemon.out"
+            tail = out.read_text(errors="replace")[-3000:] if out.exists() else ""
+            raise RuntimeError(f"the daemon exited with {proc.returncode}:\n{tail}")
+        try:
+            info = read_lock_info(data_dir)
+            if info is not None and info.endpoint is not None and info.pid == proc.pid:
+                with RpcClient.for_datadir(data_dir, timeout=5) as client:
+                    if client.ping():
+                        return
+        except (RpcConnectionError, OSError, ValueError):
+            pass
+        time.sleep(poll_s)
+    proc.kill()
+    raise TimeoutError(f"the daemon did not answer within {timeout_s:.0f} s; see {data_dir / 'daemon.out'}")
+
+
+def start_daemon(app_dir: Path) -> subprocess.Popen[bytes]:
     app_dir.mkdir(parents=True, exist_ok=True)
     log = open(app_dir / "daemon.out", "ab")
     proc = subprocess.Popen([*cli_command(), "daemon", "--datadir", str(app_dir)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = (app_dir / "daemon.out").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"the daemon exited with {proc.returncode}:\n{tail}")
-        try:
-            info = read_lock_info(app_dir)
-            if info is not None and info.endpoint is not None and info.pid == proc.pid:
-                with RpcClient.for_datadir(app_dir, timeout=5) as client:
-                    if client.ping():
-                        return proc
-        except (RpcConnectionError, OSError, ValueError):
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"the daemon did not answer within {DAEMON_START_TIMEOUT_S:.0f} s; see {app_dir / 'daemon.out'}")
+    wait_until_serving(proc, app_dir)
+    return proc
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 30.0) -> None:

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.rpc.client import RpcClient, RpcConnectionError
-from app.rpc.discovery import read_lock_info
+from app.launcher import wait_until_serving
+from app.rpc.client import RpcClient
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120.0
@@ -28,21 +28,8 @@ def start_daemon(datadir: Path, *extra: str, env: dict[str, str] | None = None) 
     log = open(datadir / "daemon.out", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "app", "daemon", "--datadir", str(datadir), *extra],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode}:\n{(datadir / 'daemon.out').read_text()[-3000:]}")
-        try:
-            info = read_lock_info(datadir)
-            if info is not None and info.endpoint is not None and info.pid == proc.pid:
-                with RpcClient.for_datadir(datadir, timeout=5) as client:
-                    if client.ping():
-                        return proc
-        except (RpcConnectionError, OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise TimeoutError("the daemon did not start")
+    wait_until_serving(proc, datadir, START_TIMEOUT_S, poll_s=0.2)
+    return proc
 
 
 def cli(datadir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
