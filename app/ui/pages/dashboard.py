@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from app.rpc.protocol import RpcError
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import card, hint, title, value_label
@@ -108,18 +107,7 @@ class DashboardPage(QWidget):
                                 "key, so the wallet must be unlocked while it mines. The password stays in the "
                                 "background service only.", self, acknowledge="")
         self.unlock_dialog = dialog
-
-        def attempt() -> None:
-            dialog.buttons.setEnabled(False)
-            self.model.unlock_and_start(dialog.password.text()).then(lambda _r: dialog.done(1), failed)
-
-        def failed(error: RpcError) -> None:
-            dialog.buttons.setEnabled(True)
-            dialog.show_error(f"{error.message}. Try again, or Cancel.")
-
-        dialog.buttons.accepted.disconnect()
-        dialog.buttons.accepted.connect(attempt)
-        dialog.open()
+        dialog.ask(self.model.unlock_and_start)
 
     def show_mining(self, info: api.MiningInfo) -> None:
         running = info.state in ("mining", "waiting")

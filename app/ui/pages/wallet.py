@@ -260,24 +260,8 @@ class WalletPage(QWidget):
         dialog = PasswordDialog(heading, warning, self)
         self.last_dialog = dialog
         dialog.setModal(True)
-
-        def attempt() -> None:
-            params = api.export_params(kind, dialog.password.text(), path)
-            dialog.buttons.setEnabled(False)
-            self.model.call(api.WALLET_EXPORT, params).then(lambda r: done(r), failed)
-
-        def done(result: Any) -> None:
-            dialog.buttons.setEnabled(True)
-            dialog.done(1)
-            self._show_export(kind, result if isinstance(result, dict) else {})
-
-        def failed(error: RpcError) -> None:
-            dialog.buttons.setEnabled(True)
-            dialog.show_error(f"{error.message}. Try again, or Cancel.")
-
-        dialog.buttons.accepted.disconnect()
-        dialog.buttons.accepted.connect(attempt)
-        dialog.open()
+        dialog.ask(lambda password: self.model.call(api.WALLET_EXPORT, api.export_params(kind, password, path)),
+                   lambda result: self._show_export(kind, result if isinstance(result, dict) else {}))
 
     def _show_export(self, kind: str, result: dict[str, Any]) -> None:
         if kind == "keystore":

@@ -6,6 +6,8 @@ seed grid is selectable but shown only on request.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -80,6 +82,28 @@ class PasswordDialog(QDialog):
         self.error.setText(message)
         self.password.selectAll()
         self.password.setFocus()
+
+    def ask(self, call: Callable[[str], Any], on_done: Callable[[Any], None] | None = None) -> None:
+        """Open; on OK send `call(password)` (a pending RPC call with `.then`). Success closes the dialog
+        and hands the result to `on_done`; a refusal (a wrong password) keeps it open with the message."""
+
+        def attempt() -> None:
+            self.buttons.setEnabled(False)
+            call(self.password.text()).then(done, failed)
+
+        def done(result: Any) -> None:
+            self.buttons.setEnabled(True)
+            self.done(1)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(error: Any) -> None:
+            self.buttons.setEnabled(True)
+            self.show_error(f"{error.message}. Try again, or Cancel.")
+
+        self.buttons.accepted.disconnect()
+        self.buttons.accepted.connect(attempt)
+        self.open()
 
 
 class SeedGrid(QWidget):
