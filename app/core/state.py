@@ -29,7 +29,7 @@ State entries (`entries()`, the only interface of the SQLite store, docs/PROTOCO
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Annotated

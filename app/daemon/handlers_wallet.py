@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.daemon.handlers_errors import domain_errors, offline
+from app.daemon.handlers_errors import domain_errors
 from app.rpc.schema import Param
 from app.wallet.tx import balance_summary, format_amount
 

@@ -131,7 +131,7 @@ class RequestClient:
             raise PeerBanned(f"peer {peer} is banned")
         body = request.encode()
         stream: INetStream | None = None
-        with trio.move_on_after(self.timeout_s if timeout_s is None else timeout_s) as scope:
+        with trio.move_on_after(self.timeout_s if timeout_s is None else timeout_s):
             try:
                 stream = await self._host.new_stream(ID.from_base58(peer), [TProtocol(protocol)])
                 await write_frame(stream, body, limits.MAX_REQUEST_FRAME)

@@ -194,7 +194,6 @@ def test_a_validator_killed_while_locked_restarts_with_its_lock(devnet: Devnet) 
     """
     victim = getattr(devnet, "victim", None)
     name = next(n for n in ("v3", "v2", "v1", "v0") if n != victim)
-    member = devnet.members[name]
     # Every other member runs: with only a bare quorum alive, a member killed after saving its lock but
     # before its prevote left can stall the height (see docs/PROTOCOL.md, Part 6, known limits).
     started_here = [v for v in ("v0", "v1", "v2", "v3") if devnet.members[v].process is None]
