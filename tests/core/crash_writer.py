@@ -151,6 +151,7 @@ def run_store(path: Path, chain_id: str) -> None:
         seen = _trace_markers(store)
         head = store.head()
         if head is None:
+            _say("begin 0")
             store.commit_genesis(build_block(chain_id, 0, ZERO_HASH), expected_state(0))
             head = store.head()
             assert head is not None
