@@ -165,6 +165,15 @@ class NetHost:
                     yield self
                 finally:
                     nursery.cancel_scope.cancel()
+            # Hang up on every peer before pubsub and the host shut down: a peer's late subscription
+            # message would otherwise reach pubsub while its task nursery is closing ("Nursery is
+            # closed to new arrivals") and fail the shutdown of a host that did nothing wrong.
+            await self._hang_up_all()
+
+    async def _hang_up_all(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(limits.DIAL_TIMEOUT_S):
+            for peer_id in list(self._host.get_network().connections):
+                await self._disconnect(peer_id)
 
     @property
     def listen_addrs(self) -> list[str]:
