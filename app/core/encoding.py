@@ -46,7 +46,7 @@ def _check_plain(value: Any, depth: int = 0) -> None:
         return
     if isinstance(value, int):
         if not INT64_MIN <= value <= UINT64_MAX:
-            raise EncodingError(f"integer {value} outside the 64-bit range")
+            raise EncodingError("integer outside the 64-bit range")
         return
     if isinstance(value, (list, tuple)):
         for item in value:
@@ -76,6 +76,7 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE) -> Plain:
         raise SizeLimitExceeded(f"{len(data)} bytes exceeds the limit of {max_size}")
     if not data:
         raise EncodingError("empty input")
+    _scan(data)
     try:
         value = cbor2.loads(
             data,
@@ -84,15 +85,74 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE) -> Plain:
             allow_duplicate_keys=False,
             tag_hook=_refuse_tag,
         )
+        _reject_floats(value)
+        _check_plain(value)
+        canonical = cbor2.dumps(value, canonical=True)
     except EncodingError:
         raise
-    except Exception as exc:  # cbor2 raises several types for truncated or malformed input
-        raise EncodingError(f"malformed CBOR: {exc}") from None
-    _reject_floats(value)
-    _check_plain(value)
-    if cbor2.dumps(value, canonical=True) != data:
+    except Exception as exc:  # belt and braces: cbor2 raises several types for malformed input
+        raise EncodingError(f"malformed CBOR ({type(exc).__name__})") from None
+    if canonical != data:
         raise EncodingError("non-canonical encoding")
     return value
+
+
+_SIMPLE_ALLOWED = frozenset({20, 21, 22})  # false, true, null
+
+
+def _scan(data: bytes) -> None:
+    """Walk the item heads before cbor2 builds anything, refusing what the wire never carries.
+
+    Tags are refused here, not only in cbor2's tag hook, because cbor2 decodes some tags itself:
+    bignums (tag 2/3, whose text form overflows Python's int-to-str limit) and shared references
+    (tag 28/29, which make self-referencing or exponentially repeated values). Floats, other simple
+    values, indefinite lengths and nesting past MAX_DEPTH are refused too, so that the decoder's only
+    failure is an EncodingError.
+    """
+    pos, end = 0, len(data)
+    remaining = [1]  # items still expected at each open nesting level
+    while remaining:
+        if remaining[-1] == 0:
+            remaining.pop()
+            continue
+        remaining[-1] -= 1
+        if pos >= end:
+            raise EncodingError("malformed CBOR: truncated input")
+        initial = data[pos]
+        pos += 1
+        major, info = initial >> 5, initial & 0x1F
+        if info < 24:
+            arg = info
+        elif info <= 27:
+            width = 1 << (info - 24)
+            if pos + width > end:
+                raise EncodingError("malformed CBOR: truncated input")
+            arg = int.from_bytes(data[pos : pos + width], "big")
+            pos += width
+        elif info == 31:
+            raise EncodingError("indefinite-length items are not allowed")
+        else:
+            raise EncodingError(f"malformed CBOR: reserved additional information {info}")
+        if major == 6:
+            raise EncodingError(f"CBOR tag {arg} is not allowed")
+        if major == 7:
+            if info >= 25:
+                raise EncodingError("floats are not allowed")
+            if arg not in _SIMPLE_ALLOWED:
+                raise EncodingError(f"CBOR simple value {arg} is not allowed")
+        elif major in (2, 3):
+            if arg > end - pos:
+                raise EncodingError("malformed CBOR: truncated input")
+            pos += arg
+        elif major in (4, 5):
+            if len(remaining) > MAX_DEPTH + 1:
+                raise EncodingError("value nested too deeply")
+            count = arg * (2 if major == 5 else 1)
+            if count > end - pos:  # every item takes at least one byte
+                raise EncodingError("malformed CBOR: truncated input")
+            remaining.append(count)
+    if pos != end:
+        raise EncodingError("trailing bytes after the CBOR value")
 
 
 def _refuse_tag(_decoder: Any, tag: Any) -> Any:

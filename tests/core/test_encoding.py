@@ -231,3 +231,60 @@ def test_empty_input_is_refused() -> None:
 def test_values_without_a_canonical_encoding_are_refused(bad: object) -> None:
     with pytest.raises(EncodingError):
         encode(bad)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- hostile input (issue 17 row 4)
+
+
+def test_a_huge_bignum_is_an_encoding_error_not_a_value_error() -> None:
+    # 1.8 KB of bignum: its decimal form passes Python's 4,300-digit int-to-str limit.
+    rejects(bytes.fromhex("c2") + head(2, 1800) + b"\xff" * 1800)
+    rejects(bytes.fromhex("c3") + head(2, 4000) + b"\x01" * 4000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "d81c81d81d00",  # shareable [ sharedref(0) ]: a list that contains itself
+        "d81ca1616ad81d00",  # shareable {"j": sharedref(0)}: a map that contains itself
+        "d81d00",  # a reference to nothing
+    ],
+)
+def test_self_referencing_values_are_refused(data: str) -> None:
+    rejects(bytes.fromhex(data))
+
+
+def test_shared_references_cannot_multiply_work() -> None:
+    # Each level shares the previous one twice: 40 levels would be 2**40 items once expanded.
+    data = bytes.fromhex("d81c80")
+    for i in range(40):
+        data = bytes.fromhex("d81c82") + data + bytes.fromhex("d81d") + head(0, i)
+    rejects(data)
+
+
+def test_nesting_far_past_the_limit_is_an_encoding_error() -> None:
+    rejects(b"\x81" * 100_000 + b"\x00")
+    rejects(b"\xa1\x61k" * 50_000 + b"\x00")
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_fail_only_with_encoding_error(data: bytes) -> None:
+    try:
+        value = decode(data)
+    except EncodingError:
+        return
+    assert encode(value) == data  # whatever is accepted is the one canonical form
+
+
+@settings(max_examples=300)
+@given(plain, st.integers(0, 200), st.binary(min_size=1, max_size=4))
+def test_mutated_valid_encodings_fail_only_with_encoding_error(value: object, at: int, junk: bytes) -> None:
+    data = bytearray(encode(value))
+    i = at % len(data)
+    data[i : i + len(junk)] = junk
+    try:
+        got = decode(bytes(data))
+    except EncodingError:
+        return
+    assert encode(got) == bytes(data)
