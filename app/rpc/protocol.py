@@ -156,6 +156,8 @@ def _parse_json(line: bytes) -> Any:
         ) from None
     except RecursionError:
         raise ProtocolError(ErrorCode.PARSE_ERROR, "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit int-from-str limit
+        raise ProtocolError(ErrorCode.PARSE_ERROR, f"malformed JSON: {str(exc)[:120]}") from None
 
 
 def _valid_id(value: Any) -> bool:

@@ -138,6 +138,23 @@ def test_malformed_json_gets_parse_error_and_connection_survives(served: Served)
         assert c.ping()
 
 
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_an_integer_past_the_int_str_limit_gets_a_parse_error(tmp_path: Path, transport: str) -> None:
+    gen = _serve(tmp_path, default_endpoint(tmp_path, transport))
+    served = next(gen)
+    with served.client() as c:
+        c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"add","params":[' + b"7" * 4400 + b',1]}\n')
+        with pytest.raises(p.RpcError) as err:
+            c.call("ping")  # the parse error (id null) arrives first
+        assert err.value.code == p.ErrorCode.PARSE_ERROR
+        assert c.ping()
+    sock = served.raw()  # before hello too: answered, then closed
+    sock.sendall(b'{"jsonrpc":"2.0","id":' + b"7" * 4400 + b',"method":"hello"}\n')
+    assert _read_line(sock)["error"]["code"] == p.ErrorCode.PARSE_ERROR
+    sock.close()
+    gen.close()
+
+
 def _authenticated_raw(served: Served) -> socket.socket:
     sock = served.raw()
     sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "hello", "params": {"token": served.token}}).encode() + b"\n")

@@ -90,3 +90,29 @@ def test_decoder_never_crashes_on_json(value: object) -> None:
     except p.ProtocolError:
         return
     assert isinstance(req.method, str) and isinstance(req.params, (dict, list))
+
+
+@pytest.mark.parametrize("where", ["id", "params"])
+def test_an_integer_past_the_int_str_limit_is_a_parse_error(where: str) -> None:
+    big = "9" * 5000
+    line = (
+        f'{{"jsonrpc":"2.0","method":"ping","id":{big}}}' if where == "id"
+        else f'{{"jsonrpc":"2.0","method":"ping","id":1,"params":[{big}]}}'
+    ).encode()
+    with pytest.raises(p.ProtocolError) as err:
+        p.decode_request(line)
+    assert err.value.code == p.ErrorCode.PARSE_ERROR
+    with pytest.raises(p.ProtocolError):
+        p.decode_server_message(line)
+
+
+json_ish = st.text(alphabet='{}[]":,.-+eE0123456789 truefalsnl\\u', max_size=300)
+
+
+@given(json_ish | st.builds(lambda n: '{"id":' + "1" * n + "}", st.integers(4000, 6000)))
+def test_arbitrary_lines_fail_only_with_protocol_error(line: str) -> None:
+    for parse in (p.decode_request, p.decode_server_message):
+        try:
+            parse(line.encode())
+        except p.ProtocolError:
+            pass
