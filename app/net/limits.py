@@ -35,7 +35,11 @@ DEFAULT_MAX_BLOB = 512 * MIB
 MAX_STATE_PROOF = 64 * KIB
 REQUEST_TIMEOUT_S = 10.0
 DIAL_TIMEOUT_S = 5.0
-MAX_CONCURRENT_INBOUND_STREAMS = 64
+MAX_CONCURRENT_INBOUND_STREAMS = 64  # handler slots shared by all peers (taken once a request arrived)
+# Per peer: honest callers ask one thing at a time (sync, blob and trace fetches are sequential), so
+# eight open streams leave room to spare while a peer's silent streams cannot hold anyone else's slot.
+MAX_STREAMS_PER_PEER = 8
+FIRST_FRAME_TIMEOUT_S = 1.5  # a request frame is one small write; a stream silent this long is dropped
 
 # ---------------------------------------------------------------- peer scores
 SCORE_MIN = -100.0
@@ -50,6 +54,7 @@ PENALTY_INVALID_GOSSIP = 10.0
 PENALTY_WRONG_BLOB = 50.0
 PENALTY_BAD_RESPONSE = 10.0
 PENALTY_TIMEOUT = 2.0
+PENALTY_STALLED_STREAM = 10.0  # MAX_STREAMS_PER_PEER stalled streams at once cross the ban threshold
 
 # ---------------------------------------------------------------- dialing
 BACKOFF_BASE_S = 1.0

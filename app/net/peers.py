@@ -30,6 +30,7 @@ class Offence(enum.Enum):
     WRONG_BLOB = "wrong-blob"
     BAD_RESPONSE = "bad-response"
     TIMEOUT = "timeout"
+    STALLED_STREAM = "stalled-stream"  # opened a request stream and sent no request in time
 
 
 PENALTIES: dict[Offence, float] = {
@@ -39,6 +40,7 @@ PENALTIES: dict[Offence, float] = {
     Offence.WRONG_BLOB: limits.PENALTY_WRONG_BLOB,
     Offence.BAD_RESPONSE: limits.PENALTY_BAD_RESPONSE,
     Offence.TIMEOUT: limits.PENALTY_TIMEOUT,
+    Offence.STALLED_STREAM: limits.PENALTY_STALLED_STREAM,
 }
 
 

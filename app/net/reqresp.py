@@ -61,16 +61,33 @@ def offence_for(exc: Exception) -> Offence:
 
 
 class RequestServer:
-    """Serves registered protocols: validates the request frame, calls the handler, frames the answer."""
+    """Serves registered protocols: validates the request frame, calls the handler, frames the answer.
+
+    Work a peer can cause is bounded per peer: at most `per_peer` of its streams are open at once
+    (more are answered `busy`), each must deliver its request frame within `first_frame_s` (a stream
+    that stalls is reset and costs the peer `Offence.STALLED_STREAM`), and only a request that arrived
+    takes one of the `max_concurrent` handler slots shared by all peers. So a peer that opens many
+    silent streams holds a few of its own slots for a second or two and is banned; it never holds
+    the slots an honest peer needs.
+    """
 
     def __init__(self, host: IHost, report: ReportFn, is_banned: IsBannedFn,
                  timeout_s: float = limits.REQUEST_TIMEOUT_S,
-                 max_concurrent: int = limits.MAX_CONCURRENT_INBOUND_STREAMS) -> None:
+                 max_concurrent: int = limits.MAX_CONCURRENT_INBOUND_STREAMS,
+                 per_peer: int = limits.MAX_STREAMS_PER_PEER,
+                 first_frame_s: float = limits.FIRST_FRAME_TIMEOUT_S) -> None:
         self._host = host
         self._report = report
         self._is_banned = is_banned
         self._timeout_s = timeout_s
         self._slots = trio.Semaphore(max_concurrent)
+        self._per_peer = per_peer
+        self._first_frame_s = first_frame_s
+        self._open: dict[str, int] = {}  # peer -> its streams being served now (entries removed at zero)
+
+    def open_streams(self, peer: str) -> int:
+        """How many of `peer`'s streams are being served now."""
+        return self._open.get(peer, 0)
 
     def register(self, protocol: str, request_type: type[Request], handler: Handler) -> None:
         async def on_stream(stream: INetStream) -> None:
@@ -83,21 +100,46 @@ class RequestServer:
         if self._is_banned(peer):
             await _reset(stream)
             return
+        if self._open.get(peer, 0) >= self._per_peer:
+            await _refuse(stream, "too many concurrent requests from this peer")
+            return
+        self._open[peer] = self._open.get(peer, 0) + 1
+        try:
+            await self._serve_admitted(stream, peer, request_type, handler)
+        except Exception as exc:  # the stream broke under us: nothing to answer
+            log.debug("stream from %s failed: %s", peer, exc)
+            await _reset(stream)
+        finally:
+            left = self._open.get(peer, 1) - 1
+            if left > 0:
+                self._open[peer] = left
+            else:
+                self._open.pop(peer, None)
+
+    async def _serve_admitted(self, stream: INetStream, peer: str, request_type: type[Request],
+                              handler: Handler) -> None:
+        request: Request | None = None
+        with trio.move_on_after(min(self._first_frame_s, self._timeout_s)):
+            try:
+                plain = await read_frame(stream, limits.MAX_REQUEST_FRAME)
+                request = parse_record(plain, (request_type,))
+            except (FrameError, EncodingError) as exc:
+                log.info("bad request frame from %s: %s", peer, exc)
+                self._report(peer, offence_for(exc))
+                await _reset(stream)
+                return
+        if request is None:
+            log.info("peer %s opened a stream and sent no request in %.1f s", peer, self._first_frame_s)
+            self._report(peer, Offence.STALLED_STREAM)
+            await _reset(stream)
+            return
         try:
             self._slots.acquire_nowait()
         except trio.WouldBlock:
-            await _answer(stream, ErrorResponse(code=ERR_BUSY, message="too many concurrent requests"))
+            await _refuse(stream, "too many concurrent requests")
             return
         try:
             with trio.move_on_after(self._timeout_s) as scope:
-                try:
-                    plain = await read_frame(stream, limits.MAX_REQUEST_FRAME)
-                    request = parse_record(plain, (request_type,))
-                except (FrameError, EncodingError) as exc:
-                    log.info("bad request frame from %s: %s", peer, exc)
-                    self._report(peer, offence_for(exc))
-                    await _reset(stream)
-                    return
                 try:
                     response = await handler(peer, request)
                 except Exception:  # a bug or a provider failure here must not kill the host
@@ -107,9 +149,6 @@ class RequestServer:
             if scope.cancelled_caught:
                 self._report(peer, Offence.TIMEOUT)
                 await _reset(stream)
-        except Exception as exc:  # the stream broke under us: nothing to answer
-            log.debug("stream from %s failed: %s", peer, exc)
-            await _reset(stream)
         finally:
             self._slots.release()
 
@@ -171,6 +210,17 @@ async def _answer(stream: INetStream, response: Response) -> None:
         fallback = ErrorResponse(code=ERR_INTERNAL, message="response too large")
         await write_frame(stream, fallback.encode(), limits.MAX_RESPONSE_FRAME)
     await _close(stream)
+
+
+async def _refuse(stream: INetStream, why: str) -> None:
+    """Answer `busy` (best effort: a peer that does not read gets its stream reset)."""
+    with trio.move_on_after(limits.FIRST_FRAME_TIMEOUT_S) as scope:
+        try:
+            await _answer(stream, ErrorResponse(code=ERR_BUSY, message=why))
+        except Exception:
+            scope.cancel()
+    if scope.cancelled_caught:
+        await _reset(stream)
 
 
 async def _close(stream: INetStream | None) -> None:
