@@ -71,7 +71,7 @@ from app.node.status import snapshot, write_status
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
 from app.node.traces import PROTOCOL_NAME, TraceBook, TraceRequest, TraceResponse
-from app.node.work import TrainingWork
+from app.node.work import UNAVAILABLE, Checked, TrainingWork
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ class Node:
                       state_proof=self.chain.state_proof, blob=self._read_blob),
             on_gossip=self._on_gossip,
         )
-        self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace)
+        self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace,
+                                 key=self.key)
         is_validator = config.role == "validator"
         self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
         self.fraud = FraudDesk(self._schedule_fraud_check,
@@ -407,17 +408,21 @@ class Node:
     # ------------------------------------------------------------------ training work
 
     def _schedule_verify(self, receipt: WorkReceipt, view: TaskView) -> None:
-        def done(verdict: Verdict | None, error: BaseException | None) -> None:
+        def done(checked: Checked | None, error: BaseException | None) -> None:
+            verdict = checked.verdict if checked is not None else None
             accepted = verdict is not None and verdict.accepted
             why = f"{verdict.reason}: {verdict.detail}" if verdict is not None else repr(error)
-            retry = verdict is None or verdict.reason == "unavailable"  # not the miner's proven fault
             log.info("receipt of %s round %d: %s", receipt.miner.hex()[:12], receipt.round,
-                     "verified" if accepted else f"{'NOT CHECKED, will retry' if retry else 'REJECTED'} ({why})")
+                     "verified" if accepted else f"{'NOT CHECKED, will retry' if verdict is None else 'REJECTED'} "
+                                                f"({why})")
+            if verdict is not None and verdict.reason == UNAVAILABLE:
+                log.warning("miner %s withheld challenged data of receipt %s (segments %s)", receipt.miner.hex()[:12],
+                            receipt.receipt_id.hex()[:16], list(checked.segments) if checked else [])
             assert self.desk is not None
-            self.desk.verified(receipt, accepted, self.chain.state, retry=retry)
+            self.desk.verified(receipt, verdict, self.chain.state, checked.segments if checked is not None else ())
             self._retry_deferred()
 
-        self.loop.run_in_worker(lambda: self.work.verify(receipt, view), done)
+        self.loop.run_in_worker(lambda: self.work.check(receipt, view), done)
 
     def _schedule_fraud_check(self, proof: FraudProof, view: TaskView) -> None:
         def done(verdict: Verdict | None, error: BaseException | None) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from app.core.errors import InvalidBlock
 from app.core.state import TASK_OPEN, ChainState
 from app.core.types import Block, RoundResult, WorkReceipt
-from app.miner.verify import TaskView
+from app.miner.verify import TaskView, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,24 @@ class _Round:
 
 AggKey = tuple[bytes, int, tuple[bytes, ...]]  # (task id, round, sorted receipt ids)
 
+UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A miner did not serve what this member challenged in its receipt: the receipt is refused for good.
+
+    The record of it (the state machine's punishment of withheld data builds on it; docs/PROTOCOL.md).
+    `segments`: this member's fixed draw, which anyone holding its challenge ticket can recompute.
+    """
+
+    receipt_id: bytes
+    miner: bytes
+    task_id: bytes
+    round: int
+    segments: tuple[int, ...]
+    detail: str
+
 
 class RoundDesk:
     """Receipts, verdicts and aggregates of the open rounds, as seen by one committee member."""
@@ -52,6 +70,7 @@ class RoundDesk:
         self.results: dict[AggKey, RoundResult | None] = {}  # None while pending
         self._rounds: dict[tuple[bytes, int], _Round] = {}
         self._miners: dict[bytes, set[bytes]] = {}  # task id -> miner keys seen with verified work
+        self.unavailable: dict[bytes, Unavailable] = {}  # receipt id -> what its miner withheld (open rounds)
 
     # ------------------------------------------------------------------ inputs
 
@@ -75,18 +94,26 @@ class RoundDesk:
         self._schedule_verify(receipt, view)
         return True
 
-    def verified(self, receipt: WorkReceipt, accepted: bool, head: ChainState, retry: bool = False) -> None:
-        """The verdict on `receipt`. `retry`: it could not be checked (its trace or blobs were not
-        reachable yet, e.g. no connection to its miner): forget it, so the miner's next republication
-        of the receipt is verified afresh instead of being refused for good."""
-        if retry and not accepted:
+    def verified(self, receipt: WorkReceipt, verdict: Verdict | None, head: ChainState,
+                 segments: tuple[int, ...] = ()) -> None:
+        """The verdict on `receipt` (None: this member's own check crashed, not the miner's fault).
+
+        A crashed check is forgotten, so the miner's next republication is checked again: the draw is
+        fixed per (member, receipt), so checking again cannot re-roll it. `unavailable` (a challenged
+        trace or blob not served in time) is a rejection like any other, and recorded.
+        """
+        if verdict is None:
             rnd = self._rounds.get((receipt.task_id, receipt.round))
             if rnd is not None:
                 rnd.receipts.pop(receipt.receipt_id, None)
             self.verdicts.pop(receipt.receipt_id, None)
             self.poll(head)
             return
+        accepted = verdict.accepted
         self.verdicts[receipt.receipt_id] = accepted
+        if verdict.reason == UNAVAILABLE:
+            self.unavailable[receipt.receipt_id] = Unavailable(receipt.receipt_id, receipt.miner, receipt.task_id,
+                                                               receipt.round, tuple(segments), verdict.detail)
         if accepted:
             self._miners.setdefault(receipt.task_id, set()).add(receipt.miner)
             rnd = self._rounds.get((receipt.task_id, receipt.round))
@@ -103,6 +130,7 @@ class RoundDesk:
             rnd = self._rounds.pop(key)
             for rid in rnd.receipts:
                 self.verdicts.pop(rid, None)
+                self.unavailable.pop(rid, None)
         for key in [k for k in self.results if self._stale(k[:2], head)]:
             self.results.pop(key)
         self.poll(head)

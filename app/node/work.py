@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
 from app.core.blobstore import BlobStore
+from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
 from app.miner.aggregate import Aggregate, aggregate_round
+from app.miner.challenge import draw_segments
 from app.miner.datasets import Split, load_dataset, load_split
 from app.miner.demo import manifest_for_root
 from app.miner.fraud import check_fraud_proof
 from app.miner.proof import TrainingTrace, segment_count
-from app.miner.verify import DEFAULT_Q, TaskView, Verdict, Verifier, choose_segments
+from app.miner.verify import DEFAULT_Q, TaskView, Verdict, Verifier
+
+UNAVAILABLE = "unavailable"  # a challenged trace or blob not served in time: a rejection, never a re-draw
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +33,26 @@ FetchBlob = Callable[[bytes], bytes]  # blob hash -> bytes from any peer (raises
 FetchTrace = Callable[[WorkReceipt], TrainingTrace]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A verdict on a receipt with the segments this verifier challenged (fixed per key and receipt)."""
+
+    verdict: Verdict
+    segments: tuple[int, ...]
+
+
 class TrainingWork:
-    """Verification and aggregation against one node's blob store."""
+    """Verification and aggregation against one node's blob store.
+
+    `key` is the verifier's signing key: its challenge for a receipt is `draw_segments(key, ...)`, the
+    same every time it is asked, so a miner that withholds a challenged blob cannot wait for a luckier
+    draw (a fresh key per instance when none is given, e.g. a node that only re-executes fraud proofs).
+    """
 
     def __init__(self, chain_id: str, blobs: BlobStore, fetch_blob: FetchBlob, fetch_trace: FetchTrace,
-                 q: int = DEFAULT_Q, device: torch.device | None = None) -> None:
+                 q: int = DEFAULT_Q, device: torch.device | None = None, key: SigningKey | None = None) -> None:
         self.chain_id = chain_id
+        self.key = key or SigningKey.generate()
         self.blobs = blobs
         self._fetch_blob = fetch_blob
         self._fetch_trace = fetch_trace
@@ -58,24 +77,36 @@ class TrainingWork:
         self.ensure(spec.validation_shard)
         return load_split(self.blobs, [spec.validation_shard])
 
+    def draw(self, receipt: WorkReceipt, n_segments: int) -> tuple[int, ...]:
+        """This verifier's challenge for `receipt`: a pure function of its key and the receipt id."""
+        return tuple(draw_segments(self.key, self.chain_id, receipt.receipt_id, n_segments, self.q))
+
     def verify(self, receipt: WorkReceipt, view: TaskView) -> Verdict:
-        """Draw `q` segments with local randomness, fetch just what they need, and re-execute them."""
+        return self.check(receipt, view).verdict
+
+    def check(self, receipt: WorkReceipt, view: TaskView) -> Checked:
+        """Fetch the trace and just the blobs this verifier's fixed draw needs, and re-execute those segments.
+
+        Anything not served (trace, challenged checkpoint, update) is the verdict `unavailable`.
+        """
+        n = segment_count(view.spec)
+        segments = self.draw(receipt, n)
         try:
             trace = self._fetch_trace(receipt)
             if trace.root != receipt.commitments_root:
-                return Verdict(False, "bad-trace", "the trace served does not match the receipt's root")
-            n = segment_count(view.spec)
+                return Checked(Verdict(False, "bad-trace", "the trace served does not match the receipt's root"),
+                               segments)
             if len(trace.checkpoints) != n + 1:
-                return Verdict(False, "bad-trace", f"{len(trace.checkpoints)} checkpoints, expected {n + 1}")
-            segments = choose_segments(n, self.q)
+                return Checked(Verdict(False, "bad-trace", f"{len(trace.checkpoints)} checkpoints, expected {n + 1}"),
+                               segments)
             needed = {0, n, *segments, *(j + 1 for j in segments)}
             for index in sorted(needed):
                 self.ensure(trace.checkpoints[index])
             self.ensure(receipt.update_hash)
         except Exception as exc:  # noqa: BLE001 - unavailable data is a verdict, not a crash
-            return Verdict(False, "unavailable", str(exc))
+            return Checked(Verdict(False, UNAVAILABLE, str(exc)), segments)
         verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
-        return verifier.verify(receipt, trace, segments)
+        return Checked(verifier.verify(receipt, trace, list(segments)), segments)
 
     def check_fraud(self, proof: FraudProof, view: TaskView) -> Verdict:
         """Re-execute the segment `proof` challenges (`view`: the task as of the receipt's round)."""

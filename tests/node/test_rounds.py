@@ -9,9 +9,12 @@ from app.core.genesis import genesis_block
 from app.core.hashing import ZERO_HASH
 from app.core.types import NO_SIGNATURE, RoundResult, TaskPost, WorkReceipt
 from app.miner.demo import task_spec
+from app.miner.verify import Verdict
 from app.node.rounds import RoundDesk, RoundNotChecked
 from tests.node.chainkit import USER, genesis
 
+OK = Verdict(True, "ok")
+BAD = Verdict(False, "segment-mismatch", "segment 0")
 MINERS = [SigningKey.from_seed(bytes([90 + i]) * 32) for i in range(2)]
 
 
@@ -44,9 +47,9 @@ def test_a_round_waits_for_every_known_miner(head) -> None:  # type: ignore[no-u
     a, b = receipt(state, task_id, MINERS[0]), receipt(state, task_id, MINERS[1], 2)
     assert desk.on_receipt(a, state) and desk.on_receipt(b, state)
     assert not desk.on_receipt(a, state)  # duplicate
-    desk.verified(a, True, state)
+    desk.verified(a, OK, state)
     assert len(asked["aggregate"]) == 1  # a alone covers every miner known so far
-    desk.verified(b, True, state)
+    desk.verified(b, OK, state)
     assert asked["aggregate"][-1][2] == tuple(sorted((a.receipt_id, b.receipt_id)))
 
 
@@ -55,7 +58,7 @@ def test_a_failed_receipt_is_never_aggregated_or_voted_for(head) -> None:  # typ
     desk, asked = make_desk()
     bad = receipt(state, task_id, MINERS[0])
     desk.on_receipt(bad, state)
-    desk.verified(bad, False, state)
+    desk.verified(bad, BAD, state)
     assert asked["aggregate"] == []
     result = RoundResult(task_id=task_id, round=0, new_checkpoint=ZERO_HASH, validation_loss_micro=1,
                          receipt_ids=(bad.receipt_id,))
@@ -70,7 +73,7 @@ def test_a_proposed_aggregate_must_match_this_members_own(head) -> None:  # type
     desk, _ = make_desk()
     r = receipt(state, task_id, MINERS[0])
     desk.on_receipt(r, state)
-    desk.verified(r, True, state)
+    desk.verified(r, OK, state)
     key = (task_id, 0, (r.receipt_id,))
     mine = RoundResult(task_id=task_id, round=0, new_checkpoint=b"\x01" * 32, validation_loss_micro=500_000,
                        receipt_ids=(r.receipt_id,))
@@ -84,18 +87,24 @@ def test_a_proposed_aggregate_must_match_this_members_own(head) -> None:  # type
         desk.check_block(block.replace(body=block.body.replace(receipts=(r,), results=(forged,))))
 
 
-def test_a_receipt_that_could_not_be_checked_is_verified_again_when_it_comes_back(head) -> None:  # type: ignore[no-untyped-def]
+def test_a_receipt_whose_check_crashed_is_checked_again_but_unavailable_data_is_a_rejection(head) -> None:  # type: ignore[no-untyped-def]
     state, task_id = head
     desk, asked = make_desk()
     a = receipt(state, task_id, MINERS[0])
     assert desk.on_receipt(a, state)
-    desk.verified(a, False, state, retry=True)  # e.g. its miner was not reachable for the trace yet
+    desk.verified(a, None, state)  # this member's own check crashed: not the miner's fault
     assert not asked["aggregate"]
-    assert desk.on_receipt(a, state)  # the miner's republication: scheduled again, not refused
+    assert desk.on_receipt(a, state)  # the miner's republication: scheduled again (the draw is fixed)
     assert asked["verify"] == [a, a]
-    desk.verified(a, True, state)
+    desk.verified(a, OK, state)
     assert len(asked["aggregate"]) == 1
     b = receipt(state, task_id, MINERS[1], 2)
     assert desk.on_receipt(b, state)
-    desk.verified(b, False, state)  # a proven bad receipt stays refused
+    desk.verified(b, BAD, state)  # a proven bad receipt stays refused
     assert not desk.on_receipt(b, state)
+    c = receipt(state, task_id, SigningKey.from_seed(bytes([99]) * 32), 3)
+    assert desk.on_receipt(c, state)
+    desk.verified(c, Verdict(False, "unavailable", "checkpoint 3 not served"), state, (2,))
+    assert not desk.on_receipt(c, state)  # withheld data is refused for good, never re-drawn
+    assert desk.unavailable[c.receipt_id].segments == (2,)
+    assert desk.unavailable[c.receipt_id].miner == c.miner
