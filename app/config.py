@@ -177,6 +177,8 @@ def load(path: Path) -> tuple[Config, list[str]]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # e.g. an integer past Python's int-from-str digit limit
+        raise ConfigError(f"{path}: not usable TOML: {str(exc)[:120]}") from None
     warnings: list[str] = []
     sections: dict[str, Any] = {}
     hints = get_type_hints(Config)
@@ -207,27 +209,39 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         choices = ", ".join(m.value for m in hint)
         if not isinstance(value, str) or value not in {m.value for m in hint}:
-            raise ConfigError(f"{where} must be one of {choices}, got {value!r}")
+            raise ConfigError(f"{where} must be one of {choices}, got {_shown(value)}")
         return hint(value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
+            raise ConfigError(f"{where} must be true or false, got {_shown(value)}")
     elif hint is int:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {_shown(value)}")
     elif hint is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{where} must be a number, got {_shown(value)}")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{where} is out of range") from None
     elif hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
+            raise ConfigError(f"{where} must be a string, got {_shown(value)}")
     elif hint == list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+            raise ConfigError(f"{where} must be a list of strings, got {_shown(value)}")
     else:  # pragma: no cover - a field type this loader was not taught
         raise TypeError(f"config field type {hint!r} is not supported")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: short, and never failing (a 5,000-digit int cannot be str'd)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "an integer too long to show"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check(config: Config, path: Path) -> None:
@@ -255,6 +269,27 @@ def save(config: Config, path: Path) -> None:
     _check(config, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, to_toml(config).encode("utf-8"), mode=0o600)
+
+
+def updated(config: Config, section: str, values: Any, where: str = "config") -> Config:
+    """`config` with `values` (JSON from `config.set`) in `section`, checked exactly like the file.
+
+    Every wrong section, key, type (null included) or range is a ConfigError naming it, never another
+    exception, so a client's mistake is answered as a bad config.
+    """
+    hints = get_type_hints(Config)
+    if section not in hints:
+        raise ConfigError(f"{where}: no section [{section}]; known: {', '.join(sorted(hints))}")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: [{section}] values must be an object of keys")
+    known = get_type_hints(hints[section])
+    unknown = sorted(str(k) for k in values if k not in known)
+    if unknown:
+        raise ConfigError(f"[{section}] has no key {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    changes = {key: _convert(known[key], value, f"{where}: [{section}] {key}") for key, value in values.items()}
+    new = with_changes(config, section, **changes)
+    _check(new, Path(where))
+    return new
 
 
 def with_changes(config: Config, section: str, **changes: Any) -> Config:

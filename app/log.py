@@ -28,6 +28,7 @@ REDACTED = "[redacted]"
 _HEX_SECRET = re.compile(r"(?<![0-9A-Fa-f])(?:0x)?[0-9A-Fa-f]{64}(?:[0-9A-Fa-f]{64})?(?![0-9A-Fa-f])")
 _TOKEN = re.compile(r"\S+")
 _MIN_PHRASE = 12
+SHORT_SECRET = 6  # shorter secrets are redacted as whole words only
 
 
 def short_id(hex_id: str, length: int = 16) -> str:
@@ -47,20 +48,30 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self._short: dict[str, re.Pattern[str]] = {}
         self._lock = threading.Lock()
 
     def add_secret(self, secret: str) -> None:
-        if len(secret) < 6:
-            raise ValueError("a secret shorter than 6 characters would redact ordinary words")
+        """Redact `secret` from now on. Never raises: it runs on every password a client sends, wrong
+        ones included. A secret shorter than SHORT_SECRET characters is redacted only where it stands
+        alone (not inside a longer word), so that a short password does not blank ordinary words."""
+        if not isinstance(secret, str) or not secret:
+            return
         with self._lock:
-            self._secrets.add(secret)
+            if len(secret) >= SHORT_SECRET:
+                self._secrets.add(secret)
+            elif secret not in self._short:
+                self._short[secret] = re.compile(rf"(?<![\w]){re.escape(secret)}(?![\w])")
 
     def redact(self, text: str) -> str:
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
+            short = list(self._short.values())
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        for pattern in short:
+            text = pattern.sub(REDACTED, text)
         text = _HEX_SECRET.sub(REDACTED, text)
         return _redact_phrases(text)
 

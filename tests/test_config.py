@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import config as c
 
@@ -81,3 +84,60 @@ def test_platform_folders_and_overrides(tmp_path: Path) -> None:
     assert default.config_file.name == "config.toml"
     moved = c.resolve_paths(c.with_changes(c.Config(), "paths", data_dir=str(tmp_path / "d")))
     assert moved.data_dir == tmp_path / "d" and moved.log_dir == default.log_dir
+
+
+# -- values from config.set (issue 17 row 9) ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("section", "values", "fragment"),
+    [
+        ("mining", {"mode": None}, "mode"),
+        ("mining", {"idle_minutes": None}, "idle_minutes"),
+        ("mining", {"pause_on_battery": "yes"}, "pause_on_battery"),
+        ("mining", {"gpu_memory_fraction": 10**400}, "gpu_memory_fraction"),
+        ("mining", {"schedule": ["mon"]}, "schedule"),
+        ("network", {"listen": "/ip4/127.0.0.1/tcp/0"}, "listen"),
+        ("network", {"listen": [None]}, "listen"),
+        ("rpc", {"tcp_port": {"a": 1}}, "tcp_port"),
+        ("rpc", {"tcp_port": 70000}, "tcp_port"),
+        ("ui", {"theme": 3}, "theme"),
+        ("ui", {"nope": 1}, "nope"),
+        ("nowhere", {"a": 1}, "nowhere"),
+        ("mining", None, "object"),
+        ("mining", [1, 2], "object"),
+    ],
+)
+def test_wrong_values_from_a_client_are_config_errors(section: str, values: object, fragment: str) -> None:
+    with pytest.raises(c.ConfigError, match=fragment):
+        c.updated(c.Config(), section, values)
+
+
+def test_updated_applies_checked_values() -> None:
+    new = c.updated(c.Config(), "mining", {"mode": "always", "gpu_memory_fraction": 1, "idle_minutes": 9})
+    assert (new.mining.mode, new.mining.gpu_memory_fraction, new.mining.idle_minutes) == (c.MiningMode.ALWAYS, 1.0, 9)
+    assert c.Config().mining.mode is c.MiningMode.WHEN_IDLE  # the original is unchanged
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+_KEYS = [(s, k) for s, cls in get_type_hints(c.Config).items() for k in get_type_hints(cls)]
+
+
+@settings(max_examples=150)
+@given(st.sampled_from(_KEYS), json_values)
+def test_any_json_value_for_any_key_is_accepted_or_a_config_error(key: tuple[str, str], value: object) -> None:
+    section, name = key
+    try:
+        new = c.updated(c.Config(), section, {name: value})
+    except c.ConfigError:
+        return
+    assert c.to_toml(new)  # an accepted value can be written back to the file
+
+
+def test_a_toml_integer_too_long_for_python_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[mining]\nidle_minutes = " + "9" * 5000 + "\n")
+    with pytest.raises(c.ConfigError, match="config.toml"):
+        c.load(path)

@@ -52,8 +52,16 @@ def test_ordinary_text_is_left_alone() -> None:
         assert r.redact(text) == text
     assert r.redact("x " + "a" * 128 + " y") == f"x {REDACTED} y"
     assert short_id(KEY) == KEY[:16] and r.redact(short_id(KEY)) == KEY[:16]
-    with pytest.raises(ValueError):
-        r.add_secret("abc")
+
+
+
+def test_a_short_secret_is_redacted_where_it_stands_alone_and_never_raises() -> None:
+    r = Redactor()
+    r.add_secret("abc")  # a wrong password typed by the user: used to raise ValueError
+    r.add_secret("")
+    assert r.redact("password 'abc' refused") == f"password '{REDACTED}' refused"
+    assert r.redact("abc") == REDACTED
+    assert r.redact("the abacus cabcd abcabc") == "the abacus cabcd abcabc"  # inside words: left alone
 
 
 def test_one_line_format_and_per_module_levels(logged: tuple) -> None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from app.daemon.daemon import Services
     from app.daemon.rpc_server import RpcServer
 
-PASSWORD = Param(str, max_length=1024)
+PASSWORD = Param(str, max_length=1024, secret=True)
 ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
 DEFAULT_FEE = "0.000001"  # the chain has no minimum fee and the mempool is first come, first served
 
@@ -121,8 +121,8 @@ def register(server: RpcServer, s: Services) -> None:
         return {"addresses": wallet.addresses()}
 
     server.register("wallet.create", create, {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))})
-    server.register("wallet.restore", restore, {"phrase": Param(str, max_length=1000), "password": PASSWORD,
-                                                "passphrase": Param(str, default="", max_length=1024)})
+    server.register("wallet.restore", restore, {"phrase": Param(str, max_length=1000, secret=True), "password": PASSWORD,
+                                                "passphrase": Param(str, default="", max_length=1024, secret=True)})
     server.register("wallet.unlock", unlock, {"password": PASSWORD})
     server.register("wallet.lock", lock, {})
     server.register("wallet.address", address, {})
@@ -132,13 +132,13 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("wallet.send", send, {"to": Param(str, max_length=200), "amount": Param(str, max_length=40),
                                           "fee": Param(str, default=DEFAULT_FEE, max_length=40),
                                           "memo": Param(str, default="", max_length=128), "account": ROLE,
-                                          "password": Param(str, default="", max_length=1024)})
+                                          "password": Param(str, default="", max_length=1024, secret=True)})
     server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
     server.register("wallet.export", export, {"password": PASSWORD,
                                               "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
                                               "role": ROLE, "destination": Param(str, default="", max_length=4096)})
     server.register("wallet.import", import_, {"password": PASSWORD, "keystore": Param(str, default="", max_length=4096),
-                                               "private_key": Param(str, default="", max_length=200)})
+                                               "private_key": Param(str, default="", max_length=200, secret=True)})
 
 
 def node_account(node: Any, public_key: bytes) -> tuple[int, int]:

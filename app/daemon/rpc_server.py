@@ -31,7 +31,7 @@ from app.rpc import protocol as p
 from app.rpc.auth import tokens_equal
 from app.rpc.endpoint import Endpoint
 from app.rpc.framing import FrameTooLarge, LineSplitter
-from app.rpc.schema import Param, Schema, validate_params
+from app.rpc.schema import Param, Schema, secret_values, validate_params
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,12 @@ class RpcServer:
         token: str,
         bus: EventBus | None = None,
         limits: ServerLimits = ServerLimits(),
+        redact: Callable[[str], None] | None = None,
     ) -> None:
         self._requested = endpoint
         self._token = token
         self._bus = bus
+        self._redact = redact  # the log redactor: every param a schema marks secret goes here on arrival
         self.limits = limits
         self._methods: dict[str, _Method] = {}
         self._conns: set[_Connection] = set()
@@ -218,6 +220,9 @@ class RpcServer:
         method = self._methods.get(req.method)
         if method is None:
             raise p.RpcError(p.ErrorCode.METHOD_NOT_FOUND, f"unknown method {req.method!r}; call 'version' for the list")
+        if self._redact is not None:
+            for secret in secret_values(method.schema, req.params):
+                self._redact(secret)
         kwargs = validate_params(method.schema, req.params)
         try:
             return method.handler(**kwargs)

@@ -27,6 +27,7 @@ class Param:
     choices: frozenset[Any] | None = None
     items: type | None = None  # element type when `type` is list
     max_length: int | None = None  # for strings and lists
+    secret: bool = False  # a password, phrase or key: the server hands it to the log redactor on arrival
 
     def __post_init__(self) -> None:
         if (self.min is not None or self.max is not None) and self.type not in (int, float):
@@ -96,3 +97,11 @@ def validate_params(schema: Schema, params: dict[str, Any] | list[Any]) -> dict[
         else:
             out[name] = spec.default
     return out
+
+
+def secret_values(schema: Schema, params: dict[str, Any] | list[Any]) -> list[str]:
+    """The text of every param `schema` marks secret, read from the raw params (before validation, so
+    a request refused for another reason still has its secrets redacted)."""
+    names = list(schema)
+    given = dict(zip(names, params)) if isinstance(params, list) else params
+    return [v for name, spec in schema.items() if spec.secret and isinstance(v := given.get(name), str) and v]

@@ -109,9 +109,15 @@ def test_wallet_over_the_cli_never_echoes_the_password(daemon: Path, tmp_path: P
     assert status["wallet"]["locked"] is False
     assert status["mining"]["reason"] == "no-task"  # unlocked, mode always, offline: nothing to train
     cli(daemon, "wallet", "lock")
+    assert rpc(daemon, "mine.state")["reason"] == "no-task", "locked: mining goes on with the kept reward key"
+    cli(daemon, "wallet", "forget-hot-key")
     assert rpc(daemon, "mine.state")["reason"] == "wallet-locked"
     wrong = cli(daemon, "wallet", "unlock", check=False, env={"POTMINER_PASSWORD": "not the password"})
     assert wrong.returncode == 1 and "wrong password" in wrong.stderr
+    for short in ("abc", "x", "12345"):  # shorter than the redactor's old minimum: was INTERNAL_ERROR
+        with pytest.raises(p.RpcError) as short_wrong:
+            rpc(daemon, "wallet.unlock", {"password": short})
+        assert short_wrong.value.code == 1003 and short_wrong.value.message == "wrong password"
     unlocked = cli(daemon, "wallet", "unlock", env={"POTMINER_PASSWORD": PASSWORD})
     assert PASSWORD not in unlocked.stdout + unlocked.stderr
     phrase = cli_json(daemon, "wallet", "export", "phrase", "--password-file", str(pw))["phrase"]
@@ -126,6 +132,10 @@ def test_config_set_checks_types_and_saves(daemon: Path) -> None:
     with pytest.raises(p.RpcError) as bad:
         rpc(daemon, "config.set", {"section": "mining", "values": {"idle_minutes": "soon"}})
     assert bad.value.code == 1009 and "idle_minutes" in bad.value.message
+    for values in ({"mode": None}, {"gpu_memory_fraction": [1]}, {"schedule": {"a": 1}}):
+        with pytest.raises(p.RpcError) as wrong_type:  # was INTERNAL_ERROR (the TOML writer choked on null)
+            rpc(daemon, "config.set", {"section": "mining", "values": values})
+        assert wrong_type.value.code == 1009 and next(iter(values)) in wrong_type.value.message
     with pytest.raises(p.RpcError) as unknown:
         rpc(daemon, "config.set", {"section": "mining", "values": {"turbo": True}})
     assert "turbo" in unknown.value.message

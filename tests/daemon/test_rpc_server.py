@@ -14,7 +14,8 @@ import pytest
 from app.daemon.events import DaemonWarning, EventBus, MiningState, NewBlock, Reward
 from app.daemon.rpc_server import RpcServer, ServerLimits
 from app.rpc import protocol as p
-from app.rpc.auth import write_token_file
+from app.log import Redactor
+from app.rpc.auth import read_token_file, token_path, write_token_file
 from app.rpc.client import RpcClient, RpcConnectionError
 from app.rpc.endpoint import Endpoint, default_endpoint
 from app.rpc.schema import Param
@@ -46,6 +47,10 @@ def _serve(data_dir: Path, endpoint: Endpoint, limits: ServerLimits = ServerLimi
         yield Served(server, token, bus)
     finally:
         server.stop()
+
+
+def read_token(data_dir: Path) -> str:
+    return read_token_file(token_path(data_dir))
 
 
 def _boom() -> None:
@@ -360,3 +365,41 @@ def test_slow_subscriber_loses_events_visibly_and_stays_connected(tmp_path: Path
         assert seqs == sorted(seqs) and len(seqs) < total  # some were dropped, and the gap shows in seq
         assert slow.ping()
     gen.close()
+
+
+def test_secret_params_reach_the_redactor_before_the_handler_runs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    redactor = Redactor()
+    server = RpcServer(default_endpoint(tmp_path, "unix"), write_token_file(tmp_path), EventBus(), LIMITS,
+                       redact=redactor.add_secret)
+
+    def leaky(password: str, note: str) -> None:
+        logging.getLogger("test.leaky").warning("refused %s for %s", password, note)
+        raise ValueError(f"cannot use {password}")
+
+    server.register("leaky", leaky, {"password": Param(str, secret=True), "note": Param(str)})
+    with server, RpcClient(server.endpoint, read_token(tmp_path)) as c:
+        for password in ("pw", "hunter2-long-password"):  # short ones too: never an error of their own
+            with pytest.raises(p.RpcError) as err:
+                c.call("leaky", {"password": password, "note": "ordinary"})
+            assert err.value.code == p.ErrorCode.INTERNAL_ERROR
+            with pytest.raises(p.RpcError):
+                c.call("leaky", [password, 5])  # refused by the schema: still redacted
+            text = "\n".join(redactor.redact(r.getMessage() + (r.exc_text or "")) for r in caplog.records)
+            assert password not in text.split() and "ordinary" in text
+
+
+def test_every_secret_param_of_the_daemon_contract_is_marked_secret(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from app.daemon.handlers import register_all
+
+    server = RpcServer(default_endpoint(tmp_path, "unix"), "t" * 64)
+    register_all(server, SimpleNamespace(wallet=None, mining=None))  # type: ignore[arg-type]
+    secret_names = {"password", "passphrase", "phrase", "private_key", "token", "seed"}
+    checked = 0
+    for name, method in server._methods.items():
+        for param, spec in method.schema.items():
+            if param in secret_names:
+                assert spec.secret, f"{name}({param}) is not marked secret"
+                checked += 1
+    assert checked >= 7  # create, restore (3), unlock, send, export, import (2)
