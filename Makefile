@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC := torch==2.13.0
 
 
-.PHONY: run test setup bench devnet clean dist
+.PHONY: run test lint setup bench devnet clean dist
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements.lock -r requirements-dev.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -24,8 +24,21 @@ run: $(STAMP)
 devnet: $(STAMP)
 	$(VENV)/bin/potminer devnet
 
+# The suite runs in a new random order each time (pytest-randomly), so a test that leans on another's leftovers
+# fails here and not by chance later; `make test SEED=<n>` repeats an order.
+ifndef SEED
+SEED := $(shell $(PYTHON) -c "import random; print(random.randrange(1 << 32))")
+endif
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	@echo "test order: random, seed $(SEED) (make test SEED=$(SEED) repeats it)"
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED)
+
+# ruff (lint rules and format) and mypy (strict on app/core and app/rpc), configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
