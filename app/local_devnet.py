@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from app.core.errors import PotError
 from app.core.genesis import load_genesis
+from app.fsutil import write_atomic
 from app.node.devnet import Devnet, DevnetConfig, Member
 from app.node.keys import load_key
-from app.fsutil import write_atomic
 
 MANIFEST = "devnet.json"
 MANIFEST_VERSION = 1

@@ -27,8 +27,8 @@ from app.ui.main import GuiApp  # noqa: E402
 from app.ui.main_window import PAGES  # noqa: E402
 from app.ui.wizard import Wizard  # noqa: E402
 from app.ui.wizard_flow import Action, Step  # noqa: E402
-from tests.ui.devnet_daemon import PASSWORD, DevnetDaemon  # noqa: E402
 from tests.daemon.daemon_proc import wait_for  # noqa: E402
+from tests.ui.devnet_daemon import PASSWORD, DevnetDaemon  # noqa: E402
 
 FRIEND = "potd1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5aghp29"  # any valid devnet address: the transfer's recipient
 

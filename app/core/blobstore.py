@@ -26,6 +26,7 @@ of one blob replace it with identical bytes.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import os
@@ -187,7 +188,7 @@ class BlobStore:
                 w.write(chunk)
             return w.commit()
 
-    def unsynced(self) -> list[bytes]:
+    def unsynced(self) -> builtins.list[bytes]:  # `list` in this class body is the method `list`
         """The blobs written with `durable=False` that no `sync()` has made durable yet."""
         with self._lock:
             return list(self._unsynced)

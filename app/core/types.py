@@ -11,7 +11,7 @@ micro-units (loss * 1e6, rounded down) because floats have no canonical encoding
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, cast
 
 from app.core import crypto
 from app.core.encoding import (
@@ -52,14 +52,14 @@ class Signed(Record):
         raise NotImplementedError
 
     def signing_bytes(self) -> bytes:
-        return self.replace(signature=NO_SIGNATURE).encode()  # type: ignore[call-arg]
+        return self.replace(signature=NO_SIGNATURE).encode()
 
     def signed_by(self, key: crypto.SigningKey):  # type: ignore[no-untyped-def]
         """A copy signed by `key` (whose public key must be the record's signer)."""
         if key.public_key != self.signer_key:
             raise ValueError("key does not match the record's signer")
         chain_id = getattr(self, "chain_id")
-        return self.replace(signature=key.sign(self.SIG_DOMAIN, chain_id, self.signing_bytes()))  # type: ignore[call-arg]
+        return self.replace(signature=key.sign(self.SIG_DOMAIN, chain_id, self.signing_bytes()))
 
     def verify_signature(self) -> None:
         """Raise `InvalidSignature` unless the record is signed by its signer for its chain."""
@@ -82,7 +82,7 @@ class Transaction(Signed):
 
     @property
     def signer_key(self) -> bytes:
-        return getattr(self, "sender")
+        return cast(bytes, getattr(self, "sender"))
 
     @property
     def sender_address(self) -> bytes:

@@ -19,11 +19,11 @@ from pathlib import Path
 import psutil
 
 from app import __version__
+from app.fsutil import fsync_dir, write_atomic
 from app.rpc.client import RpcClient, RpcConnectionError
 from app.rpc.discovery import LockFileError, LockInfo, lock_path, read_lock_info
 from app.rpc.endpoint import Endpoint
 from app.rpc.protocol import RpcError
-from app.fsutil import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from app.core.encoding import Record
 from app.core.errors import EncodingError, PotError, SizeLimitExceeded

@@ -141,7 +141,7 @@ class RpcClient:
             return None
 
     def ping(self) -> bool:
-        return self.call("ping") == "pong"
+        return bool(self.call("ping") == "pong")
 
     def subscribe(self, kinds: Iterable[str]) -> list[str]:
         """Receive notifications for these event kinds; returns everything now subscribed."""

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import struct
 import os
+import struct
 import sys
 from pathlib import Path
 

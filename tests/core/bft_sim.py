@@ -251,12 +251,15 @@ class Simulator:
             elif isinstance(action, BroadcastVote):
                 self._send_vote(node, action.vote)
             elif isinstance(action, ScheduleTimeout):
-                a = action
-                self.at(self.now + a.delay_ms, lambda: self._call(node, lambda: node.engine.on_timeout(a.height, a.view, a.step)))
+                self._schedule_timeout(node, action)
             elif isinstance(action, CommitBlock):
                 self._commit(node, action.block, action.qc)
             elif isinstance(action, EvidenceFound):
                 node.evidence.append(action.evidence)
+
+    def _schedule_timeout(self, node: Node, a: ScheduleTimeout) -> None:
+        # Its own scope: a lambda in _execute's loop would fire every timeout of one batch with the last one's step.
+        self.at(self.now + a.delay_ms, lambda: self._call(node, lambda: node.engine.on_timeout(a.height, a.view, a.step)))
 
     def _send_proposal(self, node: Node, proposal: Proposal) -> None:
         if node.mute_proposals:

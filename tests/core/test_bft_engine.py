@@ -24,7 +24,7 @@ from app.core.crypto import SigningKey
 from app.core.errors import InvalidBlock, InvalidProposal, InvalidQuorumCertificate, InvalidVote, StorageError
 from app.core.hashing import ZERO_HASH
 from app.core.types import VOTE_PRECOMMIT, VOTE_PREVOTE, Block, Committee, Proposal, ProposalEvidence, Vote
-from tests.core.bft_sim import CHAIN, GENESIS, EMPTY_BODY, POISONED_ROOT, committee_of, make_keys
+from tests.core.bft_sim import CHAIN, EMPTY_BODY, GENESIS, POISONED_ROOT, committee_of, make_keys
 
 KEYS = make_keys(4)
 COMMITTEE = committee_of(KEYS)

@@ -34,7 +34,15 @@ from app.miner.loop import RoundOutput
 from app.miner.policy import GateSources, Mode, Preferences
 from app.miner.power import PowerState
 from app.miner.schedule import parse as parse_schedule
-from app.miner.worker import DeviceSettings, RoundPaused, RoundProgress, RoundStarted, RoundTask, TrainingWorker, WorkerCrashed
+from app.miner.worker import (
+    DeviceSettings,
+    RoundPaused,
+    RoundProgress,
+    RoundStarted,
+    RoundTask,
+    TrainingWorker,
+    WorkerCrashed,
+)
 
 from .test_worker import KEY, LONG, TIMEOUT_S, reference, round_task, seeded_store
 

@@ -13,7 +13,8 @@ import torch
 
 from app.core import crypto
 from app.core.state import REWARD_CLAWED, UnknownReceipt
-from app.core.types import NO_SIGNATURE, FraudProof as ChainFraudProof, Reward, TaskPost, TaskSpec
+from app.core.types import NO_SIGNATURE, Reward, TaskPost, TaskSpec
+from app.core.types import FraudProof as ChainFraudProof
 from app.miner import optim
 from app.miner.blobs import MemoryBlobStore
 from app.miner.datasets import Split

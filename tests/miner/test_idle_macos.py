@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.miner.idle.macos import parse_ioreg, probe_ioreg, probe_iokit
+from app.miner.idle.macos import parse_ioreg, probe_iokit, probe_ioreg
 
 # Shape of `ioreg -c IOHIDSystem -d 4 -k HIDIdleTime` on macOS 14 (values shortened to the keys used).
 IOREG_NUMBER = b"""+-o Root  <class IORegistryEntry, id 0x100000100, retain 32>

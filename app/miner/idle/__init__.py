@@ -56,7 +56,7 @@ def first_available(probes: Sequence[tuple[str, Probe]]) -> IdleSource:
             log.info("idle: using %s", source.name)
             return source
         log.debug("idle: %s unavailable", label)
-    log.info("idle: no idle detection available (tried %s)", ", ".join(l for l, _ in probes))
+    log.info("idle: no idle detection available (tried %s)", ", ".join(label for label, _ in probes))
     return NoIdleSource([label for label, _ in probes])
 
 
