@@ -26,16 +26,16 @@ import torch
 from app.core import crypto
 from app.core.hashing import ZERO_HASH
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import optim
+from app.miner import config, optim
 from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
 from app.miner.datasets import Split, round_seed
-from app.miner.devices import device_class
 from app.miner.engine import Session, run_steps
 from app.miner.proof import TrainingTrace, make_receipt, segment_count
-from app.miner.resume import ResumeDir, RoundState
+from app.miner.resume import ResumeDir, RoundState, atomic_write
 from app.miner.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
+CONFIG_FILE = "config.label"  # the device configuration a paused round ran in (app.miner.config)
 # A crash (not a pause: a pause always saves) loses at most this much work; saving the resume record
 # at every checkpoint would cost fsyncs (the record's and the blobs' it names) per k steps, a
 # measurable share of a small model's round.
@@ -120,6 +120,9 @@ def train_round(
         state_file=ZERO_HASH,
     )
     state, tensors = _restore(resume, fresh)
+    # The configuration is committed (so verifiers replay it bit for bit) only when the whole round ran
+    # in it: a round resumed in another configuration (other threads, another torch) commits its class.
+    started = config.current(device) if state.step == 0 else _paused_config(resume, device)
     session = Session(spec, device)
     loss_sum = torch.zeros((), device=device)
     if tensors is not None:
@@ -141,6 +144,7 @@ def train_round(
             if step < seg_end:  # asked to pause between two steps
                 checkpoints = writer.drain()
                 sync(store)  # the resume record names these checkpoints
+                atomic_write(resume.path / CONFIG_FILE, started.label().encode())
                 _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
                 return Paused(step)
             if not bool(torch.isfinite(loss_sum)):  # one check per segment: a sync, not one per step
@@ -164,7 +168,7 @@ def train_round(
         update_hash=update_hash,
         steps=spec.local_steps,
         final_loss=float(loss_sum) / k,
-        device_class=device_class(device),
+        device_class=(started if config.current(device) == started else config.DeviceConfig(device.type)).label(),
     )
     resume.clear()
     return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size), update_hash)
@@ -218,6 +222,15 @@ def _save_paused(resume: ResumeDir, state: RoundState, session: Session, loss_su
     tensors = session.export()
     tensors[LOSS_SUM] = loss_sum.detach().to("cpu", torch.float32).reshape(1)
     resume.save(state, tensors)
+
+
+def _paused_config(resume: ResumeDir, device: torch.device) -> config.DeviceConfig:
+    """The configuration the paused part of the round ran in, when it is also this one's; else the class."""
+    try:
+        saved = config.parse((resume.path / CONFIG_FILE).read_text())
+    except (OSError, UnicodeDecodeError, config.BadDeviceConfig):
+        return config.DeviceConfig(device.type)
+    return saved if saved == config.current(device) else config.DeviceConfig(device.type)
 
 
 def _restore(resume: ResumeDir, fresh: RoundState) -> tuple[RoundState, dict[str, torch.Tensor] | None]:

@@ -1,11 +1,17 @@
-"""Checking a work receipt: cheap rules first, then re-execution of q randomly challenged segments.
+"""Checking a work receipt: cheap rules first, then re-execution of q challenged segments.
 
-The segments are drawn *after* the receipt is committed, from the verifier's own randomness
-(`secrets`), so a miner can neither predict which of its checkpoints will be checked nor grind its
-receipt until the draw suits it; each committee member draws independently before it votes. A
-segment `j` is re-executed from the committed checkpoint `j` (parameters and optimiser state) on the
-batches of steps `j*k .. (j+1)*k - 1` drawn from the *receipt's* miner key, and must land within the
-device class's tolerance of the committed checkpoint `j+1`.
+The segments are the verifier's fixed draw for the receipt (`app.miner.challenge.draw_segments`: its
+deterministic signature over the receipt id), so a miner can neither predict them nor re-roll them by
+withholding a blob: a challenged blob that is not served is the verdict `unavailable`, and asking
+again challenges the same segments. A segment `j` is re-executed from the committed checkpoint `j`
+(parameters and optimiser state) on the batches of steps `j*k .. (j+1)*k - 1` drawn from the
+*receipt's* miner key, and compared with the committed checkpoint `j+1`:
+
+- for equality, bit for bit, when the verifier reproduces the device configuration the receipt
+  commits to (`app.miner.config`: same class, torch build and CPU kernels; it replays with the
+  receipt's thread count);
+- otherwise tensor by tensor against the bounds measured for the pair (verifier class, receipt class)
+  (`app.miner.tolerance`, docs/TOLERANCES.md). Integer state (AdamW's step counters) is always exact.
 
 Every failure is a `Verdict(False, reason, detail)` whose reason is a stable identifier (listed in
 docs/PROTOCOL.md, Part 4); `verify` never raises on hostile input.
@@ -13,35 +19,30 @@ docs/PROTOCOL.md, Part 4); `verify` never raises on hostile input.
 
 from __future__ import annotations
 
-import math
-import secrets
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
+from app.core import crypto
 from app.core.errors import InvalidReceipt, InvalidSignature
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import optim, registry
-from app.miner.blobs import BlobStore, fetch_verified
+from app.miner import config, optim, registry, tolerance
+from app.miner.blobs import REASON_MISSING, BlobStore, fetch_verified
+from app.miner.challenge import draw_segments
 from app.miner.datasets import Split, round_seed
 from app.miner.engine import Session, run_steps
 from app.miner.hparams import InvalidTaskSpec
 from app.miner.loop import update_tensors
-from app.miner.proof import LOSS_SCALE, CheckpointOpening, segment_count
+from app.miner.proof import LOSS_SCALE, CheckpointOpening, loss_micro, segment_count
 from app.miner.tensors import decode_tensors
 
 DEFAULT_Q = 2
 
-# Largest accepted relative distance between a re-executed and a committed checkpoint, per device
-# class of the receipt (docs/TOLERANCES.md: `bench/bench_verify.py --noise`). On CPU, honest
-# re-execution with other thread counts reaches 1.8e-3 (the transformer; 0 to 7e-7 for the MLP and
-# CNN) while another data order, poisoned labels or skipped steps never come under 4.5e-2. GPU classes
-# are provisional until measured on the hardware: a 1e-6 perturbation of the start (a stand-in for
-# another device's rounding) reaches 2.1e-3.
-TOLERANCES: dict[str, float] = {"cpu": 1e-2, "cuda": 2e-2, "mps": 2e-2}
-LOSS_TOLERANCE = 0.01  # relative, on the last segment's mean loss
+LOSS_TOLERANCE = 0.01  # relative, on the last segment's mean loss, when the replay is not exact
+UNAVAILABLE = "unavailable"  # a challenged blob (checkpoint or update) was not served: a rejection
 
 
 @dataclass(frozen=True)
@@ -71,34 +72,32 @@ class Openings(Protocol):
     def opening(self, index: int) -> CheckpointOpening: ...
 
 
-def choose_segments(n_segments: int, q: int, rng: secrets.SystemRandom | None = None) -> list[int]:
-    """`min(q, n)` distinct segment indices drawn with the verifier's private randomness."""
-    rng = rng or secrets.SystemRandom()
-    return sorted(rng.sample(range(n_segments), min(q, n_segments)))
+@dataclass(frozen=True)
+class ReplayRule:
+    """How one receipt's segments are compared: bit for bit in its configuration, or within bounds."""
+
+    bounds: tolerance.Bounds
+    replay_config: config.DeviceConfig | None  # set when exact: the configuration to replay in
+
+    @property
+    def exact(self) -> bool:
+        return self.replay_config is not None
 
 
-def relative_distance(reexec: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> float:
-    """max over parameters (distance / distance travelled in the segment) and optimiser state (distance / norm)."""
-    if set(reexec) != set(committed) or any(reexec[n].shape != committed[n].shape for n in committed):
-        return math.inf
-    worst = 0.0
-    params = [n for n in committed if n.startswith(optim.PARAM)]
-    slots = [n for n in committed if not n.startswith(optim.PARAM)]
-    groups = ((params, True), (slots, False))
-    for names, moved in groups:
-        if not names:
-            continue
-        diff = sum(float(((reexec[n].double() - committed[n].double()) ** 2).sum()) for n in names)
-        if moved:
-            scale = sum(float(((committed[n].double() - start[n].double()) ** 2).sum()) for n in names)
-        else:
-            scale = sum(float((committed[n].double() ** 2).sum()) for n in names)
-        worst = max(worst, math.sqrt(diff) / max(math.sqrt(scale), 1e-12))
-    return worst
+def replay_rule(verifier: config.DeviceConfig, receipt: config.DeviceConfig, table: Mapping[tuple[str, str], tolerance.Bounds] = tolerance.CROSS_BOUNDS) -> ReplayRule:
+    """Exact when `verifier` reproduces `receipt`'s configuration, else the pair's measured bounds."""
+    if config.reproducible(verifier, receipt):
+        return ReplayRule(tolerance.EXACT, receipt)
+    return ReplayRule(tolerance.cross_bounds(verifier.device_class, receipt.device_class, table), None)
 
 
 class Verifier:
-    """Verifies receipts against the chain's view of tasks, fetching blobs from `store`."""
+    """Verifies receipts against the chain's view of tasks, fetching blobs from `store`.
+
+    `key` is the verifier's signing key: its draw for a receipt is fixed by it (a fresh key per
+    verifier when none is given, so one verifier never draws twice for one receipt). `device_config`
+    is what this verifier can reproduce (default: this process on `device`).
+    """
 
     def __init__(
         self,
@@ -108,13 +107,30 @@ class Verifier:
         training_data: Callable[[TaskSpec], Split],
         device: torch.device,
         q: int = DEFAULT_Q,
-        tolerances: Mapping[str, float] = TOLERANCES,
+        *,
+        key: crypto.SigningKey | None = None,
+        bounds: Mapping[tuple[str, str], tolerance.Bounds] = tolerance.CROSS_BOUNDS,
+        device_config: config.DeviceConfig | None = None,
     ) -> None:
         self.chain_id, self.tasks, self.store = chain_id, tasks, store
-        self.training_data, self.device, self.q, self.tolerances = training_data, device, q, tolerances
+        self.training_data, self.device, self.q, self.bounds = training_data, device, q, bounds
+        self.key = key or crypto.SigningKey.generate()
+        self.device_config = device_config or config.current(device)
+
+    def draw(self, receipt: WorkReceipt, n_segments: int) -> list[int]:
+        """This verifier's challenge for `receipt`: always the same segments for the same receipt."""
+        return draw_segments(self.key, self.chain_id, receipt.receipt_id, n_segments, self.q)
+
+    def rule(self, receipt: WorkReceipt) -> ReplayRule:
+        """Exact or bounded comparison for `receipt`; `InvalidReceipt` when its label does not parse."""
+        try:
+            declared = config.parse(receipt.device_class)
+        except config.BadDeviceConfig as exc:
+            raise InvalidReceipt("unknown-device-class", str(exc)) from None
+        return replay_rule(self.device_config, declared, self.bounds)
 
     def verify(self, receipt: WorkReceipt, openings: Openings, segments: Sequence[int] | None = None) -> Verdict:
-        """The verdict on `receipt`; `segments` overrides the random draw (fraud proofs, tests)."""
+        """The verdict on `receipt`; `segments` overrides this verifier's fixed draw (fraud proofs, tests)."""
         try:
             self._check(receipt, openings, segments)
         except InvalidReceipt as exc:
@@ -158,8 +174,7 @@ class Verifier:
             registry.check_task_spec(view.spec)  # on the meta device: cheap, allocates nothing
         except InvalidTaskSpec as exc:
             raise InvalidReceipt(exc.reason, exc.detail) from None
-        if r.device_class not in self.tolerances:
-            raise InvalidReceipt("unknown-device-class", r.device_class)
+        self.rule(r)
         return view
 
     def _check(self, r: WorkReceipt, openings: Openings, segments: Sequence[int] | None) -> None:
@@ -179,10 +194,10 @@ class Verifier:
             raise InvalidReceipt("base-mismatch", "the trace does not start at the base checkpoint")
         base = opened.tensors(0)
         final = opened.tensors(n)
-        update = decode_tensors(fetch_verified(self.store, r.update_hash, "update"))
+        update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
         _check_update(update, final, base)
         session = Session(spec, self.device)  # the costly part starts only after every cheap rule passed
-        chosen = list(segments) if segments is not None else choose_segments(n, self.q)
+        chosen = list(segments) if segments is not None else self.draw(r, n)
         data = self.training_data(spec)
         seed = round_seed(view.anchor_block_hash, r.miner, r.task_id, r.round)
         for j in chosen:
@@ -197,17 +212,22 @@ class Verifier:
             session.load(start)
         except ValueError as exc:
             raise InvalidReceipt("malformed-checkpoint", f"checkpoint {j}: {exc}") from None
+        rule = self.rule(r)
         loss_sum = torch.zeros((), device=self.device)
-        run_steps(session, data.to(self.device), seed, j * k, (j + 1) * k, loss_sum)
+        with config.replaying(rule.replay_config) if rule.exact else contextlib.nullcontext():  # type: ignore[arg-type]
+            run_steps(session, data.to(self.device), seed, j * k, (j + 1) * k, loss_sum)
         got = session.export()
-        distance = relative_distance(got, committed, start)
-        tol = self.tolerances[r.device_class]
-        if not distance <= tol:
-            raise InvalidReceipt("segment-mismatch", f"segment {j}: relative distance {distance:.3g} > {tol:g}")
+        excess = tolerance.first_excess(got, committed, start, rule.bounds)
+        if excess is not None:
+            mode = "exact replay in the receipt's configuration" if rule.exact else f"bounds {self.device_config.device_class}/{config.parse(r.device_class).device_class}"
+            raise InvalidReceipt("segment-mismatch", f"segment {j}: {excess} ({mode})")
         if j == n - 1:
             loss = float(loss_sum) / k
             claimed = r.final_loss_micro / LOSS_SCALE
-            if abs(loss - claimed) > LOSS_TOLERANCE * max(loss, 1e-3) + 1 / LOSS_SCALE:
+            if rule.exact:
+                if loss_micro(loss) != r.final_loss_micro:
+                    raise InvalidReceipt("loss-mismatch", f"claimed final loss {claimed:.6f}, exact replay {loss:.6f}")
+            elif abs(loss - claimed) > LOSS_TOLERANCE * max(loss, 1e-3) + 1 / LOSS_SCALE:
                 raise InvalidReceipt("loss-mismatch", f"claimed final loss {claimed:.6f}, re-executed {loss:.6f}")
 
 
@@ -242,5 +262,15 @@ class _Opened:
 
     def tensors(self, index: int) -> dict[str, torch.Tensor]:
         if index not in self._tensors:
-            self._tensors[index] = decode_tensors(fetch_verified(self.store, self.hash(index), f"checkpoint {index}"))
+            self._tensors[index] = decode_tensors(_fetch(self.store, self.hash(index), f"checkpoint {index}"))
         return self._tensors[index]
+
+
+def _fetch(store: BlobStore, digest: bytes, what: str) -> bytes:
+    """A challenged blob, hash-checked; one that is not served is the verdict `unavailable`."""
+    try:
+        return fetch_verified(store, digest, what)
+    except InvalidReceipt as exc:
+        if exc.reason == REASON_MISSING:
+            raise InvalidReceipt(UNAVAILABLE, exc.detail) from None
+        raise

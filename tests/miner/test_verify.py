@@ -12,7 +12,8 @@ from app.miner.datasets import Split
 from app.miner.loop import RoundOutput, update_tensors
 from app.miner.proof import TrainingTrace, make_receipt
 from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.verify import choose_segments, relative_distance
+from app.miner.challenge import draw_segments
+from app.miner.verify import UNAVAILABLE
 
 from .conftest import CHAIN, TASK_ID, verifier_for
 
@@ -27,7 +28,7 @@ def resign(out: RoundOutput, key, store: MemoryBlobStore, checkpoints: list[byte
     receipt = make_receipt(
         key=key, chain_id=CHAIN, task_id=TASK_ID, round_number=out.receipt.round, checkpoints=checkpoints,
         update_hash=update_hash, steps=steps or out.receipt.steps, final_loss=out.receipt.final_loss_micro / 1e6,
-        device_class="cpu",
+        device_class=out.receipt.device_class,
     )
     return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples), update_hash)
 
@@ -111,12 +112,17 @@ def test_update_blob_whose_hash_does_not_match_is_rejected(spec, store, data, ke
     assert verifier_for(spec, store, data).verify(out.receipt, out.trace).reason == "blob-hash-mismatch"
 
 
-def test_missing_checkpoint_blob_is_rejected(spec, data, keys, mine, store) -> None:
+def test_missing_checkpoint_blob_is_unavailable_and_the_draw_stays_the_same(spec, data, keys, mine, store) -> None:
     out = mine(spec, keys[0])
     partial = MemoryBlobStore()
     for h in (spec.initial_checkpoint, out.update_hash, out.trace.checkpoints[-1]):
         partial.put(store.get(h))
-    assert verifier_for(spec, partial, data).verify(out.receipt, out.trace, segments=[1]).reason == "blob-missing"
+    v = verifier_for(spec, partial, data)
+    assert v.verify(out.receipt, out.trace, segments=[1]).reason == UNAVAILABLE
+    drawn = v.draw(out.receipt, 3)
+    assert all(v.draw(out.receipt, 3) == drawn for _ in range(3))  # asking again challenges the same segments
+    verdicts = {v.verify(out.receipt, out.trace) for _ in range(3)}
+    assert len(verdicts) == 1 and next(iter(verdicts)).reason == UNAVAILABLE
 
 
 def test_tampered_safetensors_update_is_rejected(spec, store, data, keys, mine) -> None:
@@ -162,18 +168,21 @@ def test_opening_that_does_not_prove_against_the_root_is_rejected(spec, store, d
     assert verifier_for(spec, store, data).verify(out.receipt, liar, segments=[0]).reason == "bad-opening"
 
 
-def test_challenge_draw_is_distinct_sorted_and_bounded() -> None:
+def test_challenge_draw_is_distinct_sorted_and_bounded(keys) -> None:  # type: ignore[no-untyped-def]
     for n, q in ((10, 2), (3, 5), (1, 1)):
-        chosen = choose_segments(n, q)
+        chosen = draw_segments(keys[0], CHAIN, bytes(32), n, q)
         assert chosen == sorted(set(chosen)) and len(chosen) == min(n, q) and all(0 <= j < n for j in chosen)
 
 
-def test_relative_distance_is_zero_for_equal_and_large_for_unrelated_tensors() -> None:
-    start = {"param.w": torch.zeros(10)}
-    end = {"param.w": torch.ones(10)}
-    assert relative_distance(end, end, start) == 0.0
-    assert relative_distance({"param.w": -torch.ones(10)}, end, start) == 2.0
-    assert relative_distance({"param.v": torch.ones(10)}, end, start) == float("inf")
+def test_verifier_draws_with_its_key_once_per_receipt(spec, store, data, keys, mine) -> None:
+    from app.miner.verify import TaskView, Verifier
+
+    from .conftest import ANCHOR, CPU
+
+    out = mine(spec, keys[0])
+    view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
+    v = Verifier(CHAIN, {TASK_ID: view}, store, lambda _s: data, CPU, key=keys[3])
+    assert v.draw(out.receipt, 3) == draw_segments(keys[3], CHAIN, out.receipt.receipt_id, 3, 2)
 
 
 def test_lm_receipt_made_with_one_thread_verifies_with_two(store, data, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
