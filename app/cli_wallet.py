@@ -1,4 +1,9 @@
-"""`potminer wallet create|restore|unlock|lock|address|balance|send|history|export|import`."""
+"""`potminer wallet create|restore|unlock|lock|address|balance|send|sweep|forget-hot-key|history|export|import`.
+
+Every send asks for the password (a prompt, --password-file or $POTMINER_PASSWORD), even while the
+wallet is unlocked; a wrong one refuses the send. `sweep` moves the rewards to the spending account
+with the reward key the daemon keeps for unattended mining, so it needs no password.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,30 @@ from typing import Any
 
 from app.cli_common import CliError, add_common, add_password, call, guarded, output, read_password
 
-ACTIONS = ("create", "restore", "unlock", "lock", "address", "balance", "send", "history", "export", "import")
+ACTIONS = {
+    "create": "create a new wallet (shows its seed phrase once)",
+    "restore": "restore a wallet from its seed phrase",
+    "unlock": "unlock the wallet (once per machine: mining then resumes by itself after a restart)",
+    "lock": "forget the decrypted keys (mining goes on with the kept reward key)",
+    "address": "the spending and reward addresses",
+    "balance": "the balances of both accounts",
+    "send": "send coins (asks for the password every time)",
+    "sweep": "move the spendable rewards to the spending account (no password needed)",
+    "forget-hot-key": "delete the reward key kept for unattended mining (mining then needs an unlock)",
+    "history": "transfers and rewards",
+    "export": "show the seed phrase or a raw key, or copy the keystore (asks for the password)",
+    "import": "import a keystore file or a raw private key",
+}
 
 
 def add_wallet_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name in ACTIONS:
-        q = sub.add_parser(name)
+    for name, help_text in ACTIONS.items():
+        q = sub.add_parser(name, help=help_text, description=help_text)
         add_common(q)
-        if name in ("create", "restore", "unlock", "export", "import"):
+        if name in ("create", "restore", "unlock", "send", "export", "import"):
             add_password(q)
+    sub.choices["sweep"].add_argument("--fee", default="0.000001", help="transaction fee in POT")
     sub.choices["create"].add_argument("--words", type=int, default=24, choices=[12, 15, 18, 21, 24])
     sub.choices["restore"].add_argument("--phrase-file", type=Path, default=None,
                                         help="read the seed phrase from this file (else a prompt)")
@@ -72,9 +91,16 @@ def run_wallet(args: argparse.Namespace) -> int:
         human = {"lock": lambda r: "locked", "address": _addresses, "balance": _balance}[action]
         return output(args, call(args, f"wallet.{action}"), human)
     if action == "send":
+        password = read_password(args, "Wallet password (to send): ")
         r = call(args, "wallet.send", {"to": args.to, "amount": args.amount, "fee": args.fee, "memo": args.memo,
-                                       "account": args.account})
+                                       "account": args.account, "password": password})
         return output(args, r, lambda r: f"sent: transaction {r['tx_id']}")
+    if action == "sweep":
+        r = call(args, "wallet.sweep", {"fee": args.fee})
+        return output(args, r, lambda r: f"moved {r['amount_text']} POT of rewards to {r['to']} (transaction {r['tx_id']})")
+    if action == "forget-hot-key":
+        return output(args, call(args, "wallet.forget_hot_key"),
+                      lambda r: "the reward key is no longer kept: mining after a restart needs an unlock")
     if action == "history":
         r = call(args, "wallet.history", {"limit": args.limit})
         return output(args, r, lambda r: "\n".join(

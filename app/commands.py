@@ -28,7 +28,7 @@ COMMANDS += [
     ("status", "what the daemon is doing: mining state and why, chain height, wallet", _client.add_status_args,
      _client.run_status),
     ("mine", "start, stop, pause or resume mining, or show its state", _client.add_mine_args, _client.run_mine),
-    ("wallet", "create, restore, unlock, show, send from, export or import the wallet", _wallet.add_wallet_args,
+    ("wallet", "create, restore, unlock, send from, sweep rewards of, export or import the wallet", _wallet.add_wallet_args,
      _wallet.run_wallet),
     ("task", "post a training task with a fee (requester), or show tasks", _client.add_task_args, _client.run_task),
     ("peers", "the node's peers and their scores", _client.add_peers_args, _client.run_peers),

@@ -226,8 +226,11 @@ class Daemon:
             self.shutdown()
 
     def _unlock_at_start(self) -> None:
+        resumed = self.wallet.exists and self.wallet.resume()  # the kept reward key: mining needs no password
         password = read_password(self.options)
         if password is None or not self.wallet.exists:
+            if self.wallet.exists and not resumed:
+                log.info("wallet locked and no reward key kept for unattended mining: unlock it once to mine")
             return
         try:
             self.wallet.unlock(password)

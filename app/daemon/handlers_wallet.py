@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.daemon.handlers_errors import domain_errors
 from app.rpc.schema import Param
+from app.wallet.errors import WalletError
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
@@ -80,11 +81,35 @@ def register(server: RpcServer, s: Services) -> None:
         from app.wallet.tx import parse_amount
 
         node = s.require_node()
-        sender = w.signing_key(account, password)
+        sender = w.send_key(account, password)
         balance_now, nonce = node.call(lambda: node_account(node, sender.public_key))
         tx = w.build_send(sender, to, parse_amount(amount), parse_amount(fee), memo, nonce, balance_now, node.chain_id)
         tx_id = node.submit(tx)
         return {"tx_id": tx_id.hex(), "nonce": nonce, "amount": tx.amount, "fee": tx.fee}
+
+    @domain_errors
+    def sweep(fee: str) -> dict[str, Any]:
+        """Move every spendable reward to the spending account, with the hot reward key: no password
+        (the only destination is the wallet's own spending account)."""
+        from app.wallet.tx import parse_amount
+
+        node = s.require_node()
+        to = w.sweep_target()
+        key = w.reward_key()
+        fee_units = parse_amount(fee)
+        balance_now, nonce = node.call(lambda: node_account(node, key.public_key))
+        amount = balance_now - fee_units
+        if amount <= 0:
+            raise WalletError(f"no spendable rewards to move yet (spendable {format_amount(balance_now)}, "
+                              f"fee {format_amount(fee_units)}); vesting rewards can be moved once they vest")
+        tx = w.build_send(key, to, amount, fee_units, "rewards", nonce, balance_now, node.chain_id)
+        tx_id = node.submit(tx)
+        return {"tx_id": tx_id.hex(), "amount": amount, "amount_text": format_amount(amount), "fee": fee_units, "to": to}
+
+    @domain_errors
+    def forget_hot_key() -> dict[str, Any]:
+        w.forget_hot_key()
+        return w.info()
 
     @domain_errors
     def history(limit: int) -> dict[str, Any]:
@@ -114,8 +139,6 @@ def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def import_(password: str, keystore: str, private_key: str) -> dict[str, Any]:
         if bool(keystore) == bool(private_key):
-            from app.wallet.errors import WalletError
-
             raise WalletError("give exactly one of 'keystore' (a file) or 'private_key' (64 hex characters)")
         wallet = w.import_keystore(Path(keystore), password) if keystore else w.import_raw_key(private_key, password)
         return {"addresses": wallet.addresses()}
@@ -133,6 +156,8 @@ def register(server: RpcServer, s: Services) -> None:
                                           "fee": Param(str, default=DEFAULT_FEE, max_length=40),
                                           "memo": Param(str, default="", max_length=128), "account": ROLE,
                                           "password": Param(str, default="", max_length=1024, secret=True)})
+    server.register("wallet.sweep", sweep, {"fee": Param(str, default=DEFAULT_FEE, max_length=40)})
+    server.register("wallet.forget_hot_key", forget_hot_key, {})
     server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
     server.register("wallet.export", export, {"password": PASSWORD,
                                               "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),

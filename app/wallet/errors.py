@@ -67,3 +67,7 @@ class InvalidPrivateKey(WalletError):
 
 class NoSeedPhrase(WalletError):
     """The wallet was imported from a raw key and has no seed phrase to show."""
+
+
+class PasswordRequired(WalletLocked):
+    """Spending asks for the password every time, even while the wallet is unlocked."""

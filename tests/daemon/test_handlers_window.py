@@ -160,3 +160,26 @@ def test_history_entries_carry_the_block_time(service) -> None:  # type: ignore[
     entries = server.methods["wallet.history"](100)["entries"]
     assert [(e["kind"], e["height"], e["time"], e["delta"]) for e in entries] == [
         ("reward", 4, 1_700_000_004, 12 * 10**9)]
+
+
+def test_sweep_moves_the_rewards_to_the_spending_account_with_no_password(service) -> None:  # type: ignore[no-untyped-def]
+    """The window's one action "move rewards to spending": signed by the kept reward key, so it works
+    while the wallet is locked (after a restart), and its only destination is the wallet's own account."""
+    server, ws, node = service
+    sweep = server.methods["wallet.sweep"]
+    with pytest.raises(RpcError) as locked:  # never unlocked here: no reward key kept
+        sweep("0.000001")
+    assert locked.value.code == MethodError.WALLET_LOCKED
+    ws.unlock(PASSWORD)
+    ws.lock()  # the reward key stays kept for mining
+    reward_account = ws.address_of("reward")[1]
+    with pytest.raises(RpcError) as empty:
+        sweep("0.000001")
+    assert empty.value.code == MethodError.BAD_INPUT and "no spendable rewards" in empty.value.message
+    node.state = SimpleNamespace(account=lambda a: SimpleNamespace(balance=3 * 10**9 if a == reward_account else 0,
+                                                                   nonce=2))
+    moved = sweep("0.000001")
+    (tx,) = node.submitted
+    assert moved["amount"] == 3 * 10**9 - 1000 and moved["to"] == ws.address_of("spending")[0]
+    assert tx.recipient == ws.address_of("spending")[1] and tx.amount == moved["amount"] and tx.nonce == 2
+    assert tx.sender == ws.wallet.watch_only.reward_public and ws.locked

@@ -73,7 +73,12 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
         assert any(e["kind"] == "reward" and e["delta"] > 0 for e in history)
 
         friend = _valid_address()
-        sent = cli_json(d, "wallet", "send", friend, "5", "--memo", "thanks")
+        # every send asks for the password, though the wallet is unlocked (issue 16 item 6)
+        no_pw = cli(d, "wallet", "send", friend, "5", check=False, env={"POTMINER_PASSWORD": ""})
+        assert no_pw.returncode == 1 and "password" in no_pw.stderr
+        wrong = cli(d, "wallet", "send", friend, "5", check=False, env={"POTMINER_PASSWORD": "not the password"})
+        assert wrong.returncode == 1 and "wrong password" in wrong.stderr
+        sent = cli_json(d, "wallet", "send", friend, "5", "--memo", "thanks", env=ENV)
         assert len(sent["tx_id"]) == 64
         arrived = wait_for(lambda: rpc(d, "chain.account", {"address": friend})["balance"] == parse_amount("5"),
                            60, "the transfer to arrive")
@@ -81,7 +86,7 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
         assert any(e["kind"] == "sent" and e["counterparty"] == friend for e in cli_json(d, "wallet", "history")["entries"])
         assert me == cli_json(d, "wallet", "address")["addresses"]["spending"]
 
-        bad = cli(d, "wallet", "send", "potd1notanaddress", "1", check=False)
+        bad = cli(d, "wallet", "send", "potd1notanaddress", "1", check=False, env=ENV)
         assert bad.returncode == 1 and "address" in bad.stderr
     finally:
         stop_daemon(proc)

@@ -1,34 +1,48 @@
 """Mining survives interruptions on a real devnet: `potminer mine pause` / `resume` mid-round continues
 from the saved step, `kill -9` of the daemon and a restart continue from the saved round on disk, and
 the round's receipt is then verified by the validator and paid (no verified work is lost).
+
+The restart is a reboot's: no password anywhere, the keystore stays locked, and mining resumes with the
+reward key kept for unattended mining (issue 16); a send is still refused without the password.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
-from app.node.devnet import Devnet
+import pytest
+
+from app.node.devnet import Devnet, DevnetConfig
 from tests.daemon.daemon_proc import cli, cli_json, rpc, start_daemon, stop_daemon, wait_for
-from tests.integration.test_cli_devnet import CONFIG, ENV, devnet, start_miner_daemon  # noqa: F401 - fixture
+from tests.integration.test_cli_devnet import CONFIG, ENV, start_miner_daemon
 
 # Long enough to interrupt twice well before the end, even when a loaded box samples late; the duty
 # cycle (utilization_cap, applied at start) slows training so the windows stay wide on a fast box.
 STEPS = 4096
-LONG = ["--rounds", "1", "--local-steps", str(STEPS), "--checkpoint-interval", "32", "--batch-size", "16"]
 SLOW = CONFIG.replace("cpu_threads = 1", "cpu_threads = 1\nutilization_cap = 25")
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """One validator; its requester posts a one-round task long enough to interrupt twice."""
+    with Devnet(DevnetConfig(validators=1, miners=0, rounds=1, local_steps=STEPS, checkpoint_interval=32,
+                             batch_size=16, datadir=tmp_path / "net", round_wait_s=1.0)) as net:
+        yield net
 
 
 def _mining(d: Path) -> dict:
     return rpc(d, "mine.state")
 
 
-def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) -> None:  # noqa: F811
+def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) -> None:
     d = tmp_path / "daemon"
     proc = start_miner_daemon(devnet, d, SLOW)
     try:
-        cli(d, "wallet", "import", "--raw-key-file", str(devnet.root / "requester.key"), env=ENV)
-        task_id = cli_json(d, "task", "post", *LONG)["task_id"]
+        cli(d, "wallet", "create", "--words", "12", env=ENV)  # a seed wallet: its reward key is kept for mining
+        assert devnet.task_id is not None
+        task_id = devnet.task_id.hex()
         wait_for(lambda: _mining(d)["state"] == "mining" and _mining(d)["step"] >= 40, 120, "training past step 40")
 
         paused = cli_json(d, "mine", "pause")
@@ -45,8 +59,13 @@ def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) ->
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         proc = start_daemon(d, "--genesis", str(devnet.root / "genesis.json"), "--bootstrap", *devnet.bootstrap,
-                            env=ENV)  # unlocks the wallet from $POTMINER_PASSWORD, as on a headless rig
+                            env={"POTMINER_PASSWORD": ""})  # a reboot: nobody types the password
         again = wait_for(lambda: _mining(d)["resumed_from"], 120, "training to resume after the restart")
+        status = rpc(d, "status")
+        assert status["wallet"]["locked"] is True, "mining resumed with the keystore still locked"
+        refused = cli(d, "wallet", "send", status["wallet"]["addresses"]["spending"], "1", check=False,
+                      env={"POTMINER_PASSWORD": ""})
+        assert refused.returncode == 1 and "password" in refused.stderr
         # From the round saved on disk (a checkpoint, or the exact step the orphaned worker saved when
         # its pipe closed), never from step 0; training went on a little between `reached` and the kill.
         assert reached <= again < STEPS and again > at
