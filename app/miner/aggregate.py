@@ -5,6 +5,11 @@ cannot drag the model), then the coordinate-wise trimmed mean drops the `floor(t
 largest and smallest values of every coordinate. W_{r+1} = W_r + that mean (DiLoCo's outer step with
 learning rate 1).
 
+Before that, every update is scored on the task's held-out split (`app.miner.usefulness`): one that
+raises the held-out loss beyond honest noise is left out of the mean, and if the mean of the others
+still does, the round's checkpoint stays W_r. The receipts are still the round's (they were verified
+and are paid); `Aggregate.left_out` names the ones whose update was not applied.
+
 The result must be the same bytes on every committee member, so every step is bit-reproducible on any
 CPU: norms are exact sums (`math.fsum` over float64 squares of float32 values, which are exact), and
 the mean is a sequential elementwise sum over the sorted values in receipt-id order, never a
@@ -27,6 +32,7 @@ from app.miner.datasets import Split
 from app.miner.engine import evaluate
 from app.miner.proof import loss_micro
 from app.miner.tensors import decode_tensors, encode_tensors
+from app.miner.usefulness import DEFAULT_RULE, Score, UsefulnessRule, paired_score, sample_losses, score_update
 
 TRIM_FRACTION = 0.2
 CLIP_MULTIPLE = 2.0
@@ -36,12 +42,20 @@ Tensors = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class Aggregate:
-    """The new checkpoint blob, its hash and validation loss, and the round's result record."""
+    """The new checkpoint blob, its hash and validation loss, and the round's result record.
+
+    `scores`: each receipt's held-out score (receipt id, score), in receipt-id order, empty when no
+    rule was applied; `left_out`: receipts whose update was not useful; `kept_base`: the mean of the
+    useful updates was itself not useful, so the checkpoint is the base.
+    """
 
     checkpoint: bytes
     checkpoint_hash: bytes
     validation_loss: float
     result: RoundResult
+    scores: tuple[tuple[bytes, Score], ...] = ()
+    left_out: tuple[bytes, ...] = ()
+    kept_base: bool = False
 
 
 def exact_norm(t: Tensors) -> float:
@@ -91,20 +105,40 @@ def aggregate_round(
     store: BlobStore,
     validation: Split,
     device: torch.device | None = None,
+    usefulness: UsefulnessRule | None = DEFAULT_RULE,
 ) -> Aggregate:
-    """W_{r+1} from the receipts that passed verification (only those; the caller verified them)."""
+    """W_{r+1} from the receipts that passed verification (only those; the caller verified them).
+
+    `usefulness`: the held-out rule that leaves out harmful updates (None: aggregate every update,
+    for experiments that show what the rule prevents).
+    """
     base = decode_tensors(fetch_verified(store, base_checkpoint, "base checkpoint"))
     ordered = sorted(verified, key=lambda r: r.receipt_id)
     for r in ordered:
         if r.task_id != task_id or r.round != round_number or r.base_checkpoint != base_checkpoint:
             raise ValueError("a receipt of another task, round or base cannot be aggregated")
-    if ordered:
-        mean = robust_mean([decode_tensors(fetch_verified(store, r.update_hash, "update")) for r in ordered])
-        if set(mean) != set(base):
+    updates = [decode_tensors(fetch_verified(store, r.update_hash, "update")) for r in ordered]
+    for u in updates:
+        if set(u) != set(base):
             raise ValueError("updates do not match the base checkpoint's parameters")
-        new = {k: base[k] + mean[k] for k in sorted(base)}
+    scores: list[tuple[bytes, Score]] = []
+    kept = updates
+    kept_base = False
+    if usefulness is not None and ordered:
+        base_losses = sample_losses(spec, base, validation)
+        for r, u in zip(ordered, updates):
+            scores.append((r.receipt_id, score_update(spec, base, u, validation, base_losses, usefulness)))
+        kept = [u for u, (_, s) in zip(updates, scores) if s.useful]
+    new = base
+    if kept:
+        mean = robust_mean(kept)
+        candidate = {k: base[k] + mean[k] for k in sorted(base)}
+        if usefulness is not None and not paired_score(base_losses, sample_losses(spec, candidate, validation), usefulness).useful:
+            kept_base = True
+        else:
+            new = candidate
     else:
-        new = base
+        kept_base = bool(ordered)
     blob = encode_tensors(new)
     digest = store.put(blob)
     loss = evaluate(spec, new, validation, device or torch.device("cpu"))
@@ -115,4 +149,5 @@ def aggregate_round(
         validation_loss_micro=loss_micro(loss),
         receipt_ids=tuple(r.receipt_id for r in ordered),
     )
-    return Aggregate(blob, digest, loss, result)
+    left_out = tuple(rid for rid, s in scores if not s.useful)
+    return Aggregate(blob, digest, loss, result, tuple(scores), left_out, kept_base)

@@ -74,6 +74,7 @@ def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(
         )
         assert lie.receipt.receipt_id not in agg.result.receipt_ids
         assert len(agg.result.receipt_ids) == 3
+        assert not agg.left_out and not agg.kept_base  # honest updates of a task that improves are all useful
         checkpoint = agg.checkpoint_hash
         losses.append(agg.validation_loss)
         assert agg.result.validation_loss_micro == int(agg.validation_loss * 1e6)
