@@ -1,10 +1,15 @@
 """The daemon's JSON-RPC server: Unix socket or loopback TCP, token auth, limits, event subscriptions.
 
 Threads, not the daemon's trio loop, so a busy node or a training step never delays an answer: one
-accept thread, and per connection a reader (which runs that connection's handlers in order) and a
-writer (which owns all sends, so event pushes never interleave with responses). A connection speaks
-only `hello` until it has shown the token. Every bad input gets a JSON-RPC error and leaves the other
-connections untouched; see docs/RPC.md for which errors also close the connection.
+accept thread, and per authenticated connection a reader (which runs that connection's handlers in
+order) and a writer (which owns all sends, so event pushes never interleave with responses).
+
+Before `hello` a connection holds no thread and no connection slot: the accept thread reads its first
+line itself (non-blocking, small, within `hello_timeout`) and checks the token there. Unauthenticated
+connections sit in a bounded pool where the oldest is dropped to admit a new one, so a program without
+the token that opens connections and stays silent cannot keep the owner's own client out (the owner's
+hello arrives microseconds after its connect). Every bad input gets a JSON-RPC error and leaves the
+other connections untouched; see docs/RPC.md for which errors also close the connection.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,10 +50,34 @@ class ServerLimits:
     """Bounds that keep one client from hurting the daemon or the other clients."""
 
     max_request_bytes: int = p.MAX_REQUEST_BYTES
-    max_connections: int = 16
-    hello_timeout: float = 10.0  # an unauthenticated connection must say hello within this
-    send_queue: int = 1000  # messages waiting per connection; events beyond it are dropped
+    max_connections: int = 16  # authenticated connections (a slot is taken only once the token checks)
+    hello_timeout: float = 2.0  # an unauthenticated connection must say hello within this
+    max_pending: int = 64  # connections not yet authenticated; the oldest is dropped to admit another
+    max_hello_bytes: int = 8192  # the first line (hello) may be at most this long
+    max_refusing: int = 32  # refusals being delivered at once; beyond it a refused socket is just closed
+    send_queue: int = 1000  # messages waiting per connection; events beyond it are dropped (and counted)
     close_timeout: float = 2.0
+
+
+@dataclass
+class _Pending:
+    """A connection that has not said hello yet: owned by the accept thread alone."""
+
+    deadline: float
+    buf: bytearray = field(default_factory=bytearray)
+
+    def first_line(self, limit: int) -> tuple[bytes, bytes] | None:
+        """(hello line, bytes after it) once a non-blank line is whole; raises FrameTooLarge past `limit`."""
+        while (end := self.buf.find(b"\n")) >= 0:
+            if end > limit:
+                raise FrameTooLarge(limit)
+            line = bytes(self.buf[:end]).rstrip(b"\r")
+            del self.buf[: end + 1]
+            if line.strip():  # blank lines are keep-alives, as after hello
+                return line, bytes(self.buf)
+        if len(self.buf) > limit:
+            raise FrameTooLarge(limit)
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,10 @@ class RpcServer:
         self.limits = limits
         self._methods: dict[str, _Method] = {}
         self._conns: set[_Connection] = set()
+        self._pending: dict[socket.socket, _Pending] = {}  # oldest first; accept thread only
+        self._refusing = 0
+        self._quiet_until = 0.0  # refusal warnings are logged at most once a second (a flood must not fill the log)
+        self._quieted = 0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._listener: socket.socket | None = None
@@ -115,7 +148,8 @@ class RpcServer:
 
     def start(self) -> Endpoint:
         self._listener, self._bound = _bind(self._requested)
-        self._listener.listen(self.limits.max_connections)
+        self._listener.listen(socket.SOMAXCONN)  # a long queue: a flood of connects must not fill it
+        self._listener.setblocking(False)
         if self._bus is not None:
             self._bus_sub = self._bus.subscribe(self._on_event)
         self._thread = threading.Thread(target=self._accept_loop, name="rpc-accept", daemon=True)
@@ -158,10 +192,15 @@ class RpcServer:
         self.stop()
 
     def connection_count(self) -> int:
+        """Authenticated connections (those holding a slot)."""
         with self._lock:
             return len(self._conns)
 
-    # -- accept -------------------------------------------------------------------------------
+    def pending_count(self) -> int:
+        """Connections that have not said hello yet."""
+        return len(self._pending)
+
+    # -- accept and hello (accept thread only) ------------------------------------------------
     def _accept_loop(self) -> None:
         assert self._listener is not None
         sel = selectors.DefaultSelector()
@@ -169,35 +208,153 @@ class RpcServer:
         sel.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                for key, _ in sel.select():
+                timeout = None
+                if self._pending:
+                    timeout = max(0.0, min(x.deadline for x in self._pending.values()) - time.monotonic())
+                for key, _ in sel.select(timeout):
                     if key.fileobj is self._wake_r:
                         return
-                    try:
-                        sock, _addr = self._listener.accept()
-                    except OSError as exc:
-                        log.warning("RPC accept failed: %s", exc)
-                        continue
-                    self._admit(sock)
+                    if key.fileobj is self._listener:
+                        self._accept_some(sel)
+                    elif key.fileobj in self._pending:
+                        self._read_hello(key.fileobj, sel)  # type: ignore[arg-type]
+                self._expire_pending(sel)
         finally:
+            for sock in list(self._pending):
+                self._unpend(sock, sel)
+                sock.close()
             sel.close()
             self._listener.close()
 
-    def _admit(self, sock: socket.socket) -> None:
+    def _accept_some(self, sel: selectors.BaseSelector) -> None:
+        """Accept what is queued (a bounded batch, so hellos already sent are read in between)."""
+        assert self._listener is not None
+        for _ in range(self.limits.max_pending):
+            try:
+                sock, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("RPC accept failed: %s", exc)
+                return
+            self._admit(sock, sel)
+
+    def _admit(self, sock: socket.socket, sel: selectors.BaseSelector) -> None:
         refusal = _peer_refusal(sock)
-        with self._lock:
-            if refusal is None and len(self._conns) >= self.limits.max_connections:
-                refusal = p.RpcError(
-                    p.ErrorCode.TOO_MANY_CONNECTIONS,
-                    f"too many RPC connections (limit {self.limits.max_connections}); close another client",
-                )
-            if refusal is None:
-                conn = _Connection(self, sock, next(self._ids))
-                self._conns.add(conn)
         if refusal is not None:
-            log.warning("RPC connection refused: %s", refusal.message)
-            threading.Thread(target=_refuse, args=(sock, refusal), name="rpc-refuse", daemon=True).start()
+            self._refuse(sock, refusal)
             return
-        conn.start()
+        while len(self._pending) >= self.limits.max_pending:
+            self._drop_oldest_pending(sel)
+        sock.setblocking(False)
+        self._pending[sock] = _Pending(time.monotonic() + self.limits.hello_timeout)
+        sel.register(sock, selectors.EVENT_READ)
+
+    def _drop_oldest_pending(self, sel: selectors.BaseSelector) -> None:
+        """Make room: read what the oldest pending connection sent (a hello already there is served),
+        and drop it only if it still has not said a whole hello."""
+        oldest = next(iter(self._pending))
+        self._read_hello(oldest, sel)
+        if oldest in self._pending:
+            self._unpend(oldest, sel)
+            self._warn(f"{self.limits.max_pending} connections without hello; dropped the oldest")
+            _close_quietly(oldest, p.RpcError(p.ErrorCode.TOO_MANY_CONNECTIONS,
+                                              "too many connections waiting to say hello; send hello at once"))
+
+    def _unpend(self, sock: socket.socket, sel: selectors.BaseSelector) -> _Pending | None:
+        try:
+            sel.unregister(sock)
+        except (KeyError, ValueError):
+            pass
+        return self._pending.pop(sock, None)
+
+    def _expire_pending(self, sel: selectors.BaseSelector) -> None:
+        now = time.monotonic()
+        for sock in [s for s, x in self._pending.items() if x.deadline <= now]:
+            self._unpend(sock, sel)
+            self._refuse(sock, p.RpcError(p.ErrorCode.UNAUTHORIZED, "no hello with the token within "
+                                          f"{self.limits.hello_timeout:g} s; closing"))
+
+    def _read_hello(self, sock: socket.socket, sel: selectors.BaseSelector) -> None:
+        """Read what a pending connection sent; on a whole first line, check it is a good hello."""
+        pending = self._pending[sock]
+        try:
+            chunk = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._unpend(sock, sel)
+            sock.close()
+            return
+        pending.buf += chunk
+        try:
+            found = pending.first_line(self.limits.max_hello_bytes)
+        except FrameTooLarge as exc:
+            self._unpend(sock, sel)
+            self._refuse(sock, p.RpcError(p.ErrorCode.MESSAGE_TOO_LARGE, f"hello refused: {exc}"))
+            return
+        if found is None:
+            return
+        self._unpend(sock, sel)
+        first, rest = found
+        try:
+            req = p.decode_request(first)
+        except p.ProtocolError as exc:
+            self._refuse(sock, exc.as_rpc_error(), exc.request_id)
+            return
+        if req.method != "hello":
+            self._refuse(sock, p.RpcError(p.ErrorCode.UNAUTHORIZED,
+                                          "not authenticated: send 'hello' with the token first"), req.id)
+            return
+        try:
+            result = self.check_hello(req.params)
+        except _Close as close:
+            self._refuse(sock, close.error, req.id)
+            return
+        with self._lock:
+            full = len(self._conns) >= self.limits.max_connections
+            if not full:
+                conn = _Connection(self, sock, next(self._ids), result["protocol"], rest)
+                self._conns.add(conn)
+        if full:
+            self._refuse(sock, p.RpcError(
+                p.ErrorCode.TOO_MANY_CONNECTIONS,
+                f"too many RPC connections (limit {self.limits.max_connections}); close another client"), req.id)
+            return
+        conn.start(req.id, result)
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            self._quieted += 1
+            return
+        more = f" (and {self._quieted} more in the last second)" if self._quieted else ""
+        log.warning("RPC %s%s", message, more)
+        self._quiet_until, self._quieted = now + 1.0, 0
+
+    def _refuse(self, sock: socket.socket, error: p.RpcError, request_id: p.JsonId = None) -> None:
+        """Answer `error` and hang up, on a short-lived thread; a flood of refusals is just closed."""
+        self._warn(f"connection refused: {error.message}")
+        with self._lock:
+            if self._refusing >= self.limits.max_refusing:
+                busy = True
+            else:
+                busy = False
+                self._refusing += 1
+        if busy:
+            _close_quietly(sock, error, request_id)
+            return
+
+        def run() -> None:
+            try:
+                _refuse(sock, error, request_id=request_id)
+            finally:
+                with self._lock:
+                    self._refusing -= 1
+
+        threading.Thread(target=run, name="rpc-refuse", daemon=True).start()
 
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
@@ -289,21 +446,27 @@ _BUILTIN_SCHEMAS: dict[str, Schema] = {
 class _Connection:
     """One client: a reader thread that parses and dispatches, a writer thread that sends."""
 
-    def __init__(self, server: RpcServer, sock: socket.socket, conn_id: int) -> None:
+    def __init__(self, server: RpcServer, sock: socket.socket, conn_id: int, protocol: int, leftover: bytes) -> None:
         self.server = server
         self.sock = sock
         self.id = conn_id
-        self.protocol: int | None = None
+        self.protocol = protocol  # agreed in hello, which the accept thread checked
         self.kinds: frozenset[str] = frozenset()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=server.limits.send_queue)
+        self._leftover = leftover  # what the client sent right after its hello
         self._seq = 0
+        self._missed = 0  # events dropped since the client was last told
+        self._missed_last_seq = 0
         self._seq_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._close_requested = False
         self._reader = threading.Thread(target=self._read_loop, name=f"rpc-read-{conn_id}", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name=f"rpc-write-{conn_id}", daemon=True)
 
-    def start(self) -> None:
+    def start(self, hello_id: p.JsonId, hello_result: dict[str, Any]) -> None:
+        """Answer the hello the accept thread checked, then serve."""
+        self.sock.setblocking(True)
+        self.offer(p.encode_response(p.Response(id=hello_id, result=hello_result)))
         self._writer.start()
         self._reader.start()
 
@@ -332,14 +495,26 @@ class _Connection:
                 continue
 
     def push_event(self, kind: str, data: dict[str, Any]) -> None:
-        """Deliver an event if subscribed; a dropped event still uses up a seq, so clients see the gap."""
-        if kind not in self.kinds or self.protocol is None:
+        """Deliver an event if subscribed. A dropped event still uses up a seq, and is counted: the writer
+        sends a `missed` notice ahead of everything still queued (see `_missed_notice`)."""
+        if kind not in self.kinds:
             return
         with self._seq_lock:
             self._seq += 1
             note = p.Notification(p.NOTIFY_EVENT, {"kind": kind, "seq": self._seq, "data": data})
             if not self.offer(p.encode_notification(note)):
+                self._missed += 1
+                self._missed_last_seq = self._seq
                 log.debug("RPC client %d is behind; dropped %s event %d", self.id, kind, self._seq)
+
+    def _missed_notice(self) -> bytes | None:
+        """The `missed` notification for events dropped since the last one, or None."""
+        with self._seq_lock:
+            if not self._missed:
+                return None
+            params = {"missed": self._missed, "last_seq": self._missed_last_seq}
+            self._missed = 0
+        return p.encode_notification(p.Notification(p.NOTIFY_MISSED, params))
 
     def set_kinds(self, kinds: set[str] | frozenset[str]) -> list[str]:
         self.kinds = frozenset(kinds)
@@ -369,6 +544,9 @@ class _Connection:
             assert isinstance(item, bytes)
             try:
                 self.sock.sendall(item)
+                # A drop is told as soon as the client reads again: the notice jumps the queue.
+                if (notice := self._missed_notice()) is not None:
+                    self.sock.sendall(notice)
             except OSError:
                 self._shutdown_socket()  # the client is gone: wake the reader
                 break
@@ -380,16 +558,17 @@ class _Connection:
     # -- incoming -----------------------------------------------------------------------------
     def _read_loop(self) -> None:
         splitter = LineSplitter(self.server.limits.max_request_bytes)
-        deadline = time.monotonic() + self.server.limits.hello_timeout
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ)
         try:
+            try:
+                early = splitter.feed(self._leftover)
+            except FrameTooLarge as exc:
+                raise _Close(p.RpcError(p.ErrorCode.MESSAGE_TOO_LARGE, f"request refused: {exc}")) from None
+            for line in early:
+                self._handle_line(line)
             while True:
-                timeout = None if self.protocol is not None else deadline - time.monotonic()
-                if timeout is not None and timeout <= 0:
-                    raise _Close(p.RpcError(p.ErrorCode.UNAUTHORIZED, "no hello with the token within "
-                                            f"{self.server.limits.hello_timeout:g} s; closing"))
-                if not sel.select(timeout):
+                if not sel.select(None):
                     continue
                 try:
                     chunk = self.sock.recv(65536)
@@ -436,23 +615,7 @@ class _Connection:
         try:
             req = p.decode_request(line)
         except p.ProtocolError as exc:
-            if self.protocol is None:
-                raise _Close(exc.as_rpc_error(), exc.request_id) from None
             self._reply(exc.request_id, error=exc.as_rpc_error())
-            return
-        if self.protocol is None:
-            if req.method != "hello":
-                raise _Close(
-                    p.RpcError(p.ErrorCode.UNAUTHORIZED, "not authenticated: send 'hello' with the token first"),
-                    req.id,
-                )
-            try:
-                result = self.server.check_hello(req.params)
-            except _Close as close:
-                close.request_id = req.id
-                raise
-            self.protocol = result["protocol"]
-            self._reply(req.id, result=result)
             return
         try:
             result = self.server.dispatch(self, req)
@@ -529,11 +692,11 @@ def _unlink_socket(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _refuse(sock: socket.socket, error: p.RpcError, linger: float = 1.0) -> None:
+def _refuse(sock: socket.socket, error: p.RpcError, linger: float = 1.0, request_id: p.JsonId = None) -> None:
     """Send the refusal, then drain briefly before closing so a TCP reset cannot swallow it."""
     sock.settimeout(linger)
     try:
-        sock.sendall(p.encode_response(p.Response(id=None, error=error)))
+        sock.sendall(p.encode_response(p.Response(id=request_id, error=error)))
         sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + linger
         while time.monotonic() < deadline and sock.recv(65536):
@@ -542,6 +705,16 @@ def _refuse(sock: socket.socket, error: p.RpcError, linger: float = 1.0) -> None
         pass
     finally:
         sock.close()
+
+
+def _close_quietly(sock: socket.socket, error: p.RpcError, request_id: p.JsonId = None) -> None:
+    """Try to say why without waiting (the socket may be full or gone), then close."""
+    try:
+        sock.setblocking(False)
+        sock.send(p.encode_response(p.Response(id=request_id, error=error)))
+    except OSError:
+        pass
+    sock.close()
 
 
 def _peer_refusal(sock: socket.socket) -> p.RpcError | None:

@@ -22,6 +22,7 @@ MAX_RESPONSE_BYTES = 16 << 20  # what a client accepts from the server (log dump
 
 NOTIFY_EVENT = "event"  # server -> client: one published event
 NOTIFY_CLOSING = "closing"  # server -> client: the daemon is stopping; expect EOF
+NOTIFY_MISSED = "missed"  # server -> client: events were dropped because the client fell behind
 
 EVENT_KINDS: frozenset[str] = frozenset(
     {"new_block", "round_started", "receipt_verified", "reward", "mining_state", "mining_progress", "warning", "log"}

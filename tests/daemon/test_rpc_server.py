@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import select
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -358,12 +360,35 @@ def test_slow_subscriber_loses_events_visibly_and_stays_connected(tmp_path: Path
             served.bus.publish(NewBlock(height=height, block_id="b" * 64, timestamp=0, tx_count=0))
         assert slow.ping()  # answered after every event still queued: those are now buffered in the client
         served.bus.publish(DaemonWarning(message="end"))
-        seqs = []
+        seqs, missed = [], 0
         while (note := slow.next_notification(timeout=5.0)) is not None and note.kind != "warning":
-            seqs.append(note.seq)
+            if note.method == p.NOTIFY_MISSED:
+                missed += note.params["missed"]
+            else:
+                seqs.append(note.seq)
         assert note is not None and note.seq == total + 1
         assert seqs == sorted(seqs) and len(seqs) < total  # some were dropped, and the gap shows in seq
+        assert missed == total - len(seqs)  # and each drop was counted in a `missed` notice
         assert slow.ping()
+    gen.close()
+
+
+def test_a_client_that_falls_behind_is_told_at_once_how_many_events_it_missed(tmp_path: Path) -> None:
+    gen = _serve(tmp_path, default_endpoint(tmp_path, "unix"), LIMITS)
+    served = next(gen)
+    with served.client() as slow:
+        slow.subscribe(["new_block"])
+        total = 5_000  # the client reads nothing meanwhile; no event follows the burst
+        for height in range(total):
+            served.bus.publish(NewBlock(height=height, block_id="b" * 64, timestamp=0, tx_count=0))
+        notes = list(slow.notifications(idle_timeout=1.0))
+        events = [n for n in notes if n.method == p.NOTIFY_EVENT]
+        notices = [i for i, n in enumerate(notes) if n.method == p.NOTIFY_MISSED]
+        assert notices, "dropped events were never reported"
+        assert sum(notes[i].params["missed"] for i in notices) == total - len(events) > 0
+        assert notes[notices[0]].params["last_seq"] <= total
+        # Told ahead of the queued backlog, not after it (the old gap only showed with a later event):
+        assert notices[0] < len(notes) - LIMITS.send_queue // 2
     gen.close()
 
 
@@ -403,3 +428,50 @@ def test_every_secret_param_of_the_daemon_contract_is_marked_secret(tmp_path: Pa
                 assert spec.secret, f"{name}({param}) is not marked secret"
                 checked += 1
     assert checked >= 7  # create, restore (3), unlock, send, export, import (2)
+
+
+def _hog(endpoint: Endpoint, count: int, stop: threading.Event, opened: list[int]) -> None:
+    """Another program without the token: keep `count` silent connections open, reopening each one the
+    moment the server drops it."""
+    socks: list[socket.socket] = []
+    try:
+        while not stop.is_set():
+            while len(socks) < count and not stop.is_set():
+                try:
+                    socks.append(endpoint.connect(1.0))
+                    opened[0] += 1
+                except OSError:
+                    break
+            ready, _, _ = select.select(socks, [], [], 0.02)
+            for sock in ready:
+                sock.close()
+                socks.remove(sock)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize(("transport", "hogs"), [("tcp", 16), ("tcp", 150), ("unix", 150)])
+def test_silent_connections_reopened_as_they_drop_never_lock_the_owner_out(tmp_path: Path, transport: str,
+                                                                           hogs: int) -> None:
+    gen = _serve(tmp_path, default_endpoint(tmp_path, transport), ServerLimits(hello_timeout=1.0))
+    served = next(gen)
+    stop, opened = threading.Event(), [0]
+    hog = threading.Thread(target=_hog, args=(served.server.endpoint, hogs, stop, opened), daemon=True)
+    hog.start()
+    try:
+        deadline = time.monotonic() + 10
+        while opened[0] < min(hogs, 64):
+            assert time.monotonic() < deadline, "the hog could not open its connections"
+            time.sleep(0.01)
+        time.sleep(0.1)
+        for _ in range(6):  # the owner's client, again and again while the hog holds its connections
+            with served.client(timeout=5.0) as owner:
+                assert owner.call("add", {"a": 2, "b": 3}) == 5
+            time.sleep(0.2)
+        assert served.server.connection_count() <= 1  # no silent connection ever took a slot
+    finally:
+        stop.set()
+        hog.join(5)
+        gen.close()
+    assert opened[0] >= min(hogs, 64)
