@@ -22,6 +22,7 @@ from app.core.address import decode_address, encode_address
 from app.core.crypto import SigningKey
 from app.core.errors import InvalidAddress
 from app.core.types import Transfer
+from app.daemon.wallet_recovery import FIX, keep_aside, open_wallet
 from app.wallet import export as wexport
 from app.wallet.accounts import KIND_RAW_KEY, ROLE_REWARD, ROLE_SPENDING
 from app.wallet.errors import KeystoreExists, KeystoreMissing, PasswordRequired, WalletError
@@ -54,11 +55,14 @@ class WalletService:
         self._on_keys = on_keys
         self._redact = redact
         self._lock = threading.RLock()
-        self._wallet: Wallet | None = Wallet(self.path, hrp) if self.path.exists() else None
+        self._wallet: Wallet | None
+        self._wallet, self.damaged = open_wallet(self.path, hrp)  # a damaged file never stops the daemon
 
     # -- state ----------------------------------------------------------------------------------
     @property
     def wallet(self) -> Wallet:
+        if self._wallet is None and self.damaged is not None:
+            raise NoWallet(f"the wallet file is damaged ({self.damaged.reason}): {FIX}")
         if self._wallet is None:
             raise NoWallet("no wallet yet: create one with 'potminer wallet create' (or restore/import one)")
         return self._wallet
@@ -76,7 +80,8 @@ class WalletService:
 
     def info(self) -> dict[str, Any]:
         if self._wallet is None:
-            return {"exists": False, "locked": True, "addresses": {}}
+            damaged = {"damaged": self.damaged.to_json()} if self.damaged is not None else {}
+            return {"exists": False, "locked": True, "addresses": {}, **damaged}
         return {"exists": True, "locked": self._wallet.is_locked, "addresses": self._wallet.addresses(),
                 "wallet_id": self._wallet.wallet_id, "has_seed_phrase": self._wallet.has_seed_phrase,
                 "keys": self.key_roles()}
@@ -136,6 +141,9 @@ class WalletService:
             return wallet
 
     def _refuse_existing(self) -> None:
+        if self._wallet is None and self.damaged is not None:  # the new wallet takes the damaged file's place
+            keep_aside(self.damaged)
+            self.damaged = None
         if self._wallet is not None or self.path.exists():
             raise KeystoreExists(
                 f"this data folder already has a wallet ({self.path}); export it and use another data folder "

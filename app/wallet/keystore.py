@@ -29,6 +29,7 @@ import os
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,29 @@ def parse(content: bytes) -> Sealed:
         nonce=_unb64(cipher["nonce"], "cipher.nonce", NONCE_LEN),
         ciphertext=ciphertext,
     )
+
+
+def set_aside(path: Path, now: datetime | None = None) -> Path:
+    """Rename an unusable keystore to `<name>.damaged-<UTC time>` next to it and return the new path.
+
+    Never overwrites anything (a hard link refuses an existing name; where links are not supported the
+    rename happens only if the name is free), so what the user had stays on disk for a later rescue.
+    """
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (some file systems): rename onto a name that is free
+            if target.exists():
+                continue
+            os.replace(path, target)
+            return target
+        os.unlink(path)
+        return target
+    raise KeystoreExists(f"could not find a free name to keep {path} aside")
 
 
 class KeystoreFile:
