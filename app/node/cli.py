@@ -24,6 +24,16 @@ def _listen(value: str) -> tuple[str, int]:
     return parts[1], int(parts[3])
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be above 0")
+    return number
+
+
 def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datadir", type=Path, required=True)
     p.add_argument("--genesis", type=Path, required=True, help="genesis JSON file")
@@ -35,6 +45,10 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--round-wait", type=float, default=5.0, help="seconds a round waits for late miners")
     p.add_argument("--propose-timeout-ms", type=int, default=3000)
     p.add_argument("--log-level", default="info")
+    p.add_argument("--audit", choices=("on", "off"), default=None,
+                   help="re-execute random segments of vesting receipts in the background (default: on for validators)")
+    p.add_argument("--audit-rate", type=_positive, default=None, metavar="SEGMENTS_PER_MINUTE",
+                   help="the auditor's limit on segments re-executed per minute")
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -46,7 +60,9 @@ def run_node(args: argparse.Namespace) -> int:
     config = NodeConfig(datadir=args.datadir, genesis_path=args.genesis, key_path=args.key, role=args.role,
                         listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
                         block_interval_s=args.block_interval, round_wait_s=args.round_wait,
-                        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms))
+                        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms),
+                        audit=None if args.audit is None else args.audit == "on",
+                        **({} if args.audit_rate is None else {"audit_segments_per_minute": args.audit_rate}))
     try:
         node = Node(config)
     except StorageError as exc:  # a store or signing record that cannot be trusted: say why, do not start

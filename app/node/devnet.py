@@ -22,6 +22,7 @@ from typing import Any
 
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_to_json, make_devnet_genesis
+from app.core.params import DEVNET
 from app.core.types import GRAINS_PER_POT, NO_SIGNATURE, TaskPost, TaskSpec
 from app.miner.demo import seed_blobs, task_spec
 from app.net.identity import load_or_create_identity, peer_id_of
@@ -50,6 +51,8 @@ class DevnetConfig:
     round_wait_s: float = 5.0
     post_task: bool = True
     extra_args: tuple[str, ...] = ()
+    reward_vesting_blocks: int | None = None  # None: the devnet parameters' challenge window
+    programs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (member name, program run instead of `potminer node`)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Member:
     peer_id: str
     process: subprocess.Popen[bytes] | None = None
     log_file: Any = field(default=None, repr=False)
+    program: tuple[str, ...] | None = None  # replaces `potminer node` (a test's adversarial node); same arguments
 
     @property
     def multiaddr(self) -> str:
@@ -114,8 +118,12 @@ class Devnet:
             self._member(f"v{i}", "validator")
         for i in range(self.config.miners):
             self._member(f"m{i}", "miner")
+        for name, program in self.config.programs:
+            self.members[name].program = program
         validators = [m.key.public_key for m in self.members.values() if m.role == "validator"]
-        self.genesis = make_devnet_genesis(validators, {self.requester.address: REQUESTER_FUNDS})
+        params = DEVNET if self.config.reward_vesting_blocks is None else \
+            DEVNET.replace(reward_vesting_blocks=self.config.reward_vesting_blocks)
+        self.genesis = make_devnet_genesis(validators, {self.requester.address: REQUESTER_FUNDS}, params=params)
         (self.root / "genesis.json").write_text(genesis_to_json(self.genesis))
         save_key(self.root / "requester.key", self.requester)
 
@@ -147,7 +155,8 @@ class Devnet:
     def command(self, member: Member) -> list[str]:
         others = [a for a in self.bootstrap if not a.endswith(member.peer_id)]
         # cli_command(): `python -m app` from source, the bundled potminer executable in a PyInstaller build
-        return [*cli_command(), "node", "--datadir", str(member.datadir),
+        program = list(member.program) if member.program is not None else [*cli_command(), "node"]
+        return [*program, "--datadir", str(member.datadir),
                 "--genesis", str(self.root / "genesis.json"), "--key", str(member.datadir / "node.key"),
                 "--role", member.role, "--listen", f"/ip4/127.0.0.1/tcp/{member.port}",
                 "--block-interval", str(self.config.block_interval_s), "--round-wait", str(self.config.round_wait_s),

@@ -27,7 +27,7 @@ from app.core.state import (
     UnknownReceipt,
     check_fraud_proof_structure,
 )
-from app.core.types import Block, FraudProof, TaskPost
+from app.core.types import Block, FraudProof, TaskPost, WorkReceipt
 from app.miner.fraud import PROVEN
 from app.miner.verify import TaskView, Verdict
 from app.node.rounds import RoundNotChecked
@@ -82,13 +82,18 @@ def round_anchor_in_blocks(block_at: BlockAt, task_id: bytes, round_number: int,
 
 def round_view(block_at: BlockAt, proof: FraudProof, head: ChainState) -> TaskView:
     """The verifier's task view of the round `proof`'s receipt was paid in (its spec and anchor)."""
-    receipt = proof.receipt
+    return receipt_view(block_at, proof.receipt, head)
+
+
+def receipt_view(block_at: BlockAt, receipt: WorkReceipt, head: ChainState) -> TaskView:
+    """The task view of the round an included `receipt` was paid in (fraud-proof checks, the auditor)."""
     task = head.task(receipt.task_id)
-    reward = head.pending_reward(proof.receipt_id)
+    reward = head.pending_reward(receipt.receipt_id)
     if task is None or reward is None:
-        raise UnknownReceipt(f"no reward held for receipt {proof.receipt_id.hex()[:16]}")
-    paid_at = reward.unlock_height - head.params.reward_vesting_blocks
-    anchor = round_anchor_in_blocks(block_at, receipt.task_id, receipt.round, paid_at)
+        raise UnknownReceipt(f"no reward held for receipt {receipt.receipt_id.hex()[:16]}")
+    # the paying height is not kept (vesting differs per key), so search down from the head: the block
+    # that opened the round is unique, and at most one vesting window above the paying block
+    anchor = round_anchor_in_blocks(block_at, receipt.task_id, receipt.round, head.height + 1)
     return TaskView(spec=task.spec, current_round=task.round, current_checkpoint=task.checkpoint,
                     anchor_block_hash=anchor, finished=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ class EventLoop:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pot-work")
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pot-io")
+        self._low = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-audit", initializer=_lower_priority)
 
     def post(self, fn: Callable[..., None], *args: Any) -> None:
         """Run `fn(*args)` on the loop thread (callable from any thread)."""
@@ -41,6 +43,11 @@ class EventLoop:
     def run_in_worker(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
         """Run heavy `job` on the worker thread; `done(result, error)` comes back on the loop thread."""
         self._submit(self._pool, job, done)
+
+    def run_low(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
+        """Run background work (audits) on its own low-priority thread: it never queues behind or ahead
+        of the worker's verification and aggregation, and the OS schedules it after them."""
+        self._submit(self._low, job, done)
 
     def run_io(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
         """Run blocking network I/O (sync, fetches) off the loop; `done` comes back on the loop thread."""
@@ -87,6 +94,7 @@ class EventLoop:
                 self._safely(item)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._background.shutdown(wait=False, cancel_futures=True)
+        self._low.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _safely(fn: Callable[[], None]) -> None:
@@ -94,3 +102,11 @@ class EventLoop:
             fn()
         except Exception:
             log.exception("node event failed")
+
+
+def _lower_priority() -> None:
+    """Nice this thread (Linux schedules threads as tasks; elsewhere it stays at normal priority)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass

@@ -60,8 +60,10 @@ from app.net.host import GossipMessage, NetConfig
 from app.net.messages import ErrorResponse, ERR_NOT_FOUND
 from app.net.protocols import Providers
 from app.node import gossip, sync
+from app.node.auditor import AUDIT_TICK_S, DEFAULT_SEGMENTS_PER_MINUTE, AuditConfig, AuditJob, AuditOutcome, Auditor, \
+    audit_segment
 from app.node.chain import ChainManager
-from app.node.fraud import FraudDesk, round_view
+from app.node.fraud import FraudDesk, receipt_view, round_view
 from app.node.keys import load_key
 from app.node.loop import EventLoop
 from app.node.mempool import Mempool
@@ -102,10 +104,18 @@ class NodeConfig:
     sync_interval_s: float = 2.0
     status_interval_s: float = 2.0
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    audit: bool | None = None  # re-execute vesting receipts in the background; None: on for validators only
+    audit_segments_per_minute: float = DEFAULT_SEGMENTS_PER_MINUTE
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {self.role!r}")
+        if not self.audit_segments_per_minute > 0:
+            raise ValueError(f"audit_segments_per_minute must be positive, not {self.audit_segments_per_minute!r}")
+
+    @property
+    def audits(self) -> bool:
+        return self.role == "validator" if self.audit is None else self.audit
 
 
 class Node:
@@ -149,6 +159,9 @@ class Node:
                                lambda proof, head: round_view(self.chain.store.block_by_height, proof, head)) \
             if is_validator else None
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
+        self.auditor = Auditor(AuditConfig(segments_per_minute=config.audit_segments_per_minute)) \
+            if config.audits else None
+        self._audit_backfill()
         self._resume_receipts()
         self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
         self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts,
@@ -205,6 +218,8 @@ class Node:
         self.loop.post(self._after_commit)
         self.loop.call_later(self.config.sync_interval_s, self._sync_tick)
         self.loop.call_later(self.config.status_interval_s, self._status_tick)
+        if self.auditor is not None:
+            self.loop.call_later(AUDIT_TICK_S, self._audit_tick)
         try:
             self.loop.run()
         finally:
@@ -302,6 +317,8 @@ class Node:
         log.info("committed block %d (%d txs, %d receipts, %d results, %d evidence, %d fraud proofs)",
                  block.header.height, len(body.transactions), len(body.receipts), len(body.results),
                  len(body.evidence), len(body.fraud_proofs))
+        if self.auditor is not None and body.receipts:
+            self.auditor.on_block(block, self.chain.state)
         self._after_commit()
 
     def _remember_committees(self) -> None:
@@ -320,6 +337,8 @@ class Node:
             self.fraud.on_commit(state)
         if self.miner is not None:
             self.miner.on_head(state)
+        if self.auditor is not None:
+            self.auditor.on_commit(state)
         self._deferred = [p for p in self._deferred if p.height > state.height]
         self._write_status()
         self.loop.call_later(self.config.block_interval_s, self._start_height, state.height + 1)
@@ -465,6 +484,52 @@ class Node:
 
         self.loop.run_in_worker(lambda: train(job, self.key, self.work, self.config.datadir / "resume"), done)
 
+    # ------------------------------------------------------------------ auditing
+
+    def _audit_backfill(self) -> None:
+        """After a restart, audit again the receipts of the blocks whose rewards may still vest."""
+        if self.auditor is None:
+            return
+        state = self.chain.state
+        for height in range(max(1, state.height - state.params.reward_vesting_blocks), state.height + 1):
+            block = self.chain.store.block_by_height(height)
+            if block is not None and block.body.receipts:
+                self.auditor.on_block(block, state)
+
+    def _audit_tick(self) -> None:
+        """Hand the next audit to the low-priority thread (rate-limited by the auditor; one at a time)."""
+        assert self.auditor is not None
+        self.loop.call_later(AUDIT_TICK_S, self._audit_tick)
+        job = self.auditor.next_job()
+        if job is None:
+            return
+        state = self.chain.state
+        try:
+            view = receipt_view(self.chain.store.block_by_height, job.receipt, state)
+        except PotError as exc:
+            self.auditor.finished(job, AuditOutcome("inconclusive", str(exc)), state.height)
+            return
+        self.loop.run_low(lambda: audit_segment(self.work, job, view, self.key.address),
+                          lambda outcome, error: self._audited(job, outcome, error))
+
+    def _audited(self, job: AuditJob, outcome: AuditOutcome | None, error: BaseException | None) -> None:
+        assert self.auditor is not None
+        if outcome is None:
+            outcome = AuditOutcome("inconclusive", repr(error))
+        self.auditor.finished(job, outcome, self.chain.height)
+        rid = job.receipt.receipt_id.hex()[:16]
+        if outcome.proof is not None:
+            log.warning("audit: segment %d of receipt %s (miner %s, included at %d) is fraudulent (%s); "
+                        "publishing the fraud proof", job.segment, rid, job.receipt.miner.hex()[:12], job.included_at,
+                        outcome.detail)
+            self._publish(outcome.proof)
+            self._on_fraud_proof(outcome.proof)
+        elif outcome.kind == "withheld":
+            log.warning("audit: the miner %s of receipt %s did not serve segment %d: %s", job.receipt.miner.hex()[:12],
+                        rid, job.segment, outcome.detail)
+        else:
+            log.info("audit: segment %d of receipt %s: %s %s", job.segment, rid, outcome.kind, outcome.detail)
+
     def _republish_receipts(self) -> None:
         """Gossip is best effort: repeat a receipt until its round closes (validators deduplicate)."""
         state = self.chain.state
@@ -586,6 +651,10 @@ class Node:
         self._refresh_peers()
         extra = {"peer_id": self.net.peer_id, "listen": self.net.listen_addrs, "mempool": len(self.mempool),
                  "engine_view": self.engine.view, "written_at": time.time()}
+        if self.auditor is not None:
+            st = self.auditor.stats
+            extra["audit"] = {"segments": st.segments, "frauds": st.frauds, "withheld": st.withheld,
+                              "tracked": len(self.auditor)}
         write_status(self.config.datadir, snapshot(self.chain.state, role=self.config.role,
                                                    key_address=self.key.address, peers=self._peers,
                                                    extra=extra))

@@ -108,6 +108,23 @@ class TrainingWork:
         verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
         return Checked(verifier.verify(receipt, trace, list(segments)), segments)
 
+    def audit(self, receipt: WorkReceipt, view: TaskView, segment: int) -> tuple[Verdict, TrainingTrace | None]:
+        """Re-execute segment `segment` of an included receipt (`view`: the task as of its round), with
+        the trace it was checked against (None if the trace could not be had)."""
+        try:
+            trace = self._fetch_trace(receipt)
+            if trace.root != receipt.commitments_root:
+                return Verdict(False, UNAVAILABLE, "no peer served the receipt's trace"), None
+            if not 0 <= segment < len(trace.checkpoints) - 1:
+                return Verdict(False, "bad-segment", f"segment {segment} of {len(trace.checkpoints) - 1}"), trace
+            self.ensure(trace.checkpoints[segment])
+            self.ensure(trace.checkpoints[segment + 1])
+        except Exception as exc:  # noqa: BLE001 - unavailable data is a finding, not a crash
+            return Verdict(False, UNAVAILABLE, str(exc)), None
+        self.training_data(view.spec)
+        verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
+        return verifier.verify_segment(receipt, trace, segment), trace
+
     def check_fraud(self, proof: FraudProof, view: TaskView) -> Verdict:
         """Re-execute the segment `proof` challenges (`view`: the task as of the receipt's round)."""
         try:
