@@ -31,6 +31,8 @@ class EventLoop:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pot-work")
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pot-io")
         self._low = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-audit", initializer=_lower_priority)
+        self._fetch = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pot-fetch")
+        self._verify = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-verify")
 
     def post(self, fn: Callable[..., None], *args: Any) -> None:
         """Run `fn(*args)` on the loop thread (callable from any thread)."""
@@ -43,6 +45,16 @@ class EventLoop:
     def run_in_worker(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
         """Run heavy `job` on the worker thread; `done(result, error)` comes back on the loop thread."""
         self._submit(self._pool, job, done)
+
+    def run_fetch(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
+        """Gather what a receipt's verification needs from peers (traces, blobs) under a deadline: a peer
+        that stalls holds one of these threads, never the worker, the verifier or the loop."""
+        self._submit(self._fetch, job, done)
+
+    def run_verify(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
+        """Re-execute a gossiped receipt's challenged segments on the verification thread, apart from
+        the worker's aggregation and fraud-proof checks, which a queue of receipts must not delay."""
+        self._submit(self._verify, job, done)
 
     def run_low(self, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]) -> None:
         """Run background work (audits) on its own low-priority thread: it never queues behind or ahead
@@ -95,6 +107,8 @@ class EventLoop:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._background.shutdown(wait=False, cancel_futures=True)
         self._low.shutdown(wait=False, cancel_futures=True)
+        self._fetch.shutdown(wait=False, cancel_futures=True)
+        self._verify.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _safely(fn: Callable[[], None]) -> None:

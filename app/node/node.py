@@ -72,8 +72,9 @@ from app.node.rounds import AggKey, RoundDesk
 from app.node.status import snapshot, write_status
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
-from app.node.traces import PROTOCOL_NAME, TraceBook, TraceRequest, TraceResponse
-from app.node.work import UNAVAILABLE, Checked, TrainingWork
+from app.node.traces import PROTOCOL_NAME, TRACE_DEADLINE_S, TRACE_FALLBACK_PEERS, TraceBook, TraceRequest, \
+    TraceResponse, request_trace
+from app.node.work import UNAVAILABLE, Checked, Gathered, TrainingWork
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,7 @@ class Node:
                 self._on_tx(record)
             elif isinstance(record, WorkReceipt):
                 self._origins[record.receipt_id] = origin
-                if self.desk is not None and self.desk.on_receipt(record, state):
+                if self.desk is not None and self.desk.on_receipt(record, state, origin):
                     log.info("verifying receipt of %s for round %d", record.miner.hex()[:12], record.round)
             elif isinstance(record, FraudProof):
                 self._on_fraud_proof(record)
@@ -441,7 +442,13 @@ class Node:
             self.desk.verified(receipt, verdict, self.chain.state, checked.segments if checked is not None else ())
             self._retry_deferred()
 
-        self.loop.run_in_worker(lambda: self.work.check(receipt, view), done)
+        def gathered(got: Gathered | Checked | None, error: BaseException | None) -> None:
+            if got is None or isinstance(got, Checked):
+                done(got, error)
+            else:  # everything is local now: re-execute on the verification thread
+                self.loop.run_verify(lambda: self.work.replay(receipt, view, got), done)
+
+        self.loop.run_fetch(lambda: self.work.gather(receipt, view), gathered)
 
     def _schedule_fraud_check(self, proof: FraudProof, view: TaskView) -> None:
         def done(verdict: Verdict | None, error: BaseException | None) -> None:
@@ -546,16 +553,18 @@ class Node:
         return self.net.call(lambda h: h.fetch_blob(digest), timeout_s=120)
 
     def _fetch_trace(self, receipt: WorkReceipt) -> TrainingTrace:
+        """The receipt's trace from its publisher, else from a few other peers, each within a short deadline."""
         origin = self._origins.get(receipt.receipt_id)
         peers = self.net.call(lambda h: sync._connected(h))
-        order = ([origin] if origin else []) + [p for p in peers if p != origin]
+        order = ([origin] if origin else []) + [p for p in peers if p != origin][:TRACE_FALLBACK_PEERS]
+        root = receipt.commitments_root
         errors = []
         for peer in order:
             try:
-                resp = self.net.call(lambda h: h.request(peer, PROTOCOL_NAME, TraceRequest(receipt.commitments_root),
-                                                         TraceResponse), timeout_s=30)
-                if resp.trace.root == receipt.commitments_root:
-                    return resp.trace
+                trace = self.net.call(lambda h: request_trace(h, peer, root, publisher=peer == origin),
+                                      timeout_s=TRACE_DEADLINE_S + 5)
+                if trace.root == root:
+                    return trace
                 errors.append(f"{peer}: wrong trace")
             except Exception as exc:  # noqa: BLE001 - try the next peer
                 errors.append(f"{peer}: {exc}")

@@ -34,6 +34,7 @@ class _Round:
     opened_at: float = field(default_factory=time.monotonic)
     first_verified_at: float | None = None
     receipts: dict[bytes, WorkReceipt] = field(default_factory=dict)  # receipt id -> receipt
+    origins: dict[bytes, str] = field(default_factory=dict)  # receipt id -> the peer that published it
 
 
 AggKey = tuple[bytes, int, tuple[bytes, ...]]  # (task id, round, sorted receipt ids)
@@ -74,8 +75,14 @@ class RoundDesk:
 
     # ------------------------------------------------------------------ inputs
 
-    def on_receipt(self, receipt: WorkReceipt, head: ChainState) -> bool:
-        """Take a gossiped receipt for an open round; schedule its verification. False if not useful now."""
+    def on_receipt(self, receipt: WorkReceipt, head: ChainState, origin: str | None = None) -> bool:
+        """Take a gossiped receipt for an open round; schedule its verification. False if not useful now.
+
+        Work a peer can cause is bounded: one receipt per miner key per round, and at most one pending
+        verification per publishing peer (`origin`) per round, so a peer signing receipts with fresh
+        keys gets one looked at, not a queue of them (the next is taken when it is republished after
+        this one's verdict). Receipts of a proposed block come with no origin and are never refused here.
+        """
         task = head.task(receipt.task_id)
         if task is None or task.status != TASK_OPEN or receipt.round != task.round:
             return False
@@ -87,7 +94,11 @@ class RoundDesk:
         rnd = self._rounds.setdefault((receipt.task_id, receipt.round), _Round())
         if any(r.miner == receipt.miner for r in rnd.receipts.values()):
             return False  # one receipt per miner per round; the first one counts
+        if origin is not None and any(o == origin and self.verdicts.get(r) is None for r, o in rnd.origins.items()):
+            return False  # this peer already has a verification pending in this round
         rnd.receipts[rid] = receipt
+        if origin is not None:
+            rnd.origins[rid] = origin
         self.verdicts[rid] = None
         view = TaskView(spec=task.spec, current_round=task.round, current_checkpoint=task.checkpoint,
                         anchor_block_hash=head.round_anchor(receipt.task_id))
@@ -106,6 +117,7 @@ class RoundDesk:
             rnd = self._rounds.get((receipt.task_id, receipt.round))
             if rnd is not None:
                 rnd.receipts.pop(receipt.receipt_id, None)
+                rnd.origins.pop(receipt.receipt_id, None)
             self.verdicts.pop(receipt.receipt_id, None)
             self.poll(head)
             return

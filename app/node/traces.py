@@ -16,16 +16,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import trio
+
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.core.types import WorkReceipt
 from app.miner.proof import TrainingTrace
 from app.net.messages import Request, Response
+from app.net.peers import Offence
 from app.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_NAME = "trace"
+TRACE_DEADLINE_S = 3.0  # a trace is a few hundred bytes: a peer that takes longer is stalling
+TRACE_FALLBACK_PEERS = 2  # other peers asked when the publisher does not serve its receipt's trace
+# A publisher that stalls the trace of its own receipt gossiped work it cannot back: the penalties of a
+# timeout, an invalid message and a bad response (22 points), so the third stall crosses the ban
+# threshold (-50), while an honest miner's single hiccup fades with the score's half-life.
+STALL_OFFENCES = (Offence.TIMEOUT, Offence.INVALID_GOSSIP, Offence.BAD_RESPONSE)
 TRACE_SUFFIX = ".trace"
 RECEIPT_SUFFIX = ".receipt"
 
@@ -42,6 +51,26 @@ class TraceRequest(Request):
 class TraceResponse(Response):
     TAG = 141
     trace: TrainingTrace
+
+
+class TraceStalled(PotError):
+    """A peer did not answer a trace request within `TRACE_DEADLINE_S`."""
+
+
+async def request_trace(host, peer: str, root: bytes, deadline_s: float = TRACE_DEADLINE_S,  # type: ignore[no-untyped-def]
+                        publisher: bool = False) -> TrainingTrace:
+    """Ask `peer` (a NetHost's peer id) for the trace with commitments root `root`, within `deadline_s`.
+
+    A `publisher` (the peer that gossiped the receipt) that lets the deadline pass is penalised with
+    `STALL_OFFENCES`; another peer asked as a fallback only had the chance to help.
+    """
+    with trio.move_on_after(deadline_s):
+        response = await host.request(peer, PROTOCOL_NAME, TraceRequest(root), TraceResponse)
+        return response.trace
+    if publisher:
+        for offence in STALL_OFFENCES:
+            host.report(peer, offence)
+    raise TraceStalled(f"{peer} did not serve the trace within {deadline_s:g} s")
 
 
 class TraceBook:

@@ -41,6 +41,14 @@ class Checked:
     segments: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """Everything a receipt's verification needs is local: its trace, and the blobs of the draw."""
+
+    trace: TrainingTrace
+    segments: tuple[int, ...]
+
+
 class TrainingWork:
     """Verification and aggregation against one node's blob store.
 
@@ -85,7 +93,12 @@ class TrainingWork:
         return self.check(receipt, view).verdict
 
     def check(self, receipt: WorkReceipt, view: TaskView) -> Checked:
-        """Fetch the trace and just the blobs this verifier's fixed draw needs, and re-execute those segments.
+        """`gather` then `replay`, in one call (tests, and callers with no separate fetch thread)."""
+        gathered = self.gather(receipt, view)
+        return gathered if isinstance(gathered, Checked) else self.replay(receipt, view, gathered)
+
+    def gather(self, receipt: WorkReceipt, view: TaskView) -> "Gathered | Checked":
+        """Fetch the trace and just the blobs this verifier's fixed draw needs (network only, no torch).
 
         Anything not served (trace, challenged checkpoint, update) is the verdict `unavailable`.
         """
@@ -105,8 +118,13 @@ class TrainingWork:
             self.ensure(receipt.update_hash)
         except Exception as exc:  # noqa: BLE001 - unavailable data is a verdict, not a crash
             return Checked(Verdict(False, UNAVAILABLE, str(exc)), segments)
+        self.training_data(view.spec)  # the task's own data (shipped with every node, or fetched once)
+        return Gathered(trace, segments)
+
+    def replay(self, receipt: WorkReceipt, view: TaskView, gathered: "Gathered") -> Checked:
+        """Re-execute the challenged segments from local blobs (the costly part)."""
         verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
-        return Checked(verifier.verify(receipt, trace, list(segments)), segments)
+        return Checked(verifier.verify(receipt, gathered.trace, list(gathered.segments)), gathered.segments)
 
     def audit(self, receipt: WorkReceipt, view: TaskView, segment: int) -> tuple[Verdict, TrainingTrace | None]:
         """Re-execute segment `segment` of an included receipt (`view`: the task as of its round), with

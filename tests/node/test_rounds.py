@@ -108,3 +108,17 @@ def test_a_receipt_whose_check_crashed_is_checked_again_but_unavailable_data_is_
     assert not desk.on_receipt(c, state)  # withheld data is refused for good, never re-drawn
     assert desk.unavailable[c.receipt_id].segments == (2,)
     assert desk.unavailable[c.receipt_id].miner == c.miner
+
+
+def test_a_peer_gets_one_pending_verification_per_round_whatever_keys_it_signs_with(head) -> None:  # type: ignore[no-untyped-def]
+    state, task_id = head
+    desk, asked = make_desk()
+    fresh = [SigningKey.from_seed(bytes([120 + i]) * 32) for i in range(3)]
+    first, second, third = (receipt(state, task_id, k, 10 + i) for i, k in enumerate(fresh))
+    assert desk.on_receipt(first, state, "hostile")
+    assert not desk.on_receipt(second, state, "hostile")  # the first one is still being verified
+    assert desk.on_receipt(third, state, "honest")  # other peers are not held up by it
+    desk.verified(first, Verdict(False, "unavailable", "trace stalled"), state)
+    assert desk.on_receipt(second, state, "hostile")  # its republication is taken once the first is decided
+    assert asked["verify"] == [first, third, second]
+    assert desk.on_receipt(receipt(state, task_id, MINERS[0], 30), state)  # a proposal's receipts: no origin, no limit
