@@ -128,6 +128,16 @@ def worker(shared: TrainingWorker) -> TrainingWorker:
     return shared
 
 
+@pytest.fixture()
+def own_worker() -> Iterator[TrainingWorker]:
+    """A worker of the test's own, for a test that kills it: the reaper ends its restarted process after the test,
+    which would leave the shared worker dead for whichever test runs next."""
+    w = TrainingWorker()
+    w.start()
+    yield w
+    w.shutdown(timeout=30)
+
+
 def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent_signs(tmp_path: Path, worker: TrainingWorker) -> None:
     spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
     unknown_base = bytes([0xAB]) * 32  # a base checkpoint that is in no store
@@ -187,9 +197,9 @@ def test_a_new_order_while_training_pauses_the_old_round_and_trains_the_new_one(
 
 
 def test_sigkill_mid_round_is_reported_and_the_round_completes_from_the_last_resume_point(
-    tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput
+    tmp_path: Path, own_worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput
 ) -> None:
-    """Runs last of the shared-worker tests: the reaper ends the restarted process after it."""
+    worker = own_worker
     worker.run(order_for(long_spec, tmp_path))
     collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 12)
     worker.pause()  # a pause always saves; periodic saves while training come only every few seconds

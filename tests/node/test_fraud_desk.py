@@ -32,9 +32,10 @@ CHALLENGER = key("challenger").address
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A chain (the second test finalises on it, so it runs last) on which a cheater's forged receipt and an honest one were both paid (pending)."""
+    """A chain on which a cheater's forged receipt and an honest one were both paid (pending); each test gets its
+    own (one finalises on it), so they pass alone and in any order."""
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("fraud")
     spec = demo.task_spec(local_steps=12, checkpoint_interval=4, batch_size=32)
