@@ -1,8 +1,8 @@
 """Issue 7's must-shows, the window against a REAL `potminer daemon` on a one-validator devnet.
 
 One devnet and one daemon serve the whole module (tests/ui/devnet_daemon.py); each test opens its own
-window on it. In file order the wizard makes the wallet and the switch starts mining; run alone, a
-test makes what it needs through the daemon's RPC instead.
+window on it and makes what it needs through the daemon's RPC, so it passes alone and in any order. The
+wizard, which needs a daemon with no wallet yet, has a module of its own (test_window_wizard.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from PySide6.QtWidgets import QDialogButtonBox
 from app.core.address import encode_address
 from app.core.crypto import SigningKey
 from app.ui.frame_monitor import FrameMonitor
-from app.ui.wizard_flow import Step
-from app.wallet.export import export_phrase
-from app.wallet.wallet import Wallet
 from tests.daemon.daemon_proc import wait_for
 from tests.ui.conftest import PASSWORD
 
@@ -24,55 +21,6 @@ MAX_FRAME_MS = 100.0
 
 def click(qtbot, widget) -> None:  # type: ignore[no-untyped-def]
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
-
-
-def test_wizard_creates_wallet_and_saves_choices(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
-    if devnet_daemon.rpc("status")["wallet"]["exists"]:
-        import pytest
-
-        pytest.skip("the module's daemon already has a wallet (run this test first, or alone)")
-    qtbot.waitUntil(lambda: gui.wizard is not None and gui.wizard.isVisible(), timeout=10000)
-    w = gui.wizard
-    w.create_radio.setChecked(True)
-    click(qtbot, w.next_button)
-    assert w.flow.current is Step.PASSWORD
-    w.password.setText(PASSWORD)
-    w.password_repeat.setText(PASSWORD + "x")
-    click(qtbot, w.next_button)
-    assert "differ" in w.error.text() and w.flow.current is Step.PASSWORD
-    w.password_repeat.setText(PASSWORD)
-    click(qtbot, w.next_button)  # the daemon creates the keystore (scrypt): a moment
-    qtbot.waitUntil(lambda: w.flow.current is Step.SHOW_SEED, timeout=30000)
-    words = w.flow.answers.phrase.split()
-    assert len(words) == 24 and w.seed_grid.words == words
-    click(qtbot, w.next_button)
-    assert w.flow.current is Step.CONFIRM_SEED
-    positions = w.flow.answers.confirm_positions
-    for field in w.confirm_fields:
-        field.setText("wrong")
-    click(qtbot, w.next_button)
-    assert "does not match" in w.error.text() and w.flow.current is Step.CONFIRM_SEED
-    for pos, field in zip(positions, w.confirm_fields):
-        field.setText(words[pos])
-    click(qtbot, w.next_button)
-    assert w.flow.current is Step.DEVICE
-    qtbot.waitUntil(lambda: w.device.findData("cpu") >= 0, timeout=10000)  # the daemon's mine.devices
-    w.device.setCurrentIndex(w.device.findData("cpu"))
-    click(qtbot, w.next_button)
-    w.always_radio.setChecked(True)
-    with qtbot.waitSignal(w.accepted, timeout=10000):
-        click(qtbot, w.next_button)
-
-    # the daemon has the wallet, the choices are in its config, and the phrase shown is the wallet's
-    status = devnet_daemon.rpc("status")
-    assert status["wallet"]["exists"] and not status["wallet"]["locked"]
-    mining = devnet_daemon.rpc("config.get")["config"]["mining"]
-    assert (mining["mode"], mining["device"]) == ("always", "cpu")
-    keystore = Wallet(devnet_daemon.data_dir / "wallet" / "wallet.keystore", "potd")
-    assert export_phrase(keystore, PASSWORD)[0] == " ".join(words)
-    spending = status["wallet"]["addresses"]["spending"]
-    qtbot.waitUntil(lambda: gui.window.wallet.address.text() == spending, timeout=10000)
-    assert gui.window.wallet.qr.matrix, "the receive address has a QR code"
 
 
 def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
