@@ -15,6 +15,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests marked `last_in_module` after the rest of their module, in whatever order
+    (pytest-randomly's or the file's) the module's tests were put."""
+    for item in [i for i in items if i.get_closest_marker("last_in_module")]:
+        module = getattr(item, "module", None)
+        last = max(n for n, other in enumerate(items) if getattr(other, "module", None) is module)
+        items.remove(item)
+        items.insert(last, item)  # right after the module's last test (which moved up by one)
+
+
 @pytest.fixture(autouse=True)
 def reap_children() -> Iterator[None]:
     """Kill any child process a test started and forgot (hivemind's lesson)."""

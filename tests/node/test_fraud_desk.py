@@ -7,7 +7,6 @@ the committee's earlier miss of the forgery is simulated (the receipts are inclu
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
