@@ -294,6 +294,9 @@ class RpcClient(QObject):
             reason = str(note.params.get("reason", "the daemon is stopping"))
             self.closing.emit(reason)
             return
+        if note.method == p.NOTIFY_MISSED:  # the daemon dropped events for us: refresh at once
+            self.eventsLost.emit()
+            return
         if note.method != p.NOTIFY_EVENT or note.kind is None:
             return
         seq = note.seq

@@ -130,3 +130,21 @@ def test_garbage_is_skipped_and_silent_calls_time_out(qtbot, sock_path: Path) ->
     qtbot.waitUntil(lambda: bool(failures), timeout=3000)
     assert failures[0].code == CALL_TIMEOUT and client.is_ready()  # type: ignore[attr-defined]
     client.stop()
+
+
+def test_a_missed_notice_tells_the_window_to_refresh(qtbot, sock_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def reply(req: dict) -> list[bytes] | None:  # type: ignore[type-arg]
+        if req["method"] == "hello":
+            return [answer(req, {"server": "scripted", "events": ["warning"]})]
+        if req["method"] == "subscribe":  # the daemon dropped 40 events: no later event needed to notice
+            return [answer(req, {"subscribed": ["warning"]}),
+                    b'{"jsonrpc":"2.0","method":"missed","params":{"missed":40,"last_seq":40}}\n']
+        return None
+
+    ScriptedServer(sock_path, reply)
+    client = RpcClient(lambda: Target(Endpoint("unix", path=str(sock_path)), "0" * 64))
+    lost: list[bool] = []
+    client.eventsLost.connect(lambda: lost.append(True))
+    client.start()
+    qtbot.waitUntil(lambda: lost == [True], timeout=3000)
+    client.stop()
