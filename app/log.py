@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -225,6 +226,16 @@ class LoggingSetup:
             handler.close()
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are born 0600 (and an older one is made 0600): they hold addresses and activity."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(
     log_dir: Path | None,
     level: str = "INFO",
@@ -245,9 +256,9 @@ def setup_logging(
     handlers: list[logging.Handler] = [ring]
     if log_dir is not None:
         log_dir = Path(log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         handlers.append(
-            logging.handlers.RotatingFileHandler(log_dir / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+            PrivateRotatingFileHandler(log_dir / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
         )
     if console:
         handlers.append(logging.StreamHandler(sys.stderr))

@@ -30,6 +30,7 @@ PASSWORD = "correct horse battery"
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     datadir = tmp_path_factory.mktemp("d")
     write_config(datadir, '[mining]\nmode = "always"\npause_on_battery = false\n')
+    os.chmod(datadir, 0o755)  # as a pre-existing folder may be: the daemon makes it private
     proc = start_daemon(datadir, "--offline")
     yield datadir
     stop_daemon(proc)
@@ -155,3 +156,11 @@ def test_stop_releases_the_lock(tmp_path: Path) -> None:
     assert "stopped" in out.stdout
     assert proc.wait(30) == 0
     assert read_lock_info(tmp_path / "d") is None
+
+
+def test_the_data_folder_and_logs_are_private(daemon: Path) -> None:
+    if os.name != "posix":
+        pytest.skip("POSIX permission bits")
+    assert os.stat(daemon).st_mode & 0o777 == 0o700  # it was 0755 before the daemon started
+    assert os.stat(daemon / "logs" / "potminer.log").st_mode & 0o777 == 0o600
+    assert "was readable by others (mode 755)" in (daemon / "logs" / "potminer.log").read_text()
