@@ -93,6 +93,7 @@ class WalletInfo:
     exists: bool = False
     locked: bool = True
     address: str = ""  # the spending address: the one to give out
+    damaged: str = ""  # why the wallet file could not be opened (the daemon runs without it), or ""
 
 
 @dataclass
@@ -124,7 +125,8 @@ def parse_status(raw: Any) -> Status:
         height=int(node.get("height") or 0), head_time=float(node.get("head_time") or 0),
         committee=[str(a) for a in _list(node, "committee")],
         wallet_info=WalletInfo(exists=bool(wallet.get("exists", False)), locked=bool(wallet.get("locked", True)),
-                               address=str(addresses.get("spending", ""))))
+                               address=str(addresses.get("spending", "")),
+                               damaged=str(_dict(wallet, "damaged").get("reason", ""))))
 
 
 @dataclass

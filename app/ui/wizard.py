@@ -84,10 +84,20 @@ class Wizard(QDialog):
         group = QButtonGroup(self)
         for r in (self.create_radio, self.restore_radio):
             group.addButton(r)
+        self.damaged_note = QLabel("")
+        self.damaged_note.setObjectName("errorText")
+        self.damaged_note.setWordWrap(True)
+        damaged = self.model.status.wallet_info.damaged
+        self.damaged_note.setVisible(bool(damaged))
+        if damaged:  # the daemon could not open the wallet file: restoring from the phrase is the way back
+            self.damaged_note.setText(
+                f"Your wallet file could not be opened ({damaged}). Restore the wallet from its seed phrase: "
+                "the damaged file is kept next to it, renamed with today's date, and is never deleted.")
+            self.restore_radio.setChecked(True)
         self._add(Step.WELCOME, _page(
             "Welcome", "PoT Miner trains machine-learning models for the network while your computer is free, "
             "and pays you in POT for verified work. First, a wallet to receive the rewards.",
-            self.create_radio, self.restore_radio))
+            self.damaged_note, self.create_radio, self.restore_radio))
 
         self.password = password_field("Password (at least 8 characters)")
         self.password_repeat = password_field("The same password again")
