@@ -2,7 +2,9 @@
 
 They read only the immutable head state, so they need no lock. A bad signature is the sender's
 fault (REJECT: the forwarding peer loses score); a message that is merely stale or from another
-epoch is IGNOREd without blame.
+epoch is IGNOREd without blame. So is a well-signed message that cannot be used (a transaction whose
+sender cannot pay it or whose nonce is spent or far ahead, a receipt that is not for a task's open
+round and checkpoint): checked before the signature, never relayed, never rewarded.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from app.core.bft import check_proposal_evidence
 from app.core.consensus import check_evidence
 from app.core.encoding import Record
 from app.core.errors import PotError
-from app.core.state import ChainState, MalformedFraudProof
+from app.core.state import TASK_OPEN, ChainState, MalformedFraudProof
 from app.core.types import (
     Block,
     Bond,
@@ -30,6 +32,7 @@ from app.core.types import (
 )
 from app.net.validators import Verdict
 from app.node.fraud import check_admissible
+from app.node.mempool import precheck
 
 Head = Callable[[], ChainState]
 
@@ -39,6 +42,10 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
 
     def validate(peer: str, record: Record) -> Verdict:
         state = head()
+        if isinstance(record, (Transfer, Bond, Unbond, TaskPost)) and precheck(record, state) is not None:
+            return Verdict.IGNORE
+        if isinstance(record, WorkReceipt) and not for_open_round(record, state):
+            return Verdict.IGNORE
         if isinstance(record, (Transfer, Bond, Unbond, TaskPost, WorkReceipt)):
             record.verify_signature()  # raises InvalidSignature -> REJECT
             return Verdict.ACCEPT
@@ -66,6 +73,13 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
         return Verdict.REJECT
 
     return validate
+
+
+def for_open_round(receipt: WorkReceipt, state: ChainState) -> bool:
+    """Whether `receipt` claims work on a task's open round from its current checkpoint (only such can be paid)."""
+    task = state.task(receipt.task_id)
+    return (task is not None and task.status == TASK_OPEN and receipt.round == task.round
+            and receipt.base_checkpoint == task.checkpoint)
 
 
 def _evidence(check: Callable[[], bytes]) -> Verdict:

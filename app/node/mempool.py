@@ -12,13 +12,40 @@ from collections import OrderedDict
 from app.core.errors import PotError
 from app.core.hashing import ZERO_HASH
 from app.core.state import ChainState
-from app.core.types import AnyTransaction
+from app.core.types import AnyTransaction, Bond, TaskPost, Transfer, Unbond
 
 MAX_PENDING = 10_000
+# How far past the sender's head nonce gossip still relays a transaction: a wallet may send a few in a
+# row before the first is mined, and their order of arrival is not guaranteed.
+MAX_NONCE_AHEAD = 16
 
 
 class MempoolFull(PotError):
     """The pool holds MAX_PENDING transactions already."""
+
+
+def precheck(tx: AnyTransaction, head: ChainState) -> str | None:
+    """Why `tx` cannot be mined on `head` as things stand (nonce used or far ahead, funds short), else None.
+
+    Cheap (no state copy, no signature check): gossip runs it before relaying, so a flood of signed
+    transactions from unfunded keys stops at the first hop and earns the sender nothing.
+    """
+    acct = head.account(tx.sender_address)
+    if tx.nonce < acct.nonce:
+        return f"nonce {tx.nonce} is used (the sender's next is {acct.nonce})"
+    if tx.nonce > acct.nonce + MAX_NONCE_AHEAD:
+        return f"nonce {tx.nonce} is more than {MAX_NONCE_AHEAD} past the sender's next ({acct.nonce})"
+    if isinstance(tx, Unbond):
+        if tx.amount > acct.bond:
+            return f"unbonds {tx.amount} grains of a bond of {acct.bond}"
+        cost, funds = tx.fee, acct.balance + tx.amount
+    else:
+        spend = tx.amount if isinstance(tx, (Transfer, Bond)) else 0
+        escrow = tx.fee_per_round * tx.spec.rounds if isinstance(tx, TaskPost) else 0
+        cost, funds = spend + escrow + tx.fee, acct.balance
+    if cost > funds:
+        return f"costs {cost} grains, the sender has {funds}"
+    return None
 
 
 class Mempool:
