@@ -64,10 +64,16 @@ class MiningConfig:
     gpu_memory_fraction: float = 0.8
     utilization_cap: int = 100  # percent
     cpu_threads: int = 0  # 0: let the miner choose
-    max_temperature_c: int = 83
+    max_temperature_c: int = 83  # GPU, and CPU where the OS exposes its temperature
+    disk_cap_gb: float = 5.0  # the data folder's cap (mining pauses at it); 0: no cap
+    pause_for_apps: list[str] = field(default_factory=list)  # pause while any of these programs runs
 
     def check(self) -> list[str]:
         problems = []
+        if not 0 <= self.disk_cap_gb <= 100_000:
+            problems.append("disk_cap_gb must be between 0 (no cap) and 100000")
+        if any(not isinstance(a, str) or not a.strip() or len(a) > 200 for a in self.pause_for_apps):
+            problems.append("pause_for_apps must list program names (text, at most 200 characters each)")
         if not 1 <= self.idle_minutes <= 24 * 60:
             problems.append("idle_minutes must be between 1 and 1440")
         if not 0.05 <= self.gpu_memory_fraction <= 1.0:

@@ -22,17 +22,18 @@ from typing import Any
 from app import config as cfg
 from app.daemon import events as ev
 from app.daemon.events import EventBus
-from app.daemon.gpu_temp import gpu_temperature_source
+from app.daemon.disk import DiskKeeper, DiskMeter
+from app.daemon.gpu_temp import cpu_temperature_source, gpu_temperature_source
 from app.daemon.handlers import register_all
 from app.daemon.handlers_errors import offline
 from app.daemon.lock import DaemonLock
 from app.daemon.mining import MiningHooks, MiningService, settings_for
 from app.daemon.rpc_server import RpcServer
-from app.daemon.permissions import secure_private_paths
-from app.daemon.wallet_service import KEYSTORE, WalletService
+from app.daemon.wallet_service import WalletService
 from app.daemon.watcher import BlockWatcher
 from app.log import LoggingSetup, setup_logging
 from app.miner import worker as w
+from app.miner.apps import ExclusiveApps
 from app.miner.idle import IdleSource, detect_idle_source
 from app.miner.policy import Clock, GateSources, Mode, Preferences, SystemClock
 from app.miner.power import PsutilPower
@@ -96,12 +97,25 @@ def preferences(m: cfg.MiningConfig) -> Preferences:
     """The mining policy's preferences from the config's [mining] section."""
     return Preferences(mode=Mode(m.mode.value), idle_minutes=float(m.idle_minutes), pause_on_battery=m.pause_on_battery,
                        schedule=parse_schedule(m.schedule) if m.schedule else WeeklySchedule(),
-                       max_gpu_temp_c=float(m.max_temperature_c))
+                       max_gpu_temp_c=float(m.max_temperature_c), max_cpu_temp_c=float(m.max_temperature_c),
+                       disk_cap_bytes=int(m.disk_cap_gb * 1e9) if m.disk_cap_gb else None,
+                       exclusive_apps=tuple(a.strip() for a in m.pause_for_apps if a.strip()))
 
 
 def device_settings(m: cfg.MiningConfig) -> w.DeviceSettings:
     return w.DeviceSettings(preference=m.device, memory_fraction=m.gpu_memory_fraction,
                             cpu_threads=m.cpu_threads or None, duty_cycle=m.utilization_cap / 100)
+
+
+def prune_grace_s() -> float:
+    """How old an unpinned blob must be before pruning (app/daemon/disk.py); $POTMINER_PRUNE_GRACE_S
+    shortens it for tests and measurements."""
+    from app.daemon.disk import DEFAULT_GRACE_S
+
+    try:
+        return max(1.0, float(os.environ.get("POTMINER_PRUNE_GRACE_S", DEFAULT_GRACE_S)))
+    except ValueError:
+        return DEFAULT_GRACE_S
 
 
 def read_password(options: DaemonOptions) -> str | None:
@@ -122,15 +136,12 @@ class Daemon:
         self.config, warnings = cfg.load(config_path)
         self.paths = cfg.resolve_paths(self.config, options.datadir)
         self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tightened = secure_private_paths(self.paths.data_dir, self.paths.log_dir, self.paths.data_dir / KEYSTORE)
         self.lock = DaemonLock(self.paths.data_dir)
         self.lock.acquire()  # before anything else touches the data folder
         self.logging = setup_logging(self.paths.log_dir, options.log_level, {"libp2p": "WARNING"},
                                      console=options.console_log)
         for warning in warnings:
             log.warning("config: %s", warning)
-        for fix in tightened:
-            log.warning("permissions: %s", fix)
         self.bus = EventBus()
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
@@ -138,15 +149,22 @@ class Daemon:
         self.node_port = None if options.offline else self._build_node()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
+        self.disk = DiskKeeper(DiskMeter(self.paths.data_dir), self._pruner(node_dir / "mining-resume"),
+                               lambda: int(self.services.config.mining.disk_cap_gb * 1e9) or None,
+                               interval_s=min(60.0, max(1.0, prune_grace_s() / 2)))
+        cpu_temp = cpu_temperature_source()
         self.mining = MiningService(
             self.bus, preferences(self.config.mining),
             GateSources(idle=idle or detect_idle_source(), power=PsutilPower().read,
-                        gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device)),
+                        gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device),
+                        exclusive_app=ExclusiveApps().running, cpu_temp_c=cpu_temp,
+                        disk_used_bytes=self.disk.meter.used),
             clock or SystemClock(), self._hooks(),
             settings_for(self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
                          node_dir / "mining-resume", device_settings(self.config.mining)),
             switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
         )
+        self.mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp()}
         self.wallet = WalletService(self.paths.data_dir, hrp, self._on_keys, self.logging.redactor.add_secret)
         self.token = write_token_file(self.paths.data_dir)
         self.logging.redactor.add_secret(self.token)
@@ -161,6 +179,18 @@ class Daemon:
             lambda e: self.bus.publish(ev.LogLine(e.seq, e.time, e.level, e.logger, e.message)))
 
     # -- building -------------------------------------------------------------------------------
+    def _pruner(self, resume_dir: Path) -> Any:
+        """Prunes the node's blob store (app/daemon/disk.py says what is kept); None when offline."""
+        if self.node_port is None:
+            return None
+        from app.daemon.disk import BlobPruner, chain_pins, resume_pins, shipped_pins, trace_pins
+
+        node, shipped = self.node_port.node, shipped_pins()
+        traces = node.traces.directory
+        return BlobPruner(node.blobs, lambda: shipped | chain_pins(self.node_port.state) | resume_pins(resume_dir)
+                          | (trace_pins(traces, self.node_port.state) if traces is not None else set()),
+                           grace_s=prune_grace_s())
+
     def _build_node(self) -> Any:
         from app.daemon.node_setup import build_node
         from app.daemon.node_port import NodePort
@@ -216,6 +246,7 @@ class Daemon:
         """Serve until SIGINT/SIGTERM or the `stop` method; returns the exit status."""
         try:
             self.mining.start()
+            self.disk.start()
             self._unlock_at_start()
             self.lock.publish_endpoint(self.server.start())
             if self.watcher is not None:
@@ -254,6 +285,7 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.stop()
         self.server.stop(self._stop_reason)
+        self.disk.stop()
         self.mining.stop()
         self._remove_log_listener()
         if self.local_devnet is not None:

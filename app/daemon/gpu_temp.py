@@ -1,4 +1,7 @@
-"""The GPU temperature the mining gate reads (its "pause when the GPU is too hot" rule).
+"""The GPU and CPU temperatures the mining gate reads (its "pause when too hot" rule).
+
+The CPU's comes from psutil's sensors where the OS exposes them (Linux, FreeBSD); elsewhere it reads
+None and the window says the limit cannot be enforced on the CPU.
 
 NVML is asked directly, like `app.miner.devices.device_stats` does in the training worker, but without
 torch: the daemon must not open a CUDA context (GPU memory) just to read a sensor. The configured device
@@ -78,3 +81,35 @@ class CachedReading:
 def gpu_temperature_source(preference: str, max_age_s: float = CACHE_S) -> Callable[[], float | None]:
     """The gate's `gpu_temp_c` for the configured device: NVML, cached."""
     return CachedReading(NvmlTemperature(nvml_index(preference)).read, max_age_s)
+
+
+# CPU sensors by the names Linux drivers give them (psutil.sensors_temperatures), most telling first.
+CPU_SENSORS = (("coretemp", "package"), ("k10temp", "tctl"), ("k10temp", ""), ("zenpower", ""), ("cpu_thermal", ""),
+               ("coretemp", ""), ("acpitz", ""))
+
+
+def pick_cpu_temperature(sensors: dict[str, list]) -> float | None:
+    """The CPU's temperature in `psutil.sensors_temperatures()`'s answer, or None when it has none."""
+    for chip, label in CPU_SENSORS:
+        readings = [r for r in sensors.get(chip, []) if label in (getattr(r, "label", "") or "").lower()]
+        values = [float(r.current) for r in readings if isinstance(getattr(r, "current", None), (int, float))]
+        if values:
+            return max(values)
+    return None
+
+
+def read_cpu_temperature() -> float | None:
+    """psutil's CPU sensor (Linux, FreeBSD); None where the OS exposes none (Windows, macOS, containers)."""
+    try:
+        import psutil
+
+        sensors = getattr(psutil, "sensors_temperatures", None)
+        return pick_cpu_temperature(sensors() or {}) if sensors is not None else None
+    except Exception as exc:  # a driver quirk: no reading, no heat pause
+        log.info("CPU temperature not readable (%s)", exc)
+        return None
+
+
+def cpu_temperature_source(max_age_s: float = CACHE_S) -> Callable[[], float | None]:
+    """The gate's `cpu_temp_c`: psutil's sensor, cached."""
+    return CachedReading(read_cpu_temperature, max_age_s)

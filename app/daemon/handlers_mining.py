@@ -56,6 +56,11 @@ def register(server: RpcServer, s: Services) -> None:
     def resume() -> dict[str, Any]:
         return s.mining.resume()
 
+    @domain_errors
+    def snooze(minutes: int) -> dict[str, Any]:
+        """Pause for `minutes` (the window's and the tray's "pause for 1 hour"); resumes by itself."""
+        return s.mining.snooze(minutes * 60.0)
+
     def state() -> dict[str, Any]:
         return s.mining.snapshot()
 
@@ -76,6 +81,7 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("mine.stop", stop, {})
     server.register("mine.pause", pause, {})
     server.register("mine.resume", resume, {})
+    server.register("mine.snooze", snooze, {"minutes": Param(int, default=60, min=1, max=7 * 24 * 60)})
     server.register("mine.state", state, {})
     server.register("mine.devices", devices, {})
     server.register("mine.settings", settings, {"changes": Param(dict, default=None)})

@@ -73,6 +73,8 @@ class MiningService:
                          threading.Thread(target=self._prepare_loop, name="round-prep", daemon=True)]
         self._last_state: tuple[str, str] | None = None
         self._progress_sent_at: float | None = None
+        self._snoozed_until: float | None = None  # monotonic end of "pause for 1 hour", kept across keys
+        self.limits: Callable[[], dict[str, Any]] = dict  # the daemon's disk and temperature facts
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,6 +110,9 @@ class MiningService:
                     next_round=self._next_round, on_event=self._on_event, worker=self.worker)
                 if self._on:
                     self._ctrl.start()
+                left = None if self._snoozed_until is None else self._snoozed_until - time.monotonic()
+                if left is not None and left > 1:
+                    self._ctrl.snooze(left)
         self._announce(self.snapshot())
 
     def start_mining(self) -> dict[str, Any]:
@@ -122,7 +127,13 @@ class MiningService:
         return self._with_ctrl(lambda c: c.pause())
 
     def resume(self) -> dict[str, Any]:
+        self._snoozed_until = None
         return self._with_ctrl(lambda c: c.resume())
+
+    def snooze(self, seconds: float) -> dict[str, Any]:
+        """"Pause for 1 hour" (the window's and the tray's): the round is saved; mining resumes by itself."""
+        self._snoozed_until = time.monotonic() + seconds
+        return self._with_ctrl(lambda c: c.snooze(seconds))
 
     def set_preferences(self, prefs: Preferences) -> dict[str, Any]:
         self._prefs = prefs
@@ -150,7 +161,7 @@ class MiningService:
         curve = self._curve if self._curve_round is not None and base.get("task_id") == self._curve_round[0].hex() \
             and base.get("round") == self._curve_round[1] else []
         return base | dict(self._extra) | {"loss_curve": [list(p) for p in curve], "switched_on": self._on,
-                                           "worker_pid": self.worker.pid}
+                                           "worker_pid": self.worker.pid} | self.limits()
 
     # -- the threads ----------------------------------------------------------------------------
     def _run(self) -> None:

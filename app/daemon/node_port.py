@@ -142,7 +142,7 @@ class NodePort:
         """Serve the trace to verifiers, gossip the receipt, and repeat it until its round closes."""
 
         def publish() -> None:
-            self.node.traces.add(trace)
+            self.node.traces.add(trace, receipt)  # with its receipt: the disk pruner reads when it vests
             self.node._published[receipt.receipt_id] = (receipt, time.monotonic())  # node republishes these
             self.node._publish(receipt)
 

@@ -186,6 +186,12 @@ class MiningController:
             self._decision = self._gate.resume()
             return self._update()
 
+    def snooze(self, seconds: float) -> Status:
+        """"Pause for 1 hour": saves the round like a pause; mining resumes by itself afterwards."""
+        with self._lock:
+            self._decision = self._gate.snooze(seconds)
+            return self._update()
+
     def set_preferences(self, prefs: Preferences) -> Status:
         with self._lock:
             self._decision = self._gate.set_preferences(prefs)

@@ -3,7 +3,8 @@
 `should_mine` is a pure function of preferences, observations and a small memory carried between calls
 (the hysteresis). `MiningGate` samples the injected sources every second, applies it and reports changes.
 Checks run from the most deliberate reason to the most transient, so the window shows the one that
-matters: paused by you, battery, schedule, exclusive app, GPU heat, and last the user's activity.
+matters: paused by you (or snoozed for a while), battery, schedule, disk cap, exclusive app, heat (GPU
+or CPU), and last the user's activity.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ class Reason(enum.Enum):
     """Why mining is suspended; the value is the stable code the RPC sends."""
 
     USER_PAUSED = "user-paused"
+    SNOOZED = "snoozed"
     ON_BATTERY = "on-battery"
     BATTERY_LOW = "battery-low"
     OUTSIDE_SCHEDULE = "outside-schedule"
     EXCLUSIVE_APP = "exclusive-app"
     GPU_HOT = "gpu-hot"
+    CPU_HOT = "cpu-hot"
+    DISK_FULL = "disk-full"
     IDLE_UNAVAILABLE = "idle-unavailable"
     USER_ACTIVE = "user-active"
 
@@ -55,6 +59,8 @@ class Preferences:
     max_gpu_temp_c: float | None = 85.0
     gpu_temp_resume_margin_c: float = 10.0  # resume only once this much below the limit
     exclusive_apps: tuple[str, ...] = ()
+    max_cpu_temp_c: float | None = None  # the same limit as the GPU's in the daemon; None: no CPU heat pause
+    disk_cap_bytes: int | None = None  # the data folder's cap; None: no cap
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class Observations:
     gpu_temp_c: float | None = None
     exclusive_app: str | None = None
     user_paused: bool = False
+    snoozed_until: datetime | None = None  # "pause for 1 hour": local wall time it ends
+    cpu_temp_c: float | None = None
+    disk_used_bytes: int | None = None  # the data folder's size
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class Memory:
     """What the previous decision leaves for the next one: the latched heat pause."""
 
     too_hot: bool = False
+    cpu_too_hot: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class Suspend:
     app: str | None = None
     charge_percent: float | None = None
     min_charge_percent: float | None = None
+    used_bytes: int | None = None
+    cap_bytes: int | None = None
 
     running = False
 
@@ -111,6 +123,13 @@ class Suspend:
         r = self.reason
         if r is Reason.USER_PAUSED:
             return "Paused by you"
+        if r is Reason.SNOOZED:
+            return f"Paused by you for a while (resumes {_when(self.resumes_at, self.now)})"
+        if r is Reason.DISK_FULL:
+            return (f"Paused: the data folder holds {_gb(self.used_bytes)} of its {_gb(self.cap_bytes)} cap "
+                    "(data older than the challenge window is removed; raise the cap in Settings)")
+        if r is Reason.CPU_HOT:
+            return f"Paused: CPU at {self.temp_c:.0f} °C (resumes at {self.resume_temp_c:.0f} °C)"
         if r is Reason.ON_BATTERY:
             return "Paused: on battery"
         if r is Reason.BATTERY_LOW:
@@ -139,9 +158,12 @@ class PolicyInputs:
 def should_mine(inputs: PolicyInputs) -> Decision:
     """Run, or Suspend with the most important reason; pass the result's `memory` into the next call."""
     prefs, obs = inputs.prefs, inputs.obs
-    memory = Memory(too_hot=_too_hot(prefs, obs.gpu_temp_c, inputs.memory.too_hot))
+    memory = Memory(too_hot=_too_hot(prefs.max_gpu_temp_c, prefs, obs.gpu_temp_c, inputs.memory.too_hot),
+                    cpu_too_hot=_too_hot(prefs.max_cpu_temp_c, prefs, obs.cpu_temp_c, inputs.memory.cpu_too_hot))
     if prefs.mode is Mode.NEVER or obs.user_paused:
         return Suspend(Reason.USER_PAUSED, memory)
+    if obs.snoozed_until is not None and obs.now < obs.snoozed_until:
+        return Suspend(Reason.SNOOZED, memory, resumes_at=obs.snoozed_until, now=obs.now)
     if prefs.pause_on_battery and obs.power.on_battery:
         return Suspend(Reason.ON_BATTERY, memory)
     charge = obs.power.charge_percent
@@ -150,12 +172,18 @@ def should_mine(inputs: PolicyInputs) -> Decision:
                        min_charge_percent=prefs.min_battery_percent)
     if not prefs.schedule.allows(obs.now):
         return Suspend(Reason.OUTSIDE_SCHEDULE, memory, resumes_at=prefs.schedule.next_change(obs.now), now=obs.now)
+    if prefs.disk_cap_bytes is not None and obs.disk_used_bytes is not None and obs.disk_used_bytes >= prefs.disk_cap_bytes:
+        return Suspend(Reason.DISK_FULL, memory, used_bytes=obs.disk_used_bytes, cap_bytes=prefs.disk_cap_bytes)
     if obs.exclusive_app is not None:
         return Suspend(Reason.EXCLUSIVE_APP, memory, app=obs.exclusive_app)
     if memory.too_hot:
         assert prefs.max_gpu_temp_c is not None  # too_hot implies a limit
         return Suspend(Reason.GPU_HOT, memory, temp_c=obs.gpu_temp_c,
                        resume_temp_c=prefs.max_gpu_temp_c - prefs.gpu_temp_resume_margin_c)
+    if memory.cpu_too_hot:
+        assert prefs.max_cpu_temp_c is not None
+        return Suspend(Reason.CPU_HOT, memory, temp_c=obs.cpu_temp_c,
+                       resume_temp_c=prefs.max_cpu_temp_c - prefs.gpu_temp_resume_margin_c)
     if prefs.mode is Mode.WHEN_IDLE:
         needed = prefs.idle_minutes * 60
         if obs.user_idle_s is None:
@@ -166,13 +194,20 @@ def should_mine(inputs: PolicyInputs) -> Decision:
     return Run(memory)
 
 
-def _too_hot(prefs: Preferences, temp: float | None, was_hot: bool) -> bool:
+def _too_hot(limit: float | None, prefs: Preferences, temp: float | None, was_hot: bool) -> bool:
     """Pause at the limit, resume only below limit - margin; no sensor means no heat pause."""
-    if prefs.max_gpu_temp_c is None or temp is None:
+    if limit is None or temp is None:
         return False
     if was_hot:
-        return temp > prefs.max_gpu_temp_c - prefs.gpu_temp_resume_margin_c
-    return temp >= prefs.max_gpu_temp_c
+        return temp > limit - prefs.gpu_temp_resume_margin_c
+    return temp >= limit
+
+
+def _gb(size: int | None) -> str:
+    size = size or 0
+    if size >= 10**9:
+        return f"{size / 1e9:.1f} GB"
+    return f"{size / 1e6:.0f} MB" if size >= 10**6 else f"{size / 1e3:.0f} kB"
 
 
 def _duration(seconds: float | None) -> str:
@@ -218,6 +253,8 @@ class GateSources:
     power: Callable[[], PowerState]
     gpu_temp_c: Callable[[], float | None] = lambda: None
     exclusive_app: Callable[[Sequence[str]], str | None] = lambda names: None
+    cpu_temp_c: Callable[[], float | None] = lambda: None
+    disk_used_bytes: Callable[[], int | None] = lambda: None
 
 
 class MiningGate:
@@ -239,6 +276,7 @@ class MiningGate:
         self._clock = clock
         self._on_change = on_change
         self._user_paused = False
+        self._snoozed_until: datetime | None = None
         self._decision: Decision | None = None
         self._app: str | None = None
         self._apps_checked_at: float | None = None
@@ -259,7 +297,16 @@ class MiningGate:
         return self.sample()
 
     def resume(self) -> Decision:
+        """Ends a pause and a snooze alike."""
         self._user_paused = False
+        self._snoozed_until = None
+        return self.sample()
+
+    def snooze(self, seconds: float) -> Decision:
+        """"Pause for 1 hour": mining resumes by itself when the time is up (or at `resume`)."""
+        if not 0 < seconds <= 7 * 24 * 3600:
+            raise ValueError("a snooze lasts between 1 second and 7 days")
+        self._snoozed_until = self._clock.now() + timedelta(seconds=seconds)
         return self.sample()
 
     def sample(self) -> Decision:
@@ -271,6 +318,9 @@ class MiningGate:
             gpu_temp_c=_safely(self._sources.gpu_temp_c, None, "gpu temperature"),
             exclusive_app=self._exclusive_app(),
             user_paused=self._user_paused,
+            snoozed_until=self._snoozed_until,
+            cpu_temp_c=_safely(self._sources.cpu_temp_c, None, "cpu temperature"),
+            disk_used_bytes=_safely(self._sources.disk_used_bytes, None, "disk use"),
         )
         previous = self._decision
         memory = previous.memory if previous is not None else Memory()

@@ -37,14 +37,15 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
         yield net
 
 
-def start_miner_daemon(net: Devnet, datadir: Path, config: str = CONFIG) -> object:
+def start_miner_daemon(net: Devnet, datadir: Path, config: str = CONFIG, env: dict[str, str] | None = None) -> object:
     write_config(datadir, config)
-    return start_daemon(datadir, "--genesis", str(net.root / "genesis.json"), "--bootstrap", *net.bootstrap, env=ENV)
+    return start_daemon(datadir, "--genesis", str(net.root / "genesis.json"), "--bootstrap", *net.bootstrap,
+                        env=ENV | (env or {}))
 
 
 def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Devnet, tmp_path: Path) -> None:
     d = tmp_path / "daemon"
-    proc = start_miner_daemon(devnet, d)
+    proc = start_miner_daemon(devnet, d, env={"POTMINER_PRUNE_GRACE_S": "2"})  # prune within seconds, for the test
     try:
         # the requester's funded key becomes this daemon's wallet (a raw key plays both roles)
         imported = cli_json(d, "wallet", "import", "--raw-key-file", str(devnet.root / "requester.key"), env=ENV)
@@ -88,8 +89,30 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
 
         bad = cli(d, "wallet", "send", "potd1notanaddress", "1", check=False, env=ENV)
         assert bad.returncode == 1 and "address" in bad.stderr
+        _checkpoints_pruned_and_the_disk_cap_pauses(d)
     finally:
         stop_daemon(proc)
+
+
+def _checkpoints_pruned_and_the_disk_cap_pauses(d: Path) -> None:
+    """Issue 16's bounded disk: once the rewards have vested nothing can challenge the rounds, so the
+    checkpoints their traces name are deleted (the task's result and the shipped data stay); a cap below
+    the data folder's size pauses mining with the sizes in the reason, and raising it resumes."""
+    from app.core.blobstore import BlobStore
+    from app.miner.proof import TrainingTrace
+
+    store = BlobStore(d / "node" / "blobs")
+    traces = [TrainingTrace.decode(p.read_bytes()) for p in (d / "node" / "traces").glob("*.trace")]
+    assert len(traces) >= 2, "one trace per mined round"
+    trained = {c for t in traces for c in t.checkpoints[1:]}  # each round's own checkpoints (not its base)
+    wait_for(lambda: not any(store.has(c) for c in trained), 60, "the vested rounds' checkpoints to be pruned")
+    state = rpc(d, "mine.state")
+    assert 0 < state["disk_used_bytes"] < state["disk_cap_bytes"] == 5 * 10**9  # the default cap: 5 GB
+    rpc(d, "config.set", {"section": "mining", "values": {"disk_cap_gb": 0.0001}})  # 100 kB: below the folder's size
+    full = wait_for(lambda: (lambda s: s["reason"] == "disk-full" and s)(rpc(d, "mine.state")), 30, "a disk-full pause")
+    assert full["state"] == "paused" and "of its 100 kB cap" in full["text"]
+    rpc(d, "config.set", {"section": "mining", "values": {"disk_cap_gb": 5}})
+    wait_for(lambda: rpc(d, "mine.state")["reason"] != "disk-full", 30, "mining to leave the disk-full pause")
 
 
 def _received(client: RpcClient, wanted: set[str], timeout_s: float = 30) -> bool:

@@ -200,6 +200,45 @@ def test_pause_button_holds_until_resume() -> None:
     assert h.states == ["run", "user-paused", "run"]
 
 
+def test_snooze_pauses_for_its_time_then_resumes_by_itself() -> None:
+    h = Harness(ALWAYS)
+    h.tick()
+    h.gate.snooze(3600)
+    assert h.gate.decision is not None and h.gate.decision.text == "Paused by you for a while (resumes 18:50)"
+    h.tick(3599)
+    assert h.states == ["run", "snoozed"]
+    h.tick(1)
+    assert h.states == ["run", "snoozed", "run"]
+    h.gate.snooze(600)
+    h.gate.resume()  # resume ends a snooze early
+    assert h.states[-2:] == ["snoozed", "run"]
+    with pytest.raises(ValueError):
+        h.gate.snooze(0)
+
+
+def test_disk_cap_pauses_with_the_sizes_and_resumes_under_it() -> None:
+    capped = replace(ALWAYS, disk_cap_bytes=5 * 10**9)
+    full = should_mine(PolicyInputs(capped, obs(disk_used_bytes=5_200_000_000)))
+    assert isinstance(full, Suspend) and full.reason is Reason.DISK_FULL
+    assert full.text.startswith("Paused: the data folder holds 5.2 GB of its 5.0 GB cap")
+    assert should_mine(PolicyInputs(capped, obs(disk_used_bytes=4_900_000_000))).running
+    assert should_mine(PolicyInputs(capped, obs(disk_used_bytes=None))).running, "size unknown: no pause"
+    assert should_mine(PolicyInputs(ALWAYS, obs(disk_used_bytes=10**12))).running, "no cap set"
+
+
+def test_cpu_heat_has_hysteresis_and_no_sensor_means_no_pause() -> None:
+    prefs = replace(ALWAYS, max_cpu_temp_c=83.0)
+    memory = Memory()
+    states = []
+    for temp in (80.0, 83.0, 80.0, 73.0, None):
+        decision = should_mine(PolicyInputs(prefs, obs(cpu_temp_c=temp), memory))
+        memory = decision.memory
+        states.append(decision.reason.value if isinstance(decision, Suspend) else "run")
+    assert states == ["run", "cpu-hot", "cpu-hot", "run", "run"]
+    hot = should_mine(PolicyInputs(prefs, obs(cpu_temp_c=90.0)))
+    assert isinstance(hot, Suspend) and hot.text == "Paused: CPU at 90 °C (resumes at 73 °C)"
+
+
 def test_exclusive_apps_are_listed_every_few_seconds_not_every_sample() -> None:
     h = Harness(replace(ALWAYS, exclusive_apps=("steam",)))
     h.tick(9)
