@@ -29,7 +29,8 @@ from app.daemon.handlers_errors import offline
 from app.daemon.lock import DaemonLock
 from app.daemon.mining import MiningHooks, MiningService, settings_for
 from app.daemon.rpc_server import RpcServer
-from app.daemon.wallet_service import WalletService
+from app.daemon.permissions import secure_private_paths
+from app.daemon.wallet_service import KEYSTORE, WalletService
 from app.daemon.watcher import BlockWatcher
 from app.log import LoggingSetup, setup_logging
 from app.miner import worker as w
@@ -136,12 +137,15 @@ class Daemon:
         self.config, warnings = cfg.load(config_path)
         self.paths = cfg.resolve_paths(self.config, options.datadir)
         self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tightened = secure_private_paths(self.paths.data_dir, self.paths.log_dir, self.paths.data_dir / KEYSTORE)
         self.lock = DaemonLock(self.paths.data_dir)
         self.lock.acquire()  # before anything else touches the data folder
         self.logging = setup_logging(self.paths.log_dir, options.log_level, {"libp2p": "WARNING"},
                                      console=options.console_log)
         for warning in warnings:
             log.warning("config: %s", warning)
+        for fix in tightened:
+            log.warning("permissions: %s", fix)
         self.bus = EventBus()
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
