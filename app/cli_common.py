@@ -37,10 +37,24 @@ def add_password(p: argparse.ArgumentParser) -> None:
 
 
 def data_dir(args: argparse.Namespace) -> Path:
+    """The daemon's data folder: --datadir (or the platform's), or the app folder `potminer run` made
+    in it (`D/app`, or `<platform data>/local-devnet/app`) when the daemon runs there."""
     if args.datadir is not None:
-        return Path(args.datadir).expanduser().resolve()
-    config, _ = cfg.load(cfg.config_file(None))
-    return cfg.resolve_paths(config, None).data_dir
+        root = Path(args.datadir).expanduser().resolve()
+    else:
+        config, _ = cfg.load(cfg.config_file(None))
+        root = cfg.resolve_paths(config, None).data_dir
+    return discover(root)
+
+
+def discover(root: Path) -> Path:
+    """`root` itself when a daemon runs there (or nowhere is one found), else the launcher's app folder."""
+    from app.rpc.discovery import lock_path
+
+    for candidate in (root, root / "app", root / "local-devnet" / "app"):
+        if lock_path(candidate).exists():
+            return candidate
+    return root
 
 
 def read_password(args: argparse.Namespace, prompt: str = "Wallet password: ", confirm: bool = False) -> str:

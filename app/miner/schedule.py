@@ -1,6 +1,8 @@
 """Weekly mining schedule: which hours of which days the miner may run.
 
-Config text such as ``"mon-fri 18:00-08:00; sat,sun all-day"`` is parsed into rules. A range whose end is
+Config text such as ``"mon-fri 18:00-08:00; sat,sun all-day"`` is parsed into rules; the settings field's
+example ``"mon-fri 18:00-08:00, sat-sun"`` means the same (a comma and a space before a day starts a new
+rule, and days with no times mean all day). A range whose end is
 not after its start runs over midnight and belongs to the day it *starts* on, so ``fri 18:00-08:00`` is
 Friday evening until Saturday morning (how people read a timetable, unlike BOINC's per-day wrap).
 Everything works in local wall time on minute resolution; the caller passes the local ``datetime``.
@@ -19,6 +21,7 @@ MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 _ALL_DAYS = frozenset(range(7))
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 MAX_RULES = 64
+_RULE_COMMA = re.compile(r",\s+(?=[a-z])(?!all-day)")  # ", sat-sun": a new rule (times never start with a letter)
 
 
 class ScheduleError(ValueError):
@@ -105,7 +108,7 @@ def parse(text: str) -> WeeklySchedule:
     text = text.strip().lower()
     if text in ("", "always"):
         return WeeklySchedule()
-    parts = [p.strip() for p in text.split(";") if p.strip()]
+    parts = [p.strip() for chunk in text.split(";") for p in _RULE_COMMA.split(chunk) if p.strip()]
     if len(parts) > MAX_RULES:
         raise ScheduleError(f"too many schedule rules ({len(parts)}, at most {MAX_RULES})")
     rules = []
@@ -120,6 +123,8 @@ def _parse_rule(part: str) -> list[Rule]:
         days, times = _ALL_DAYS, part
     elif len(tokens) == 2:
         days, times = _parse_days(tokens[0]), tokens[1]
+    elif len(tokens) == 1 and tokens[0][:1].isalpha():
+        days, times = _parse_days(tokens[0]), "all-day"  # "sat-sun": those days, all day
     else:
         raise ScheduleError(f"'{part}': expected days then times, e.g. 'mon-fri 18:00-08:00'")
     return [Rule(days, start, end) for start, end in _parse_times(times, part)]

@@ -50,7 +50,7 @@ def _launch(root: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "app", "run", "--headless", "--datadir", str(root),
                              "--validators", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # its own group, as in a terminal
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
@@ -76,6 +76,15 @@ def _stop(proc: subprocess.Popen[str]) -> list[psutil.Process]:
     return alive
 
 
+def _ctrl_c(proc: subprocess.Popen[str]) -> tuple[str, list[psutil.Process]]:
+    """A terminal's Ctrl-C: SIGINT to the whole process group; returns the rest of the output."""
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    return rest, alive
+
+
 def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tmp_path: Path) -> None:
     root = tmp_path / "pot"
     proc = _launch(root)
@@ -83,9 +92,14 @@ def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tm
         out = _read_until(proc, r"^height [1-9]", 240)
         assert "creating the local devnet" in out and "posting the default training task" in out
         assert "running headless" in out
+        # the CLI finds the daemon from the folder given to `run` (it lives in ROOT/app): issue 16 item 7
+        status = subprocess.run([sys.executable, "-m", "app", "status", "--datadir", str(root)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
     finally:
-        alive = _stop(proc)
+        rest, alive = _ctrl_c(proc)
     assert alive == [], f"processes left running: {[p.pid for p in alive]}"
+    assert "stopping" in rest and "error" not in rest, f"a Ctrl-C is no error: {rest}"
     height_before = read_status(root / "network" / "v0")["height"]
     assert height_before >= 1
     config_text = (root / "app" / "config.toml").read_text()

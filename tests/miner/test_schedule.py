@@ -93,7 +93,7 @@ def test_format_is_canonical(text: str, canonical: str) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("mon", "expected days then times"),
+        ("funday", "unknown day 'funday'"),  # days alone mean all day ("sat-sun"); an unknown one is refused
         ("funday 10:00-11:00", "unknown day 'funday'"),
         ("mon 10:00", "needs a start and an end"),
         ("mon 10-11", "not a time like 08:00"),
@@ -131,3 +131,13 @@ def test_round_trip_and_next_change_flips(rule_list: list[Rule], minute: int) ->
     # Nothing flips before the announced change.
     for k in (1, 2, 3):
         assert schedule.allows(when + (change - when) * k / 4) == schedule.allows(when)
+
+
+def test_the_settings_fields_example_is_accepted() -> None:
+    """Issue 16 item 4: the field's own placeholder, "mon-fri 18:00-08:00, sat-sun", was refused."""
+    from app.miner.schedule import format_schedule
+
+    assert format_schedule(parse("mon-fri 18:00-08:00, sat-sun")) == "mon-fri 18:00-08:00; sat,sun all-day"
+    assert parse("mon-fri 18:00-08:00, sat-sun") == parse("mon-fri 18:00-08:00; sat,sun all-day")
+    assert format_schedule(parse("sat,sun")) == "sat,sun all-day"
+    assert parse("mon 08:00-12:00,13:00-17:00").allows(datetime(2024, 1, 1, 13, 30))  # a time list stays one rule
