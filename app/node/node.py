@@ -140,6 +140,7 @@ class Node:
         self._deferred: list[Proposal] = []
         self._syncing = False
         self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
+        self.late_receipts = 0  # this miner's receipts whose round closed without them
         self._peers: list[dict[str, Any]] = []  # last peer table snapshot, for the status file
         self._denied: set[str] = set()
         self._denied_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the deny list last read
@@ -545,6 +546,11 @@ class Node:
             task = state.task(receipt.task_id)
             if task is None or task.round != receipt.round:
                 del self._published[rid]
+                if state.pending_reward(rid) is None:  # the round closed without it: refused as late
+                    self.late_receipts += 1
+                    log.warning("round %d of task %s closed without this node's receipt: it came too late and is "
+                                "not carried over (docs/PROTOCOL.md, round timing)", receipt.round,
+                                receipt.task_id.hex()[:16])
             elif now - at >= RECEIPT_REPUBLISH_S:
                 self._published[rid] = (receipt, now)
                 self._publish(receipt)
@@ -556,7 +562,10 @@ class Node:
         """The receipt's trace from its publisher, else from a few other peers, each within a short deadline."""
         origin = self._origins.get(receipt.receipt_id)
         peers = self.net.call(lambda h: sync._connected(h))
-        order = ([origin] if origin else []) + [p for p in peers if p != origin][:TRACE_FALLBACK_PEERS]
+        others = [p for p in peers if p != origin]
+        # a known publisher first, then a few others; with none known (a proposal's receipt, an audit of
+        # an old one) every connected peer: those without the trace answer "not found" at once
+        order = [origin, *others[:TRACE_FALLBACK_PEERS]] if origin else others
         root = receipt.commitments_root
         errors = []
         for peer in order:
@@ -660,6 +669,10 @@ class Node:
         self._refresh_peers()
         extra = {"peer_id": self.net.peer_id, "listen": self.net.listen_addrs, "mempool": len(self.mempool),
                  "engine_view": self.engine.view, "written_at": time.time()}
+        if self.miner is not None:
+            extra["late_receipts"] = self.late_receipts
+        if self.desk is not None:
+            extra["late_refused"] = self.desk.late_refused
         if self.auditor is not None:
             st = self.auditor.stats
             extra["audit"] = {"segments": st.segments, "frauds": st.frauds, "withheld": st.withheld,

@@ -2,8 +2,10 @@
 
 Pure bookkeeping on the node thread; the heavy work (verify, aggregate) is requested through the
 `schedule` callback and its answers come back through `verified` and `aggregated`. A round of a task
-is ready when verified receipts cover every miner known to work on the task, or `round_wait_s` after
-the first verified receipt if at least one is there. Every member then aggregates the same verified
+is ready when verified receipts cover every miner known to work on the task, or, with at least one
+verified receipt, once its window has passed: long enough for a miner of the median measured speed
+(`app.node.pacing`), and `round_wait_s` past its first verified receipt. A receipt for a round that
+already closed is refused as late (counted and logged, never carried into the next round). Every member then aggregates the same verified
 set, so the leader's RoundResult can be re-checked by hash (same inputs give the same checkpoint).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +21,7 @@ from app.core.errors import InvalidBlock
 from app.core.state import TASK_OPEN, ChainState
 from app.core.types import Block, RoundResult, WorkReceipt
 from app.miner.verify import TaskView, Verdict
+from app.node.pacing import SAMPLES_KEPT, ready_at, round_window_s
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class _Round:
     first_verified_at: float | None = None
     receipts: dict[bytes, WorkReceipt] = field(default_factory=dict)  # receipt id -> receipt
     origins: dict[bytes, str] = field(default_factory=dict)  # receipt id -> the peer that published it
+    arrivals: dict[bytes, float] = field(default_factory=dict)  # receipt id -> when it first came (monotonic)
 
 
 AggKey = tuple[bytes, int, tuple[bytes, ...]]  # (task id, round, sorted receipt ids)
@@ -63,7 +68,8 @@ class RoundDesk:
 
     def __init__(self, schedule_verify: Callable[[WorkReceipt, TaskView], None],
                  schedule_aggregate: Callable[[AggKey, list[WorkReceipt], ChainState], None],
-                 round_wait_s: float = ROUND_WAIT_S) -> None:
+                 round_wait_s: float = ROUND_WAIT_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._schedule_verify = schedule_verify
         self._schedule_aggregate = schedule_aggregate
         self.round_wait_s = round_wait_s
@@ -72,6 +78,10 @@ class RoundDesk:
         self._rounds: dict[tuple[bytes, int], _Round] = {}
         self._miners: dict[bytes, set[bytes]] = {}  # task id -> miner keys seen with verified work
         self.unavailable: dict[bytes, Unavailable] = {}  # receipt id -> what its miner withheld (open rounds)
+        self._opened: dict[tuple[bytes, int], float] = {}  # (task, round) -> when this member saw it open
+        self._arrival_s: dict[bytes, deque[float]] = {}  # task id -> seconds from opening to verified receipts
+        self._late: set[bytes] = set()  # receipt ids refused as late (logged once each)
+        self.late_refused = 0
 
     # ------------------------------------------------------------------ inputs
 
@@ -84,6 +94,13 @@ class RoundDesk:
         this one's verdict). Receipts of a proposed block come with no origin and are never refused here.
         """
         task = head.task(receipt.task_id)
+        if task is not None and receipt.round < task.round and receipt.receipt_id not in self._late:
+            # The stated rule for late receipts (docs/PROTOCOL.md): a receipt for a round that closed is
+            # refused, never carried into the next round (it was trained from the old checkpoint).
+            self._late.add(receipt.receipt_id)
+            self.late_refused += 1
+            log.info("late receipt of %s refused: round %d of task %s closed (the open round is %d)",
+                     receipt.miner.hex()[:12], receipt.round, receipt.task_id.hex()[:16], task.round)
         if task is None or task.status != TASK_OPEN or receipt.round != task.round:
             return False
         if receipt.base_checkpoint != task.checkpoint:
@@ -91,12 +108,16 @@ class RoundDesk:
         rid = receipt.receipt_id
         if rid in self.verdicts:
             return False
-        rnd = self._rounds.setdefault((receipt.task_id, receipt.round), _Round())
+        key = (receipt.task_id, receipt.round)
+        rnd = self._rounds.get(key)
+        if rnd is None:
+            rnd = self._rounds[key] = _Round(opened_at=self._opened.setdefault(key, self._clock()))
         if any(r.miner == receipt.miner for r in rnd.receipts.values()):
             return False  # one receipt per miner per round; the first one counts
         if origin is not None and any(o == origin and self.verdicts.get(r) is None for r, o in rnd.origins.items()):
             return False  # this peer already has a verification pending in this round
         rnd.receipts[rid] = receipt
+        rnd.arrivals[rid] = self._clock()
         if origin is not None:
             rnd.origins[rid] = origin
         self.verdicts[rid] = None
@@ -130,21 +151,35 @@ class RoundDesk:
             self._miners.setdefault(receipt.task_id, set()).add(receipt.miner)
             rnd = self._rounds.get((receipt.task_id, receipt.round))
             if rnd is not None and rnd.first_verified_at is None:
-                rnd.first_verified_at = time.monotonic()
+                rnd.first_verified_at = self._clock()
         self.poll(head)
 
     def aggregated(self, key: AggKey, result: RoundResult | None) -> None:
         self.results[key] = result
 
     def on_commit(self, head: ChainState) -> None:
-        """Forget rounds the chain has moved past."""
+        """Note rounds that opened (their window counts from here); forget those the chain moved past."""
+        now = self._clock()
+        for task_id, task in head.tasks().items():
+            if task.status == TASK_OPEN:
+                self._opened.setdefault((task_id, task.round), now)
+        for key in [k for k in self._opened if self._stale(k, head)]:
+            del self._opened[key]
+        if len(self._late) > 4096:
+            self._late.clear()
         for key in [k for k in self._rounds if self._stale(k, head)]:
             rnd = self._rounds.pop(key)
+            # measured speeds count once their round is over: fast miners cannot shorten an open round
+            samples = self._arrival_s.setdefault(key[0], deque(maxlen=SAMPLES_KEPT))
+            samples.extend(rnd.arrivals[r.receipt_id] - rnd.opened_at for r in self._good(rnd)
+                           if r.receipt_id in rnd.arrivals)
             for rid in rnd.receipts:
                 self.verdicts.pop(rid, None)
                 self.unavailable.pop(rid, None)
         for key in [k for k in self.results if self._stale(k[:2], head)]:
             self.results.pop(key)
+        for task_id in [t for t in self._arrival_s if (task := head.task(t)) is None or task.status != TASK_OPEN]:
+            del self._arrival_s[task_id]
         self.poll(head)
 
     @staticmethod
@@ -154,16 +189,23 @@ class RoundDesk:
 
     def poll(self, head: ChainState) -> None:
         """Start aggregating every round that became ready (called on events and on a timer)."""
-        now = time.monotonic()
+        now = self._clock()
         for (task_id, round_no), rnd in self._rounds.items():
             good = self._good(rnd)
             if not good or self._stale((task_id, round_no), head):
                 continue
             known = self._miners.get(task_id, set())
             everyone = {r.miner for r in good} >= known
-            waited = rnd.first_verified_at is not None and now - rnd.first_verified_at >= self.round_wait_s
+            waited = rnd.first_verified_at is not None and now >= ready_at(
+                rnd.opened_at, rnd.first_verified_at, self.window_s(head, task_id), self.round_wait_s)
             if everyone or waited:
                 self.request(task_id, round_no, good, head)
+
+    def window_s(self, head: ChainState, task_id: bytes) -> float:
+        """How long this task's open round stays open for miners still missing (`app.node.pacing`)."""
+        task = head.task(task_id)
+        assert task is not None
+        return round_window_s(task.spec, list(self._arrival_s.get(task_id, ())), self.round_wait_s)
 
     def request(self, task_id: bytes, round_no: int, receipts: list[WorkReceipt], head: ChainState) -> AggKey:
         key: AggKey = (task_id, round_no, tuple(sorted(r.receipt_id for r in receipts)))
