@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app import config as cfg
@@ -35,6 +36,33 @@ def default_root(datadir: Path | None) -> Path:
     if datadir is not None:
         return Path(datadir).expanduser().resolve()
     return cfg.resolve_paths(cfg.Config()).data_dir / "local-devnet"
+
+
+# Qt's xcb platform plugin needs these X libraries; a fresh Debian/Ubuntu lacks them (issue 16 item 10).
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-keysyms": "libxcb-keysyms1"}
+
+
+def missing_x_libraries(find: Callable[[str], str | None] | None = None) -> list[str]:
+    """The Debian packages of the X libraries Qt needs that this Linux machine lacks ([] elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    if find is None:
+        from ctypes.util import find_library as find
+    return [package for lib, package in XCB_LIBRARIES.items() if find(lib) is None]
+
+
+def window_possible(say: Callable[[str], None] = print) -> bool:
+    """A display and the X libraries Qt needs; when they are missing, say which packages to install."""
+    if not has_display():
+        return False
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal", "wayland") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    missing = missing_x_libraries()
+    if missing:
+        say(f"the window needs X libraries this system lacks; install them with:\n  sudo apt install "
+            f"{' '.join(missing)}\ngoing on without the window (headless)")
+        return False
+    return True
 
 
 def has_display() -> bool:
@@ -112,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = default_root(args.datadir)
     network_dir, app_dir = root / "network", root / "app"
-    headless = args.headless or not has_display()
+    headless = args.headless or not window_possible()
     print(f"PoT Miner: local devnet and wallet in {root}")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     net = None

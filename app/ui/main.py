@@ -147,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.launcher import has_display, window_possible
+
+    if QApplication.instance() is None and has_display() and not window_possible():
+        print("potminer gui: the window cannot open here; the daemon runs without it ('potminer daemon').",
+              file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PoT Miner")
     app.setApplicationVersion(__version__)

@@ -133,3 +133,22 @@ def test_a_fresh_daemon_brings_up_the_local_devnet_and_stops_it_with_itself(tmp_
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
     assert (datadir / "local-devnet" / "devnet.json").is_file()
+
+
+def test_missing_qt_x_libraries_are_named_and_the_run_goes_headless(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16 item 10: without libxcb-cursor0 & co Qt aborted with "no platform plugin"."""
+    from app import launcher
+
+    if not sys.platform.startswith("linux"):
+        assert launcher.missing_x_libraries() == []
+        return
+    present = {"xcb-cursor": "/usr/lib/libxcb-cursor.so.0"}
+    assert launcher.missing_x_libraries(present.get) == ["libxcb-icccm4", "libxcb-keysyms1"]
+    assert launcher.missing_x_libraries(lambda _name: "found") == []
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr(launcher, "missing_x_libraries", lambda: ["libxcb-cursor0"])
+    said: list[str] = []
+    assert launcher.window_possible(said.append) is False
+    assert "sudo apt install libxcb-cursor0" in said[0] and "headless" in said[0]
