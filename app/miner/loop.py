@@ -31,7 +31,7 @@ from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
 from app.miner.datasets import Split, round_seed
 from app.miner.engine import Session, run_steps
 from app.miner.proof import TrainingTrace, make_receipt, segment_count
-from app.miner.resume import ResumeDir, RoundState, atomic_write
+from app.miner.resume import FinishedRound, ResumeDir, RoundState, atomic_write
 from app.miner.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
@@ -119,6 +119,10 @@ def train_round(
         checkpoints=(job.base_checkpoint,),
         state_file=ZERO_HASH,
     )
+    done = resume.load_finished(fresh)
+    if done is not None:  # trained to the end before a crash that came ahead of the recorded receipt
+        return RoundOutput(done.receipt, TrainingTrace(checkpoints=done.state.checkpoints, samples=done.samples),
+                           done.update_hash)
     state, tensors = _restore(resume, fresh)
     # The configuration is committed (so verifiers replay it bit for bit) only when the whole round ran
     # in it: a round resumed in another configuration (other threads, another torch) commits its class.
@@ -170,8 +174,10 @@ def train_round(
         final_loss=float(loss_sum) / k,
         device_class=(started if config.current(device) == started else config.DeviceConfig(device.type)).label(),
     )
-    resume.clear()
-    return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size), update_hash)
+    trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size)
+    resume.finish(FinishedRound(state.replace(step=spec.local_steps, checkpoints=trace.checkpoints,
+                                              state_file=ZERO_HASH), receipt, trace.samples, update_hash))
+    return RoundOutput(receipt, trace, update_hash)
 
 
 class _CheckpointWriter:

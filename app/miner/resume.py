@@ -18,11 +18,13 @@ import torch
 from app.core.encoding import Bytes32, MaxLen, Record, ShortText, Uint64
 from app.core.errors import EncodingError, InvalidReceipt
 from app.core.hashing import ZERO_HASH, blob_hash
+from app.core.types import WorkReceipt
 from app.fsutil import write_atomic
 from app.miner.proof import MAX_CHECKPOINTS
 from app.miner.tensors import decode_tensors, encode_tensors
 
 RECORD = "round.cbor"
+FINISHED = "finished.cbor"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,19 @@ class RoundState(Record):
     def same_round(self, other: "RoundState") -> bool:
         keys = ("chain_id", "task_id", "round", "miner", "base_checkpoint", "anchor")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+@dataclass(frozen=True)
+class FinishedRound(Record):
+    """A round trained to its last step, kept until the next round: if the daemon dies before it records
+    the receipt, the restarted worker hands the same result back instead of retraining from step 0.
+    Its blobs (checkpoints, update) were made durable before this record was written."""
+
+    TAG = 79
+    state: RoundState  # the round's identity, `step` = local_steps
+    receipt: WorkReceipt  # as the loop made it (unsigned in the worker: the parent holds the key)
+    samples: Uint64
+    update_hash: Bytes32
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -85,8 +100,23 @@ class ResumeDir:
         except (FileNotFoundError, InvalidReceipt):
             return None
 
+    def finish(self, finished: FinishedRound) -> None:
+        """Replace the unfinished round's state by its result (one atomic write, then the old files go)."""
+        atomic_write(self.path / FINISHED, finished.encode())
+        (self.path / RECORD).unlink(missing_ok=True)
+        self._prune(keep=None)
+
+    def load_finished(self, fresh: RoundState) -> FinishedRound | None:
+        """The kept result of the round `fresh` names, or None (none, another round's, or damaged)."""
+        try:
+            finished = FinishedRound.decode((self.path / FINISHED).read_bytes())
+        except (FileNotFoundError, EncodingError):
+            return None
+        return finished if finished.state.same_round(fresh) else None
+
     def clear(self) -> None:
         (self.path / RECORD).unlink(missing_ok=True)
+        (self.path / FINISHED).unlink(missing_ok=True)
         self._prune(keep=None)
 
     def _prune(self, keep: bytes | None) -> None:

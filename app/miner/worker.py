@@ -299,16 +299,19 @@ def _train(conn: Connection, order: WorkOrder, cache: _DataCache) -> Command | N
 
 
 def resume_point(resume: ResumeDir, order: WorkOrder) -> int:
-    """The step `train_round` will continue `order` from: the saved step of this same round, else 0."""
-    saved = resume.load()
-    if saved is None:
-        return 0
+    """The step `train_round` will continue `order` from: the last step when this round finished before a
+    crash (its result is kept), else the saved step of this same round, else 0."""
     job = order.job
     fresh = RoundState(
         chain_id=job.chain_id, task_id=job.task_id, round=job.round, miner=order.miner,
         base_checkpoint=job.base_checkpoint, anchor=job.anchor_block_hash, step=0,
         checkpoints=(job.base_checkpoint,), state_file=ZERO_HASH,
     )
+    if resume.load_finished(fresh) is not None:
+        return job.spec.local_steps
+    saved = resume.load()
+    if saved is None:
+        return 0
     return saved[0].step if saved[0].same_round(fresh) else 0
 
 

@@ -254,3 +254,26 @@ def test_a_worker_that_keeps_dying_is_not_restarted_forever() -> None:
         assert not worker.alive and worker.poll() == []
     finally:
         worker.shutdown(timeout=5)
+
+
+def test_a_round_finished_but_never_recorded_is_handed_back_not_retrained(tmp_path: Path, worker: TrainingWorker) -> None:
+    """Issue 17 row 12: the round trained to its end, then the daemon died (SIGKILL) before recording the
+    receipt, so its restarted controller orders the same round again. The worker writes the finished round
+    to the resume folder before it reports it, so what a kill at any later point leaves on disk is what
+    the second order finds here: the kept result comes back at once instead of a retrain from step 0.
+    (The shared worker is not killed, as that would cost two more torch imports; the kill of the worker
+    process itself is covered by the SIGKILL test above.)"""
+    spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
+    worker.run(order_for(spec, tmp_path))
+    first = collect(worker, lambda e: isinstance(e, RoundDone))[-1]
+    assert isinstance(first, RoundDone)
+    assert (tmp_path / "resume" / "finished.cbor").exists() and not (tmp_path / "resume" / "round.cbor").exists()
+
+    worker.run(order_for(spec, tmp_path))  # as the restarted daemon's controller does
+    events = collect(worker, lambda e: isinstance(e, RoundDone))
+    assert [e for e in events if isinstance(e, RoundStarted)] == [
+        RoundStarted(TASK_ID, 0, resumed_from=spec.local_steps, device="cpu")]  # was resumed_from=0
+    assert not [e for e in events if isinstance(e, RoundProgress)]  # no step was trained again
+    done = events[-1]
+    assert isinstance(done, RoundDone) and done.receipt == first.receipt and done.trace == first.trace
+    assert done.receipt.signed_by(KEY) == reference(spec, tmp_path / "ref").receipt
