@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import trio
 
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
+from app.core.state import REWARD_PENDING, TASK_OPEN, ChainState
 from app.core.types import WorkReceipt
 from app.miner.proof import TrainingTrace
 from app.net.messages import Request, Response
@@ -76,15 +78,22 @@ async def request_trace(host, peer: str, root: bytes, deadline_s: float = TRACE_
 class TraceBook:
     """The traces this miner can answer for, by commitments root (bounded: old rounds fall out).
 
+    Data availability: a trace whose receipt `retain` says can still be challenged (its reward still
+    vests, or its round is still open) never falls out, however many newer rounds came since; an
+    auditor may ask for it until the reward vests, and a miner that cannot answer is recorded as
+    withholding. The node passes `still_challengeable` against its head state.
+
     With a `directory`, every trace is also written there atomically as `<root hex>.trace` (and the
     receipt signed with it as `<root hex>.receipt`, written after its trace), so they survive a
     restart; `get` reads a trace back from disk when it is not in memory. A file that does not decode
     or does not hash to its name is ignored (and logged), never served.
     """
 
-    def __init__(self, keep: int = 64, directory: Path | None = None) -> None:
+    def __init__(self, keep: int = 64, directory: Path | None = None,
+                 retain: Callable[[WorkReceipt], bool] | None = None) -> None:
         self._traces: dict[bytes, TrainingTrace] = {}
         self._keep = keep
+        self._retain = retain
         self.directory = directory
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -151,11 +160,33 @@ class TraceBook:
         traces = self._files(TRACE_SUFFIX)
         for old in traces[: max(0, len(traces) - self._keep)]:
             stem = old.name[: -len(TRACE_SUFFIX)]
+            if self._retained(self.directory / f"{stem}{RECEIPT_SUFFIX}"):  # type: ignore[operator]
+                continue
             for path in (self.directory / f"{stem}{RECEIPT_SUFFIX}", old):  # type: ignore[operator]
                 try:
                     path.unlink()
                 except FileNotFoundError:
                     pass
+
+
+    def _retained(self, receipt_path: Path) -> bool:
+        if self._retain is None:
+            return False
+        try:
+            receipt = WorkReceipt.decode(receipt_path.read_bytes())
+        except (OSError, PotError, ValueError):
+            return False  # no (readable) receipt: nothing can challenge it through the chain
+        return self._retain(receipt)
+
+
+def still_challengeable(receipt: WorkReceipt, state: ChainState) -> bool:
+    """Whether anyone may still challenge `receipt`: its reward is pending (vesting), or it is unpaid while
+    its round is open (a node behind the chain sees rounds open longer: the safe side)."""
+    reward = state.pending_reward(receipt.receipt_id)
+    if reward is not None:
+        return reward.status == REWARD_PENDING
+    task = state.task(receipt.task_id)
+    return task is not None and task.status == TASK_OPEN and task.round <= receipt.round
 
 
 def _mtime(path: Path) -> float:

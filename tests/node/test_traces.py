@@ -68,3 +68,36 @@ def test_without_a_directory_the_book_is_memory_only(tmp_path: Path) -> None:
     trace, receipt = _round(1)
     book.add(trace, receipt)
     assert book.get(trace.root) == trace and book.receipts() == []
+
+
+def test_a_trace_whose_reward_still_vests_is_never_pruned(tmp_path: Path) -> None:
+    """Before, the 64-newest rule dropped it after enough short rounds, and an auditor's request for a
+    segment of a still-vesting receipt found nothing: the miner counted as withholding its data."""
+    from app.node.traces import still_challengeable
+    from tests.core.chainkit import Chain, key
+
+    chain = Chain()
+    post = chain.post_task(chain.users[0], rounds=4)
+    chain.advance([post])
+    chain.advance()
+    miner = key("miner")
+    paid = chain.receipt(miner, post.tx_id)
+    vesting_trace = TrainingTrace(checkpoints=tuple(chain.trace(miner, post.tx_id)), samples=1)
+    chain.advance(results=[chain.result(post.tx_id, [paid])], receipts=[paid])
+    unpaid_old = paid.replace(commitments_root=b"\x07" * 32).signed_by(miner)  # round 0, closed without it
+    assert still_challengeable(paid, chain.state) and not still_challengeable(unpaid_old, chain.state)
+
+    book = TraceBook(keep=2, directory=tmp_path, retain=lambda r: still_challengeable(r, chain.state))
+    assert vesting_trace.root == paid.commitments_root
+    book.add(vesting_trace, paid)
+    for trace, receipt in [_round(n) for n in range(1, 5)]:
+        book.add(trace, receipt)  # four newer rounds (another task here; the chain has not seen them)
+    assert TraceBook(keep=2, directory=tmp_path).get(paid.commitments_root) == vesting_trace  # kept on disk
+    assert [TraceBook(directory=tmp_path).get(t.root) is not None for t, _ in [_round(n) for n in range(1, 5)]] \
+        == [False, False, True, True]
+
+    while chain.state.height <= chain.state.pending_reward(paid.receipt_id).unlock_height:
+        chain.advance()  # the reward vests: nothing can challenge the receipt any more
+    assert not still_challengeable(paid, chain.state)
+    book.add(*_round(9))
+    assert TraceBook(directory=tmp_path).get(paid.commitments_root) is None
