@@ -126,8 +126,14 @@ def paired_score(base_losses: torch.Tensor, losses: torch.Tensor, rule: Usefulne
     return Score(delta, se, base_loss, rule.allowance(se, base_loss), rule.allows(delta, se, base_loss))
 
 
-def score_update(spec: TaskSpec, base: Tensors, update: Tensors, validation: Split,
-                 base_losses: torch.Tensor | None = None, rule: UsefulnessRule = DEFAULT_RULE) -> Score:
+def score_update(
+    spec: TaskSpec,
+    base: Tensors,
+    update: Tensors,
+    validation: Split,
+    base_losses: torch.Tensor | None = None,
+    rule: UsefulnessRule = DEFAULT_RULE,
+) -> Score:
     """The held-out effect of applying `update` (parameters only) to `base`."""
     if base_losses is None:
         base_losses = sample_losses(spec, base, validation)

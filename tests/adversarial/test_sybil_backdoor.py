@@ -14,8 +14,6 @@ Sybil's update alone makes the trigger work on almost every held-out digit.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -44,19 +42,41 @@ def attack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     checkpoint = spec.initial_checkpoint
     for r in range(WARMUP_ROUNDS):  # a model that already reads digits, as in a running task
         outs = [train(make_job(spec, r, checkpoint), k, store, data, tmp / f"w{r}") for k in keys[:HONEST]]
-        checkpoint = aggregate_round(task_id=TASK_ID, round_number=r, spec=spec, base_checkpoint=checkpoint,
-                                     verified=[o.receipt for o in outs], store=store, validation=validation).checkpoint_hash
+        checkpoint = aggregate_round(
+            task_id=TASK_ID,
+            round_number=r,
+            spec=spec,
+            base_checkpoint=checkpoint,
+            verified=[o.receipt for o in outs],
+            store=store,
+            validation=validation,
+        ).checkpoint_hash
     job = make_job(spec, WARMUP_ROUNDS, checkpoint)
     poisoned: Split = poison(data, 0.5)
     honest = [train(job, k, store, data, tmp / "h") for k in keys[:HONEST]]
     sybils = [train(job, k, store, poisoned, tmp / "s") for k in keys[HONEST:]]
-    return {"spec": spec, "store": store, "data": data, "validation": validation, "base": checkpoint,
-            "honest": honest, "sybils": sybils}
+    return {
+        "spec": spec,
+        "store": store,
+        "data": data,
+        "validation": validation,
+        "base": checkpoint,
+        "honest": honest,
+        "sybils": sybils,
+    }
 
 
 def _aggregate(a: dict[str, object], outs: list, **kwargs: object):  # type: ignore[no-untyped-def]
-    return aggregate_round(task_id=TASK_ID, round_number=WARMUP_ROUNDS, spec=a["spec"], base_checkpoint=a["base"],
-                           verified=[o.receipt for o in outs], store=a["store"], validation=a["validation"], **kwargs)
+    return aggregate_round(
+        task_id=TASK_ID,
+        round_number=WARMUP_ROUNDS,
+        spec=a["spec"],
+        base_checkpoint=a["base"],
+        verified=[o.receipt for o in outs],
+        store=a["store"],
+        validation=a["validation"],
+        **kwargs,
+    )
 
 
 def test_each_sybil_update_carries_the_backdoor(attack: dict[str, object]) -> None:
@@ -69,8 +89,9 @@ def test_each_sybil_update_carries_the_backdoor(attack: dict[str, object]) -> No
 
 
 def test_replay_rejects_every_sybil_receipt_and_accepts_the_honest_ones(attack: dict[str, object]) -> None:
-    verifier = verifier_for(attack["spec"], attack["store"], attack["data"], current_round=WARMUP_ROUNDS,
-                            current_checkpoint=attack["base"])
+    verifier = verifier_for(
+        attack["spec"], attack["store"], attack["data"], current_round=WARMUP_ROUNDS, current_checkpoint=attack["base"]
+    )
     for o in attack["sybils"]:
         verdict = verifier.verify(o.receipt, o.trace)
         assert not verdict.accepted and verdict.reason == "segment-mismatch", verdict
@@ -78,7 +99,9 @@ def test_replay_rejects_every_sybil_receipt_and_accepts_the_honest_ones(attack: 
         assert verifier.verify(o.receipt, o.trace).accepted
 
 
-def test_without_replay_the_usefulness_rule_removes_a_sybil_majority_the_trimmed_mean_keeps(attack: dict[str, object]) -> None:
+def test_without_replay_the_usefulness_rule_removes_a_sybil_majority_the_trimmed_mean_keeps(
+    attack: dict[str, object],
+) -> None:
     store, spec, validation = attack["store"], attack["spec"], attack["validation"]
     base = decode_tensors(store.get(attack["base"]))
     everyone = attack["honest"] + attack["sybils"]

@@ -8,8 +8,6 @@ With the usefulness rule every one of them is left out and the round keeps its b
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -29,7 +27,9 @@ MINERS = 4
 @pytest.fixture(scope="module")
 def diverging(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     torch.set_num_threads(1)
-    spec = demo.task_spec(local_steps=12, checkpoint_interval=4, batch_size=32, optimizer_params={**demo.ADAMW, "lr": 1})
+    spec = demo.task_spec(
+        local_steps=12, checkpoint_interval=4, batch_size=32, optimizer_params={**demo.ADAMW, "lr": 1}
+    )
     store = MemoryBlobStore()
     demo.seed_blobs(store, spec)
     data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
@@ -41,8 +41,16 @@ def diverging(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def _aggregate(d: dict[str, object], **kwargs: object):  # type: ignore[no-untyped-def]
     spec = d["spec"]
-    return aggregate_round(task_id=TASK_ID, round_number=0, spec=spec, base_checkpoint=spec.initial_checkpoint,
-                           verified=[o.receipt for o in d["outs"]], store=d["store"], validation=d["validation"], **kwargs)
+    return aggregate_round(
+        task_id=TASK_ID,
+        round_number=0,
+        spec=spec,
+        base_checkpoint=spec.initial_checkpoint,
+        verified=[o.receipt for o in d["outs"]],
+        store=d["store"],
+        validation=d["validation"],
+        **kwargs,
+    )
 
 
 def test_diverging_updates_replay_yet_without_the_rule_the_checkpoint_gets_worse(diverging: dict[str, object]) -> None:
@@ -51,7 +59,9 @@ def test_diverging_updates_replay_yet_without_the_rule_the_checkpoint_gets_worse
     assert all(verifier.verify(o.receipt, o.trace).accepted for o in diverging["outs"])
     base = decode_tensors(store.get(spec.initial_checkpoint))
     old = _aggregate(diverging, usefulness=None)
-    worse = paired_score(sample_losses(spec, base, validation), sample_losses(spec, decode_tensors(old.checkpoint), validation))
+    worse = paired_score(
+        sample_losses(spec, base, validation), sample_losses(spec, decode_tensors(old.checkpoint), validation)
+    )
     assert worse.delta > DEFAULT_RULE.z * worse.se + DEFAULT_RULE.floor, worse
 
 
