@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 GOSSIP_PROTOCOLS = [gs.PROTOCOL_ID_V11, gs.PROTOCOL_ID]
 MAINTENANCE_INTERVAL_S = 0.5
+PRUNE_EVERY = 20  # maintenance rounds between peer-table prunes (10 s)
 
 
 @dataclass(frozen=True)
@@ -335,8 +336,13 @@ class NetHost:
             log.debug("disconnecting %s: %s", peer_id, exc)
 
     async def _maintain(self) -> None:
-        """Lift expired bans from GossipSub's blacklist; close any connection a banned peer holds."""
+        """Lift expired bans from GossipSub's blacklist; close any connection a banned peer holds;
+        now and then forget idle peers, so the peer table stays bounded."""
+        rounds = 0
         while True:
+            rounds += 1
+            if rounds % PRUNE_EVERY == 0:
+                self.peer_table.prune()
             for peer_id in self._pubsub.get_blacklisted_peers():
                 if not self.peer_table.is_banned(str(peer_id)):
                     self._pubsub.remove_from_blacklist(peer_id)

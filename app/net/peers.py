@@ -146,6 +146,34 @@ class PeerTable:
             rec.banned_until = 0.0
             rec.score = 0.0
 
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def prune(self, max_peers: int = limits.MAX_PEER_RECORDS) -> int:
+        """Forget peers that are neither connected nor banned and whose score has faded to near zero;
+        past `max_peers`, forget the longest-idle unconnected, unbanned ones too. Returns how many went.
+
+        New identities are free, so without this every peer id ever heard from stays forever.
+        """
+        now = self._clock()
+        idle = []
+        dropped = 0
+        for peer_id, rec in list(self._peers.items()):
+            self._decay(rec, now)
+            if rec.connected or rec.banned_until:
+                continue
+            if abs(rec.score) < limits.SCORE_FORGET_BELOW:
+                del self._peers[peer_id]
+                dropped += 1
+            else:
+                idle.append(rec)
+        if len(self._peers) > max_peers:
+            idle.sort(key=lambda r: r.updated_at)
+            for rec in idle[: len(self._peers) - max_peers]:
+                del self._peers[rec.peer_id]
+                dropped += 1
+        return dropped
+
     def set_connected(self, peer_id: str, connected: bool) -> None:
         self._get(peer_id).connected = connected
 

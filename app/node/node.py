@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ from app.node.status import snapshot, write_status
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
 from app.node.traces import PROTOCOL_NAME, TRACE_DEADLINE_S, TRACE_FALLBACK_PEERS, TraceBook, TraceRequest, \
-    TraceResponse, request_trace, still_challengeable
+    TraceResponse, request_trace
 from app.node.work import UNAVAILABLE, Checked, Gathered, TrainingWork
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed wit
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
 DENIED_PEERS_FILE = "denied_peers"  # operator's deny list: one peer id per line, '#' starts a comment
 DENY_SECONDS = 10 * 365 * 86400.0  # a denied peer stays banned until it leaves the file
+MAX_ORIGINS = 4096  # receipts whose publishing peer is remembered (oldest forgotten first)
 
 
 class SigningRecordError(StorageError):
@@ -133,12 +135,12 @@ class Node:
         self.loop = EventLoop()
         self.mempool = Mempool()
         self.evidence: list[Evidence] = []
-        # a trace stays while its receipt can be challenged (reward vesting), however many rounds follow
-        self.traces = TraceBook(directory=config.datadir / TRACES_DIR,
-                                retain=lambda receipt: still_challengeable(receipt, self.chain.state))
+        self.traces = TraceBook(directory=config.datadir / TRACES_DIR)
         self.committees = CommitteeBook(config.datadir / COMMITTEES_DIR)
         self._remember_committees()
-        self._origins: dict[bytes, str] = {}  # receipt id -> peer that published it
+        # receipt id -> (peer that published it, task id, round): where to fetch its trace first.
+        # Bounded, and pruned as rounds close (gossip admits only receipts for open rounds).
+        self._origins: OrderedDict[bytes, tuple[str, bytes, int]] = OrderedDict()
         self._deferred: list[Proposal] = []
         self._syncing = False
         self._published: dict[bytes, tuple[WorkReceipt, float]] = {}
@@ -334,6 +336,7 @@ class Node:
         state = self.chain.state
         self._remember_committees()
         self.mempool.refresh(state)
+        self._prune_origins(state)
         self.evidence = [e for e in self.evidence if state.account(key_hash(e.vote_a.voter)).bond > 0]
         if self.desk is not None:
             self.desk.on_commit(state)
@@ -370,7 +373,7 @@ class Node:
             elif isinstance(record, (Transfer, Bond, Unbond, TaskPost)):
                 self._on_tx(record)
             elif isinstance(record, WorkReceipt):
-                self._origins[record.receipt_id] = origin
+                self._note_origin(record, origin)
                 if self.desk is not None and self.desk.on_receipt(record, state, origin):
                     log.info("verifying receipt of %s for round %d", record.miner.hex()[:12], record.round)
             elif isinstance(record, FraudProof):
@@ -383,6 +386,18 @@ class Node:
                     self._commit(record)
         except InvalidConsensusMessage as exc:
             log.info("dropped a consensus message from %s: %s", origin, exc)
+
+    def _note_origin(self, receipt: WorkReceipt, origin: str) -> None:
+        self._origins[receipt.receipt_id] = (origin, receipt.task_id, receipt.round)
+        while len(self._origins) > MAX_ORIGINS:
+            self._origins.popitem(last=False)
+
+    def _prune_origins(self, state: ChainState) -> None:
+        """Forget the origins of receipts whose round is no longer open."""
+        for rid, (_, task_id, round_) in list(self._origins.items()):
+            task = state.task(task_id)
+            if task is None or task.round != round_:
+                del self._origins[rid]
 
     def _on_tx(self, tx: AnyTransaction) -> None:
         try:
@@ -562,7 +577,7 @@ class Node:
 
     def _fetch_trace(self, receipt: WorkReceipt) -> TrainingTrace:
         """The receipt's trace from its publisher, else from a few other peers, each within a short deadline."""
-        origin = self._origins.get(receipt.receipt_id)
+        origin = self._origins.get(receipt.receipt_id, (None, b"", 0))[0]
         peers = self.net.call(lambda h: sync._connected(h))
         others = [p for p in peers if p != origin]
         # a known publisher first, then a few others; with none known (a proposal's receipt, an audit of
