@@ -41,6 +41,12 @@ class ChainParams(Record):
     # claw them back (0: no challenge window). Defaults keep older constructions working.
     reward_vesting_blocks: Annotated[int, Range(0, MAX_VESTING_BLOCKS)] = 0
     fraud_bounty_bps: Annotated[int, Range(0, BPS_DENOMINATOR)] = 5_000
+    # Task economics (docs/PROTOCOL.md, "Rewards"): a task's fee per round must pay at least this many
+    # grains per GFLOP of one miner's round (app.core.admission); one task's minted reward in a block is
+    # at most this share of the block's miner issuance; a key whose rewards never vested waits this long.
+    min_fee_per_gflop: Uint64 = 0
+    max_task_share_bps: Annotated[int, Range(1, BPS_DENOMINATOR)] = BPS_DENOMINATOR
+    new_key_vesting_blocks: Annotated[int, Range(0, MAX_VESTING_BLOCKS)] = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,6 +76,14 @@ class ChainParams(Record):
         """The challenger's share of a reward clawed back by a fraud proof."""
         return clawed * self.fraud_bounty_bps // BPS_DENOMINATOR
 
+    def task_share_cap(self, miner_pool: int) -> int:
+        """The most of a block's miner issuance one task's closed round can be minted."""
+        return miner_pool * self.max_task_share_bps // BPS_DENOMINATOR
+
+    def vesting_blocks(self, has_history: bool) -> int:
+        """How long a miner's reward stays pending: longer for a key that has never had a reward vest."""
+        return self.reward_vesting_blocks if has_history else max(self.reward_vesting_blocks, self.new_key_vesting_blocks)
+
     def epoch_of(self, height: int) -> int:
         return height // self.epoch_length
 
@@ -92,6 +106,9 @@ DEVNET = ChainParams(
     max_clock_drift_ms=15_000,
     reward_vesting_blocks=8,
     fraud_bounty_bps=5_000,
+    min_fee_per_gflop=1_000,
+    max_task_share_bps=5_000,
+    new_key_vesting_blocks=16,
 )
 
 TESTNET = ChainParams(
@@ -108,6 +125,9 @@ TESTNET = ChainParams(
     max_clock_drift_ms=15_000,
     reward_vesting_blocks=240,
     fraud_bounty_bps=5_000,
+    min_fee_per_gflop=1_000,
+    max_task_share_bps=2_500,
+    new_key_vesting_blocks=720,
 )
 
 NETWORKS: dict[str, ChainParams] = {"devnet": DEVNET, "testnet": TESTNET}

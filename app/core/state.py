@@ -10,11 +10,15 @@ transaction fees go to the block's proposer and a slashed bond goes to the propo
 evidence (burning either would break the invariant `balances + bonds + pending + escrows == genesis
 supply + minted`, which the property tests check after every random block).
 
-Miner rewards vest: a block credits them to the miner's `pending`, with one `PendingReward` per
-receipt, and they move to the balance at the end of block `unlock_height` (= paying height +
-`reward_vesting_blocks`). Until then a `FraudProof` can claw one back: the challenger gets
-`fraud_bounty_bps` of it and the rest goes to the task's owner (the requester who paid for work that
-was not done), so supply is conserved here too. Evidence is vote equivocation
+Miner rewards are paid by verified compute (FLOPs, `app.core.admission`), and one task's minted
+reward is at most its released fee and `max_task_share_bps` of the block's miner issuance; the
+requester's own key gets no minted share. They vest: a block credits them to the miner's `pending`,
+with one `PendingReward` per receipt, and they move to the balance at the end of block `unlock_height`
+(= paying height + `reward_vesting_blocks`, or `new_key_vesting_blocks` for a key that has never had a
+reward vest). Until then a `FraudProof` claws back ALL the miner's pending rewards (its stake): the
+challenger gets `fraud_bounty_bps` of each, each reward's fee part goes back to its task's owner and
+the rest of its minted part is unminted (`ChainMeta.minted` counts net issuance), so supply is
+conserved here too. Evidence is vote equivocation
 (`Evidence`) or leader equivocation (`ProposalEvidence`); one offence, an offender's (height, view),
 is punished at most once: the offences punished this epoch are kept in the state (`b"s"`).
 
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Annotated
 
-from app.core import crypto
+from app.core import admission, crypto
 from app.core.consensus import check_evidence, check_proposal_evidence
 from app.core.encoding import Bytes20, Bytes32, MaxLen, PublicKey32, Range, Record, ShortText, Uint64, encode
 from app.core.errors import (
@@ -156,10 +160,13 @@ class Account(Record):
     work: Uint64
     public_key: PublicKey32 | None
     pending: Uint64 = 0
+    # Grains of miner rewards that ever vested to this key: 0 is a key without history, whose rewards
+    # vest over `new_key_vesting_blocks`; a fraud proof resets it to 0.
+    vested: Uint64 = 0
 
     def is_empty(self) -> bool:
         """An empty account is absent from the state: one representation of "nothing here"."""
-        return not (self.balance or self.nonce or self.bond or self.work or self.pending)
+        return not (self.balance or self.nonce or self.bond or self.work or self.pending or self.vested)
 
 
 EMPTY_ACCOUNT = Account(balance=0, nonce=0, bond=0, work=0, public_key=None)
@@ -245,8 +252,10 @@ class SlashedOffences(Record):
 class PendingReward(Record):
     """One included receipt's miner reward: pending until the end of block `unlock_height`.
 
-    `epoch` is the epoch that paid it (a claw-back removes the receipt's `steps` from the miner's work
-    only while that epoch lasts; afterwards the work has already been spent on an election). Settled
+    `minted` is the part of `amount` that the block minted (the rest is the task's fee); it is also
+    the work the receipt credited for committee election. `epoch` is the epoch that paid it (a
+    claw-back removes that work only while the epoch lasts; afterwards it has already been spent on an
+    election). Settled
     rewards (vested or clawed back) stay until `unlock_height + reward_vesting_blocks`, so that a late
     or repeated fraud proof gets a precise error, and are then dropped.
     """
@@ -259,6 +268,7 @@ class PendingReward(Record):
     epoch: Uint64
     unlock_height: Uint64
     status: Annotated[int, Range(REWARD_PENDING, REWARD_CLAWED)]
+    minted: Uint64 = 0
 
 
 OffenceKey = tuple[bytes, int, int]  # (offender address, height, view)
@@ -293,11 +303,40 @@ def verify_account_proof(state_root: bytes, address: bytes, value: bytes, proof:
 
 @dataclass(frozen=True)
 class ClosedRound:
-    """What the reward split needs of one closed round: its task, released fee and miners' steps."""
+    """What the reward split needs of one closed round: its task, owner, released fee and miners' compute."""
 
     task_id: bytes
     fee: int
-    work: tuple[tuple[bytes, int], ...]  # (miner address, verified steps), in block order
+    owner: bytes
+    work: tuple[tuple[bytes, int], ...]  # (miner address, verified FLOPs), in block order
+
+
+def task_mints(params: ChainParams, miner_pool: int, rounds: Sequence[ClosedRound]) -> list[int]:
+    """Each closed round's minted reward: its compute share of `miner_pool`, at most its fee and the task cap.
+
+    Bounded by the fee, minting can at most match what a requester paid, so a requester that mines its
+    own task with other keys gets back its fee plus at most as much again, for real verified compute,
+    while an outside miner of the same task earns fee and mint: a self-dealer earns at most half of an
+    outside miner per FLOP (docs/PROTOCOL.md, "Rewards"). What the caps hold back is never minted.
+    """
+    total = sum(flops for rnd in rounds for _, flops in rnd.work)
+    cap = params.task_share_cap(miner_pool)
+    out = []
+    for rnd in rounds:
+        share = miner_pool * sum(flops for _, flops in rnd.work) // total if total else 0
+        out.append(min(share, rnd.fee, cap))
+    return out
+
+
+def split_round(rnd: ClosedRound, mint: int) -> list[tuple[bytes, int, int]]:
+    """(miner, fee share, minted share) of each receipt of a round, by verified compute; no mint to the owner."""
+    round_flops = sum(flops for _, flops in rnd.work)
+    if not round_flops:
+        return [(miner, 0, 0) for miner, _ in rnd.work]
+    return [
+        (miner, rnd.fee * flops // round_flops, 0 if miner == rnd.owner else mint * flops // round_flops)
+        for miner, flops in rnd.work
+    ]
 
 
 def compute_rewards(
@@ -310,33 +349,33 @@ def compute_rewards(
     """The rewards of a block: minted reward plus released fees, every grain accounted for.
 
     Minting happens only in a block that closes a round. Validators get `validator_share_bps` of the
-    minted reward in equal parts; miners get the rest in proportion to their steps across all closed
-    rounds, plus each round's fee in proportion to steps within that round. Rounding remainders go to
-    the proposer's validator entry. Sorted by (kind, task_id, recipient); zero amounts are left out.
+    block reward in equal parts. Each round's fee goes to its miners in proportion to their verified
+    compute; its minted reward (`task_mints`) likewise, except that the task owner's own key gets no
+    minted share (left unminted). Rounding remainders go to the proposer's validator entry. Sorted by
+    (kind, task_id, recipient); zero amounts are left out. The block mints what it pays beyond fees.
     """
     if not rounds:
         return ()
-    minted = params.block_reward(height)
-    validator_pool = params.validator_share(minted)
-    miner_pool = minted - validator_pool
-    total_steps = sum(steps for rnd in rounds for _, steps in rnd.work)
+    block_reward = params.block_reward(height)
+    validator_pool = params.validator_share(block_reward)
+    mints = task_mints(params, block_reward - validator_pool, rounds)
     amounts: dict[tuple[str, bytes, bytes], int] = {}
+    due = validator_pool
 
     def pay(kind: str, task_id: bytes, recipient: bytes, amount: int) -> None:
         key = (kind, task_id, recipient)
         amounts[key] = amounts.get(key, 0) + amount
 
-    for rnd in rounds:
-        round_steps = sum(steps for _, steps in rnd.work)
-        for miner, steps in rnd.work:
-            share = (miner_pool * steps // total_steps) if total_steps else 0
-            share += (rnd.fee * steps // round_steps) if round_steps else 0
-            pay(Reward.KIND_MINER, rnd.task_id, miner, share)
+    for rnd, mint in zip(rounds, mints):
+        round_flops = sum(flops for _, flops in rnd.work)
+        owner_flops = sum(flops for miner, flops in rnd.work if miner == rnd.owner)
+        due += rnd.fee + (mint - mint * owner_flops // round_flops if round_flops else 0)
+        for miner, fee_share, mint_share in split_round(rnd, mint):
+            pay(Reward.KIND_MINER, rnd.task_id, miner, fee_share + mint_share)
     members = committee.members
     for member in members:
         pay(Reward.KIND_VALIDATOR, ZERO_HASH, crypto.key_hash(member), validator_pool // len(members))
     paid = sum(amounts.values())
-    due = minted + sum(rnd.fee for rnd in rounds)
     pay(Reward.KIND_VALIDATOR, ZERO_HASH, crypto.key_hash(proposer), due - paid)
     return tuple(
         Reward(recipient=recipient, amount=amount, kind=kind, task_id=task_id)
@@ -647,6 +686,7 @@ class StateDraft:
             self.set_account(sender, replace(acct, balance=acct.balance - tx.amount - tx.fee))
             self.credit(tx.recipient, tx.amount)
         elif isinstance(tx, TaskPost):
+            admission.check_task_post(tx.spec, tx.fee_per_round, self.params.min_fee_per_gflop)
             escrow = tx.fee_per_round * tx.spec.rounds
             _require_funds(acct.balance, escrow + tx.fee, "task escrow")
             task_id = tx.tx_id
@@ -724,24 +764,28 @@ class StateDraft:
         """Check receipts and results, close the rounds, pay and credit work; return the rewards."""
         closing = self.check_rounds(receipts, results)
         rounds = [
-            ClosedRound(r.task_id, t.fee_per_round, tuple((crypto.key_hash(x.miner), x.steps) for x in g))
+            ClosedRound(
+                r.task_id,
+                t.fee_per_round,
+                t.owner,
+                tuple((crypto.key_hash(x.miner), admission.compute_per_step(t.spec) * x.steps) for x in g),
+            )
             for r, t, g in closing
         ]
         rewards = compute_rewards(self.params, self.block_height, self.committee, proposer_key, rounds)
         for result, task, group in closing:
             self._close_round(result, task, group)
-        miner_amounts: dict[tuple[bytes, bytes], int] = {}
         for reward in rewards:
-            if reward.kind == Reward.KIND_MINER:
-                miner_amounts[(reward.task_id, reward.recipient)] = reward.amount
-            else:
+            if reward.kind != Reward.KIND_MINER:
                 self.credit(reward.recipient, reward.amount)
-        for _, _, group in closing:
-            for receipt in group:
-                address = crypto.key_hash(receipt.miner)
-                self._hold_reward(receipt, miner_amounts.get((receipt.task_id, address), 0))
         if rounds:
-            self.meta = replace(self.meta, minted=self.meta.minted + self.params.block_reward(self.block_height))
+            block_reward = self.params.block_reward(self.block_height)
+            mints = task_mints(self.params, block_reward - self.params.validator_share(block_reward), rounds)
+            for rnd, mint, (_, _, group) in zip(rounds, mints, closing):
+                for receipt, (_, fee_share, mint_share) in zip(group, split_round(rnd, mint)):
+                    self._hold_reward(receipt, fee_share + mint_share, mint_share)
+            minted = sum(r.amount for r in rewards) - sum(rnd.fee for rnd in rounds)
+            self.meta = replace(self.meta, minted=self.meta.minted + minted)
         return rewards
 
     def check_rounds(
@@ -766,29 +810,35 @@ class StateDraft:
             raise InvalidRoundResult("receipts for a task whose round the block does not close")
         return closing
 
-    def _hold_reward(self, receipt: WorkReceipt, amount: int) -> None:
-        """Put one receipt's miner reward in the miner's `pending` until its challenge window ends."""
+    def _hold_reward(self, receipt: WorkReceipt, amount: int, minted: int) -> None:
+        """Put one receipt's miner reward in the miner's `pending` until its challenge window ends.
+
+        The receipt's minted share is also its work for committee election: verified compute, priced
+        by the fee floor and capped like minting, so a cheap task buys no seats.
+        """
         address = crypto.key_hash(receipt.miner)
         acct = self.account(address)
-        self.set_account(address, replace(acct, pending=acct.pending + amount))
+        vesting = self.params.vesting_blocks(has_history=acct.vested > 0)
+        self.set_account(address, replace(acct, pending=acct.pending + amount, work=acct.work + minted))
         reward = PendingReward(
             miner=address,
             task_id=receipt.task_id,
             amount=amount,
             steps=receipt.steps,
             epoch=self.meta.epoch,
-            unlock_height=self.block_height + self.params.reward_vesting_blocks,
+            unlock_height=self.block_height + vesting,
             status=REWARD_PENDING,
+            minted=minted,
         )
         self.set_reward(receipt.receipt_id, reward)
 
     def apply_fraud_proofs(self, proofs: Iterable[FraudProof]) -> None:
-        """Claw back each proven receipt's pending reward: a bounty to the challenger, the rest to the task owner.
+        """Claw back ALL the proven miner's pending rewards (its stake), and reset its history.
 
         The state checks what it can (`check_fraud_proof_structure`, the reward pending and in its
         window); the re-execution that shows the segment is wrong is each committee member's check
-        before it votes (docs/PROTOCOL.md, Part 4). The miner also loses the receipt's work credit if it
-        was paid in this epoch (an earlier epoch's work has already elected its committee).
+        before it votes (docs/PROTOCOL.md, Part 4). Every pending reward of the miner is clawed back
+        (`claw_back_all`), not only the proven one: a cheat risks everything it has not yet vested.
         """
         for proof in proofs:
             receipt_id = proof.receipt_id
@@ -801,13 +851,34 @@ class StateDraft:
                 raise DuplicateFraudProof(f"the reward of receipt {receipt_id.hex()[:16]} was already clawed back")
             if reward.status == REWARD_VESTED or reward.unlock_height < self.block_height:
                 raise RewardVested(f"the reward of receipt {receipt_id.hex()[:16]} vested at {reward.unlock_height}")
-            acct = self.account(reward.miner)
-            work = acct.work - min(acct.work, reward.steps) if reward.epoch == self.meta.epoch else acct.work
-            self.set_account(reward.miner, replace(acct, pending=acct.pending - reward.amount, work=work))
+            self.claw_back_all(reward.miner, proof.challenger)
+
+    def claw_back_all(self, miner: bytes, challenger: bytes) -> None:
+        """Take back every pending reward of `miner`: a bounty to `challenger`, fees to owners, the rest unminted.
+
+        Of each reward the challenger gets `fraud_bounty_bps`, paid from its minted part first; the
+        task's owner gets its fee part back (it paid for work that is now void) and what is left of
+        the minted part is unminted. The miner loses this epoch's work of those rewards and its
+        history (`vested` = 0), so its next rewards vest over `new_key_vesting_blocks`.
+        """
+        bounty = unminted = lost_work = 0
+        for receipt_id, reward in sorted(self.rewards.items()):
+            if reward.miner != miner or reward.status != REWARD_PENDING:
+                continue
+            cut = self.params.fraud_bounty(reward.amount)
+            refund = min(reward.amount - reward.minted, reward.amount - cut)
+            bounty += cut
+            unminted += reward.amount - cut - refund
+            if reward.epoch == self.meta.epoch:
+                lost_work += reward.minted
+            acct = self.account(miner)
+            self.set_account(miner, replace(acct, pending=acct.pending - reward.amount))
+            self.credit(self.tasks[reward.task_id].owner, refund)  # may be the miner itself: its own fee back
             self.set_reward(receipt_id, replace(reward, status=REWARD_CLAWED))
-            bounty = self.params.fraud_bounty(reward.amount)
-            self.credit(proof.challenger, bounty)
-            self.credit(task.owner, reward.amount - bounty)
+        acct = self.account(miner)
+        self.set_account(miner, replace(acct, work=acct.work - min(acct.work, lost_work), vested=0))
+        self.credit(challenger, bounty)
+        self.meta = replace(self.meta, minted=self.meta.minted - unminted)
 
     def vest_rewards(self) -> None:
         """Move the rewards whose window ends with this block to their miners' balances; drop old settled ones."""
@@ -815,7 +886,13 @@ class StateDraft:
             if reward.status == REWARD_PENDING and reward.unlock_height <= self.block_height:
                 acct = self.account(reward.miner)
                 self.set_account(
-                    reward.miner, replace(acct, balance=acct.balance + reward.amount, pending=acct.pending - reward.amount)
+                    reward.miner,
+                    replace(
+                        acct,
+                        balance=acct.balance + reward.amount,
+                        pending=acct.pending - reward.amount,
+                        vested=acct.vested + reward.amount,
+                    ),
                 )
                 reward = replace(reward, status=REWARD_VESTED)
                 self.set_reward(receipt_id, reward)
@@ -853,8 +930,7 @@ class StateDraft:
     def _close_round(self, result: RoundResult, task: TaskState, receipts: list[WorkReceipt]) -> None:
         for receipt in receipts:
             address = crypto.key_hash(receipt.miner)
-            acct = self.account(address)
-            self.set_account(address, replace(acct, work=acct.work + receipt.steps, public_key=receipt.miner))
+            self.set_account(address, replace(self.account(address), public_key=receipt.miner))
         next_round = task.round + 1
         task = replace(
             task,

@@ -74,6 +74,12 @@ class BlockWatcher:
                 # A miner's reward vests `reward_vesting_blocks` after the block that pays it (a fraud
                 # proof can claw it back until then); other rewards are spendable at once.
                 window = self.node.state.params.reward_vesting_blocks if reward.kind == Reward.KIND_MINER else 0
+                unlock = header.height + window if window else None
+                if reward.kind == Reward.KIND_MINER:  # a key without history vests longer: the state knows
+                    held = [self.node.state.pending_reward(r.receipt_id) for r in body.receipts
+                            if r.task_id == reward.task_id and key_hash(r.miner) == reward.recipient]
+                    if held and held[0] is not None:
+                        unlock = held[0].unlock_height
                 self.bus.publish(ev.Reward(address=encode_address(reward.recipient, self.node.hrp), amount=reward.amount,
-                                           height=header.height, task_id=reward.task_id.hex(), vesting=window > 0,
-                                           unlock_height=header.height + window if window else None))
+                                           height=header.height, task_id=reward.task_id.hex(),
+                                           vesting=unlock is not None and unlock > header.height, unlock_height=unlock))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.core.bft import check_proposal_evidence
+from app.core.admission import check_task_post
 from app.core.consensus import check_evidence
 from app.core.encoding import Record
 from app.core.errors import PotError
@@ -48,6 +49,8 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
             return Verdict.IGNORE
         if isinstance(record, (Transfer, Bond, Unbond, TaskPost, WorkReceipt)):
             record.verify_signature()  # raises InvalidSignature -> REJECT
+            if isinstance(record, TaskPost):  # a degenerate or underpriced task: InadmissibleTask -> REJECT
+                check_task_post(record.spec, record.fee_per_round, state.params.min_fee_per_gflop)
             return Verdict.ACCEPT
         if isinstance(record, Vote):
             members = set(state.committee.members) | set(state.next_committee.members)

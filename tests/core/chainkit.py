@@ -59,21 +59,22 @@ def key(name: str) -> SigningKey:
     return SigningKey.from_seed(hashlib.sha256(f"chainkit/{name}".encode()).digest())
 
 
-def spec(rounds: int = 2, local_steps: int = 10) -> TaskSpec:
+def spec(rounds: int = 2, local_steps: int = 10, **changes: object) -> TaskSpec:
+    """A small admissible task of the registry's MLP (made-up data hashes: core never trains it)."""
     return TaskSpec(
-        model="mlp-tiny",
+        model="mlp",
         model_version=1,
-        hyperparams=(("hidden", "16"),),
+        hyperparams=(("classes", "10"), ("hidden", "16"), ("input_max", "16"), ("inputs", "64"), ("layers", "1")),
         dataset_root=blob_hash(b"dataset"),
         validation_shard=blob_hash(b"validation"),
         initial_checkpoint=blob_hash(b"w0"),
         optimizer="sgd",
-        optimizer_params=(("lr", "0.1"),),
+        optimizer_params=(("lr", "0.1"), ("momentum", "0"), ("weight_decay", "0")),
         batch_size=8,
         local_steps=local_steps,
         checkpoint_interval=5,
         rounds=rounds,
-    )
+    ).replace(**changes)
 
 
 def made_up_trace(miner: bytes, task_id: bytes, base: bytes, segments: int) -> list[bytes]:
@@ -117,8 +118,12 @@ class Chain:
         tx = Transfer(self.params.chain_id, sender.public_key, nonce, recipient, amount, fee, "", NO_SIGNATURE)
         return tx.signed_by(sender)
 
-    def post_task(self, sender: SigningKey, fee_per_round: int = 500, rounds: int = 2, fee: int = 1) -> TaskPost:
-        tx = TaskPost(self.params.chain_id, sender.public_key, self.next_nonce(sender), spec(rounds), fee_per_round, fee, NO_SIGNATURE)
+    def post_task(
+        self, sender: SigningKey, fee_per_round: int = 500, rounds: int = 2, fee: int = 1, task_spec: TaskSpec | None = None
+    ) -> TaskPost:
+        """A signed post of `task_spec` (default: chainkit's `spec(rounds)`)."""
+        task_spec = spec(rounds) if task_spec is None else task_spec
+        tx = TaskPost(self.params.chain_id, sender.public_key, self.next_nonce(sender), task_spec, fee_per_round, fee, NO_SIGNATURE)
         return tx.signed_by(sender)
 
     def bond(self, sender: SigningKey, amount: int, fee: int = 1) -> Bond:

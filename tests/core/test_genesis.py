@@ -28,7 +28,7 @@ from app.core.state import ChainState
 from tests.core.chainkit import key
 
 # Changing the testnet genesis forks the testnet: update this pin only on purpose.
-TESTNET_GENESIS_HASH = "f84cc3a94f551939f610505c23ed5f41fb3aaacaf08b7bc0b3fea9575ec2248b"
+TESTNET_GENESIS_HASH = "5189831aec2d3bb2f8066869ec87843a3a12df4a8993905f09926a9a7b57a5bd"
 
 
 def _seeded(label: str) -> SigningKey:

@@ -153,12 +153,14 @@ def test_round_closes_pays_miners_and_credits_work(chain: Chain) -> None:
     task = chain.state.task(task_id)
     assert task is not None and task.round == 1 and task.escrow == 500 and task.last_loss_micro == 900_000
     assert task.anchor == ZERO_HASH and chain.state.round_anchor(task_id) == built.block.block_hash
-    minted = PARAMS.block_reward(chain.state.height)
-    assert chain.state.meta.minted == minted
+    block_reward = PARAMS.block_reward(chain.state.height)
+    miner_pool = block_reward - PARAMS.validator_share(block_reward)
+    mint = min(miner_pool, 500, PARAMS.task_share_cap(miner_pool))  # capped by the fee and the task share
+    assert mint < miner_pool
+    assert chain.state.meta.minted == PARAMS.validator_share(block_reward) + mint
     paid = {r.recipient: r.amount for r in built.block.body.rewards if r.kind == Reward.KIND_MINER}
-    miner_pool = minted - PARAMS.validator_share(minted)
-    assert paid == {m.address: miner_pool // 2 + 250 for m in miners}
-    assert all(chain.state.account(m.address).work == 10 for m in miners)
+    assert paid == {m.address: mint // 2 + 250 for m in miners}
+    assert all(chain.state.account(m.address).work == mint // 2 for m in miners)  # work = minted share
     chain.advance()
     assert chain.state.task(task_id).anchor == built.block.block_hash  # type: ignore[union-attr]
 
@@ -246,16 +248,22 @@ def test_listed_rewards_must_equal_the_computed_ones(chain: Chain) -> None:
 def test_compute_rewards_accounts_for_every_grain() -> None:
     members = tuple(key(f"v{i}").public_key for i in range(3))
     committee = Committee(epoch=0, members=members)
-    a, b, c = b"a" * 20, b"b" * 20, b"c" * 20
-    rounds = [ClosedRound(b"1" * 32, 100, ((a, 10), (b, 20))), ClosedRound(b"2" * 32, 7, ((c, 3),))]
-    rewards = compute_rewards(PARAMS, 1, committee, members[1], rounds)
-    minted = PARAMS.block_reward(1)
-    assert sum(r.amount for r in rewards) == minted + 107
+    a, b, c, owner = b"a" * 20, b"b" * 20, b"c" * 20, b"o" * 20
+    params = PARAMS.replace(max_task_share_bps=10_000)
+    # task 1 pays a big fee: its compute share of the pool; task 2 pays 7: its mint is capped at 7
+    rounds = [
+        ClosedRound(b"1" * 32, 10**6, owner, ((a, 10), (b, 20))),
+        ClosedRound(b"2" * 32, 7, owner, ((c, 3),)),
+    ]
+    rewards = compute_rewards(params, 1, committee, members[1], rounds)
+    block_reward = params.block_reward(1)
+    miner_pool = block_reward - params.validator_share(block_reward)
+    mint1 = miner_pool * 30 // 33
+    assert sum(r.amount for r in rewards) == params.validator_share(block_reward) + mint1 + 7 + 10**6 + 7
     by = {(r.kind, r.recipient): r.amount for r in rewards}
-    miner_pool = minted - PARAMS.validator_share(minted)
-    assert by[("miner", a)] == miner_pool * 10 // 33 + 100 * 10 // 30
-    assert by[("miner", c)] == miner_pool * 3 // 33 + 7
-    share = PARAMS.validator_share(minted) // 3
+    assert by[("miner", a)] == mint1 * 10 // 30 + 10**6 * 10 // 30
+    assert by[("miner", c)] == 7 + 7
+    share = params.validator_share(block_reward) // 3
     assert by[("validator", crypto.key_hash(members[0]))] == share
     assert by[("validator", crypto.key_hash(members[1]))] > share  # the proposer takes the remainders
     assert list(rewards) == sorted(rewards, key=lambda r: (r.kind, r.task_id, r.recipient))
@@ -423,7 +431,7 @@ def test_epoch_end_elects_miners_with_work_and_resets_credits() -> None:
     task_id = post.tx_id
     receipts = [chain.receipt(miner, task_id)]
     chain.advance(results=[chain.result(task_id, receipts)], receipts=receipts)
-    assert chain.state.account(miner.address).work == 10
+    assert chain.state.account(miner.address).work == chain.state.pending_rewards(miner.address).popitem()[1].minted > 0
     while not PARAMS.is_epoch_end(chain.state.height):
         chain.advance()
     assert miner.public_key in chain.state.next_committee.members
@@ -492,3 +500,17 @@ def test_account_proofs_verify_and_fail_on_a_changed_value(chain: Chain) -> None
         verify_account_proof(root, chain.users[1].address, proof.value, proof.proof)
     with pytest.raises(UnknownAccount):
         chain.state.prove_account(b"\x09" * 20)
+
+
+def test_the_requesters_own_key_gets_no_minted_share_and_one_task_takes_at_most_its_cap() -> None:
+    members = tuple(key(f"v{i}").public_key for i in range(3))
+    committee = Committee(epoch=0, members=members)
+    owner, other = b"o" * 20, b"x" * 20
+    rounds = [ClosedRound(b"1" * 32, 10**6, owner, ((owner, 10), (other, 10)))]
+    rewards = compute_rewards(PARAMS, 1, committee, members[1], rounds)
+    by = {(r.kind, r.recipient): r.amount for r in rewards}
+    block_reward = PARAMS.block_reward(1)
+    mint = PARAMS.task_share_cap(block_reward - PARAMS.validator_share(block_reward))
+    assert by[("miner", owner)] == 10**6 // 2  # its fee back, nothing minted
+    assert by[("miner", other)] == 10**6 // 2 + mint // 2
+    assert sum(r.amount for r in rewards) == PARAMS.validator_share(block_reward) + 10**6 + mint // 2

@@ -24,6 +24,7 @@ from app.core.validation import validate_block
 from tests.core.chainkit import PARAMS, Chain, key, spec
 
 W = PARAMS.reward_vesting_blocks
+NEW = PARAMS.vesting_blocks(has_history=False)  # a key whose rewards never vested waits longer
 MINER = key("miner0")
 HONEST = key("miner1")
 CHALLENGER = key("challenger").address
@@ -55,16 +56,17 @@ def test_a_miner_reward_is_pending_until_its_window_ends_then_spendable(chain: C
     acct = chain.state.account(MINER.address)
     assert acct.balance == 0 and acct.pending == paid[MINER.address] > 0
     reward = chain.state.pending_reward(receipts[0].receipt_id)
-    assert reward is not None and reward.status == REWARD_PENDING and reward.unlock_height == paid_at + W
+    assert NEW > W
+    assert reward is not None and reward.status == REWARD_PENDING and reward.unlock_height == paid_at + NEW
     assert set(chain.state.pending_rewards(MINER.address)) == {receipts[0].receipt_id}
     # Not spendable: a transfer of the pending amount is refused, and a block cannot include it.
     with pytest.raises(InsufficientFunds):
         chain.state.apply_tx(chain.transfer(MINER, CHALLENGER, 1, fee=0), bytes(20))
     chain.nonces.clear()
-    while chain.state.height < paid_at + W - 1:
+    while chain.state.height < paid_at + NEW - 1:
         chain.advance()
         assert chain.state.account(MINER.address).balance == 0
-    chain.advance()  # block paid_at + W: the reward vests at its end
+    chain.advance()  # block paid_at + NEW: the reward vests at its end
     acct = chain.state.account(MINER.address)
     assert (acct.balance, acct.pending) == (paid[MINER.address], 0)
     assert chain.state.pending_reward(receipts[0].receipt_id).status == REWARD_VESTED  # type: ignore[union-attr]
@@ -72,7 +74,7 @@ def test_a_miner_reward_is_pending_until_its_window_ends_then_spendable(chain: C
     assert len(built.block.body.transactions) == 1
     assert chain.state.account(CHALLENGER).balance == acct.balance - 1
     # Settled rewards are forgotten one window later.
-    while chain.state.height < paid_at + 2 * W:
+    while chain.state.height < paid_at + NEW + W:
         chain.advance()
     assert chain.state.pending_reward(receipts[0].receipt_id) is None
     assert not any(k.startswith(b"r") and len(k) == 33 for k in chain.state.entries())
@@ -85,7 +87,7 @@ def test_validator_rewards_are_not_held(chain: Chain) -> None:
 
 
 def test_without_a_window_rewards_are_spendable_at_once() -> None:
-    chain = Chain(params=PARAMS.replace(reward_vesting_blocks=0))
+    chain = Chain(params=PARAMS.replace(reward_vesting_blocks=0, new_key_vesting_blocks=0))
     _, receipts, paid = _paid_round(chain)
     acct = chain.state.account(MINER.address)
     assert (acct.balance, acct.pending) == (paid[MINER.address], 0)
@@ -103,14 +105,18 @@ def test_a_fraud_proof_claws_back_the_reward_and_pays_the_bounty(chain: Chain) -
     built = chain.advance(fraud_proofs=[proof])
     assert built.block.body.fraud_proofs == (proof,) and not built.rejected
     amount = paid[MINER.address]
+    reward = chain.state.pending_reward(receipts[0].receipt_id)
+    assert reward is not None and reward.status == REWARD_CLAWED and 0 < reward.minted < amount
     bounty = amount * PARAMS.fraud_bounty_bps // 10_000
+    refund = min(amount - reward.minted, amount - bounty)  # the fee part back to the owner
     acct = chain.state.account(MINER.address)
-    assert (acct.balance, acct.pending) == (0, 0)
-    assert acct.work == work_before - receipts[0].steps
+    assert (acct.balance, acct.pending, acct.vested) == (0, 0, 0)
+    assert acct.work == work_before - reward.minted
     assert chain.state.account(CHALLENGER).balance == bounty
-    assert chain.state.account(owner).balance == owner_before + amount - bounty
-    assert chain.state.pending_reward(receipts[0].receipt_id).status == REWARD_CLAWED  # type: ignore[union-attr]
-    assert chain.state.total_held() == supply
+    assert chain.state.account(owner).balance == owner_before + refund
+    unminted = amount - bounty - refund
+    assert chain.state.total_held() == supply - unminted
+    assert chain.state.total_held() == chain.genesis.supply + chain.state.meta.minted
     # The honest miner's reward is untouched and still vests.
     assert chain.state.account(HONEST.address).pending == paid[HONEST.address]
     while chain.state.height < chain.state.pending_reward(receipts[1].receipt_id).unlock_height:  # type: ignore[union-attr]
@@ -242,3 +248,40 @@ def test_pending_rewards_round_trip_through_entries_and_show_in_account_proofs(c
     bad[key_] = Account.decode(entries[key_]).replace(pending=1).encode()
     with pytest.raises(StorageError, match="pending"):
         ChainState.from_entries(PARAMS, bad)
+
+
+def test_a_fraud_proof_takes_every_pending_reward_of_the_miner_and_its_history() -> None:
+    """The stake of a volunteer is its pending rewards: one proven fraud costs all of them."""
+    chain = Chain()
+    post = chain.post_task(chain.users[0], fee_per_round=500, rounds=3)
+    chain.advance([post])
+    task_id = post.tx_id
+    first = [chain.receipt(MINER, task_id), chain.receipt(HONEST, task_id)]
+    chain.advance(results=[chain.result(task_id, first)], receipts=first)
+    second = [chain.receipt(MINER, task_id), chain.receipt(HONEST, task_id)]
+    chain.advance(results=[chain.result(task_id, second)], receipts=second)
+    held = chain.state.pending_rewards(MINER.address)
+    assert len(held) == 2
+    total = chain.state.account(MINER.address).pending
+    assert total == sum(r.amount for r in held.values())
+    chain.advance(fraud_proofs=[chain.fraud_proof(first[0], 1, CHALLENGER)])
+    assert chain.state.account(MINER.address).pending == 0
+    assert all(chain.state.pending_reward(rid).status == REWARD_CLAWED for rid in held)  # type: ignore[union-attr]
+    assert len(chain.state.pending_rewards(HONEST.address)) == 2  # the honest miner keeps its own
+    assert chain.state.total_held() == chain.genesis.supply + chain.state.meta.minted
+    # a second proof against the other clawed receipt is told so
+    assert isinstance(_rejected(chain, chain.fraud_proof(second[0], 1, CHALLENGER)), DuplicateFraudProof)
+
+
+def test_a_key_with_history_vests_over_the_normal_window() -> None:
+    chain = Chain(params=PARAMS.replace(task_expiry_blocks=100))
+    _, receipts, _ = _paid_round(chain)
+    unlock = chain.state.pending_reward(receipts[0].receipt_id).unlock_height  # type: ignore[union-attr]
+    while chain.state.height < unlock:
+        chain.advance()
+    assert chain.state.account(MINER.address).vested > 0
+    task_id = receipts[0].task_id
+    again = [chain.receipt(MINER, task_id)]
+    chain.advance(results=[chain.result(task_id, again)], receipts=again)
+    reward = chain.state.pending_reward(again[0].receipt_id)
+    assert reward is not None and reward.unlock_height == chain.state.height + W

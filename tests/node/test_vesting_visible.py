@@ -22,7 +22,7 @@ def test_a_paid_reward_shows_as_vesting_until_its_unlock_height() -> None:
     miner = key("miner")
     receipts = [chain.receipt(miner, post.tx_id)]
     block = chain.finalise(chain.build(results=[chain.result(post.tx_id, receipts)], receipts=receipts))
-    window = chain.params.reward_vesting_blocks
+    window = chain.params.vesting_blocks(has_history=False)  # a first reward: a key without history
     assert window > 0
     acct = chain.state.account(miner.address)
     assert acct.pending > 0 and acct.balance == 0
