@@ -98,9 +98,10 @@ class MiningConfig:
 class NetworkConfig:
     chain: Chain = Chain.DEVNET
     node_mode: NodeMode = NodeMode.FULL
-    listen: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/0"])
+    # Private by default: only this machine can connect. Opening the node to the LAN or the internet
+    # is the user's choice (e.g. "/ip4/0.0.0.0/tcp/4001"); peers are found through bootstrap_peers.
+    listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
     bootstrap_peers: list[str] = field(default_factory=list)
-    mdns: bool = True
     genesis_file: str = ""  # a locally generated devnet's genesis; empty: the chain's shipped one
 
     def check(self) -> list[str]:

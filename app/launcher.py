@@ -79,7 +79,7 @@ def configure_app(app_dir: Path, genesis: Path, bootstrap: list[str]) -> None:
     path = cfg.config_file(app_dir)
     config, _warnings = cfg.load(path)
     config = cfg.with_changes(config, "network", chain=cfg.Chain.DEVNET, genesis_file=str(genesis),
-                              bootstrap_peers=bootstrap, listen=["/ip4/127.0.0.1/tcp/0"], mdns=False)
+                              bootstrap_peers=bootstrap, listen=["/ip4/127.0.0.1/tcp/0"])
     cfg.save(config, path)
 
 

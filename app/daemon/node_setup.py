@@ -45,7 +45,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """`/ip4/HOST/tcp/PORT` -> (HOST, PORT)."""
     parts = text.strip("/").split("/")
     if len(parts) != 4 or parts[0] != "ip4" or parts[2] != "tcp" or not parts[3].isdigit():
-        raise NodeSetupError(f"listen address {text!r} must look like /ip4/0.0.0.0/tcp/PORT")
+        raise NodeSetupError(f"listen address {text!r} must look like /ip4/127.0.0.1/tcp/PORT")
     return parts[1], int(parts[3])
 
 
@@ -57,7 +57,7 @@ def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
         save_key(key_path, SigningKey.generate())
     if config.network.node_mode == cfg.NodeMode.LIGHT:
         log.warning("node_mode = light is not embedded in the daemon yet; running a full node")
-    host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/0.0.0.0/tcp/0"])[0])
+    host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/127.0.0.1/tcp/0"])[0])
     bootstrap = tuple(dict.fromkeys([*config.network.bootstrap_peers, *options.bootstrap]))
     return Node(NodeConfig(datadir=node_dir, genesis_path=genesis_path(config, options.genesis), key_path=key_path,
                            role="full", listen_host=host, listen_port=port, bootstrap=bootstrap,

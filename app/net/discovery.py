@@ -1,4 +1,4 @@
-"""Finding and dialing peers: the configured bootstrap list, plus peers mDNS put in the peerstore.
+"""Finding and dialing peers: the configured bootstrap list (there is no mDNS: a node is private by default).
 
 Each round dials every known peer that is neither connected, banned, nor backing off; a failed dial
 doubles that peer's wait (capped), so a dead bootstrap node is not hammered every few seconds.

@@ -35,7 +35,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from app.core.encoding import Record
 from app.core.errors import PotError
 from app.core.types import Block, SignedHeader
-from app.net import limits
+from app.net import addrs, limits
 from app.net.discovery import Dialer, Target
 from app.net.errors import PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
@@ -63,7 +63,6 @@ class NetConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 0
     bootstrap: tuple[str, ...] = ()
-    enable_mdns: bool = False
     topics: tuple[TopicKind, ...] = tuple(TopicKind)
     score_policy: ScorePolicy = field(default_factory=ScorePolicy)
     request_timeout_s: float = limits.REQUEST_TIMEOUT_S
@@ -132,7 +131,7 @@ class NetHost:
             key_pair=key_pair,
             sec_opt={TProtocol(NOISE_PROTOCOL_ID): NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)},
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
-            enable_mDNS=config.enable_mdns,
+            addrs_factory=lambda candidates: addrs.concrete(candidates, addrs.interface_ipv4()),
         )
         router = gs.GossipSub(
             protocols=GOSSIP_PROTOCOLS,
@@ -355,13 +354,7 @@ class NetHost:
         bootstrap = [parse_peer_addr(a) for a in self.config.bootstrap]
 
         def targets() -> list[Target]:
-            found: dict[str, tuple[str, ...]] = {str(i.peer_id): tuple(map(str, i.addrs)) for i in bootstrap}
-            if self.config.enable_mdns:
-                store = self._host.get_peerstore()
-                for pid in store.peers_with_addrs():
-                    if pid != self._host.get_id() and str(pid) not in found:
-                        found[str(pid)] = tuple(map(str, store.addrs(pid)))
-            return list(found.items())
+            return [(str(i.peer_id), tuple(map(str, i.addrs))) for i in bootstrap]
 
         async def dial(peer: str, addrs: tuple[str, ...]) -> None:
             await self._connect_info(PeerInfo(ID.from_base58(peer), [multiaddr.Multiaddr(a) for a in addrs]))
