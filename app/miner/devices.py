@@ -9,9 +9,11 @@ does not give to mining. `device_stats` reports utilisation, temperature and pow
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -124,14 +126,28 @@ class DeviceStats:
     power_w: float | None
 
 
+@functools.lru_cache(maxsize=1)
+def _this_process(pid: int) -> Any:
+    import psutil
+
+    return psutil.Process(pid)
+
+
+def _own_cpu_load() -> float:
+    """The training process's load on the threads it trains with, in percent, since the previous call
+    (the first reads 0.0). The machine-wide figure also counted the volunteer's other programs, so a
+    50 % cap read 67 to 99.8 % (issue 16); this is what `utilization_cap` limits."""
+    share = _this_process(os.getpid()).cpu_percent(interval=None)
+    return max(0.0, min(100.0, share / max(1, torch.get_num_threads())))
+
+
 def device_stats(device: torch.device) -> DeviceStats:
     """What the device reports; fields the platform cannot read are None (no NVML, no GPU)."""
     if device.type == "cpu":
         import psutil
 
         mem = psutil.virtual_memory()
-        # Utilisation since the previous call (the first call reads 0.0): a rate needs two samples.
-        return DeviceStats("cpu", _cpu_name(), psutil.cpu_percent(interval=None), mem.total - mem.available, mem.total, None, None)
+        return DeviceStats("cpu", _cpu_name(), _own_cpu_load(), mem.total - mem.available, mem.total, None, None)
     if device.type != "cuda":
         return DeviceStats(device.type, device.type, None, None, None, None, None)
     index = device.index if device.index is not None else torch.cuda.current_device()

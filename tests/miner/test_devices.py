@@ -53,3 +53,19 @@ def test_cpu_stats_report_what_is_known_and_none_for_the_rest() -> None:
     assert stats.temperature_c is None and stats.power_w is None  # no NVML for a CPU
     assert stats.memory_total_bytes and 0 <= (stats.utilization_pct or 0) <= 100
     assert device_class(torch.device("cpu")) == "cpu"
+
+
+def test_cpu_load_is_the_trainers_own_not_the_machines() -> None:
+    """Issue 16: the machine-wide figure counted every other program (a 50 % cap read up to 99.8 %)."""
+    import time
+
+    cpu = torch.device("cpu")
+    device_stats(cpu)
+    time.sleep(0.5)  # this process idle: whatever else the machine does
+    idle = device_stats(cpu).utilization_pct
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # 0.3 s of this process's own CPU time
+        pass
+    busy = device_stats(cpu).utilization_pct
+    assert idle is not None and busy is not None
+    assert idle < 10 and busy > idle + 5, (idle, busy)
