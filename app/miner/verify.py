@@ -84,11 +84,11 @@ class ReplayRule:
         return self.replay_config is not None
 
 
-def replay_rule(verifier: config.DeviceConfig, receipt: config.DeviceConfig, table: Mapping[tuple[str, str], tolerance.Bounds] = tolerance.CROSS_BOUNDS) -> ReplayRule:
+def replay_rule(verifier: config.DeviceConfig, receipt: config.DeviceConfig, table: Mapping[tuple[str, ...], tolerance.Bounds] = tolerance.CROSS_BOUNDS, model: str = "") -> ReplayRule:
     """Exact when `verifier` reproduces `receipt`'s configuration, else the pair's measured bounds."""
     if config.reproducible(verifier, receipt):
         return ReplayRule(tolerance.EXACT, receipt)
-    return ReplayRule(tolerance.cross_bounds(verifier.device_class, receipt.device_class, table), None)
+    return ReplayRule(tolerance.cross_bounds(verifier.device_class, receipt.device_class, table, model), None)
 
 
 class Verifier:
@@ -109,7 +109,7 @@ class Verifier:
         q: int = DEFAULT_Q,
         *,
         key: crypto.SigningKey | None = None,
-        bounds: Mapping[tuple[str, str], tolerance.Bounds] = tolerance.CROSS_BOUNDS,
+        bounds: Mapping[tuple[str, ...], tolerance.Bounds] = tolerance.CROSS_BOUNDS,
         device_config: config.DeviceConfig | None = None,
     ) -> None:
         self.chain_id, self.tasks, self.store = chain_id, tasks, store
@@ -127,7 +127,8 @@ class Verifier:
             declared = config.parse(receipt.device_class)
         except config.BadDeviceConfig as exc:
             raise InvalidReceipt("unknown-device-class", str(exc)) from None
-        return replay_rule(self.device_config, declared, self.bounds)
+        view = self.tasks.get(receipt.task_id)
+        return replay_rule(self.device_config, declared, self.bounds, view.spec.model if view else "")
 
     def verify(self, receipt: WorkReceipt, openings: Openings, segments: Sequence[int] | None = None) -> Verdict:
         """The verdict on `receipt`; `segments` overrides this verifier's fixed draw (fraud proofs, tests)."""
