@@ -42,8 +42,9 @@ class ChainParams(Record):
     reward_vesting_blocks: Annotated[int, Range(0, MAX_VESTING_BLOCKS)] = 0
     fraud_bounty_bps: Annotated[int, Range(0, BPS_DENOMINATOR)] = 5_000
     # Task economics (docs/PROTOCOL.md, "Rewards"): a task's fee per round must pay at least this many
-    # grains per GFLOP of one miner's round (app.core.admission); one task's minted reward in a block is
-    # at most this share of the block's miner issuance; a key whose rewards never vested waits this long.
+    # grains per GFLOP of one miner's round (app.core.admission), and minting pays at most this rate per
+    # verified GFLOP; one task's minted reward in a block is at most `max_task_share_bps` of the block's
+    # miner issuance; a key whose rewards never vested waits `new_key_vesting_blocks`.
     min_fee_per_gflop: Uint64 = 0
     max_task_share_bps: Annotated[int, Range(1, BPS_DENOMINATOR)] = BPS_DENOMINATOR
     new_key_vesting_blocks: Annotated[int, Range(0, MAX_VESTING_BLOCKS)] = 0
@@ -125,7 +126,7 @@ TESTNET = ChainParams(
     max_clock_drift_ms=15_000,
     reward_vesting_blocks=240,
     fraud_bounty_bps=5_000,
-    min_fee_per_gflop=1_000,
+    min_fee_per_gflop=100_000_000,
     max_task_share_bps=2_500,
     new_key_vesting_blocks=720,
 )

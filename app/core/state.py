@@ -312,19 +312,21 @@ class ClosedRound:
 
 
 def task_mints(params: ChainParams, miner_pool: int, rounds: Sequence[ClosedRound]) -> list[int]:
-    """Each closed round's minted reward: its compute share of `miner_pool`, at most its fee and the task cap.
+    """Each closed round's minted reward: its compute share of `miner_pool`, at most its fee, the task
+    share cap, and the fee floor's rate (`min_fee_per_gflop`) times the round's verified FLOPs.
 
-    Bounded by the fee, minting can at most match what a requester paid, so a requester that mines its
-    own task with other keys gets back its fee plus at most as much again, for real verified compute,
-    while an outside miner of the same task earns fee and mint: a self-dealer earns at most half of an
-    outside miner per FLOP (docs/PROTOCOL.md, "Rewards"). What the caps hold back is never minted.
+    Minting never pays more per FLOP than the fee floor, and never more than the fee: a requester that
+    mines its own task with other keys gets its own fee back plus at most the floor rate per FLOP,
+    while an outside miner of a task paying at least the floor per FLOP earns that fee and the mint,
+    so at least twice as much (docs/PROTOCOL.md, "Rewards"). What the caps hold back is never minted.
     """
     total = sum(flops for rnd in rounds for _, flops in rnd.work)
     cap = params.task_share_cap(miner_pool)
     out = []
     for rnd in rounds:
-        share = miner_pool * sum(flops for _, flops in rnd.work) // total if total else 0
-        out.append(min(share, rnd.fee, cap))
+        flops = sum(f for _, f in rnd.work)
+        share = miner_pool * flops // total if total else 0
+        out.append(min(share, rnd.fee, cap, flops * params.min_fee_per_gflop // admission.FLOPS_PER_GFLOP))
     return out
 
 

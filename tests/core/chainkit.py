@@ -49,6 +49,7 @@ PARAMS = DEVNET.replace(
     halving_interval=10,
     validator_share_bps=1_000,
     task_expiry_blocks=5,
+    min_fee_per_gflop=100_000,  # chainkit's task (0.57 MFLOP a receipt): a floor of 57 grains per round
 )
 START_MS = 1_700_000_000_000
 BALANCE = 1_000_000

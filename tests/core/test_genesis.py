@@ -28,7 +28,7 @@ from app.core.state import ChainState
 from tests.core.chainkit import key
 
 # Changing the testnet genesis forks the testnet: update this pin only on purpose.
-TESTNET_GENESIS_HASH = "5189831aec2d3bb2f8066869ec87843a3a12df4a8993905f09926a9a7b57a5bd"
+TESTNET_GENESIS_HASH = "9e3648cea3001d14120af7e1159bff8a71a1a9965348cfdf1e0b5f356523da92"
 
 
 def _seeded(label: str) -> SigningKey:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.core import crypto
+from app.core import admission, crypto
 from app.core.errors import (
     BadNonce,
     InsufficientFunds,
@@ -119,7 +119,7 @@ def test_a_replayed_transaction_has_a_stale_nonce(chain: Chain) -> None:
 
 def test_task_post_escrows_every_round_under_its_tx_id(chain: Chain) -> None:
     alice = chain.users[0]
-    tx = chain.post_task(alice, fee_per_round=300, rounds=3, fee=2)
+    tx = chain.post_task(alice, fee_per_round=300, rounds=3, fee=2)  # over the floor of 57
     after = chain.state.apply_tx(tx, PROPOSER)
     task = after.task(tx.tx_id)
     assert task is not None
@@ -155,8 +155,10 @@ def test_round_closes_pays_miners_and_credits_work(chain: Chain) -> None:
     assert task.anchor == ZERO_HASH and chain.state.round_anchor(task_id) == built.block.block_hash
     block_reward = PARAMS.block_reward(chain.state.height)
     miner_pool = block_reward - PARAMS.validator_share(block_reward)
-    mint = min(miner_pool, 500, PARAMS.task_share_cap(miner_pool))  # capped by the fee and the task share
-    assert mint < miner_pool
+    flops = 2 * admission.compute_per_round(chain.state.task(task_id).spec)  # type: ignore[union-attr]
+    # capped by the fee, the task share, and the fee floor's rate per verified FLOP
+    mint = min(miner_pool, 500, PARAMS.task_share_cap(miner_pool), flops * PARAMS.min_fee_per_gflop // 10**9)
+    assert 0 < mint < miner_pool
     assert chain.state.meta.minted == PARAMS.validator_share(block_reward) + mint
     paid = {r.recipient: r.amount for r in built.block.body.rewards if r.kind == Reward.KIND_MINER}
     assert paid == {m.address: mint // 2 + 250 for m in miners}
@@ -250,10 +252,11 @@ def test_compute_rewards_accounts_for_every_grain() -> None:
     committee = Committee(epoch=0, members=members)
     a, b, c, owner = b"a" * 20, b"b" * 20, b"c" * 20, b"o" * 20
     params = PARAMS.replace(max_task_share_bps=10_000)
+    g = 10**9  # FLOPs: a GFLOP mints at most min_fee_per_gflop grains, far above this block's pool
     # task 1 pays a big fee: its compute share of the pool; task 2 pays 7: its mint is capped at 7
     rounds = [
-        ClosedRound(b"1" * 32, 10**6, owner, ((a, 10), (b, 20))),
-        ClosedRound(b"2" * 32, 7, owner, ((c, 3),)),
+        ClosedRound(b"1" * 32, 10**6, owner, ((a, 10 * g), (b, 20 * g))),
+        ClosedRound(b"2" * 32, 7, owner, ((c, 3 * g),)),
     ]
     rewards = compute_rewards(params, 1, committee, members[1], rounds)
     block_reward = params.block_reward(1)
@@ -506,7 +509,7 @@ def test_the_requesters_own_key_gets_no_minted_share_and_one_task_takes_at_most_
     members = tuple(key(f"v{i}").public_key for i in range(3))
     committee = Committee(epoch=0, members=members)
     owner, other = b"o" * 20, b"x" * 20
-    rounds = [ClosedRound(b"1" * 32, 10**6, owner, ((owner, 10), (other, 10)))]
+    rounds = [ClosedRound(b"1" * 32, 10**6, owner, ((owner, 10**10), (other, 10**10)))]
     rewards = compute_rewards(PARAMS, 1, committee, members[1], rounds)
     by = {(r.kind, r.recipient): r.amount for r in rewards}
     block_reward = PARAMS.block_reward(1)
@@ -514,3 +517,13 @@ def test_the_requesters_own_key_gets_no_minted_share_and_one_task_takes_at_most_
     assert by[("miner", owner)] == 10**6 // 2  # its fee back, nothing minted
     assert by[("miner", other)] == 10**6 // 2 + mint // 2
     assert sum(r.amount for r in rewards) == PARAMS.validator_share(block_reward) + 10**6 + mint // 2
+
+
+def test_minting_pays_at_most_the_fee_floor_per_verified_flop() -> None:
+    members = tuple(key(f"v{i}").public_key for i in range(3))
+    committee = Committee(epoch=0, members=members)
+    params = PARAMS.replace(min_fee_per_gflop=100)  # 3 GFLOP mint 300 grains, under the pool and the task cap
+    rounds = [ClosedRound(b"1" * 32, 10**6, b"o" * 20, ((b"a" * 20, 3 * 10**9),))]
+    rewards = compute_rewards(params, 1, committee, members[1], rounds)
+    [paid] = [r.amount for r in rewards if r.kind == Reward.KIND_MINER]
+    assert paid == 10**6 + 300
