@@ -16,6 +16,7 @@ MINING_STATE = "mine.state"
 MINING_START = "mine.start"
 MINING_PAUSE = "mine.pause"
 MINING_RESUME = "mine.resume"
+MINING_SNOOZE = "mine.snooze"
 DEVICES = "mine.devices"
 WALLET_CREATE = "wallet.create"
 WALLET_RESTORE = "wallet.restore"
@@ -27,6 +28,7 @@ WALLET_FEE = "wallet.fee_estimate"
 WALLET_SEND = "wallet.send"
 WALLET_HISTORY = "wallet.history"
 WALLET_EXPORT = "wallet.export"
+WALLET_SWEEP = "wallet.sweep"
 TASKS = "task.list"
 TASK_HISTORY = "task.history"
 PEERS = "peers"
@@ -147,6 +149,9 @@ class MiningInfo:
     device_load: float | None = None  # percent
     temperature_c: float | None = None
     restarts: int = 0
+    disk_used_bytes: int | None = None  # the data folder's size
+    disk_cap_bytes: int | None = None  # its cap (None: no cap)
+    cpu_temperature_c: float | None = None  # None: the OS exposes no CPU sensor (the limit cannot hold there)
 
 
 def parse_mining(raw: Any) -> MiningInfo:
@@ -300,6 +305,35 @@ def parse_addresses(raw: Any) -> dict[str, str]:
     return {k: v for k, v in _dict(raw, "addresses").items() if isinstance(v, str)}
 
 
+@dataclass
+class KeyRoles:
+    """Which key holds what and where it is kept (from `wallet.address`'s `keys`), for the wallet page."""
+
+    single_key: bool = False
+    spending_kept: str = ""
+    reward_kept: str = ""
+    mining_ready: bool = False  # the miner holds the reward key (mining needs no password now)
+
+    def text(self) -> str:
+        if not self.spending_kept:
+            return ""
+        if self.single_key:
+            return ("This wallet has one key for both roles (it was imported from a private key), kept "
+                    "encrypted: mining after a restart needs the password. A wallet made from a seed phrase "
+                    "mines by itself after a restart.")
+        return (f"Spending key: holds your savings, kept in the {self.spending_kept}; every send asks for the "
+                f"password.\nReward key: receives mining rewards and signs your work, kept in the "
+                f"{self.reward_kept}, so mining resumes by itself after a restart. Move rewards to the "
+                "spending account to keep them safe.")
+
+
+def parse_key_roles(raw: Any) -> KeyRoles:
+    keys = _dict(raw, "keys")
+    spending, reward = _dict(keys, "spending"), _dict(keys, "reward")
+    return KeyRoles(single_key=bool(keys.get("single_key", False)), spending_kept=str(spending.get("kept", "")),
+                    reward_kept=str(reward.get("kept", "")), mining_ready=bool(reward.get("mining_ready", False)))
+
+
 def parse_config(raw: Any) -> dict[str, Any]:
     """The config sections, from `config.get` / `config.set`."""
     return _dict(raw, "config")
@@ -314,9 +348,10 @@ def send_params(to: str, grains: int, fee_grains: int, memo: str, password: str,
             "account": account}
 
 
-def export_params(kind: str, password: str, path: str) -> dict[str, Any]:
-    """`wallet.export` params; `kind` is phrase, raw_key or keystore (which writes to `path`)."""
-    params: dict[str, Any] = {"what": kind, "password": password}
+def export_params(kind: str, password: str, path: str, role: str = "spending") -> dict[str, Any]:
+    """`wallet.export` params; `kind` is phrase, raw_key (of `role`: spending or reward) or keystore
+    (which writes to `path`)."""
+    params: dict[str, Any] = {"what": kind, "password": password, "role": role}
     if path:
         params["destination"] = path
     return params

@@ -30,6 +30,7 @@ class DaemonModel(QObject):
     miningChanged = Signal(object)  # api.MiningInfo
     balanceChanged = Signal(object)  # api.Balance
     addressesChanged = Signal(dict)  # role -> address
+    keysChanged = Signal(object)  # api.KeyRoles: which key holds what
     historyChanged = Signal()
     rewardReceived = Signal(object, str, object)  # grains (an int beyond 32 bits), task id, vesting-until height or None
     warning = Signal(str)
@@ -45,6 +46,7 @@ class DaemonModel(QObject):
         self.mining = api.MiningInfo()
         self.balance = api.Balance()
         self.addresses: dict[str, str] = {}
+        self.key_roles = api.KeyRoles()
         self.config: dict[str, Any] = {}
         self.devices: list[api.Device] = []
         self.task_history: tuple[str, list[api.RoundPoint]] = ("", [])  # the mined task's closed rounds
@@ -123,6 +125,11 @@ class DaemonModel(QObject):
     def pause_mining(self) -> None:
         self.call(api.MINING_PAUSE).then(self._on_mining, lambda e: self._failed("Could not pause mining", e))
 
+    def snooze_mining(self, minutes: int = 60) -> PendingCall:
+        """"Pause for 1 hour" (the dashboard's and the tray's): mining resumes by itself afterwards."""
+        return self.call(api.MINING_SNOOZE, {"minutes": minutes}).then(
+            self._on_mining, lambda e: self._failed("Could not pause mining", e))
+
     def unlock_and_start(self, password: str) -> PendingCall:
         """Unlock the wallet (the daemon then mines with its reward key) and switch mining on."""
         def unlocked(_result: Any) -> None:
@@ -176,6 +183,8 @@ class DaemonModel(QObject):
     def _on_addresses(self, raw: Any) -> None:
         self.addresses = api.parse_addresses(raw)
         self.addressesChanged.emit(self.addresses)
+        self.key_roles = api.parse_key_roles(raw)
+        self.keysChanged.emit(self.key_roles)
 
     def _on_history(self, raw: Any) -> None:
         self.history.set_history(api.parse_history(raw))

@@ -18,8 +18,7 @@ from PySide6.QtCore import QProcess
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
-from app import __version__
-from app import config as cfg
+from app import __version__, config as cfg
 from app.rpc.discovery import LockFileError, read_lock_info
 from app.ui import theme
 from app.ui.cli_args import add_gui_args
@@ -101,6 +100,7 @@ class GuiApp:
         self.tray.quitRequested.connect(self.quit)
         self.wizard: Wizard | None = None
         self.model.statusChanged.connect(self._maybe_wizard)
+        self.window.wallet.setup_button.clicked.connect(self.open_wizard)  # a closed wizard is no dead end
         self.client.stateChanged.connect(self._maybe_launch)
         self.theme_choice = config.ui.theme.value
         self.model.configChanged.connect(self._theme_from_config)
@@ -121,7 +121,14 @@ class GuiApp:
     def _maybe_wizard(self, status: object) -> None:
         if self.wizard is not None or self.model.status.wallet_info.exists:
             return
-        self.wizard = Wizard(self.model, wallet_exists=False, parent=self.window)
+        self.open_wizard()
+
+    def open_wizard(self) -> None:
+        """The first-run assistant; opened at the first start, and again from the wallet page's button."""
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return
+        self.wizard = Wizard(self.model, wallet_exists=self.model.status.wallet_info.exists, parent=self.window)
         self.wizard.finished.connect(lambda _r: self.model.refresh_all())
         self.wizard.open()
 

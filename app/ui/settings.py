@@ -1,8 +1,11 @@
-"""Settings: mining (device, caps, idle, battery, schedule), the app (start at login, tray, theme), network.
+"""Settings: mining (device, caps, idle, battery, schedule, programs, disk cap), the app (start at login,
+tray, theme), network, and the data folder with its size.
 
 The form shows the daemon's config (`config.get`) and saves each section with `config.set`; the daemon
-validates and writes the file, so a wrong value comes back as a message under the form. Simple things
-first; the expert knobs are in the same form, each with a tooltip saying what it does.
+validates and writes the file, so a wrong value comes back as a message under the form. Sections are
+saved one after another, mining first, and a refusal stops the save there: nothing after it is written
+and the form keeps every edit so the user can fix the one field. Simple things first; the expert knobs
+are in the same form, each with a tooltip saying what it does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -79,15 +83,27 @@ class SettingsPage(QWidget):
         self.battery = QCheckBox("Pause while running on battery")
         self.schedule = QLineEdit()
         self.schedule.setPlaceholderText("any time; e.g. mon-fri 18:00-08:00, sat-sun")
+        self.temp_note = hint("")
+        self.apps = QLineEdit()
+        self.apps.setPlaceholderText("none; e.g. steam, obs, blender")
+        self.apps.setToolTip("Mining pauses while any of these programs runs (names as the task manager shows "
+                             "them, separated by commas) and resumes when they exit.")
+        self.disk_cap = QDoubleSpinBox(suffix=" GB", minimum=0, maximum=100000, decimals=1, singleStep=1)
+        self.disk_cap.setSpecialValueText("no cap")
+        self.disk_cap.setToolTip("The most disk the data folder may use. Data no round can still challenge is "
+                                 "removed as it ages; at the cap mining pauses and says so.")
         f.addRow("Mine", self.mode)
         f.addRow("Device", self.device)
         f.addRow("GPU memory cap", self.gpu_memory)
         f.addRow("Device load cap", self.utilization)
         f.addRow("CPU threads", self.cpu_threads)
         f.addRow("Temperature limit", self.max_temp)
+        f.addRow("", self.temp_note)
         f.addRow("Idle after", self.idle_minutes)
         f.addRow("", self.battery)
         f.addRow("Schedule", self.schedule)
+        f.addRow("Pause while running", self.apps)
+        f.addRow("Disk cap", self.disk_cap)
         layout.addWidget(mining)
 
         app_box = QGroupBox("This app")
@@ -109,9 +125,11 @@ class SettingsPage(QWidget):
         self.bootstrap.setMaximumHeight(90)
         self.data_dir = QLabel("—")
         self.data_dir.setWordWrap(True)
+        self.data_size = QLabel("—")
         f.addRow("Node", self.node_mode)
         f.addRow("Bootstrap peers", self.bootstrap)
         f.addRow("Data folder", self.data_dir)
+        f.addRow("Its size", self.data_size)
         f.addRow("", hint("To move the data folder, stop PoT Miner and start it with --datadir FOLDER."))
         layout.addWidget(net)
         layout.addStretch(1)
@@ -128,11 +146,29 @@ class SettingsPage(QWidget):
         bar.addWidget(self.save_button)
         outer.addLayout(bar)
 
-        model.configChanged.connect(self.show_config)
+        self._saving = False
+        model.configChanged.connect(self._config_arrived)
         model.devicesChanged.connect(self.show_devices)
         model.statusChanged.connect(lambda s: self.data_dir.setText(s.data_dir or "—"))
+        model.miningChanged.connect(self.show_limits)
         self.show_devices(model.devices)
         self.show_config(model.config)
+        self.show_limits(model.mining)
+
+    def _config_arrived(self, config: dict[str, Any]) -> None:
+        if not self._saving:  # a save in progress shows the result at its end (or keeps the edits)
+            self.show_config(config)
+
+    def show_limits(self, info: api.MiningInfo) -> None:
+        """The data folder's size against its cap, and whether the temperature limit can hold on the CPU."""
+        if info.disk_used_bytes is not None:
+            cap = f" of a {info.disk_cap_bytes / 1e9:.1f} GB cap" if info.disk_cap_bytes else " (no cap)"
+            self.data_size.setText(f"{info.disk_used_bytes / 1e9:.2f} GB{cap}")
+        if info.cpu_temperature_c is not None:
+            self.temp_note.setText(f"Applies to the graphics card and to the processor (now {info.cpu_temperature_c:.0f} °C).")
+        else:
+            self.temp_note.setText("This system does not report the processor's temperature, so the limit cannot "
+                                   "be enforced on the CPU; it applies to NVIDIA graphics cards.")
 
     def show_devices(self, devices: list[api.Device]) -> None:
         current = self.device.currentData()
@@ -154,6 +190,8 @@ class SettingsPage(QWidget):
         self.idle_minutes.setValue(int(m.get("idle_minutes", 5)))
         self.battery.setChecked(bool(m.get("pause_on_battery", True)))
         self.schedule.setText(str(m.get("schedule", "")))
+        self.apps.setText(", ".join(m.get("pause_for_apps", [])))
+        self.disk_cap.setValue(float(m.get("disk_cap_gb", 5.0)))
         self.start_at_login.setChecked(bool(u.get("start_at_login", False)))
         self.close_to_tray.setChecked(bool(u.get("close_to_tray", True)))
         _select(self.theme, u.get("theme", "system"))
@@ -169,6 +207,8 @@ class SettingsPage(QWidget):
                 "cpu_threads": self.cpu_threads.value(), "max_temperature_c": self.max_temp.value(),
                 "idle_minutes": self.idle_minutes.value(), "pause_on_battery": self.battery.isChecked(),
                 "schedule": self.schedule.text().strip(),
+                "pause_for_apps": [a.strip() for a in self.apps.text().split(",") if a.strip()],
+                "disk_cap_gb": round(self.disk_cap.value(), 1),
             },
             "ui": {"start_at_login": self.start_at_login.isChecked(), "close_to_tray": self.close_to_tray.isChecked(),
                    "theme": self.theme.currentData()},
@@ -176,20 +216,29 @@ class SettingsPage(QWidget):
         }
 
     def save(self) -> None:
-        sections = self.values()
+        """Save mining, then the app, then the network section; the first refusal stops there and keeps
+        the form as typed (the sections already saved were valid, the rest is not written)."""
+        pending = list(self.values().items())
         self.save_button.setEnabled(False)
         self.message.setText("Saving…")
-        remaining = {"n": len(sections), "errors": []}
+        self._saving = True
 
-        def finished(error: RpcError | None = None) -> None:
-            if error is not None:
-                remaining["errors"].append(error.message)  # type: ignore[union-attr]
-            remaining["n"] -= 1  # type: ignore[operator]
-            if remaining["n"] == 0:
-                self.save_button.setEnabled(True)
-                errors = remaining["errors"]
-                self.message.setText("Saved. Mining settings apply at once; the node mode after a restart."
-                                     if not errors else "Not saved: " + "; ".join(errors))  # type: ignore[arg-type]
+        def next_section(_result: Any = None) -> None:
+            if not pending:
+                self._done(None)
+                return
+            section, values = pending.pop(0)
+            self.model.set_config(section, values).then(next_section, lambda e: self._done(e, section))
 
-        for section, values in sections.items():
-            self.model.set_config(section, values).then(lambda _r: finished(), finished)
+        next_section()
+
+    def _done(self, error: RpcError | None, section: str = "") -> None:
+        self._saving = False
+        self.save_button.setEnabled(True)
+        if error is None:
+            self.show_config(self.model.config)
+            self.message.setText("Saved. Mining settings apply at once; the node mode after a restart.")
+            return
+        names = {"mining": "Mining", "ui": "This app", "network": "Network"}
+        self.message.setText(f"Not saved ({names.get(section, section)}): {error.message}. Your edits are kept: "
+                             "correct the field and save again.")

@@ -8,7 +8,7 @@ wizard, which needs a daemon with no wallet yet, has a module of its own (test_w
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from app.core.address import encode_address
 from app.core.crypto import SigningKey
@@ -23,13 +23,24 @@ def click(qtbot, widget) -> None:  # type: ignore[no-untyped-def]
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
+def send_confirmed(qtbot, form) -> None:  # type: ignore[no-untyped-def]
+    """Click Send…, then Send in the "Send X to Y?" question (nothing leaves before it)."""
+    click(qtbot, form.button)
+    qtbot.waitUntil(lambda: form.confirm_box is not None and form.confirm_box.isVisible(), timeout=5000)
+    assert form.to.text().strip() in form.confirm_box.text()
+    click(qtbot, form.confirm_box.button(QMessageBox.StandardButton.Yes))
+
+
 def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
     devnet_daemon.ensure_wallet()
+    devnet_daemon.rpc("mine.stop")  # the switch starts from "off", whatever an earlier test left mining or paused
     if gui.wizard is not None:
         gui.wizard.close()
     dash = gui.window.dashboard
-    qtbot.waitUntil(lambda: gui.model.mining.state == "off" and dash.switch.isEnabled(), timeout=10000)
-    assert dash.switch.text() == "Start mining" and "off" in dash.state.text()
+    # the daemon's own "off" (the model starts as "off" before the daemon's state arrives)
+    qtbot.waitUntil(lambda: gui.model.mining.state == "off" and dash.switch.isEnabled() and "off" in dash.state.text(),
+                    timeout=10000)
+    assert dash.switch.text() == "Start mining"
     click(qtbot, dash.switch)
     qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and dash.progress.value() > 0, timeout=60000)
     assert dash.state.text().startswith("Mining round") and dash.switch.text() == "Pause mining"
@@ -99,20 +110,22 @@ def test_send_with_bad_address_is_refused_with_a_message(qtbot, gui, devnet_daem
     qtbot.waitUntil(lambda: form.address_ok is False, timeout=10000)
     assert "not valid" in form.message.text() and "checksum" in form.message.text()
     form.amount.setText("1")
+    click(qtbot, form.button)  # no password: every send asks for it
+    assert "password" in form.message.text() and form.confirm_box is None
     form.password.setText(PASSWORD)
-    click(qtbot, form.button)
+    send_confirmed(qtbot, form)
     qtbot.waitUntil(lambda: form.message.text().startswith("Not sent"), timeout=10000)
     assert "Check the address" in form.message.text()
     assert devnet_daemon.rpc("wallet.balance")["total"] >= balance, "nothing left the wallet"
 
     form.to.setText(good)
     form.password.setText("not the password")
-    click(qtbot, form.button)
+    send_confirmed(qtbot, form)
     qtbot.waitUntil(lambda: "wrong password" in form.message.text(), timeout=30000)
     assert "Type the password again" in form.message.text()
 
     form.password.setText(PASSWORD)
-    click(qtbot, form.button)
+    send_confirmed(qtbot, form)
     qtbot.waitUntil(lambda: form.message.text().startswith("Sent"), timeout=30000)
     arrived = lambda: devnet_daemon.rpc("chain.account", {"address": good})["balance"] == 10**9  # noqa: E731
     qtbot.waitUntil(arrived, timeout=60000)
@@ -144,6 +157,18 @@ def test_export_asks_for_the_password(qtbot, gui, devnet_daemon) -> None:  # typ
     key = SigningKey.from_seed(bytes.fromhex(shown.strip()))
     assert encode_address(key.address, "potd") == addresses["spending"], "the key shown is the wallet's"
     page.last_secret.close()
+    # the reward key too (issue 16 item 5: the rewards sit on it)
+    qtbot.waitUntil(lambda: "Reward key" in page.key_roles.text(), timeout=10000)
+    click(qtbot, page.export_buttons["reward_key"])
+    dialog = page.last_dialog
+    dialog.ack.setChecked(True)
+    dialog.password.setText(PASSWORD)
+    with qtbot.waitSignal(dialog.finished, timeout=30000):
+        click(qtbot, dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
+    qtbot.waitUntil(lambda: page.last_secret is not None and page.last_secret.isVisible(), timeout=5000)
+    reward = SigningKey.from_seed(bytes.fromhex(page.last_secret.view.toPlainText().strip()))
+    assert encode_address(reward.address, "potd") == addresses["reward"]
+    page.last_secret.close()
 
 
 def test_task_history_and_the_dashboards_validation_curve(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
@@ -162,3 +187,32 @@ def test_task_history_and_the_dashboards_validation_curve(qtbot, gui, devnet_dae
     qtbot.waitUntil(lambda: len(dash.validation.points) >= 2, timeout=60000)
     assert dash.validation.points[0][0] <= dash.validation.points[-1][0]
     devnet_daemon.rpc("mine.pause")
+
+
+def test_a_refused_settings_save_keeps_every_edit_and_writes_nothing_after(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16 item 4: a refusal kept no edit, yet the theme of the same save was written; the schedule
+    field refused its own example. Also the data folder's size and the CPU temperature note are shown."""
+    page = gui.window.settings
+    gui.window.show_page("Settings")
+    qtbot.waitUntil(lambda: bool(gui.model.config.get("mining")), timeout=10000)
+    qtbot.waitUntil(lambda: page.data_size.text().endswith("GB cap"), timeout=10000)
+    assert "GB of a 5.0 GB cap" in page.data_size.text() and page.temp_note.text()
+    theme_before = gui.model.config["ui"]["theme"]
+    new_theme = "dark" if theme_before != "dark" else "light"
+    page.schedule.setText("funday 10:00-11:00")
+    page.theme.setCurrentIndex(page.theme.findData(new_theme))
+    page.apps.setText("steam, obs")
+    click(qtbot, page.save_button)
+    qtbot.waitUntil(lambda: page.message.text().startswith("Not saved"), timeout=10000)
+    assert "funday" in page.message.text() and ".check" not in page.message.text()
+    assert page.schedule.text() == "funday 10:00-11:00" and page.theme.currentData() == new_theme, "edits kept"
+    assert devnet_daemon.rpc("config.get")["config"]["ui"]["theme"] == theme_before, "nothing after the refusal"
+
+    page.schedule.setText(page.schedule.placeholderText().removeprefix("any time; e.g. "))
+    click(qtbot, page.save_button)
+    qtbot.waitUntil(lambda: page.message.text().startswith("Saved"), timeout=10000)
+    saved = devnet_daemon.rpc("config.get")["config"]
+    assert saved["mining"]["schedule"] == "mon-fri 18:00-08:00, sat-sun" and saved["ui"]["theme"] == new_theme
+    assert saved["mining"]["pause_for_apps"] == ["steam", "obs"]
+    devnet_daemon.rpc("config.set", {"section": "mining", "values": {"schedule": "", "pause_for_apps": []}})
+    devnet_daemon.rpc("config.set", {"section": "ui", "values": {"theme": theme_before}})

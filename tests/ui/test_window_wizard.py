@@ -18,6 +18,12 @@ def click(qtbot, widget) -> None:  # type: ignore[no-untyped-def]
 def test_wizard_creates_wallet_and_saves_choices(qtbot, gui, devnet_daemon) -> None:  # type: ignore[no-untyped-def]
     assert not devnet_daemon.rpc("status")["wallet"]["exists"], "this module's daemon starts with no wallet"
     qtbot.waitUntil(lambda: gui.wizard is not None and gui.wizard.isVisible(), timeout=10000)
+    closed = gui.wizard
+    closed.reject()  # closing the wizard is no dead end (issue 16 item 8): the wallet page reopens it
+    setup = gui.window.wallet.setup_button
+    assert not setup.isHidden()
+    setup.click()
+    qtbot.waitUntil(lambda: gui.wizard is not closed and gui.wizard.isVisible(), timeout=10000)
     w = gui.wizard
     w.create_radio.setChecked(True)
     click(qtbot, w.next_button)

@@ -1,4 +1,5 @@
-"""Wallet: balance, receive (address, QR, copy), send (address check, fee, password), history, key export."""
+"""Wallet: balance, receive (address, QR, copy), send (address check, fee, password, confirmation), the
+two keys (which holds what, move rewards to spending in one action), history, key export."""
 
 from __future__ import annotations
 
@@ -54,15 +55,18 @@ class SendForm(QWidget):
         self.memo.setPlaceholderText("optional note, public on the chain")
         self.password = password_field("Wallet password, to sign")
         self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.button = QPushButton("Send")
+        self.message.setWordWrap(True)  # its own full-width row: a long refusal is never cut off
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.button = QPushButton("Send…")
         form.addRow("From", self.account)
         form.addRow("To", self.to)
         form.addRow("Amount (POT)", self.amount)
         form.addRow("Fee (POT)", self.fee)
         form.addRow("Memo", self.memo)
         form.addRow("Password", self.password)
-        form.addRow(self.button, self.message)
+        form.addRow(self.button)
+        form.addRow(self.message)
+        self.confirm_box: QMessageBox | None = None  # the open "Send X to Y?" question, if any
         self.button.clicked.connect(self.send)
         self._check_timer = QTimer(self, singleShot=True, interval=300)
         self._check_timer.timeout.connect(self._check_address)
@@ -131,6 +135,24 @@ class SendForm(QWidget):
             return
         params = api.send_params(self.to.text().strip(), amount, fee, self.memo.text(), self.password.text(),
                                  self.account.currentData())
+        self.confirm(params, amount, fee)
+
+    def confirm(self, params: dict[str, Any], amount: int, fee: int) -> None:
+        """Ask "send X to Y?" before anything leaves the wallet (a window-modal question, not blocking)."""
+        account = "rewards" if params["account"] == "reward" else "spending"
+        box = QMessageBox(QMessageBox.Icon.Question, "Confirm the transfer",
+                          f"Send {api.format_pot(amount)} to\n{params['to']}\nfrom your {account} account, "
+                          f"with a fee of {api.format_pot(fee)}?\n\nA transfer cannot be undone.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Yes).setText("Send")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.accepted.connect(lambda: self._submit(params))
+        box.rejected.connect(lambda: self.show_message("Not sent: cancelled."))
+        self.confirm_box = box
+        box.open()
+
+    def _submit(self, params: dict[str, Any]) -> None:
+        self.confirm_box = None
         self.button.setEnabled(False)
         self.show_message("Sending…")
         self.model.call(api.WALLET_SEND, params).then(self._sent, self._refused)
@@ -160,8 +182,12 @@ class WalletPage(QWidget):
         self.model = model
         layout = QVBoxLayout(self)
         layout.addWidget(title("Wallet"))
-        self.no_wallet = hint("No wallet yet. Finish the first-run assistant to create or restore one.")
+        self.no_wallet = hint("No wallet yet. The first-run assistant creates or restores one.")
+        self.setup_button = QPushButton("Set up a wallet…")
+        self.setup_button.setToolTip("Open the first-run assistant again: create a wallet, restore one from its "
+                                     "seed phrase, or import a key.")
         layout.addWidget(self.no_wallet)
+        layout.addWidget(self.setup_button)
 
         grid = QGridLayout()
         self.balance = value_label()
@@ -192,16 +218,31 @@ class WalletPage(QWidget):
         grid.addWidget(send_card, 0, 1, 2, 1)
         layout.addLayout(grid)
 
+        self.key_roles = hint("")
+        self.sweep_button = QPushButton("Move rewards to spending account")
+        self.sweep_button.setToolTip("One transfer of every spendable reward to your spending account, whose key "
+                                     "stays encrypted. No password needed: it can only go to your own account.")
+        self.sweep_button.clicked.connect(self.sweep)
+        self.sweep_message = hint("")
+        keys_box = QWidget()
+        kb = QVBoxLayout(keys_box)
+        kb.setContentsMargins(0, 0, 0, 0)
+        kb.addWidget(self.key_roles)
+        row = QHBoxLayout()
+        row.addWidget(self.sweep_button)
+        row.addWidget(self.sweep_message, 1)
+        kb.addLayout(row)
         keys = QHBoxLayout()
         self.export_buttons = {}
         for kind, text in (("phrase", "Show seed phrase…"), ("keystore", "Export keystore file…"),
-                           ("raw_key", "Show raw private key…")):
+                           ("raw_key", "Show spending key…"), ("reward_key", "Show reward key…")):
             button = QPushButton(text)
             button.clicked.connect(lambda _c=False, k=kind: self.export(k))
             keys.addWidget(button)
             self.export_buttons[kind] = button
         keys.addStretch(1)
-        layout.addLayout(keys)
+        kb.addLayout(keys)
+        layout.addWidget(card("Keys", keys_box))
 
         self.table = QTableView()
         self.table.setModel(model.history)
@@ -217,6 +258,7 @@ class WalletPage(QWidget):
 
         model.balanceChanged.connect(self.show_balance)
         model.addressesChanged.connect(self.show_addresses)
+        model.keysChanged.connect(self.show_key_roles)
         model.statusChanged.connect(self._show_wallet_presence)
         self._show_wallet_presence(model.status)
         self.last_dialog: PasswordDialog | None = None
@@ -225,6 +267,7 @@ class WalletPage(QWidget):
     def _show_wallet_presence(self, status: api.Status) -> None:
         exists = status.wallet_info.exists
         self.no_wallet.setVisible(not exists)
+        self.setup_button.setVisible(not exists)
         for button in self.export_buttons.values():
             button.setEnabled(exists)
         self.send_form.setEnabled(exists)
@@ -235,6 +278,28 @@ class WalletPage(QWidget):
                                     f"rewards account {api.format_pot(balance.reward)}"
                                     + (" · vesting rewards unlock a few blocks after they are paid"
                                        if balance.pending else ""))
+
+    def show_key_roles(self, roles: api.KeyRoles) -> None:
+        self.key_roles.setText(roles.text())
+        self.sweep_button.setVisible(not roles.single_key)
+        self.export_buttons["reward_key"].setVisible(not roles.single_key)
+
+    def sweep(self) -> None:
+        """Move the spendable rewards to the spending account (the daemon signs with the reward key)."""
+        self.sweep_button.setEnabled(False)
+        self.sweep_message.setText("Moving…")
+
+        def done(result: Any) -> None:
+            self.sweep_button.setEnabled(True)
+            amount = result.get("amount_text", "") if isinstance(result, dict) else ""
+            self.sweep_message.setText(f"Moved {amount} POT to your spending account; it shows once in a block.")
+            self.model.refresh_wallet()
+
+        def refused(error: RpcError) -> None:
+            self.sweep_button.setEnabled(True)
+            self.sweep_message.setText(f"Not moved: {error.message}.")
+
+        self.model.call(api.WALLET_SWEEP, {}).then(done, refused)
 
     def show_addresses(self, addresses: dict[str, str]) -> None:
         address = addresses.get("spending") or addresses.get("reward", "")
@@ -251,6 +316,7 @@ class WalletPage(QWidget):
     def export(self, kind: str) -> None:
         """Warn, ask the password, then ask the daemon; a wrong password keeps the dialog open."""
         heading, warning = EXPORT_WARNINGS[kind]
+        what, role = ("raw_key", "reward") if kind == "reward_key" else (kind, "spending")
         path = ""
         if kind == "keystore":
             path, _ = QFileDialog.getSaveFileName(self, "Export keystore file", "potminer-keystore.json",
@@ -260,7 +326,7 @@ class WalletPage(QWidget):
         dialog = PasswordDialog(heading, warning, self)
         self.last_dialog = dialog
         dialog.setModal(True)
-        dialog.ask(lambda password: self.model.call(api.WALLET_EXPORT, api.export_params(kind, password, path)),
+        dialog.ask(lambda password: self.model.call(api.WALLET_EXPORT, api.export_params(what, password, path, role)),
                    lambda result: self._show_export(kind, result if isinstance(result, dict) else {}))
 
     def _show_export(self, kind: str, result: dict[str, Any]) -> None:
@@ -268,9 +334,11 @@ class WalletPage(QWidget):
             QMessageBox.information(self, "Keystore exported", f"Written to {api.export_secret(kind, result)}. "
                                     "It opens only with your password.")
             return
-        secret = api.export_secret(kind, result)
-        note = ("Write these words on paper, in order, and keep it safe. Close this window when done."
-                if kind == "phrase" else "Your spending key. Close this window as soon as you are done.")
+        secret = api.export_secret("raw_key" if kind == "reward_key" else kind, result)
+        note = {"phrase": "Write these words on paper, in order, and keep it safe. Close this window when done.",
+                "raw_key": "Your spending key. Close this window as soon as you are done.",
+                "reward_key": "Your reward key: the one mining rewards arrive on. Close this window as soon as "
+                              "you are done."}[kind]
         if result.get("passphrase"):
             note += " This wallet also uses a passphrase; you need it too."
         self.last_secret = SecretDialog(EXPORT_WARNINGS[kind][0], secret, note, self)

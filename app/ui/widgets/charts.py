@@ -32,6 +32,23 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     return ticks
 
 
+def tick_labels(ticks: Sequence[float], fmt: str) -> list[str]:
+    """Tick texts in `fmt`, with more decimals when `fmt` would print two ticks alike (a loss of
+    0.0002..0.0008 read "0.000" at every tick)."""
+    labels = [format(t, fmt) for t in ticks]
+    if len(set(labels)) == len(labels) or len(ticks) < 2:
+        return labels
+    step = min(abs(b - a) for a, b in zip(ticks, ticks[1:]) if b != a) if len(set(ticks)) > 1 else 1.0
+    decimals = min(12, max(0, -math.floor(math.log10(step))) + 1)
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
+def label_stride(label_widths: Sequence[float], slot_width: float, gap: float = 8.0) -> int:
+    """Label every n-th bar so that no two labels overlap (each is centred on its bar)."""
+    widest = max(label_widths, default=0.0) + gap
+    return max(1, math.ceil(widest / max(slot_width, 1e-6)))
+
+
 class _ChartBase(QWidget):
     def __init__(self, empty_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,13 +74,14 @@ class _ChartBase(QWidget):
         grid = QColor(self.palette().color(QPalette.ColorRole.Mid))
         grid.setAlpha(90)
         text = self.palette().color(QPalette.ColorRole.WindowText)
-        for tick in nice_ticks(lo, hi):
+        ticks = nice_ticks(lo, hi)
+        for tick, label in zip(ticks, tick_labels(ticks, fmt)):
             y = rect.bottom() - (tick - lo) / (hi - lo) * rect.height()
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(text)
             painter.drawText(QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, format(tick, fmt))
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
 
 
 class LineChart(_ChartBase):
@@ -135,7 +153,8 @@ class BarChart(_ChartBase):
         self._draw_y_axis(painter, rect, 0.0, top, self.y_format)
         slot = rect.width() / len(self.bars)
         width = max(2.0, slot * 0.7)
-        label_every = max(1, int(len(self.bars) / max(1, rect.width() / 56)))
+        metrics = painter.fontMetrics()
+        label_every = label_stride([metrics.horizontalAdvance(label) for label, _ in self.bars], slot)
         text_color = self.palette().color(QPalette.ColorRole.WindowText)
         for i, (label, value) in enumerate(self.bars):
             h = value / top * rect.height()
@@ -143,5 +162,6 @@ class BarChart(_ChartBase):
             painter.fillRect(QRectF(x, rect.bottom() - h, width, h), self._accent())
             if i % label_every == 0:
                 painter.setPen(text_color)
-                painter.drawText(QRectF(rect.left() + i * slot - 20, rect.bottom() + 4, slot + 40, 20),
+                span = slot * label_every
+                painter.drawText(QRectF(rect.left() + (i + 0.5) * slot - span / 2, rect.bottom() + 4, span, 20),
                                  Qt.AlignmentFlag.AlignHCenter, label)

@@ -29,6 +29,9 @@ EXPORT_WARNINGS = {
     "raw_key": ("Show the raw private key",
                 "Anyone who has this key can spend from this wallet. Paste it only into software you trust, "
                 "and never send it to anyone: no support team will ever ask for it."),
+    "reward_key": ("Show the reward key",
+                   "Anyone who has this key can take the rewards not yet moved to your spending account. Paste "
+                   "it only into software you trust, and never send it to anyone."),
     "keystore": ("Export the keystore file",
                  "The file is encrypted with your password; keep it and the password apart. "
                  "Anyone with both can spend from this wallet."),
@@ -128,6 +131,8 @@ class SeedGrid(QWidget):
             label = QLabel(f"{i + 1:>2}. {word}")
             label.setFont(mono)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # never narrower than its text: a squeezed column clipped "priority" to "priorit"
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(label.text()) + 4)
             self._grid.addWidget(label, i % 6, i // 6)
         self.words = words
 
