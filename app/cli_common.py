@@ -88,13 +88,17 @@ def output(args: argparse.Namespace, result: Any, human: Callable[[Any], str]) -
 
 
 def guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a CliError into one line on stderr and exit status 1."""
+    """Turn a CliError into one line on stderr and exit status 1; with --json, a JSON object
+    {"error": message} on stdout instead, so scripts parse failures like answers."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except CliError as exc:
-            print(f"potminer: {exc}", file=sys.stderr)
+            if getattr(args, "json", False):
+                print(json.dumps({"error": str(exc)}))
+            else:
+                print(f"potminer: {exc}", file=sys.stderr)
             return 1
 
     run.__doc__ = handler.__doc__

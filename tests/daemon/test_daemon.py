@@ -148,6 +148,8 @@ def test_config_set_checks_types_and_saves(daemon: Path) -> None:
 def test_offline_node_methods_say_what_to_do(daemon: Path) -> None:
     done = cli(daemon, "peers", check=False)
     assert done.returncode == 1 and "--offline" in done.stderr
+    as_json = cli(daemon, "peers", "--json", check=False)  # issue 16: --json errors were plain text
+    assert as_json.returncode == 1 and "--offline" in json.loads(as_json.stdout)["error"]
 
 
 def test_stop_releases_the_lock(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def _received(client: RpcClient, wanted: set[str], timeout_s: float = 30) -> boo
 def _task(d: Path, task_id: str) -> dict | None:
     done = cli(d, "task", "show", task_id, "--json", check=False)
     if done.returncode != 0:
-        assert "no task" in done.stderr  # not included yet; anything else is a real failure
+        assert "no task" in done.stdout  # not included yet (--json: the error as JSON); anything else fails
         return None
     import json
 
