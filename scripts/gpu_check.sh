@@ -4,7 +4,7 @@
 #     scripts/gpu_check.sh          # on a machine with a CUDA GPU
 #     scripts/gpu_check.sh --cpu    # dry run of the same steps on the CPU, small sizes (nothing CUDA runs)
 #
-# Steps, each under its own time limit, each log also written to $OUT (when set) or ./gpu_check_out:
+# Steps, each under its own time limit, each log also written to $OUT (when set) or $TMPDIR/gpu_check_out:
 #   1. the device (nvidia-smi, torch's view of it);
 #   2. the CUDA tests: tests/miner/test_cuda.py (a round trained on CUDA; CPU <-> CUDA replay of every
 #      segment), skipped on a machine without CUDA;
@@ -22,7 +22,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
-OUTDIR="${OUT:-gpu_check_out}"
+OUTDIR="${OUT:-${TMPDIR:-/tmp}/gpu_check_out}"
 mkdir -p "$OUTDIR"
 CPU_ONLY=0
 [ "${1:-}" = "--cpu" ] && CPU_ONLY=1
