@@ -74,7 +74,7 @@ from app.node.status import snapshot, write_status
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
 from app.node.traces import PROTOCOL_NAME, TRACE_DEADLINE_S, TRACE_FALLBACK_PEERS, TraceBook, TraceRequest, \
-    TraceResponse, request_trace
+    TraceResponse, request_trace, still_challengeable
 from app.node.work import UNAVAILABLE, Checked, Gathered, TrainingWork
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,9 @@ class Node:
         self.loop = EventLoop()
         self.mempool = Mempool()
         self.evidence: list[Evidence] = []
-        self.traces = TraceBook(directory=config.datadir / TRACES_DIR)
+        # a trace stays while its receipt can be challenged (reward vesting), however many rounds follow
+        self.traces = TraceBook(directory=config.datadir / TRACES_DIR,
+                                retain=lambda receipt: still_challengeable(receipt, self.chain.state))
         self.committees = CommitteeBook(config.datadir / COMMITTEES_DIR)
         self._remember_committees()
         # receipt id -> (peer that published it, task id, round): where to fetch its trace first.
