@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,6 +102,18 @@ def receipts_of(net: Devnet, name: str) -> list:  # type: ignore[type-arg]
 def store_of(net: Devnet, name: str) -> Store:
     assert net.genesis is not None
     return Store(net.members[name].datadir / "chain.sqlite", net.genesis.params.chain_id)
+
+
+def frozen_head(net: Devnet, name: str) -> int:
+    """The committed height in a member's database, read only: a `Store` would take the write lock, which a
+    member frozen (SIGSTOP) in the middle of a commit may hold."""
+    path = net.members[name].datadir / "chain.sqlite"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    try:
+        row = conn.execute("SELECT height FROM head").fetchone()
+        return -1 if row is None else int(row[0])
+    finally:
+        conn.close()
 
 
 def height(net: Devnet, name: str) -> int:
@@ -285,11 +298,16 @@ def _kill_locked_and_restart(devnet: Devnet, name: str) -> None:
             continue
         member.process.send_signal(signal.SIGSTOP)
         signal_others(signal.SIGSTOP)  # the whole committee holds still: nobody can finalise that height now
-        heads = []
-        for v in (name, *others):
-            with store_of(devnet, v) as store:
-                heads.append(store.head().height)
-        if max(heads) < record.height and store_path.load() == record:
+        try:
+            heads = [frozen_head(devnet, v) for v in (name, *others)]
+            final_nowhere = max(heads) < record.height and store_path.load() == record
+        except sqlite3.OperationalError:
+            final_nowhere = False  # a member frozen mid-commit holds the write lock: try another moment
+        except BaseException:
+            signal_others(signal.SIGCONT)
+            member.process.send_signal(signal.SIGCONT)
+            raise
+        if final_nowhere:
             caught = record
         else:
             signal_others(signal.SIGCONT)

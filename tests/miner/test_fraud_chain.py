@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from app.core import crypto
+from app.core import admission, crypto
 from app.core.state import REWARD_CLAWED, UnknownReceipt
 from app.core.types import NO_SIGNATURE, Reward, TaskPost, TaskSpec
 from app.core.types import FraudProof as ChainFraudProof
@@ -34,7 +34,8 @@ CHALLENGER = key("challenger").address
 def _chain_with_task(spec: TaskSpec) -> tuple[Chain, bytes]:
     chain = Chain(params=PARAMS.replace(chain_id=CHAIN))
     owner = chain.users[0]
-    post = TaskPost(CHAIN, owner.public_key, chain.next_nonce(owner), spec, 1_000, 1, NO_SIGNATURE).signed_by(owner)
+    fee = admission.min_fee_per_round(spec, chain.params.min_fee_per_gflop)  # the floor: admission refuses less
+    post = TaskPost(CHAIN, owner.public_key, chain.next_nonce(owner), spec, fee, 1, NO_SIGNATURE).signed_by(owner)
     chain.advance([post])
     return chain, post.tx_id
 
