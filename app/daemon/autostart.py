@@ -59,6 +59,25 @@ def windows_run_value(command: Sequence[str]) -> str:
     return subprocess.list2cmdline(list(command))
 
 
+def login_command(datadir: Path | None, frozen: bool = bool(getattr(sys, "frozen", False))) -> list[str]:
+    """What runs at login: the window, hidden in the tray (it attaches to or starts the daemon), with the data
+    folder when it is not the platform's default; a bundled install runs its own executable."""
+    command = [sys.executable] if frozen else default_command(gui=True)
+    command.append("--hidden")
+    if datadir is not None:
+        command += ["--datadir", str(datadir)]
+    return command
+
+
+def apply(enabled: bool, command: Sequence[str], log_dir: Path, platform: str = sys.platform,
+          home: Path | None = None) -> str:
+    """Make the OS's start-at-login entry match the setting; returns a line for the log."""
+    if enabled:
+        return f"PoT Miner starts at login ({enable(command, log_dir, platform, home)})"
+    removed = disable(platform, home)
+    return "PoT Miner no longer starts at login" + ("" if removed else " (no entry was there)")
+
+
 def entry_path(platform: str = sys.platform, home: Path | None = None) -> Path | None:
     """Where the entry file lives (None on Windows: the registry)."""
     home = home or Path.home()

@@ -87,6 +87,20 @@ class Services:
         cfg.save(self.config, self.paths.config_file)
         if section == "mining":
             self.mining.set_preferences(preferences(self.config.mining))
+        if section == "ui" and "start_at_login" in values:
+            self._apply_start_at_login()
+
+    def _apply_start_at_login(self) -> None:
+        """The setting did nothing before (issue 16): write or remove the OS's login entry now."""
+        from app.daemon import autostart
+
+        default_config = self.paths.config_file == cfg.config_file(None)
+        command = autostart.login_command(None if default_config else self.paths.config_file.parent)
+        try:
+            log.info("%s", autostart.apply(self.config.ui.start_at_login, command, self.paths.log_dir))
+        except OSError as exc:
+            raise cfg.ConfigError(f"start at login could not be changed: {exc}; the setting is saved, "
+                                  "try again or add PoT Miner to your desktop's startup programs") from None
 
 
 def checked_config(config: cfg.Config, section: str, values: dict[str, Any], path: Path) -> cfg.Config:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     datadir = tmp_path_factory.mktemp("d")
     write_config(datadir, '[mining]\nmode = "always"\npause_on_battery = false\n')
     os.chmod(datadir, 0o755)  # as a pre-existing folder may be: the daemon makes it private
-    proc = start_daemon(datadir, "--offline")
+    # start at login writes an XDG autostart entry: under the test's folder, never the user's ~/.config
+    proc = start_daemon(datadir, "--offline", env={"XDG_CONFIG_HOME": str(datadir / "xdg")})
     yield datadir
     stop_daemon(proc)
 
@@ -143,6 +145,18 @@ def test_config_set_checks_types_and_saves(daemon: Path) -> None:
     got = rpc(daemon, "config.set", {"section": "mining", "values": {"idle_minutes": 7}})
     assert got["config"]["mining"]["idle_minutes"] == 7
     assert "idle_minutes = 7" in (daemon / "config.toml").read_text()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG autostart entry is the Linux form")
+def test_start_at_login_writes_and_removes_the_login_entry(daemon: Path) -> None:
+    """Issue 16: the setting was saved and did nothing, so nothing mined after a reboot."""
+    entry = daemon / "xdg" / "autostart" / "potminer.desktop"
+    rpc(daemon, "config.set", {"section": "ui", "values": {"start_at_login": True}})
+    text = entry.read_text()
+    exec_line = next(line for line in text.splitlines() if line.startswith("Exec="))
+    assert " gui " in exec_line and "--hidden" in exec_line and str(daemon) in exec_line  # the window, in the tray
+    rpc(daemon, "config.set", {"section": "ui", "values": {"start_at_login": False}})
+    assert not entry.exists()
 
 
 def test_offline_node_methods_say_what_to_do(daemon: Path) -> None:
