@@ -46,6 +46,15 @@ WITHHELD = "withheld"
 INCONCLUSIVE = "inconclusive"  # this node's own trouble (a crash, a view it cannot build): try again later
 
 
+def backfill_heights(head: ChainState) -> range:
+    """The blocks whose receipts may still be vesting on `head`: the longest vesting (a new key's) back.
+
+    A node restarted audits these again; with only `reward_vesting_blocks` it forgot a new key's receipts,
+    the ones that vest longest because a fresh key is the cheapest to cheat with."""
+    window = head.params.vesting_blocks(has_history=False)
+    return range(max(1, head.height - window), head.height + 1)
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     """Whether this node audits, and how fast. On by default for validators (`Node` decides)."""

@@ -62,7 +62,7 @@ from app.net.messages import ErrorResponse, ERR_NOT_FOUND
 from app.net.protocols import Providers
 from app.node import gossip, sync
 from app.node.auditor import AUDIT_TICK_S, DEFAULT_SEGMENTS_PER_MINUTE, AuditConfig, AuditJob, AuditOutcome, Auditor, \
-    audit_segment
+    audit_segment, backfill_heights
 from app.node.chain import ChainManager
 from app.node.fraud import FraudDesk, receipt_view, round_view
 from app.node.keys import load_key
@@ -518,7 +518,7 @@ class Node:
         if self.auditor is None:
             return
         state = self.chain.state
-        for height in range(max(1, state.height - state.params.reward_vesting_blocks), state.height + 1):
+        for height in backfill_heights(state):
             block = self.chain.store.block_by_height(height)
             if block is not None and block.body.receipts:
                 self.auditor.on_block(block, state)

@@ -7,8 +7,9 @@ import random
 import pytest
 
 from app.core.types import FraudProof
-from app.node.auditor import CORRECT, FRAUD, INCONCLUSIVE, WITHHELD, AuditConfig, AuditOutcome, Auditor
-from tests.core.chainkit import Chain, key
+from app.core.state import REWARD_PENDING
+from app.node.auditor import CORRECT, FRAUD, INCONCLUSIVE, WITHHELD, AuditConfig, AuditOutcome, Auditor, backfill_heights
+from tests.core.chainkit import PARAMS, Chain, key
 
 
 class Clock:
@@ -84,3 +85,23 @@ def test_the_auditor_covers_every_segment_once_at_its_rate_and_only_while_reward
 def test_audit_config_refuses_a_rate_that_is_not_positive() -> None:
     with pytest.raises(ValueError, match="segments_per_minute"):
         AuditConfig(segments_per_minute=0)
+
+
+def test_a_restarted_auditor_still_reaches_a_new_keys_receipts_after_the_usual_vesting() -> None:
+    """A fresh key vests longest; the backfill after a restart used the usual vesting and dropped its receipts."""
+    chain = Chain(params=PARAMS.replace(reward_vesting_blocks=2, new_key_vesting_blocks=8))
+    post = chain.post_task(chain.users[0])
+    chain.advance([post])
+    chain.advance()
+    receipts = [chain.receipt(key("fresh-miner"), post.tx_id)]
+    chain.advance(results=[chain.result(post.tx_id, receipts)], receipts=receipts)
+    paid_at = chain.state.height
+    for _ in range(4):  # past the usual vesting, inside a new key's
+        chain.advance()
+    assert chain.state.pending_reward(receipts[0].receipt_id).status == REWARD_PENDING
+    heights = backfill_heights(chain.state)
+    assert paid_at in heights and chain.state.height in heights
+    auditor = Auditor(AuditConfig(segments_per_minute=60), rng=random.Random(1))
+    for height in heights:
+        auditor.on_block(chain.blocks[height], chain.state)
+    assert len(auditor) == 1  # the restart audits it again
