@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Annotated
 
-from app.core import admission, crypto
+from app.core import admission, crypto, patience
 from app.core.consensus import check_evidence, check_proposal_evidence
 from app.core.encoding import Bytes20, Bytes32, MaxLen, PublicKey32, Range, Record, ShortText, Uint64, encode
 from app.core.errors import (
@@ -192,6 +192,10 @@ class TaskState(Record):
     round_opened: Uint64
     status: Annotated[int, Range(TASK_OPEN, TASK_EXPIRED)]
     last_loss_micro: Uint64 | None
+    # The patience rule's progress (app/core/patience.py): the best validation loss so far and the
+    # closed rounds since the last that beat it by the spec's margin.
+    best_loss_micro: Uint64 | None = None
+    stale_rounds: Uint64 = 0
 
 
 @dataclass(frozen=True)
@@ -689,6 +693,7 @@ class StateDraft:
             self.credit(tx.recipient, tx.amount)
         elif isinstance(tx, TaskPost):
             admission.check_task_post(tx.spec, tx.fee_per_round, self.params.min_fee_per_gflop)
+            patience.check_patience(tx.spec)
             escrow = tx.fee_per_round * tx.spec.rounds
             _require_funds(acct.balance, escrow + tx.fee, "task escrow")
             task_id = tx.tx_id
@@ -934,6 +939,7 @@ class StateDraft:
             address = crypto.key_hash(receipt.miner)
             self.set_account(address, replace(self.account(address), public_key=receipt.miner))
         next_round = task.round + 1
+        progress = patience.next_progress(task.spec, task.best_loss_micro, task.stale_rounds, result.validation_loss_micro)
         task = replace(
             task,
             escrow=task.escrow - task.fee_per_round,
@@ -942,8 +948,10 @@ class StateDraft:
             anchor=ZERO_HASH,
             round_opened=self.block_height,
             last_loss_micro=result.validation_loss_micro,
+            best_loss_micro=progress.best_loss_micro,
+            stale_rounds=progress.stale_rounds,
         )
-        if next_round >= task.spec.rounds:
+        if next_round >= task.spec.rounds or progress.exhausted:  # the unspent escrow goes back to the owner
             self.credit(task.owner, task.escrow)
             task = replace(task, escrow=0, status=TASK_FINISHED)
         self.set_task(result.task_id, task)

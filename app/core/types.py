@@ -37,6 +37,8 @@ MAX_RECEIPTS_PER_BLOCK = 1024
 MAX_COMMITTEE = 128
 MAX_PARAMS = 32
 MAX_FRAUD_PROOFS_PER_BLOCK = 64
+MAX_PATIENCE_ROUNDS = 100_000
+MAX_MIN_IMPROVEMENT_MICRO = 10_000_000  # 10 nats: beyond any useful margin
 
 Param = tuple[Annotated[str, MaxLen(32)], Annotated[str, MaxLen(64)]]
 Params = Annotated[tuple[Param, ...], MaxLen(MAX_PARAMS)]
@@ -112,7 +114,8 @@ class Transfer(Transaction):
 class TaskSpec(Record):
     """What to train: a registry model (never code), data by Merkle root, and the round schedule.
 
-    Hyper-parameters and optimiser settings are sorted (name, decimal string) pairs.
+    Hyper-parameters and optimiser settings are sorted (name, decimal string) pairs. A task may
+    stop early by the patience rule (its last two fields).
     """
 
     TAG = 10
@@ -128,6 +131,10 @@ class TaskSpec(Record):
     local_steps: Annotated[int, Range(1, 1_000_000)]
     checkpoint_interval: Annotated[int, Range(1, 1_000_000)]
     rounds: Annotated[int, Range(1, 1_000_000)]
+    # The patience rule (app/core/patience.py): finished after `patience_rounds` rounds without the
+    # validation loss beating its best by `min_improvement_micro`; (0, 0) is no rule.
+    patience_rounds: Annotated[int, Range(0, MAX_PATIENCE_ROUNDS)] = 0
+    min_improvement_micro: Annotated[int, Range(0, MAX_MIN_IMPROVEMENT_MICRO)] = 0
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def task_spec(
     batch_size: int = 64,
     rounds: int = 50,
     optimizer_params: dict[str, object] | None = None,
+    patience_rounds: int = 0,
+    min_improvement_micro: int = 0,
 ) -> TaskSpec:
     """A task over a shipped dataset (defaults: the devnet's digits MLP task)."""
     d = demo_datasets()[dataset]
@@ -111,6 +113,8 @@ def task_spec(
         local_steps=local_steps,
         checkpoint_interval=checkpoint_interval,
         rounds=rounds,
+        patience_rounds=patience_rounds,
+        min_improvement_micro=min_improvement_micro,
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.core.errors import InvalidBlock
+from app.core.patience import LOSS_TOLERANCE_MICRO  # the patience rule's margin floor is sized by it
 from app.core.state import TASK_OPEN, ChainState
 from app.core.types import Block, RoundResult, WorkReceipt
 from app.miner.verify import TaskView, Verdict
@@ -26,7 +27,6 @@ from app.node.pacing import SAMPLES_KEPT, ready_at, round_window_s
 log = logging.getLogger(__name__)
 
 ROUND_WAIT_S = 5.0
-LOSS_TOLERANCE_MICRO = 1_000  # validation loss is re-evaluated; allow last-digit float noise
 
 
 class RoundNotChecked(InvalidBlock):
