@@ -51,6 +51,10 @@ class MemoryBlobStore:
         """Nothing to make durable in memory (the disk store's `sync`, for symmetry)."""
         return 0
 
+    def delete(self, digest: bytes) -> bool:
+        """Remove a blob; True if it was there (the disk store's `delete`)."""
+        return self._blobs.pop(digest, None) is not None
+
     def corrupt(self, digest: bytes, data: bytes) -> None:
         """Store `data` under a hash it does not have: a lying peer, for tests."""
         self._blobs[digest] = data
@@ -89,3 +93,11 @@ def sync(store: BlobStore) -> None:
     fn = getattr(store, "sync", None)
     if callable(fn):
         fn()
+
+
+def discard(store: BlobStore, digest: bytes) -> None:
+    """Remove blob `digest` from `store` if the store can delete (a miner dropping a checkpoint it can
+    re-compute); a store without `delete` keeps it, which costs disk but never correctness."""
+    fn = getattr(store, "delete", None)
+    if callable(fn):
+        fn(digest)

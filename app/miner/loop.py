@@ -12,6 +12,12 @@ Checkpoint and update blobs are stored deferred (`blobs.put_deferred`: renamed i
 and made durable in one `blobs.sync` pass right before something durable names them: a resume record
 (periodic or pause) and the receipt. A power cut can lose unsynced blobs, but nothing durable refers
 to them yet, so the round resumes from the last resume record and recomputes them bit for bit.
+
+A large model's checkpoints are not all kept (`keeps_every_checkpoint`): H/k checkpoints with optimiser
+state would be gigabytes per round. The trace still commits to every checkpoint's hash, but the disk
+holds only the base, the end and the latest resume point (the one the resume record names; the one
+before it is dropped once a newer record is saved). A challenged checkpoint is re-computed from the
+nearest kept one (`app.miner.recompute`): exact on the receipt's device configuration.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from app.core import crypto
 from app.core.hashing import ZERO_HASH
 from app.core.types import TaskSpec, WorkReceipt
 from app.miner import config, optim
-from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
+from app.core.hashing import blob_hash
+from app.miner.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
 from app.miner.datasets import Split, round_seed
 from app.miner.engine import Session, run_steps
 from app.miner.proof import TrainingTrace, make_receipt, segment_count
@@ -40,6 +47,15 @@ CONFIG_FILE = "config.label"  # the device configuration a paused round ran in (
 # at every checkpoint would cost fsyncs (the record's and the blobs' it names) per k steps, a
 # measurable share of a small model's round.
 RESUME_SAVE_INTERVAL_S = 30.0
+# From this checkpoint size up, the miner keeps the base, the end and one resume point per round, not
+# all H/k checkpoints (disk per round <= 3 checkpoints); smaller ones are all kept, so a challenge is
+# served from disk without re-computing (the registry's demo models are well under it).
+SPARSE_FROM_BYTES = 32 * 1024 * 1024
+
+
+def keeps_every_checkpoint(blob_size: int, threshold: int = SPARSE_FROM_BYTES) -> bool:
+    """Whether a round whose checkpoints are `blob_size` bytes keeps all of them on disk."""
+    return blob_size < threshold
 
 
 class TrainingDiverged(RuntimeError):
@@ -101,8 +117,12 @@ def train_round(
     should_pause: Callable[[], bool] | None = None,
     after_step: Callable[[], None] | None = None,
     report_every: int = 10,
+    keep_every: bool | None = None,
 ) -> RoundOutput | Paused:
-    """Train (or continue) the round `job` with the miner key `key`."""
+    """Train (or continue) the round `job` with the miner key `key`.
+
+    `keep_every`: keep every checkpoint on disk (True), only the base, end and resume point (False),
+    or decide by the checkpoint's size (None, `keeps_every_checkpoint`)."""
     spec = job.spec
     k = spec.checkpoint_interval
     segment_count(spec)  # rejects a spec whose H is not a multiple of k
@@ -139,7 +159,7 @@ def train_round(
     data = data.to(device)
     meter = _Meter(spec.batch_size, spec.local_steps, report_every, progress)
     step_hook = meter.on_step if after_step is None else _chain(meter.on_step, after_step)
-    writer = _CheckpointWriter(store, resume, state)
+    writer = _CheckpointWriter(store, resume, state, keep_every)
     step = state.step
     try:
         while step < spec.local_steps:
@@ -147,9 +167,11 @@ def train_round(
             step = run_steps(session, data, seed, step, seg_end, loss_sum, step_hook, should_pause)
             if step < seg_end:  # asked to pause between two steps
                 checkpoints = writer.drain()
+                writer.keep_latest()  # the pause's record names the latest checkpoint: it must be on disk
                 sync(store)  # the resume record names these checkpoints
                 atomic_write(resume.path / CONFIG_FILE, started.label().encode())
                 _save_paused(resume, state.replace(step=step, checkpoints=tuple(checkpoints)), session, loss_sum, k)
+                writer.advance_point(checkpoints[-1])
                 return Paused(step)
             if not bool(torch.isfinite(loss_sum)):  # one check per segment: a sync, not one per step
                 resume.clear()
@@ -177,6 +199,7 @@ def train_round(
     trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size)
     resume.finish(FinishedRound(state.replace(step=spec.local_steps, checkpoints=trace.checkpoints,
                                               state_file=ZERO_HASH), receipt, trace.samples, update_hash))
+    writer.advance_point(checkpoints[-1])  # no record names the last resume point any more
     return RoundOutput(receipt, trace, update_hash)
 
 
@@ -184,14 +207,20 @@ class _CheckpointWriter:
     """Hashes and stores checkpoint blobs on one background thread, in order.
 
     Training goes on while the previous checkpoint is hashed and written (both release the GIL),
-    which keeps the proof's cost off the training thread.
+    which keeps the proof's cost off the training thread. In sparse mode (`keep_every` False) it only
+    hashes most checkpoints, stores the ones a resume record or the receipt names, and drops the
+    resume point a newer record superseded.
     """
 
-    def __init__(self, store: BlobStore, resume: ResumeDir, state: RoundState) -> None:
+    def __init__(self, store: BlobStore, resume: ResumeDir, state: RoundState, keep_every: bool | None) -> None:
         self.store, self.resume, self.state = store, resume, state
+        self.keep_every = keep_every  # None until the first checkpoint's size decides
         self.last_save = time.monotonic()
         self.last_blob = b""
         self.checkpoints = list(state.checkpoints)
+        # The intermediate checkpoint a resume record names (a resumed round's, at first): dropped when
+        # a newer record names another, and at the round's end. Never the base (index 0).
+        self.point: bytes | None = state.checkpoints[-1] if len(state.checkpoints) > 1 else None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-ckpt")
         self.pending: list[Future[None]] = []
 
@@ -200,11 +229,31 @@ class _CheckpointWriter:
         self.pending.append(self.pool.submit(self._write, blob, step, last))
 
     def _write(self, blob: bytes, step: int, last: bool) -> None:
-        self.checkpoints.append(put_deferred(self.store, blob))
-        if not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S:
+        if self.keep_every is None:
+            self.keep_every = keeps_every_checkpoint(len(blob))
+        save = not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S
+        if self.keep_every or last or save:
+            self.checkpoints.append(put_deferred(self.store, blob))
+        else:
+            self.checkpoints.append(blob_hash(blob))  # committed, re-computable, not stored
+        if save:
             sync(self.store)  # the record below names these checkpoints: they must survive first
             self.resume.save(self.state.replace(step=step, checkpoints=tuple(self.checkpoints)), None)
             self.last_save = time.monotonic()
+            self.advance_point(self.checkpoints[-1])
+
+    def keep_latest(self) -> None:
+        """Store the latest checkpoint if sparse mode only hashed it (after `drain`)."""
+        if self.last_blob and not self.store.has(self.checkpoints[-1]):
+            put_deferred(self.store, self.last_blob)
+
+    def advance_point(self, digest: bytes) -> None:
+        """A durable record now names `digest` (or the round finished): drop the superseded resume point."""
+        if self.keep_every or self.keep_every is None and self.point is None:
+            return
+        old, self.point = self.point, (digest if digest != self.checkpoints[0] else None)
+        if old is not None and old != digest and old not in (self.checkpoints[0], self.checkpoints[-1]):
+            discard(self.store, old)
 
     def drain(self) -> list[bytes]:
         """Wait for every submitted checkpoint (re-raising a failure); the hashes so far."""

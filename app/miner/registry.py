@@ -159,6 +159,27 @@ _ENTRIES: dict[tuple[str, int], ModelEntry] = {
 }
 
 
+# The size ladder: `tiny-lm` hyper-parameters from thousands of parameters to one that fills a GPU's
+# share of a volunteer's card (25.4M parameters, a 305 MB checkpoint with its AdamW state). Byte-level
+# (vocab 256) with a 64-byte context, so every rung trains on the same shipped text and stays under the
+# chain's per-step compute cap at the default batch; bench/bench_size_ladder.py measures the proof's
+# costs along it.
+SIZE_LADDER: dict[str, dict[str, int]] = {
+    "xs": {"context": 64, "heads": 2, "layers": 1, "vocab": 256, "width": 32},
+    "s": {"context": 64, "heads": 4, "layers": 2, "vocab": 256, "width": 128},
+    "m": {"context": 64, "heads": 4, "layers": 4, "vocab": 256, "width": 256},
+    "l": {"context": 64, "heads": 6, "layers": 6, "vocab": 256, "width": 384},
+    "xl": {"context": 64, "heads": 8, "layers": 8, "vocab": 256, "width": 512},
+}
+
+
+def parameter_count(name: str, version: int, hyperparams: tuple[tuple[str, str], ...]) -> int:
+    """Number of trainable scalars, counted on the meta device (allocates nothing, even at 25M)."""
+    with torch.device("meta"):
+        model = build_model(name, version, hyperparams)
+    return sum(p.numel() for p in model.parameters())
+
+
 def entry(name: str, version: int) -> ModelEntry:
     """The registry entry, or `InvalidTaskSpec("unknown-model")`."""
     try:
