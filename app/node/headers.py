@@ -31,12 +31,19 @@ class UnknownCommittee(HeaderChainError):
 
 
 class HeaderChain:
-    def __init__(self, genesis: Genesis) -> None:
+    def __init__(self, genesis: Genesis, start: tuple[BlockHeader, Committee] | None = None) -> None:
+        """From genesis, or from a trusted checkpoint `start` (a header and the committee that signs
+        the next one; `app.node.chainfiles.load_checkpoint` checks that the header announces it)."""
         block0, state0 = genesis_block(genesis)
         self.chain_id = genesis.params.chain_id
         self.params = genesis.params
         self.head: BlockHeader = block0.header
         self.committee: Committee = state0.next_committee
+        if start is not None:
+            header, committee = start
+            if header.chain_id != self.chain_id or committee.committee_hash != header.next_committee_hash:
+                raise HeaderChainError("the checkpoint is for another chain or does not announce its committee")
+            self.head, self.committee = header, committee
         self._pending_hash: bytes | None = None  # next committee known by hash only
         self.recent: deque[BlockHeader] = deque([self.head], maxlen=RECENT)
 

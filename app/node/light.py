@@ -20,6 +20,7 @@ from app.core.types import BlockHeader, Committee
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.topics import TopicKind
+from app.node.chainfiles import Checkpoint
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeRequest, CommitteeResponse
 from app.node.headers import HeaderChain, UnknownCommittee
@@ -29,8 +30,9 @@ ATTEMPTS = 8
 
 
 class LightClient:
-    def __init__(self, genesis: Genesis, net: NetThread) -> None:
-        self.headers = HeaderChain(genesis)
+    def __init__(self, genesis: Genesis, net: NetThread, checkpoint: Checkpoint | None = None) -> None:
+        start = (checkpoint.header, checkpoint.committee) if checkpoint is not None else None
+        self.headers = HeaderChain(genesis, start)  # from the shipped checkpoint: no header before it is fetched
         self.net = net
         self.fetched_committees = 0  # hand-overs that needed a committee record from a full node
 
