@@ -21,8 +21,7 @@ from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.topics import TopicKind
 from app.node.chainfiles import Checkpoint
-from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
-from app.node.committees import CommitteeRequest, CommitteeResponse
+from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL, CommitteeRequest, CommitteeResponse
 from app.node.headers import HeaderChain, UnknownCommittee
 
 BATCH = 256

@@ -10,12 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from app.core.errors import InvalidQuorumCertificate
 from app.core.consensus import make_qc
+from app.core.errors import InvalidQuorumCertificate
 from app.core.genesis import genesis_block
 from app.core.types import NO_SIGNATURE, VOTE_PRECOMMIT, Committee, SignedHeader, Vote
-from app.node.chainfiles import (ChainFilesError, Checkpoint, bootstrap_json, checkpoint_json, chain_dir,
-                                 genesis_checkpoint, load_bootstrap, load_chain, load_checkpoint, write_sums)
+from app.node.chainfiles import (
+    ChainFilesError,
+    Checkpoint,
+    bootstrap_json,
+    chain_dir,
+    checkpoint_json,
+    genesis_checkpoint,
+    load_bootstrap,
+    load_chain,
+    load_checkpoint,
+    write_sums,
+)
 from app.node.headers import HeaderChain, HeaderChainError
 from tests.node.chainkit import KEYS, USER, chain
 
