@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from app.cli_common import add_common, call, guarded, output
@@ -69,9 +70,15 @@ def run_mine(args: argparse.Namespace) -> int:
 def add_task_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    post = sub.add_parser("post", help="post a registry task, escrowing fee-per-round x rounds")
-    post.add_argument("--dataset", default="digits")
-    post.add_argument("--model", default="mlp", choices=["mlp", "cnn", "tiny-lm"])
+    post = sub.add_parser("post", help="post a task over a shipped dataset or your own files, escrowing "
+                          "fee-per-round x rounds")
+    post.add_argument("--dataset", default="digits", help="a shipped dataset (ignored with --data)")
+    post.add_argument("--data", help="your own data: a folder of images (one subfolder per class), a text file, "
+                      "a .npz with arrays inputs and targets, or a folder with inputs.npy and targets.npy")
+    post.add_argument("--name", default="", help="a name for your data set (default: the file's name)")
+    post.add_argument("--context", type=int, default=64, help="text: bytes per training window")
+    post.add_argument("--model", default="", choices=["mlp", "cnn", "tiny-lm"],
+                      help="default: the registry model that fits the data (mlp for a shipped dataset)")
     post.add_argument("--rounds", type=int, default=10)
     post.add_argument("--local-steps", type=int, default=64)
     post.add_argument("--checkpoint-interval", type=int, default=16)
@@ -81,7 +88,10 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
     show.add_argument("task_id")
     sub.add_parser("list", help="every task on the chain")
-    for q in (post, show, sub.choices["list"]):
+    result = sub.add_parser("result", help="write a task's final (or current) checkpoint as a safetensors file")
+    result.add_argument("task_id")
+    result.add_argument("-o", "--output", help="the file to write (default: task-<id prefix>.safetensors)")
+    for q in (post, show, sub.choices["list"], result):
         add_common(q)
 
 
@@ -96,9 +106,16 @@ def run_task(args: argparse.Namespace) -> int:
     if args.action == "post":
         params = {"dataset": args.dataset, "model": args.model, "rounds": args.rounds, "local_steps": args.local_steps,
                   "checkpoint_interval": args.checkpoint_interval, "batch_size": args.batch_size,
-                  "fee_per_round": args.fee_per_round, "fee": args.fee}
+                  "fee_per_round": args.fee_per_round, "fee": args.fee, "name": args.name, "context": args.context}
+        if args.data:
+            params["data"] = str(Path(args.data).expanduser().resolve())
         return output(args, call(args, "task.post", params),
                       lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block")
+    if args.action == "result":
+        out = Path(args.output or f"task-{args.task_id[:16]}.safetensors").expanduser().resolve()
+        return output(args, call(args, "task.result", {"task_id": args.task_id, "path": str(out)}),
+                      lambda r: f"wrote {r['path']}: {r['model']} with {r['parameters']} parameters, round "
+                                f"{r['round']}/{r['rounds']} ({r['status']})")
     if args.action == "show":
         return output(args, call(args, "task.show", {"task_id": args.task_id}), _task_text)
     return output(args, call(args, "task.list"), lambda r: "\n".join(map(_task_text, r["tasks"])) or "no tasks")

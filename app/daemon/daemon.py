@@ -205,7 +205,8 @@ class Daemon:
 
         node, shipped = self.node_port.node, shipped_pins()
         traces = node.traces.directory
-        return BlobPruner(node.blobs, lambda: shipped | chain_pins(self.node_port.state) | resume_pins(resume_dir)
+        return BlobPruner(node.blobs, lambda: shipped | chain_pins(self.node_port.state, node.manifests.shards)
+                          | resume_pins(resume_dir)
                           | (trace_pins(traces, self.node_port.state) if traces is not None else set()),
                            grace_s=prune_grace_s())
 
@@ -246,7 +247,8 @@ class Daemon:
         port = self.node_port
         if port is None:
             return MiningHooks(prepare=lambda job: None, publish=lambda r, t: None, is_open=lambda job: False)
-        return MiningHooks(prepare=port.ensure_task_data, publish=port.publish_receipt, is_open=port.is_open)
+        return MiningHooks(prepare=port.ensure_task_data, publish=port.publish_receipt, is_open=port.is_open,
+                           manifest=port.node.dataset_manifest)
 
     def _on_keys(self, key: Any) -> None:
         self.mining.set_key(key)

@@ -144,8 +144,11 @@ class BlobPruner:
         return PruneResult(removed, freed, kept, kept_bytes)
 
 
-def chain_pins(state: Any) -> set[bytes]:
-    """Blobs the chain still needs: each task's current checkpoint, and an open task's inputs."""
+def chain_pins(state: Any, shards: Callable[[bytes], tuple[bytes, ...]] | None = None) -> set[bytes]:
+    """Blobs the chain still needs: each task's current checkpoint, and an open task's inputs.
+
+    `shards` maps a dataset root to its shard hashes (the node's manifest book, which knows requesters'
+    own data sets too); without it only shipped data sets are known."""
     from app.core.state import TASK_OPEN
 
     pins: set[bytes] = set()
@@ -154,7 +157,7 @@ def chain_pins(state: Any) -> set[bytes]:
         if task.status == TASK_OPEN:
             spec = task.spec
             pins.update((spec.initial_checkpoint, spec.validation_shard, spec.dataset_root))
-            pins.update(_shards(spec.dataset_root))
+            pins.update((shards or _shards)(spec.dataset_root))
     return pins
 
 

@@ -1,14 +1,20 @@
-"""RPC methods `task.*`: a requester posts a registry task with an escrowed fee; anyone shows tasks."""
+"""RPC methods `task.*`: a requester posts a task with an escrowed fee (over shipped data or its own
+files), anyone shows tasks, and `task.result` writes a task's checkpoint as a safetensors file."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
 from app.core.types import NO_SIGNATURE, TaskPost
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.daemon.handlers_wallet import node_account
-from app.miner import demo
+from app.core.hashing import blob_hash
+from app.core.types import TaskSpec
+from app.miner import demo, packing, registry
+from app.miner.result import write_result
 from app.rpc.protocol import RpcError
 from app.rpc.schema import Param
 from app.wallet.tx import format_amount, parse_amount
@@ -37,18 +43,27 @@ def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
 def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def post(dataset: str, model: str, rounds: int, local_steps: int, checkpoint_interval: int, batch_size: int,
-             fee_per_round: str, fee: str) -> dict[str, Any]:
+             fee_per_round: str, fee: str, data: str, name: str, context: int) -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
-        if dataset not in demo.demo_datasets():
-            raise RpcError(MethodError.BAD_INPUT, f"unknown dataset {dataset!r}; the registry has "
-                           f"{', '.join(sorted(demo.demo_datasets()))}", {"error": "bad_input"})
-        spec = demo.task_spec(dataset, model, local_steps=local_steps, checkpoint_interval=checkpoint_interval,
-                              batch_size=batch_size, rounds=rounds)
-        demo.seed_blobs(node.node.blobs, spec)  # the requester serves the data and the initial checkpoint
+        if data:  # the requester's own files: packed and checked before anything is stored or sent
+            spec, packed = _own_data_spec(data, name, model, context, local_steps=local_steps,
+                                          checkpoint_interval=checkpoint_interval, batch_size=batch_size, rounds=rounds)
+        else:
+            if dataset not in demo.demo_datasets():
+                raise RpcError(MethodError.BAD_INPUT, f"unknown dataset {dataset!r}; the registry has "
+                               f"{', '.join(sorted(demo.demo_datasets()))}", {"error": "bad_input"})
+            spec, packed = demo.task_spec(dataset, model or "mlp", local_steps=local_steps,
+                                          checkpoint_interval=checkpoint_interval, batch_size=batch_size,
+                                          rounds=rounds), None
+        per_round, tx_fee = parse_amount(fee_per_round), parse_amount(fee)  # refused here: nothing stored yet
+        if packed is None:
+            demo.seed_blobs(node.node.blobs, spec)  # the requester serves the data and the initial checkpoint
+        else:
+            _seed_own(node.node, spec, packed)
         _, nonce = node.call(lambda: node_account(node, key.public_key))
         unsigned = TaskPost(chain_id=node.chain_id, sender=key.public_key, nonce=nonce, spec=spec,
-                            fee_per_round=parse_amount(fee_per_round), fee=parse_amount(fee), signature=NO_SIGNATURE)
+                            fee_per_round=per_round, fee=tx_fee, signature=NO_SIGNATURE)
         tx = unsigned.signed_by(key)
         node.submit(tx)
         return {"task_id": tx.tx_id.hex(), "escrow": tx.fee_per_round * rounds,
@@ -70,19 +85,65 @@ def register(server: RpcServer, s: Services) -> None:
         state = s.require_node().state
         return {"tasks": [task_json(tid, state) for tid in sorted(state.tasks())]}
 
+    @domain_errors
+    def result(task_id: str, path: str) -> dict[str, Any]:
+        raw = _task_id(task_id)
+        node = s.require_node()
+        info = task_json(raw, node.state)
+        task = node.state.task(raw)
+        target = Path(path)
+        if not target.is_absolute() or not target.parent.is_dir():
+            raise RpcError(MethodError.BAD_INPUT, f"{path}: give an absolute path in an existing folder",
+                           {"error": "bad_input"})
+        node.node.work.ensure(task.checkpoint)  # the global checkpoint, from peers if not here
+        count = write_result(node.node.blobs.get(task.checkpoint), task.spec, target,
+                             {"task_id": raw.hex(), "round": str(task.round), "checkpoint": task.checkpoint.hex()})
+        return {**info, "path": str(target), "parameters": count}
+
     server.register("task.post", post, {
         "dataset": Param(str, default="digits", max_length=64),
-        "model": Param(str, default="mlp", choices=frozenset({"mlp", "cnn", "tiny-lm"})),
+        "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
         "rounds": Param(int, default=10, min=1, max=100_000),
         "local_steps": Param(int, default=64, min=1, max=1_000_000),
         "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
         "batch_size": Param(int, default=32, min=1, max=65536),
         "fee_per_round": Param(str, default="10", max_length=40),
         "fee": Param(str, default="0.000001", max_length=40),
+        "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
+        "name": Param(str, default="", max_length=64),
+        "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
     })
+    server.register("task.result", result, {"task_id": Param(str, max_length=128),
+                                            "path": Param(str, max_length=4096)})
     server.register("task.show", show, {"task_id": Param(str, max_length=128)})
     server.register("task.list", list_, {})
     server.register("task.history", history, {"task_id": Param(str, max_length=128)})
+
+
+def _own_data_spec(data: str, name: str, model: str, context: int, **schedule: int) -> tuple[TaskSpec, packing.PackedDataset]:
+    """Pack the requester's files and the task over them; `bad_data` / `bad_input` before anything is stored."""
+    path = Path(data)
+    if not path.is_absolute():
+        raise RpcError(MethodError.BAD_INPUT, f"{data}: give the data's absolute path", {"error": "bad_input"})
+    try:
+        packed = packing.pack_path(path, name or None, model or None, context)
+    except packing.DataError as exc:
+        raise RpcError(MethodError.BAD_INPUT, str(exc), {"error": "bad_data"}) from None
+    init = demo.initial_checkpoint(packed.model, 1, packed.hyperparams)
+    # the shipped task's defaults (optimiser, and any rule a spec gains), then this data and model
+    spec = dataclasses.replace(demo.task_spec(**schedule), model=packed.model, model_version=1,
+                               hyperparams=packed.hyperparams, dataset_root=packed.root,
+                               validation_shard=packed.validation, initial_checkpoint=blob_hash(init))
+    registry.check_task_spec(spec)
+    return spec, packed
+
+
+def _seed_own(node: Any, spec: TaskSpec, packed: packing.PackedDataset) -> None:
+    """Store the shards and the initial checkpoint, and the manifest peers will ask for."""
+    for data in packed.blobs.values():
+        node.blobs.put(data)
+    node.blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
+    node.manifests.add(packed.manifest)
 
 
 def _task_id(text: str) -> bytes:

@@ -25,6 +25,7 @@ from app.daemon import events as ev
 from app.daemon.events import EventBus
 from app.miner import controller as mc
 from app.miner import worker as w
+from app.miner.datasets import DatasetManifest
 from app.miner.demo import manifest_for_root
 from app.miner.loop import RoundJob
 from app.miner.policy import Clock, GateSources, MiningGate, Preferences
@@ -45,6 +46,8 @@ class MiningHooks:
     prepare: Callable[[RoundJob], None]  # make the round's blobs local (may block on the network)
     publish: Callable[[WorkReceipt, TrainingTrace], None]  # gossip a signed receipt
     is_open: Callable[[RoundJob], bool]  # whether the chain still wants this round
+    # dataset root -> its shard list: shipped data, or a requester's own (known after `prepare`)
+    manifest: Callable[[bytes], DatasetManifest] = manifest_for_root
 
 
 class MiningService:
@@ -189,7 +192,7 @@ class MiningService:
                 if not self.hooks.is_open(job):
                     continue
                 self.hooks.prepare(job)
-                task = w.RoundTask(job, manifest_for_root(job.spec.dataset_root))
+                task = w.RoundTask(job, self.hooks.manifest(job.spec.dataset_root))
             except Exception as exc:  # unreachable data or an unknown dataset: say so, try the next round
                 log.warning("mining: cannot prepare round %d of %s: %s", job.round, job.task_id.hex()[:16], exc)
                 self.bus.publish(ev.DaemonWarning(message=f"cannot fetch the data of round {job.round}: {exc}",

@@ -53,6 +53,7 @@ from app.core.types import (
     WorkReceipt,
 )
 from app.miner.aggregate import Aggregate
+from app.miner.datasets import DatasetManifest
 from app.miner.loop import RoundJob, RoundOutput
 from app.miner.proof import TrainingTrace
 from app.miner.verify import TaskView, Verdict
@@ -73,6 +74,9 @@ from app.node.rounds import AggKey, RoundDesk
 from app.node.status import snapshot, write_status
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
 from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
+from app.node.manifests import MANIFEST_DEADLINE_S, ManifestBook, ManifestRequest, ManifestResponse, \
+    ManifestUnavailable, request_manifest
+from app.node.manifests import PROTOCOL_NAME as MANIFEST_PROTOCOL
 from app.node.traces import PROTOCOL_NAME, TRACE_DEADLINE_S, TRACE_FALLBACK_PEERS, TraceBook, TraceRequest, \
     TraceResponse, request_trace, still_challengeable
 from app.node.work import UNAVAILABLE, Checked, Gathered, TrainingWork
@@ -82,6 +86,7 @@ log = logging.getLogger(__name__)
 ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/PROTOCOL.md, Part 3)
+MANIFESTS_DIR = "manifests"  # dataset manifests posted here or fetched from peers (app/node/manifests.py)
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
 DENIED_PEERS_FILE = "denied_peers"  # operator's deny list: one peer id per line, '#' starts a comment
@@ -139,6 +144,7 @@ class Node:
         self.traces = TraceBook(directory=config.datadir / TRACES_DIR,
                                 retain=lambda receipt: still_challengeable(receipt, self.chain.state))
         self.committees = CommitteeBook(config.datadir / COMMITTEES_DIR)
+        self.manifests = ManifestBook(config.datadir / MANIFESTS_DIR)
         self._remember_committees()
         # receipt id -> (peer that published it, task id, round): where to fetch its trace first.
         # Bounded, and pruned as rounds close (gossip admits only receipts for open rounds).
@@ -160,7 +166,7 @@ class Node:
             on_gossip=self._on_gossip,
         )
         self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace,
-                                 key=self.key)
+                                 key=self.key, manifest=self.dataset_manifest)
         is_validator = config.role == "validator"
         self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
         self.fraud = FraudDesk(self._schedule_fraud_check,
@@ -240,6 +246,7 @@ class Node:
             host.set_validator(kind, validator)
         host.serve(PROTOCOL_NAME, TraceRequest, self._serve_trace)
         host.serve(COMMITTEE_PROTOCOL, CommitteeRequest, self._serve_committee)
+        host.serve(MANIFEST_PROTOCOL, ManifestRequest, self._serve_manifest)
 
     # ------------------------------------------------------------------ ConsensusApp
 
@@ -603,6 +610,28 @@ class Node:
         if trace is None:
             return ErrorResponse(code=ERR_NOT_FOUND, message="no such trace")
         return TraceResponse(trace=trace)
+
+    def dataset_manifest(self, root: bytes) -> DatasetManifest:
+        """The shard list of dataset `root`: known here (shipped, posted, fetched before) or from a peer,
+        checked against the root and kept (blocking: call off the event loop)."""
+        known = self.manifests.get(root)
+        if known is not None:
+            return known
+        errors = []
+        for peer in self.net.call(lambda h: sync._connected(h)):
+            try:
+                manifest = self.net.call(lambda h: request_manifest(h, peer, root), timeout_s=MANIFEST_DEADLINE_S + 5)
+                self.manifests.add(manifest)
+                return manifest
+            except Exception as exc:  # noqa: BLE001 - try the next peer
+                errors.append(f"{peer}: {exc}")
+        raise ManifestUnavailable(f"no peer served the data set {root.hex()[:16]} ({'; '.join(errors) or 'no peers'})")
+
+    async def _serve_manifest(self, peer: str, req: ManifestRequest) -> ManifestResponse | ErrorResponse:
+        manifest = self.manifests.get(req.dataset_root)
+        if manifest is None:
+            return ErrorResponse(code=ERR_NOT_FOUND, message="no such data set")
+        return ManifestResponse(manifest=manifest)
 
     async def _serve_committee(self, peer: str, req: CommitteeRequest) -> CommitteeResponse | ErrorResponse:
         committee = self.committees.get(req.committee_hash)

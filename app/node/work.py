@@ -19,7 +19,7 @@ from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
 from app.miner.aggregate import Aggregate, aggregate_round
 from app.miner.challenge import draw_segments
-from app.miner.datasets import Split, load_dataset, load_split
+from app.miner.datasets import DatasetManifest, Split, load_dataset, load_split
 from app.miner.demo import manifest_for_root
 from app.miner.fraud import check_fraud_proof
 from app.miner.proof import TrainingTrace, segment_count
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FetchBlob = Callable[[bytes], bytes]  # blob hash -> bytes from any peer (raises if unavailable)
 FetchTrace = Callable[[WorkReceipt], TrainingTrace]
+FindManifest = Callable[[bytes], DatasetManifest]  # dataset root -> its shard list (shipped, or from peers)
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,14 @@ class TrainingWork:
     """
 
     def __init__(self, chain_id: str, blobs: BlobStore, fetch_blob: FetchBlob, fetch_trace: FetchTrace,
-                 q: int = DEFAULT_Q, device: torch.device | None = None, key: SigningKey | None = None) -> None:
+                 q: int = DEFAULT_Q, device: torch.device | None = None, key: SigningKey | None = None,
+                 manifest: FindManifest = manifest_for_root) -> None:
         self.chain_id = chain_id
         self.key = key or SigningKey.generate()
         self.blobs = blobs
         self._fetch_blob = fetch_blob
         self._fetch_trace = fetch_trace
+        self._manifest = manifest
         self.q = q
         self.device = device or torch.device("cpu")
         self.training_data = lru_cache(maxsize=4)(self._training_data)
@@ -76,7 +79,7 @@ class TrainingWork:
             self.blobs.put(data)
 
     def _training_data(self, spec: TaskSpec) -> Split:
-        manifest = manifest_for_root(spec.dataset_root)
+        manifest = self._manifest(spec.dataset_root)
         for shard in manifest.shards:
             self.ensure(shard)
         return load_dataset(self.blobs, manifest, spec.dataset_root)
