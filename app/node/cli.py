@@ -88,8 +88,13 @@ def add_devnet_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_devnet(args: argparse.Namespace) -> int:
-    from app.node.devnet import Devnet, DevnetConfig
+    from app.node.devnet import Devnet, DevnetConfig, check_devnet_size
 
+    try:
+        check_devnet_size(args.validators, args.miners)
+    except ValueError as exc:
+        print(f"potminer devnet: {exc}", file=sys.stderr)
+        return 2
     _setup_logging("warning")
     config = DevnetConfig(validators=args.validators, miners=args.miners, datadir=args.datadir,
                           rounds=args.rounds, local_steps=args.local_steps,

@@ -22,8 +22,8 @@ from typing import Any
 
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_to_json, make_devnet_genesis
-from app.core.params import DEVNET
-from app.core.types import GRAINS_PER_POT, NO_SIGNATURE, TaskPost, TaskSpec
+from app.core.params import DEVNET, ChainParams
+from app.core.types import GRAINS_PER_POT, MAX_COMMITTEE, NO_SIGNATURE, TaskPost, TaskSpec
 from app.miner.demo import seed_blobs, task_spec
 from app.net.identity import load_or_create_identity, peer_id_of
 from app.node import client
@@ -80,10 +80,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def check_devnet_size(validators: int, miners: int) -> None:
+    """Refuse, in one line, a committee the chain cannot hold (1 to MAX_COMMITTEE) or negative miners."""
+    if not 1 <= validators <= MAX_COMMITTEE:
+        raise ValueError(f"a devnet needs 1 to {MAX_COMMITTEE} validators, not {validators}")
+    if miners < 0:
+        raise ValueError(f"a devnet cannot have {miners} miners")
+
+
+def devnet_params(validators: int, reward_vesting_blocks: int | None = None) -> ChainParams:
+    """The devnet's rules with a committee large enough for every validator it starts.
+
+    With 4 validators or fewer these are the DEVNET parameters unchanged (same genesis rules as before);
+    more validators raise the committee size to their number, so all of them sign from block 1.
+    """
+    params = DEVNET if validators <= DEVNET.committee_size else DEVNET.replace(committee_size=validators)
+    return params if reward_vesting_blocks is None else params.replace(reward_vesting_blocks=reward_vesting_blocks)
+
+
 class Devnet:
     def __init__(self, config: DevnetConfig) -> None:
-        if config.validators < 1 or config.miners < 0:
-            raise ValueError("a devnet needs at least one validator")
+        check_devnet_size(config.validators, config.miners)
         self.config = config
         self._temporary = config.datadir is None
         self.root = Path(tempfile.mkdtemp(prefix="pot-devnet-")) if config.datadir is None else config.datadir
@@ -121,8 +138,7 @@ class Devnet:
         for name, program in self.config.programs:
             self.members[name].program = program
         validators = [m.key.public_key for m in self.members.values() if m.role == "validator"]
-        params = DEVNET if self.config.reward_vesting_blocks is None else \
-            DEVNET.replace(reward_vesting_blocks=self.config.reward_vesting_blocks)
+        params = devnet_params(self.config.validators, self.config.reward_vesting_blocks)
         self.genesis = make_devnet_genesis(validators, {self.requester.address: REQUESTER_FUNDS}, params=params)
         (self.root / "genesis.json").write_text(genesis_to_json(self.genesis))
         save_key(self.root / "requester.key", self.requester)
