@@ -17,6 +17,7 @@ import torch
 from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
+from app.miner import config
 from app.miner.aggregate import Aggregate, aggregate_round
 from app.miner.challenge import draw_segments
 from app.miner.datasets import DatasetManifest, Split, load_dataset, load_split
@@ -115,7 +116,10 @@ class TrainingWork:
             if len(trace.checkpoints) != n + 1:
                 return Checked(Verdict(False, "bad-trace", f"{len(trace.checkpoints)} checkpoints, expected {n + 1}"),
                                segments)
-            needed = {0, n, *segments, *(j + 1 for j in segments)}
+            # On the receipt's own configuration replay is exact: a segment's end is checked against its
+            # committed hash, and fetched (in `replay`) only when it differs, to say by how much.
+            ends = () if self._replays_exactly(receipt) else (j + 1 for j in segments)
+            needed = {0, n, *segments, *ends}
             for index in sorted(needed):
                 self.ensure(trace.checkpoints[index])
             self.ensure(receipt.update_hash)
@@ -126,8 +130,17 @@ class TrainingWork:
 
     def replay(self, receipt: WorkReceipt, view: TaskView, gathered: "Gathered") -> Checked:
         """Re-execute the challenged segments from local blobs (the costly part)."""
-        verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
+        verifier = Verifier(self.chain_id, {receipt.task_id: view}, _Fetching(self), self.training_data, self.device,
+                            self.q)
         return Checked(verifier.verify(receipt, gathered.trace, list(gathered.segments)), gathered.segments)
+
+    def _replays_exactly(self, receipt: WorkReceipt) -> bool:
+        """Whether this node reproduces the receipt's device configuration (the Verifier's exact rule)."""
+        try:
+            declared = config.parse(receipt.device_class)
+        except config.BadDeviceConfig:
+            return False
+        return config.reproducible(config.current(self.device), declared)
 
     def audit(self, receipt: WorkReceipt, view: TaskView, segment: int) -> tuple[Verdict, TrainingTrace | None]:
         """Re-execute segment `segment` of an included receipt (`view`: the task as of its round), with
@@ -167,3 +180,24 @@ class TrainingWork:
         return aggregate_round(task_id=task_id, round_number=round_number, spec=spec, base_checkpoint=base,
                                verified=receipts, store=self.blobs, validation=self.validation_data(spec),
                                device=self.device)
+
+
+class _Fetching:
+    """The node's blob store, fetching a missing blob from peers on `get` (a segment end that an exact
+    replay did not match: rare, only a cheating or misconfigured miner's)."""
+
+    def __init__(self, work: TrainingWork) -> None:
+        self.work = work
+
+    def has(self, digest: bytes) -> bool:
+        return self.work.blobs.has(digest)
+
+    def put(self, data: bytes) -> bytes:
+        return self.work.blobs.put(data)
+
+    def get(self, digest: bytes) -> bytes:
+        try:
+            self.work.ensure(digest)
+        except Exception as exc:  # noqa: BLE001 - not served: `fetch_verified` makes it "unavailable"
+            raise KeyError(f"blob {digest.hex()[:16]} not served: {exc}") from None
+        return self.work.blobs.get(digest)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from app.miner import loop
+from app.miner import demo, loop
 from app.miner.blobs import MemoryBlobStore
 from app.miner.loop import Paused, RoundOutput, keeps_every_checkpoint, train_round
 from app.miner.recompute import RecomputeMismatch, recompute_checkpoints
 from app.miner.resume import ResumeDir
+from app.miner.verify import TaskView
+from app.node.work import TrainingWork
 
-from .conftest import CPU, make_job, verifier_for
+from .conftest import ANCHOR, CHAIN, CPU, TASK_ID, make_job, verifier_for
 
 
 def _sparse_round(spec, store, data, key, folder: Path) -> RoundOutput:  # type: ignore[no-untyped-def]
@@ -102,3 +104,26 @@ def test_sparse_pause_and_periodic_saves_keep_one_resume_point_and_resume_exactl
     done = train_round(job, keys[0], other, data, device=CPU, resume=resume2, keep_every=False)
     assert isinstance(done, RoundOutput) and done.receipt == reference.receipt
     assert _kept(other, first.trace) == [0, 3]
+
+
+def test_verifier_on_the_receipts_configuration_checks_segment_ends_by_hash_without_fetching(spec, store, data, keys,
+                                                                                         tmp_path) -> None:
+    out = _sparse_round(spec, store, data, keys[0], tmp_path / "v")
+    n = len(out.trace.checkpoints) - 1
+    recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, range(n + 1), CPU)
+    fetched: list[bytes] = []
+
+    def fetch(digest: bytes) -> bytes:
+        fetched.append(digest)
+        return store.get(digest)
+
+    mine_store = MemoryBlobStore()
+    demo.seed_blobs(mine_store, spec)
+    work = TrainingWork(CHAIN, mine_store, fetch, lambda r: out.trace, q=2, key=keys[3])  # type: ignore[arg-type]
+    view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
+    assert out.receipt.task_id == TASK_ID
+    checked = work.check(out.receipt, view)
+    assert checked.verdict.accepted, checked.verdict
+    ends = {out.trace.checkpoints[j + 1] for j in checked.segments} - {out.trace.checkpoints[n]}
+    starts = {out.trace.checkpoints[j] for j in checked.segments}
+    assert ends and not ends & set(fetched) - starts  # an exact replay's matching end is never fetched
