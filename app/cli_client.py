@@ -34,6 +34,9 @@ def _status_text(r: dict[str, Any]) -> str:
         lines.append("node:    offline")
     else:
         lines.append(f"node:    {node['chain_id']} height {node['height']}, {node['open_tasks']} open task(s)")
+    network = r.get("network")
+    if network:  # the island warning first-class: a node that reached nobody must not look fine
+        lines.append(f"network: {'NOT REACHED: ' if network['island'] else ''}{network['message']}")
     if not wallet["exists"]:
         lines.append("wallet:  none (potminer wallet create)")
     else:

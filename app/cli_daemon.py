@@ -14,6 +14,8 @@ def add_daemon_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datadir", type=Path, default=None, help="config, data and logs all in this folder")
     p.add_argument("--genesis", type=Path, default=None, help="genesis file (a devnet's; default: the chain's shipped one)")
     p.add_argument("--bootstrap", nargs="*", default=[], help="peer multiaddrs ending in /p2p/<peer id>")
+    p.add_argument("--bootstrap-file", type=Path, default=None,
+                   help="a newer bootstrap list (JSON, the form of resources/chains/<name>/bootstrap.json)")
     p.add_argument("--listen", default=None, help="/ip4/HOST/tcp/PORT for peers (default: from the config)")
     p.add_argument("--offline", action="store_true", help="run without a node (wallet and settings only)")
     p.add_argument("--password-file", type=Path, default=None,
@@ -29,12 +31,13 @@ def run_daemon(args: argparse.Namespace) -> int:
     from app.daemon.lock import DaemonAlreadyRunning
 
     options = DaemonOptions(datadir=args.datadir, genesis=args.genesis, bootstrap=tuple(args.bootstrap),
+                            bootstrap_file=args.bootstrap_file,
                             listen=args.listen, offline=args.offline, password_file=args.password_file,
                             console_log=args.console, log_level=args.log_level,
                             block_interval_s=args.block_interval)
     try:
         daemon = Daemon(options)
-    except (DaemonAlreadyRunning, ConfigError) as exc:
+    except (DaemonAlreadyRunning, ConfigError) as exc:  # a NodeSetupError (damaged chain files...) is one
         print(f"potminer daemon: {exc}", file=sys.stderr)
         return 2
     print(f"potminer daemon: serving {daemon.paths.data_dir}", file=sys.stderr, flush=True)

@@ -54,6 +54,7 @@ class DaemonOptions:
     datadir: Path | None = None
     genesis: Path | None = None
     bootstrap: tuple[str, ...] = ()
+    bootstrap_file: Path | None = None  # a newer bootstrap list (app/node/chainfiles.py checks it)
     listen: str | None = None  # /ip4/HOST/tcp/PORT
     offline: bool = False
     password_file: Path | None = None
@@ -75,6 +76,7 @@ class Services:
     node: Any  # NodePort | None (imported lazily: the node pulls in torch and libp2p)
     request_stop: Any
     started: float = field(default_factory=time.monotonic)
+    reach: Any = None  # ReachWatcher | None: whether the node reached its network (app/daemon/reach.py)
 
     def require_node(self) -> Any:
         if self.node is None:
@@ -165,6 +167,7 @@ class Daemon:
         self._stop_reason = "daemon stopping"
         self.local_devnet: Any = None  # LocalDevnet when the daemon runs the app's own network
         self.node_port = None if options.offline else self._build_node()
+        self.reach = self._reach_watcher()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
         self.disk = DiskKeeper(DiskMeter(self.paths.data_dir), self._pruner(node_dir / "mining-resume"),
@@ -182,7 +185,7 @@ class Daemon:
                          node_dir / "mining-resume", device_settings(self.config.mining)),
             switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
         )
-        self.mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp()}
+        self.mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp(), "island": self._island()}
         self.wallet = WalletService(self.paths.data_dir, hrp, self._on_keys, self.logging.redactor.add_secret)
         self.token = write_token_file(self.paths.data_dir)
         self.logging.redactor.add_secret(self.token)
@@ -190,7 +193,7 @@ class Daemon:
                                                  self.config.rpc.tcp_port), self.token, self.bus,
                                 redact=self.logging.redactor.add_secret)
         self.services = Services(self.config, self.paths, self.bus, self.logging, self.wallet, self.mining,
-                                 self.node_port, self.request_stop)
+                                 self.node_port, self.request_stop, reach=self.reach)
         register_all(self.server, self.services)
         self.watcher = BlockWatcher(self.node_port, self.bus, self.wallet.own_accounts) if self.node_port else None
         self._remove_log_listener = self.logging.ring.add_listener(
@@ -233,6 +236,27 @@ class Daemon:
                 self.local_devnet.close()
             raise
 
+    def _reach_watcher(self) -> Any:
+        """Watches that the node reached its network; the practice network (a devnet) always has."""
+        if self.node_port is None:
+            return None
+        from app.daemon.reach import ReachWatcher
+
+        port = self.node_port
+        chain = "devnet" if self.config.network.chain == cfg.Chain.DEVNET else self.config.network.chain.value
+        return ReachWatcher(chain, len(port.node.config.bootstrap),
+                            lambda: sum(1 for p in port.peers() if p["connected"]), self.bus)
+
+    def _island(self) -> bool:
+        return self.reach is not None and self.reach.current.island
+
+    def _offer(self, job: Any) -> None:
+        """Rounds go to the miner only while the node is on its network: never mine silently on an island."""
+        if self._island():
+            log.info("round %s not mined: the network is not reached", getattr(job, "round", "?"))
+            return
+        self.mining.offer(job)
+
     def _wants_local_devnet(self) -> bool:
         """The devnet chain with no genesis given anywhere: the default of a fresh install."""
         network = self.config.network
@@ -253,7 +277,7 @@ class Daemon:
     def _on_keys(self, key: Any) -> None:
         self.mining.set_key(key)
         if key is not None and self.node_port is not None:
-            self.node_port.install_miner(key, self.mining.offer)
+            self.node_port.install_miner(key, self._offer)
 
     # -- running --------------------------------------------------------------------------------
     def request_stop(self, reason: str = "daemon stopping") -> None:
@@ -271,6 +295,8 @@ class Daemon:
             self.lock.publish_endpoint(self.server.start())
             if self.watcher is not None:
                 self.watcher.start()
+            if self.reach is not None:
+                self.reach.start()
             log.info("daemon ready on %s (data in %s)", self.server.endpoint, self.paths.data_dir)
             if self.node_port is not None:
                 self.node_port.node.run()  # main thread; returns on SIGINT/SIGTERM or request_stop
@@ -304,6 +330,8 @@ class Daemon:
         log.info("daemon stopping: %s", self._stop_reason)
         if self.watcher is not None:
             self.watcher.stop()
+        if self.reach is not None:
+            self.reach.stop()
         self.server.stop(self._stop_reason)
         self.disk.stop()
         self.mining.stop()

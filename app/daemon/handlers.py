@@ -41,6 +41,7 @@ def status_json(s: Services) -> dict[str, Any]:
         "mining": s.mining.snapshot(),
         "wallet": s.wallet.info(),
         "node": None,
+        "network": s.reach.current.to_json() if s.reach is not None else None,
     }
     if s.node is not None:
         from app.core.address import encode_address

@@ -20,8 +20,8 @@ from app.node.node import Node, NodeConfig
 log = logging.getLogger(__name__)
 
 
-class NodeSetupError(RuntimeError):
-    """The node cannot start with this config; the message says what to give it."""
+class NodeSetupError(cfg.ConfigError):
+    """The node cannot start with this config; the message says what to give it (a one-line CLI error)."""
 
 
 def genesis_path(config: cfg.Config, given: Path | None) -> Path:
@@ -41,6 +41,29 @@ def genesis_path(config: cfg.Config, given: Path | None) -> Path:
     return path
 
 
+def bootstrap_peers(config: cfg.Config, options: Any, genesis: Path) -> tuple[str, ...]:
+    """Peers to dial: the config's and the command line's, a newer list given by `--bootstrap-file`, and,
+    when none of these names any and the chain is a shipped one, the list shipped with its files (whose
+    checksums and checkpoint are checked here, so a damaged install says so before it starts)."""
+    from app.core.genesis import InvalidGenesis, load_genesis
+    from app.node.chainfiles import ChainFilesError, load_bootstrap, load_chain
+
+    peers = [*config.network.bootstrap_peers, *options.bootstrap]
+    try:
+        chain_id = load_genesis(genesis).params.chain_id
+        bootstrap_file = getattr(options, "bootstrap_file", None)
+        if bootstrap_file is not None:
+            peers += load_bootstrap(Path(bootstrap_file).expanduser(), chain_id)
+        shipped = CHAINS_DIR / config.network.chain.value
+        if config.network.chain == cfg.Chain.TESTNET and genesis.resolve() == (shipped / "genesis.json").resolve():
+            files = load_chain(config.network.chain.value)
+            if not peers:
+                peers += files.bootstrap
+    except (ChainFilesError, InvalidGenesis) as exc:
+        raise NodeSetupError(str(exc)) from None
+    return tuple(dict.fromkeys(peers))
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     """`/ip4/HOST/tcp/PORT` -> (HOST, PORT)."""
     parts = text.strip("/").split("/")
@@ -58,7 +81,8 @@ def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
     if config.network.node_mode == cfg.NodeMode.LIGHT:
         log.warning("node_mode = light is not embedded in the daemon yet; running a full node")
     host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/127.0.0.1/tcp/0"])[0])
-    bootstrap = tuple(dict.fromkeys([*config.network.bootstrap_peers, *options.bootstrap]))
-    return Node(NodeConfig(datadir=node_dir, genesis_path=genesis_path(config, options.genesis), key_path=key_path,
+    genesis = genesis_path(config, options.genesis)
+    bootstrap = bootstrap_peers(config, options, genesis)
+    return Node(NodeConfig(datadir=node_dir, genesis_path=genesis, key_path=key_path,
                            role="full", listen_host=host, listen_port=port, bootstrap=bootstrap,
                            block_interval_s=options.block_interval_s))

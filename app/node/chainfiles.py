@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.encoding import EncodingError
+from app.core.errors import EncodingError
 from app.core.genesis import CHAINS_DIR, Genesis, InvalidGenesis, genesis_block, load_genesis
 from app.core.types import BlockHeader, Committee
 from app.net.host import parse_peer_addr

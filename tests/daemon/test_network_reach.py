@@ -1,0 +1,75 @@
+"""A daemon told to join the test network whose bootstrap peers cannot be reached says so (status, CLI,
+an event) and mines nothing; a damaged bootstrap file is a one-line refusal. Real daemon processes."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from libp2p.crypto.ed25519 import create_new_key_pair
+
+from app import config as cfg
+from app.core.genesis import CHAINS_DIR
+from app.daemon.daemon import DaemonOptions
+from app.daemon.node_setup import NodeSetupError, bootstrap_peers
+from app.daemon.reach import CONNECTED, CONNECTING, PRACTICE, UNREACHABLE, decide
+from app.net.identity import peer_id_of
+from app.node.chainfiles import bootstrap_json, load_chain
+
+from .daemon_proc import cli, cli_json, start_daemon, stop_daemon, wait_for, write_config
+
+
+def test_reach_decisions() -> None:
+    assert decide("devnet", 0, 0, 999).state == PRACTICE
+    assert decide("testnet", 3, 0, 1, grace_s=20).state == CONNECTING
+    assert decide("testnet", 3, 1, 999).state == CONNECTED and not decide("testnet", 3, 1, 999).island
+    late = decide("testnet", 3, 0, 21, grace_s=20)
+    assert late.state == UNREACHABLE and late.island and "practice network" in late.message
+    empty = decide("testnet", 0, 0, 0)  # nothing to dial: no reason to wait
+    assert empty.island and "--bootstrap-file" in empty.message
+
+
+def dead_peer() -> str:
+    """A well-formed bootstrap address of a peer that is not there: a port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id_of(create_new_key_pair())}"
+
+
+def test_an_unreachable_bootstrap_list_is_reported_in_status_cli_and_logs(tmp_path: Path) -> None:
+    datadir = tmp_path / "d"
+    write_config(datadir, '[network]\nchain = "testnet"\n\n[mining]\nmode = "always"\n')
+    boot = tmp_path / "bootstrap.json"
+    boot.write_text(bootstrap_json("pot-testnet-1", [dead_peer(), dead_peer()]))
+    proc = start_daemon(datadir, "--bootstrap-file", str(boot), env={"POTMINER_REACH_GRACE_S": "1"})
+    try:
+        status = wait_for(lambda: (s := cli_json(datadir, "status"))["network"]["island"] and s, 60,
+                          "the island report")
+        network = status["network"]
+        assert network["state"] == UNREACHABLE and network["bootstrap"] == 2 and network["connected"] == 0
+        assert "None of the testnet's 2 bootstrap peers can be reached" in network["message"]
+        assert status["node"]["chain_id"] == "pot-testnet-1" and status["mining"]["island"] is True
+        text = cli(datadir, "status").stdout
+        assert "network: NOT REACHED: None of the testnet's 2 bootstrap peers" in text and "practice network" in text
+        logs = cli_json(datadir, "logs")["entries"]
+        assert any("bootstrap peers can be reached" in e["message"] and e["level"] == "WARNING" for e in logs)
+    finally:
+        stop_daemon(proc)
+
+
+def test_bootstrap_sources_and_a_damaged_bootstrap_file(tmp_path: Path) -> None:
+    """The shipped list is used only when nothing else names peers; a list for another chain is a
+    NodeSetupError, which `potminer daemon` prints as one line (it is a ConfigError)."""
+    config = cfg.Config(network=cfg.NetworkConfig(chain=cfg.Chain.TESTNET))
+    genesis = CHAINS_DIR / "testnet" / "genesis.json"
+    assert bootstrap_peers(config, DaemonOptions(), genesis) == load_chain("testnet").bootstrap
+    peer = dead_peer()
+    boot = tmp_path / "bootstrap.json"
+    boot.write_text(bootstrap_json("pot-testnet-1", [peer]))
+    assert bootstrap_peers(config, DaemonOptions(bootstrap_file=boot), genesis) == (peer,)
+    boot.write_text(bootstrap_json("pot-devnet-1", [peer]))
+    with pytest.raises(NodeSetupError, match="a bootstrap list for chain 'pot-devnet-1', not 'pot-testnet-1'"):
+        bootstrap_peers(config, DaemonOptions(bootstrap_file=boot), genesis)
+    assert issubclass(NodeSetupError, cfg.ConfigError)
