@@ -31,8 +31,12 @@ ATTACKS_JSON = Path(__file__).resolve().parents[2] / "bench" / "results" / "atta
 # The simulated chain: chainkit's parameters with the devnet's vesting (8 blocks, 16 for a key without
 # history) and task share cap, and no halving within the run.
 SIM_PARAMS = PARAMS.replace(
-    halving_interval=1_000_000, reward_vesting_blocks=8, new_key_vesting_blocks=16, max_task_share_bps=5_000,
-    task_expiry_blocks=50, epoch_length=20,
+    halving_interval=1_000_000,
+    reward_vesting_blocks=8,
+    new_key_vesting_blocks=16,
+    max_task_share_bps=5_000,
+    task_expiry_blocks=50,
+    epoch_length=20,
 )
 
 
@@ -53,7 +57,9 @@ def load_detection(path: Path = ATTACKS_JSON) -> dict[str, Detection]:
     try:
         attacks = json.loads(path.read_text())["attacks"]
     except (OSError, KeyError, ValueError) as exc:
-        raise RuntimeError(f"cannot read the measured detection rates from {path} (run bench/bench_attacks.py)") from exc
+        raise RuntimeError(
+            f"cannot read the measured detection rates from {path} (run bench/bench_attacks.py)"
+        ) from exc
     out = {}
     for name, row in attacks.items():
         c, a = float(row["committee_caught"]), float(row["caught_with_audit"])
@@ -84,8 +90,14 @@ STRATEGIES: tuple[Strategy, ...] = (
     Strategy("self-dealing task", keys=2, self_dealing=True),
     Strategy("lazy, serving its blobs", compute=0.9, attack="lazy miner, 90% honest"),
     Strategy("lazy, withholding blobs", compute=43 / 60, attack="withholding a challenged blob"),
-    Strategy("Sybil keys (lazy, fresh key per catch)", keys=2, compute=0.9, attack="lazy miner, 90% honest", fresh_keys=True),
-    Strategy("fake device class, inside the bound", attack="false device class, inside the cross bound", device_class="cuda-a100"),
+    Strategy(
+        "Sybil keys (lazy, fresh key per catch)", keys=2, compute=0.9, attack="lazy miner, 90% honest", fresh_keys=True
+    ),
+    Strategy(
+        "fake device class, inside the bound",
+        attack="false device class, inside the cross bound",
+        device_class="cuda-a100",
+    ),
     Strategy("fake device class, outside the bound", attack="false device class", device_class="cuda-a100"),
 )
 
@@ -165,8 +177,11 @@ def simulate(
     txs = [outside]
     own = None
     if dealer_miners:
-        own = chain.post_task(dealer, fee_per_round=floor * dealer_miners, task_spec=task_spec.replace(
-            initial_checkpoint=task_spec.initial_checkpoint[::-1]))
+        own = chain.post_task(
+            dealer,
+            fee_per_round=floor * dealer_miners,
+            task_spec=task_spec.replace(initial_checkpoint=task_spec.initial_checkpoint[::-1]),
+        )
         txs.append(own)
     dealer_start = chain.state.account(dealer.address).balance
     chain.advance(txs)
@@ -201,7 +216,7 @@ def simulate(
                 results.append(chain.result(task_id, group))
         advance(receipts=receipts, results=results)
 
-    def advance(**kwargs: object) -> None:
+    def advance(receipts: Sequence[WorkReceipt] = (), results: Sequence[RoundResult] = ()) -> None:
         height = chain.state.height + 1
         proofs: list[FraudProof] = []
         for receipt in proofs_due.pop(height, []):
@@ -216,9 +231,10 @@ def simulate(
             if actor.strategy.fresh_keys and any(k.public_key == receipt.miner for k in actor.keys):
                 # the Sybil drops the caught key and mines on with a new one
                 actor.keys = [k for k in actor.keys if k.public_key != receipt.miner] + [
-                    key(f"econ/{actor.strategy.name}/{actor.spawned}")]
+                    key(f"econ/{actor.strategy.name}/{actor.spawned}")
+                ]
                 actor.spawned += 1
-        chain.advance(fraud_proofs=proofs, **kwargs)
+        chain.advance(fraud_proofs=proofs, receipts=receipts, results=results)
 
     for _ in range(rounds):
         mine_round()
@@ -235,6 +251,9 @@ def simulate(
         vested = sum(chain.state.account(key(f"econ/{actor.strategy.name}/{i}").address).balance for i in spent)
         if actor.strategy.self_dealing:  # net of the fees its own task paid (and the post's transaction fee)
             vested += chain.state.account(dealer.address).balance - dealer_start
-        outcomes.append(Outcome(actor.strategy.name, actor.flops, vested, actor.receipts, actor.included,
-                                actor.caught, actor.spawned))
+        outcomes.append(
+            Outcome(
+                actor.strategy.name, actor.flops, vested, actor.receipts, actor.included, actor.caught, actor.spawned
+            )
+        )
     return Report(tuple(outcomes), rounds, floor, flops)

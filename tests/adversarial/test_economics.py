@@ -63,8 +63,11 @@ def test_a_fake_device_class_inside_the_bound_earns_as_an_honest_miner_because_i
 def test_self_dealing_at_the_worst_case_fee_still_earns_at_most_half() -> None:
     """The honest task pays exactly the floor per receipt (no refused cheat leaves its share to others):
     the self-dealer's mint per FLOP is the floor rate, the honest miner's is fee + mint at that rate."""
-    run = simulate(rounds=20, seed=3, strategies=(Strategy("honest", keys=3), Strategy("self-dealing task", keys=2,
-                                                                                       self_dealing=True)))
+    run = simulate(
+        rounds=20,
+        seed=3,
+        strategies=(Strategy("honest", keys=3), Strategy("self-dealing task", keys=2, self_dealing=True)),
+    )
     honest, dealer = run.outcome("honest"), run.outcome("self-dealing task")
     floor_mint = _floor_mint(run)
     assert honest.reward == (run.floor_per_receipt + floor_mint) * honest.receipts
@@ -80,8 +83,11 @@ def test_a_self_funded_task_beside_an_honest_one_leaves_the_honest_miners_what_t
     """Side by side on one chain (state-machine level, real blocks): the honest miners of the outside task
     get its whole fee plus the floor-rate mint on every receipt, exactly as without the self-dealer."""
     honest_only = simulate(rounds=20, seed=5, strategies=(Strategy("honest", keys=3),))
-    side_by_side = simulate(rounds=20, seed=5, strategies=(Strategy("honest", keys=3),
-                                                           Strategy("self-dealing task", keys=3, self_dealing=True)))
+    side_by_side = simulate(
+        rounds=20,
+        seed=5,
+        strategies=(Strategy("honest", keys=3), Strategy("self-dealing task", keys=3, self_dealing=True)),
+    )
     promised = (side_by_side.floor_per_receipt + _floor_mint(side_by_side)) * 3 * 20
     assert honest_only.outcome("honest").reward == side_by_side.outcome("honest").reward == promised
 
@@ -89,8 +95,12 @@ def test_a_self_funded_task_beside_an_honest_one_leaves_the_honest_miners_what_t
 def test_the_simulation_would_flag_a_cheat_that_pays() -> None:
     """The verdicts are not built in: a lazy miner that nobody catches does earn more per FLOP than honest."""
     undetected = {name: Detection(0.0, 0.0) for name in load_detection()}
-    run = simulate(rounds=10, seed=1, detection=undetected,
-                   strategies=(Strategy("honest", keys=3), Strategy("lazy", compute=0.9, attack="lazy miner, 90% honest")))
+    run = simulate(
+        rounds=10,
+        seed=1,
+        detection=undetected,
+        strategies=(Strategy("honest", keys=3), Strategy("lazy", compute=0.9, attack="lazy miner, 90% honest")),
+    )
     assert run.ratio("lazy") > 1.05
 
 
