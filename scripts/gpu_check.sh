@@ -12,7 +12,10 @@
 #      and bench/bench_attacks.py (detection per attack class; CPU verification);
 #   4. the cross-device tolerance measurement: scripts/measure_tolerances.py --device cuda (a miner trains
 #      each registry model on CUDA, every segment is replayed on the CPU: per-tensor noise per kind),
-#      the figures behind tolerance.CPU_GPU (docs/TOLERANCES.md).
+#      the figures behind tolerance.CPU_GPU (docs/TOLERANCES.md);
+#   5. the size ladder's largest model (25.4M-parameter tiny-lm, issue 14): bench/bench_size_ladder.py on
+#      CUDA: one round's training time, miner disk, verifier fetch, verification/training, aggregation and
+#      the PoT loop over a bare loop (about 4 more minutes).
 #
 # Needs the venv of `make setup` (.venv; or PY=/path/to/python). `make setup` installs the CPU torch
 # wheel; on the GPU machine install a CUDA build of the same version first, e.g.
@@ -63,12 +66,14 @@ if [ "$CPU_ONLY" = 1 ]; then  # the same steps, small, on the CPU: checks the sc
     step bench_training 120 "$PY" bench/bench_training.py --rounds 1 --steps 100 --store memory
     step bench_attacks 240 "$PY" bench/bench_attacks.py --receipts 2
     step tolerances 240 "$PY" scripts/measure_tolerances.py --steps 40 --models mlp
+    step size_ladder 180 "$PY" bench/bench_size_ladder.py --sizes xs --steps 16 --k 4 --pairs 1
 else
     step cuda_tests 120 "$PY" -m pytest -q -p no:cacheprovider -rs tests/miner/test_cuda.py
     step bench_verify 60 "$PY" bench/bench_verify.py --rounds 3
     step bench_training 60 "$PY" bench/bench_training.py --rounds 3 --store memory
     step bench_attacks 120 "$PY" bench/bench_attacks.py --receipts 8
     step tolerances 150 "$PY" scripts/measure_tolerances.py --device cuda --steps 200
+    step size_ladder 240 "$PY" bench/bench_size_ladder.py --sizes xs,xl --steps 400 --k 20 --batch 32 --pairs 1
 fi
 echo "== done: $FAILED step(s) failed; logs in $OUTDIR"
 exit "$FAILED"

@@ -13,8 +13,8 @@ and made durable in one `blobs.sync` pass right before something durable names t
 (periodic or pause) and the receipt. A power cut can lose unsynced blobs, but nothing durable refers
 to them yet, so the round resumes from the last resume record and recomputes them bit for bit.
 
-A large model's checkpoints are not all kept (`keeps_every_checkpoint`): H/k checkpoints with optimiser
-state would be gigabytes per round. The trace still commits to every checkpoint's hash, but the disk
+A large model's checkpoints need not all be kept (`keep_every`, `keeps_every_checkpoint`): H/k
+checkpoints with optimiser state would be gigabytes per round. The trace still commits to every checkpoint's hash, but the disk
 holds only the base, the end and the latest resume point (the one the resume record names; the one
 before it is dropped once a newer record is saved). A challenged checkpoint is re-computed from the
 nearest kept one (`app.miner.recompute`): exact on the receipt's device configuration.
@@ -117,12 +117,14 @@ def train_round(
     should_pause: Callable[[], bool] | None = None,
     after_step: Callable[[], None] | None = None,
     report_every: int = 10,
-    keep_every: bool | None = None,
+    keep_every: bool | None = True,
 ) -> RoundOutput | Paused:
     """Train (or continue) the round `job` with the miner key `key`.
 
     `keep_every`: keep every checkpoint on disk (True), only the base, end and resume point (False),
-    or decide by the checkpoint's size (None, `keeps_every_checkpoint`)."""
+    or decide by the checkpoint's size (None, `keeps_every_checkpoint`). The default keeps every one
+    until the node's blob server re-computes a dropped checkpoint on request (`app.miner.recompute`
+    does the work; nothing calls it on a peer's request yet), so no honest miner is found `unavailable`."""
     spec = job.spec
     k = spec.checkpoint_interval
     segment_count(spec)  # rejects a spec whose H is not a multiple of k

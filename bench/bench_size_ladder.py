@@ -1,0 +1,202 @@
+"""The proof's costs along the registry's size ladder (issue 14): do they stay bounded as the model grows?
+
+Per tiny-lm rung (app.miner.registry.SIZE_LADDER), for one round of H steps with a checkpoint every k:
+
+- train     : the miner's round (train_round on a disk blob store, as the node runs it)
+- ckpt      : one checkpoint's bytes (parameters + AdamW state)
+- disk      : the round's peak bytes in the miner's store (base, checkpoints kept, update), and that
+              over one checkpoint (goal <= 3); beside it what keeping all H/k checkpoints would take
+- fetched   : the bytes a verifier fetches for one receipt at q (its fixed draw), on this configuration
+              (exact replay: segment ends checked by hash, not fetched)
+- verify    : the verifier's gather + replay wall time, and over training (goal <= 0.05)
+- recomp    : the miner's time to re-compute the challenged checkpoints it did not keep, answering
+              the verifier (from the nearest kept one: up to a round's training, half on average)
+- aggregate : aggregating the round's verified updates (usefulness rule on the held-out split)
+- PoT/bare  : the PoT loop's throughput over a bare PyTorch loop on the same model (goal >= 0.97 for
+              the medium and large rungs; bench_training.py's pairs, median of --pairs), by wall clock
+              and by this process's CPU time (robust to other load on a shared machine; it counts the
+              checkpoint thread's hashing, which wall clock hides on an idle core)
+
+and, at the end, each cost's growth exponent against the parameter count (log-log slope between the
+smallest and largest rung measured). Device: CUDA when present, else MPS, else CPU.
+
+    python bench/bench_size_ladder.py [--sizes xs,s,m,l,xl] [--steps 200] [--k 4] [--batch 4] [--q 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app.core import crypto  # noqa: E402
+from app.core.blobstore import BlobStore  # noqa: E402
+from app.miner import demo, registry  # noqa: E402
+from app.miner.aggregate import aggregate_round  # noqa: E402
+from app.miner.datasets import load_dataset, load_split  # noqa: E402
+from app.miner.devices import select_device, synchronize  # noqa: E402
+from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
+from app.miner.proof import segment_count  # noqa: E402
+from app.miner.recompute import recompute_checkpoints  # noqa: E402
+from app.miner.resume import ResumeDir  # noqa: E402
+from app.miner.tensors import decode_tensors  # noqa: E402
+from app.miner.verify import TaskView  # noqa: E402
+from app.node.work import TrainingWork  # noqa: E402
+from bench_training import bare_loop, pot_loop  # noqa: E402
+
+CHAIN = "bench"
+TASK = bytes(32)
+ANCHOR = bytes([1]) * 32
+KEEP = {"size": None, "sparse": False, "all": True}  # train_round's keep_every
+
+
+def store_bytes(store: BlobStore) -> int:
+    return sum(store.size_of(d) for d in store.list())
+
+
+def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path) -> dict[str, float]:
+    hp = registry.SIZE_LADDER[name]
+    spec = demo.task_spec("fables", "tiny-lm", hp, local_steps=args.steps, checkpoint_interval=args.k,
+                          batch_size=args.batch)
+    params = registry.parameter_count("tiny-lm", 1, spec.hyperparams)
+    miner_store = BlobStore(tmp / name / "miner")
+    demo.seed_blobs(miner_store, spec)
+    data = load_dataset(miner_store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+    before = store_bytes(miner_store)
+    peak = [0]
+
+    def sample(_: object) -> None:  # the store's size as training goes (every few steps)
+        peak[0] = max(peak[0], store_bytes(miner_store) - before)
+
+    outs: list[RoundOutput] = []
+    train_s = 0.0
+    for m in range(args.miners):
+        key = crypto.SigningKey.from_seed(bytes([m + 1]) * 32)
+        job = RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint)
+        synchronize(device)
+        t0 = time.perf_counter()
+        out = train_round(job, key, miner_store, data, device=device, resume=ResumeDir(tmp / name / f"resume{m}"),
+                          progress=sample if m == 0 else None, report_every=max(1, args.k), keep_every=KEEP[args.keep])
+        synchronize(device)
+        if m == 0:
+            train_s = time.perf_counter() - t0
+            sample(None)
+        assert isinstance(out, RoundOutput)
+        outs.append(out)
+    ckpt = miner_store.size_of(outs[0].trace.checkpoints[-1])
+    base = miner_store.size_of(spec.initial_checkpoint)
+    disk = peak[0] + base  # the round's base is the global checkpoint the miner holds for it
+
+    fetched: list[int] = []
+    recompute_s = [0.0]
+    trace = outs[0].trace
+
+    def fetch(digest: bytes) -> bytes:
+        """The miner's blob server: a checkpoint it did not keep is re-computed (`app.miner.recompute`)."""
+        if not miner_store.has(digest) and digest in trace.checkpoints:
+            t0 = time.perf_counter()
+            recompute_checkpoints(RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint),
+                                  crypto.SigningKey.from_seed(bytes([1]) * 32).public_key, miner_store, data, trace,
+                                  [trace.checkpoints.index(digest)], device)
+            synchronize(device)
+            recompute_s[0] += time.perf_counter() - t0
+        blob = miner_store.get(digest)
+        fetched.append(len(blob))
+        return blob
+
+    verifier_store = BlobStore(tmp / name / "verifier")
+    demo.seed_blobs(verifier_store, spec)  # the task's data and the global checkpoint: every node has them
+    work = TrainingWork(CHAIN, verifier_store, fetch, lambda r: outs[0].trace, q=args.q, device=device,
+                        key=crypto.SigningKey.from_seed(bytes([77]) * 32))
+    view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
+    work.training_data(spec)  # loaded once per task, not per receipt
+    synchronize(device)
+    t0 = time.perf_counter()
+    checked = work.check(outs[0].receipt, view)
+    synchronize(device)
+    verify_s = time.perf_counter() - t0 - recompute_s[0]  # the miner's re-computation is not the verifier's
+    if not checked.verdict.accepted:
+        raise SystemExit(f"{name}: the honest receipt was refused: {checked.verdict}")
+
+    validation = load_split(miner_store, [spec.validation_shard])
+    t0 = time.perf_counter()
+    aggregate_round(task_id=TASK, round_number=0, spec=spec, base_checkpoint=spec.initial_checkpoint,
+                    verified=[o.receipt for o in outs], store=miner_store, validation=validation, device=device)
+    aggregate_s = time.perf_counter() - t0
+
+    ratio = cpu_ratio = float("nan")
+    if args.pairs:
+        init = decode_tensors(miner_store.get(spec.initial_checkpoint))
+        warm = spec.replace(local_steps=2 * spec.checkpoint_interval)  # allocator, kernels, caches
+        bare_loop(warm, init, data, device)
+        pot_loop(warm, miner_store, data, device, tmp / name / "warm", 99)
+        pairs, cpu_pairs = [], []
+        for p in range(args.pairs):
+            bare = bare_loop(spec, init, data, device)
+            pot = pot_loop(spec, miner_store, data, device, tmp / name / f"pair{p}", 100 + p)
+            pairs.append(bare.wall / pot.wall)
+            cpu_pairs.append(bare.cpu / pot.cpu)
+        ratio, cpu_ratio = statistics.median(pairs), statistics.median(cpu_pairs)
+    return {"params": params, "train_s": train_s, "ckpt": ckpt, "disk": disk, "all_kept": base + ckpt * segment_count(spec),
+            "fetched": sum(fetched), "verify_s": verify_s, "recompute_s": recompute_s[0], "aggregate_s": aggregate_s, "pot_bare": ratio,
+            "pot_bare_cpu": cpu_ratio}
+
+
+def slope(rows: list[dict[str, float]], key: str) -> float:
+    a, b = rows[0], rows[-1]
+    if a[key] <= 0 or b[key] <= 0 or a["params"] == b["params"]:
+        return float("nan")
+    return math.log(b[key] / a[key]) / math.log(b["params"] / a["params"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=",".join(registry.SIZE_LADDER))
+    ap.add_argument("--steps", type=int, default=200, help="H per round")
+    ap.add_argument("--k", type=int, default=4, help="steps per checkpoint")
+    ap.add_argument("--batch", type=int, default=4, help="sequences of 64 bytes per step")
+    ap.add_argument("--q", type=int, default=2, help="segments a verifier challenges")
+    ap.add_argument("--miners", type=int, default=1, help="receipts aggregated (each trains the round)")
+    ap.add_argument("--pairs", type=int, default=1, help="bare/PoT pairs for the throughput ratio (0: skip)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--keep", choices=tuple(KEEP), default="sparse",
+                    help="checkpoints kept: base/end/resume point (sparse), by checkpoint size, or all")
+    args = ap.parse_args()
+    device = select_device(args.device, cpu_threads=args.threads)
+    sizes = args.sizes.split(",")
+    print(f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
+          f"q={args.q} miners={args.miners} keep={args.keep}")
+    head = (f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
+            f"{'all-kept MB':>11} {'fetched MB':>10} {'verify s':>8} {'verify/train':>12} {'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
+    print(head)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sizes:
+            r = measure(name, args, device, Path(tmp))
+            rows.append(r)
+            mb = 1e6
+            print(f"{name:>4} {r['params']:>10,.0f} {r['train_s']:>8.2f} {r['ckpt'] / mb:>8.1f} {r['disk'] / mb:>8.1f} "
+                  f"{r['disk'] / r['ckpt']:>9.2f} {r['all_kept'] / mb:>11.1f} {r['fetched'] / mb:>10.1f} "
+                  f"{r['verify_s']:>8.2f} {r['verify_s'] / r['train_s']:>12.3f} {r['recompute_s']:>8.2f} {r['aggregate_s']:>7.2f} "
+                  f"{r['pot_bare']:>8.3f} {r['pot_bare_cpu']:>7.3f}", flush=True)
+    if len(rows) > 1:
+        print("growth with the parameter count (log-log slope, first to last rung; 1 = linear):")
+        for key in ("train_s", "ckpt", "disk", "fetched", "verify_s", "aggregate_s"):
+            print(f"  {key:<12} ~ params^{slope(rows, key):.2f}")
+    worst_disk = max(r["disk"] / r["ckpt"] for r in rows)
+    worst_verify = max(r["verify_s"] / r["train_s"] for r in rows)
+    print(f"worst disk/ckpt = {worst_disk:.2f} (goal <= 3); worst verify/train = {worst_verify:.3f} (goal <= 0.05)")
+
+
+if __name__ == "__main__":
+    main()
