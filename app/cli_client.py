@@ -12,6 +12,8 @@ from typing import Any
 
 from app.cli_common import add_common, call, guarded, output
 
+SLOW_CALL_S = 600.0
+
 
 def _amount(grains: int | None) -> str:
     from app.wallet.tx import format_amount
@@ -88,6 +90,8 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     post.add_argument("--batch-size", type=int, default=32)
     post.add_argument("--fee-per-round", default="10", help="POT paid to the round's miners")
     post.add_argument("--fee", default="0.000001", help="transaction fee in POT")
+    post.add_argument("--lr", help="the optimiser's learning rate, a decimal like 0.001 (default: the shipped "
+                      "task's); the chain refuses one that trains nothing or diverges")
     show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
     show.add_argument("task_id")
     sub.add_parser("list", help="every task on the chain")
@@ -112,11 +116,14 @@ def run_task(args: argparse.Namespace) -> int:
                   "fee_per_round": args.fee_per_round, "fee": args.fee, "name": args.name, "context": args.context}
         if args.data:
             params["data"] = str(Path(args.data).expanduser().resolve())
-        return output(args, call(args, "task.post", params),
+        if args.lr:
+            params["lr"] = args.lr
+        # packing up to 256 MB of files, or fetching a large checkpoint, takes longer than a plain call
+        return output(args, call(args, "task.post", params, timeout=SLOW_CALL_S if args.data else 60),
                       lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block")
     if args.action == "result":
         out = Path(args.output or f"task-{args.task_id[:16]}.safetensors").expanduser().resolve()
-        return output(args, call(args, "task.result", {"task_id": args.task_id, "path": str(out)}),
+        return output(args, call(args, "task.result", {"task_id": args.task_id, "path": str(out)}, timeout=SLOW_CALL_S),
                       lambda r: f"wrote {r['path']}: {r['model']} with {r['parameters']} parameters, round "
                                 f"{r['round']}/{r['rounds']} ({r['status']})")
     if args.action == "show":

@@ -7,12 +7,12 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core import admission
+from app.core.hashing import blob_hash
 from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
-from app.core.types import NO_SIGNATURE, TaskPost
+from app.core.types import NO_SIGNATURE, TaskPost, TaskSpec
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.daemon.handlers_wallet import node_account
-from app.core.hashing import blob_hash
-from app.core.types import TaskSpec
 from app.miner import demo, packing, registry
 from app.miner.result import write_result
 from app.rpc.protocol import RpcError
@@ -43,12 +43,11 @@ def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
 def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def post(dataset: str, model: str, rounds: int, local_steps: int, checkpoint_interval: int, batch_size: int,
-             fee_per_round: str, fee: str, data: str, name: str, context: int) -> dict[str, Any]:
+             fee_per_round: str, fee: str, data: str, name: str, context: int, lr: str) -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
         if data:  # the requester's own files: packed and checked before anything is stored or sent
-            spec, packed = _own_data_spec(data, name, model, context, local_steps=local_steps,
-                                          checkpoint_interval=checkpoint_interval, batch_size=batch_size, rounds=rounds)
+            spec, packed = _own_data_spec(data, name, model, context, (local_steps, checkpoint_interval, batch_size, rounds))
         else:
             if dataset not in demo.demo_datasets():
                 raise RpcError(MethodError.BAD_INPUT, f"unknown dataset {dataset!r}; the registry has "
@@ -57,6 +56,12 @@ def register(server: RpcServer, s: Services) -> None:
                                           checkpoint_interval=checkpoint_interval, batch_size=batch_size,
                                           rounds=rounds), None
         per_round, tx_fee = parse_amount(fee_per_round), parse_amount(fee)  # refused here: nothing stored yet
+        if lr:  # the optimiser's learning rate instead of the shipped default (canonical decimal text)
+            spec = dataclasses.replace(spec, optimizer_params=tuple((k, lr if k == "lr" else v)
+                                                                    for k, v in spec.optimizer_params))
+        # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
+        # its bound, before anything is stored or sent
+        admission.check_task_post(spec, per_round, node.state.params.min_fee_per_gflop)
         if packed is None:
             demo.seed_blobs(node.node.blobs, spec)  # the requester serves the data and the initial checkpoint
         else:
@@ -112,6 +117,7 @@ def register(server: RpcServer, s: Services) -> None:
         "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
         "name": Param(str, default="", max_length=64),
         "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
+        "lr": Param(str, default="", max_length=40),
     })
     server.register("task.result", result, {"task_id": Param(str, max_length=128),
                                             "path": Param(str, max_length=4096)})
@@ -120,7 +126,8 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("task.history", history, {"task_id": Param(str, max_length=128)})
 
 
-def _own_data_spec(data: str, name: str, model: str, context: int, **schedule: int) -> tuple[TaskSpec, packing.PackedDataset]:
+def _own_data_spec(data: str, name: str, model: str, context: int,
+                   schedule: tuple[int, int, int, int]) -> tuple[TaskSpec, packing.PackedDataset]:
     """Pack the requester's files and the task over them; `bad_data` / `bad_input` before anything is stored."""
     path = Path(data)
     if not path.is_absolute():
@@ -131,7 +138,10 @@ def _own_data_spec(data: str, name: str, model: str, context: int, **schedule: i
         raise RpcError(MethodError.BAD_INPUT, str(exc), {"error": "bad_data"}) from None
     init = demo.initial_checkpoint(packed.model, 1, packed.hyperparams)
     # the shipped task's defaults (optimiser, and any rule a spec gains), then this data and model
-    spec = dataclasses.replace(demo.task_spec(**schedule), model=packed.model, model_version=1,
+    local_steps, checkpoint_interval, batch_size, rounds = schedule
+    base = demo.task_spec(local_steps=local_steps, checkpoint_interval=checkpoint_interval, batch_size=batch_size,
+                          rounds=rounds)
+    spec = dataclasses.replace(base, model=packed.model, model_version=1,
                                hyperparams=packed.hyperparams, dataset_root=packed.root,
                                validation_shard=packed.validation, initial_checkpoint=blob_hash(init))
     registry.check_task_spec(spec)

@@ -182,7 +182,8 @@ def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: missing (a NumPy folder holds inputs.npy and targets.npy)")
     _check_size(path)
-    return np.load(path, allow_pickle=False)
+    array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
 
 
 def _as_uint8(a: np.ndarray, name: str) -> np.ndarray:

@@ -107,5 +107,6 @@ async def request_manifest(host, peer: str, root: bytes,  # type: ignore[no-unty
         if response.manifest.root != root:
             host.report(peer, Offence.BAD_RESPONSE)
             raise ManifestUnavailable(f"{peer} served a manifest of another data set")
-        return response.manifest
+        manifest: DatasetManifest = response.manifest
+        return manifest
     raise ManifestUnavailable(f"{peer} did not serve the manifest within {deadline_s:g} s")

@@ -12,8 +12,14 @@ import trio
 from app.miner.datasets import DatasetManifest
 from app.miner.demo import demo_datasets
 from app.net.messages import ERR_NOT_FOUND, ErrorResponse
-from app.node.manifests import ManifestBook, ManifestRequest, ManifestResponse, ManifestUnavailable, PROTOCOL_NAME, \
-    request_manifest
+from app.node.manifests import (
+    PROTOCOL_NAME,
+    ManifestBook,
+    ManifestRequest,
+    ManifestResponse,
+    ManifestUnavailable,
+    request_manifest,
+)
 from tests.net.netutil import swarm
 
 OWN = DatasetManifest(name="shapes", shards=(b"\x01" * 32, b"\x02" * 32))
