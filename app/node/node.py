@@ -24,7 +24,10 @@ from app.core.bft import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistResumeState,
     PersistSigningState,
+    ResumeRecord,
+    ResumeStateStore,
     ScheduleTimeout,
     SigningRecord,
     SigningStateStore,
@@ -86,6 +89,7 @@ log = logging.getLogger(__name__)
 ROLES = ("validator", "miner", "full")
 RECEIPT_REPUBLISH_S = 5.0
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/PROTOCOL.md, Part 3)
+RESUME_RECORD_FILE = "signing.resume"  # its valid proposal, proof of lock and last votes (liveness after restarts)
 MANIFESTS_DIR = "manifests"  # dataset manifests posted here or fetched from peers (app/node/manifests.py)
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
@@ -178,8 +182,9 @@ class Node:
         self._audit_backfill()
         self._resume_receipts()
         self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
+        self.resume = ResumeStateStore(config.datadir / RESUME_RECORD_FILE) if is_validator else None
         self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts,
-                                signing_record=self._load_signing_record())
+                                signing_record=self._load_signing_record(), resume_record=self._load_resume_record())
 
     def _resume_receipts(self) -> None:
         """Receipts this key signed before a restart: republish them (until their round closes) and
@@ -217,6 +222,20 @@ class Node:
             f"locked on {record.locked_hash.hex()[:16]} since view {record.locked_view}"
         log.info("signing record: last signed height %d view %d step %d, %s", record.height, record.view,
                  record.step, lock)
+        return record
+
+    def _load_resume_record(self) -> ResumeRecord | None:
+        """The saved resume record; one that is unreadable or not this key's is set aside (it only helps liveness)."""
+        if self.resume is None:
+            return None
+        try:
+            record = self.resume.load()
+        except StorageError as exc:
+            log.warning("%s; starting without it (a lock held alone may cost this height a few views)", exc)
+            return None
+        if record is not None and (record.chain_id != self.chain.params.chain_id or record.member != self.key.public_key):
+            log.warning("the resume record %s is for another chain or key; starting without it", self.resume.path)
+            return None
         return record
 
     # ------------------------------------------------------------------ lifecycle
@@ -283,6 +302,8 @@ class Node:
         for action in actions:
             if isinstance(action, PersistSigningState):
                 self._save_signing_record(action.record)
+            elif isinstance(action, PersistResumeState):
+                self._save_resume_record(action.record)
             elif isinstance(action, BroadcastProposal):
                 self._publish(action.proposal)
             elif isinstance(action, BroadcastVote):
@@ -307,6 +328,14 @@ class Node:
             log.critical("cannot save the signing record %s (%s); stopping before signing", self.signing.path, exc)
             self.loop.stop()
             raise SigningRecordError(f"cannot save the signing record {self.signing.path}: {exc}") from exc
+
+    def _save_resume_record(self, record: ResumeRecord) -> None:
+        """Save what a restart needs to stay live; a failure is logged, not fatal (safety rests on the signing record)."""
+        assert self.resume is not None, "only a validator signs"
+        try:
+            self.resume.save(record)
+        except OSError as exc:
+            log.warning("cannot save the resume record %s: %s", self.resume.path, exc)
 
     def _timeout(self, height: int, view: int, step: Step) -> None:
         self._act(self.engine.on_timeout(height, view, step))

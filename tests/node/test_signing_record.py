@@ -8,11 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from app.core.bft import BroadcastVote, PersistSigningState, SigningRecord, SigningStateStore, Step
+from app.core.bft import (
+    BroadcastVote,
+    PersistResumeState,
+    PersistSigningState,
+    ResumeRecord,
+    ResumeStateStore,
+    SigningRecord,
+    SigningStateStore,
+    Step,
+)
 from app.core.genesis import genesis_to_json
 from app.core.types import NO_SIGNATURE, VOTE_PREVOTE, Vote
 from app.node.keys import save_key
-from app.node.node import SIGNING_RECORD_FILE, Node, NodeConfig, SigningRecordError
+from app.node.node import RESUME_RECORD_FILE, SIGNING_RECORD_FILE, Node, NodeConfig, SigningRecordError
 from tests.node.chainkit import KEYS, genesis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,3 +118,29 @@ def test_persist_actions_are_saved_durably_and_a_failed_save_stops_signing(tmp_p
     finally:
         _close(node)
 
+
+
+def test_the_resume_record_is_saved_and_taken_back_and_a_bad_one_only_costs_liveness(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    chain_id = genesis().params.chain_id
+    vote = Vote(chain_id=chain_id, height=1, view=0, kind=VOTE_PREVOTE, block_hash=b"\x01" * 32,
+                voter=KEYS[0].public_key, signature=NO_SIGNATURE).signed_by(KEYS[0])
+    resume = ResumeRecord(chain_id=chain_id, member=KEYS[0].public_key, height=1, proposal=None, pol_votes=(),
+                          own_votes=(vote,))
+    node = Node(config)
+    try:
+        node._act([PersistResumeState(resume)])
+    finally:
+        _close(node)
+    assert ResumeStateStore(config.datadir / RESUME_RECORD_FILE).load() == resume
+    again = Node(config)
+    try:
+        assert again.engine._resume_record == resume
+    finally:
+        _close(again)
+    (config.datadir / RESUME_RECORD_FILE).write_bytes(b"\xa1junk")
+    damaged = Node(config)  # starts: the signing record keeps it safe, the resume record only helps liveness
+    try:
+        assert damaged.engine._resume_record is None
+    finally:
+        _close(damaged)

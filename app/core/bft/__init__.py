@@ -6,6 +6,7 @@ from app.core.bft.actions import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistResumeState,
     PersistSigningState,
     ScheduleTimeout,
     Step,
@@ -13,6 +14,7 @@ from app.core.bft.actions import (
 from app.core.bft.engine import BftEngine
 from app.core.bft.evidence import check_proposal_evidence, make_proposal_evidence
 from app.core.bft.ports import ConsensusApp, Signer
+from app.core.bft.resume import ResumeRecord, ResumeStateStore
 from app.core.bft.rules import fault_threshold, leader_for
 from app.core.bft.signing import SigningRecord, SigningStateStore
 from app.core.bft.timeouts import TimeoutConfig
@@ -25,7 +27,10 @@ __all__ = [
     "CommitBlock",
     "ConsensusApp",
     "EvidenceFound",
+    "PersistResumeState",
     "PersistSigningState",
+    "ResumeRecord",
+    "ResumeStateStore",
     "ScheduleTimeout",
     "Signer",
     "SigningRecord",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from app.core.bft.resume import ResumeRecord
 from app.core.bft.signing import SigningRecord
 from app.core.types import Block, Evidence, Proposal, ProposalEvidence, QuorumCert, Vote
 
@@ -31,6 +32,17 @@ class PersistSigningState:
     """
 
     record: SigningRecord
+
+
+@dataclass(frozen=True)
+class PersistResumeState:
+    """Save `record` (e.g. `ResumeStateStore.save`) before the vote that follows goes out.
+
+    It comes just before the `PersistSigningState` of the vote it holds; a node that fails to save it
+    only loses liveness after a restart, so it may log and go on.
+    """
+
+    record: ResumeRecord
 
 
 @dataclass(frozen=True)
@@ -72,4 +84,4 @@ class EvidenceFound:
     evidence: Evidence | ProposalEvidence
 
 
-Action = PersistSigningState | BroadcastProposal | BroadcastVote | ScheduleTimeout | CommitBlock | EvidenceFound
+Action = PersistSigningState | PersistResumeState | BroadcastProposal | BroadcastVote | ScheduleTimeout | CommitBlock | EvidenceFound

@@ -16,6 +16,12 @@ each signature is preceded by a `PersistSigningState` action carrying the new `S
 the lock), which the node saves durably before it broadcasts. An engine built with the saved record
 (`BftEngine(..., signing_record=store.load())`) resumes at that view with that lock, so it can never
 sign a message that contradicts one signed before the restart (`app/core/bft/signing.py`).
+
+Liveness after restarts: before each vote goes out the engine also asks the node to save a
+`ResumeRecord` (`PersistResumeState`: its valid proposal with the prevotes that prove it, and its own
+last prevote and precommit). An engine built with it (`resume_record=`) takes them back, re-sends its
+own votes and, when it leads, re-proposes the block it is locked on with its proof of lock, so a
+member locked on a block nobody else holds cannot stall the height (`app/core/bft/resume.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from app.core.bft.actions import (
     BroadcastVote,
     CommitBlock,
     EvidenceFound,
+    PersistResumeState,
     PersistSigningState,
     ScheduleTimeout,
     Step,
@@ -37,6 +44,7 @@ from app.core.bft.actions import (
 from app.core.bft.evidence import make_proposal_evidence
 from app.core.bft.ports import ConsensusApp, Signer
 from app.core.bft.proposals import check_proposal
+from app.core.bft.resume import ResumeRecord
 from app.core.bft.rules import fault_threshold, leader_for
 from app.core.bft.signing import SigningRecord
 from app.core.bft.timeouts import TimeoutConfig
@@ -76,13 +84,17 @@ class BftEngine:
         timeouts: TimeoutConfig | None = None,
         max_future_views: int = 8,
         signing_record: SigningRecord | None = None,
+        resume_record: ResumeRecord | None = None,
     ) -> None:
-        """`signing_record`: the last record the node saved for this key (None on a first start)."""
-        if signing_record is not None:
-            if signing_record.chain_id != chain_id:
-                raise ValueError(f"signing record is for chain {signing_record.chain_id!r}, not {chain_id!r}")
-            if signer is not None and signing_record.member != signer.public_key:
-                raise ValueError("signing record belongs to another key")
+        """`signing_record` and `resume_record`: the last ones the node saved for this key (None on a first start)."""
+        for name, saved in (("signing record", signing_record), ("resume record", resume_record)):
+            if saved is None:
+                continue
+            if saved.chain_id != chain_id:
+                raise ValueError(f"{name} is for chain {saved.chain_id!r}, not {chain_id!r}")
+            if signer is not None and saved.member != signer.public_key:
+                raise ValueError(f"{name} belongs to another key")
+        self._resume_record = resume_record
         self.chain_id = chain_id
         self._app = app
         self._signer = signer
@@ -108,6 +120,7 @@ class BftEngine:
         self._validity: dict[bytes, bool] = {}
         self._blocks: dict[bytes, Block] = {}
         self._fired: set[tuple[str, int]] = set()
+        self._own: dict[int, Vote] = {}  # this member's last signed vote of each kind at this height
         self._out: list[Action] = []
 
     @property
@@ -317,10 +330,12 @@ class BftEngine:
         if not self._is_valid(proposal.block):
             return False
         self._fired.add(("lock", self.view))
+        self.valid = _Lock(self.view, proposal.block_hash, proposal.block)  # before the vote: its resume record holds it
         if self.step == Step.PREVOTE:
             self.locked = _Lock(self.view, proposal.block_hash, proposal.block)
             self._cast(VOTE_PRECOMMIT, proposal.block_hash)
-        self.valid = _Lock(self.view, proposal.block_hash, proposal.block)
+        elif self.is_member:  # a valid value seen after this member's precommit: keep it for a restart too
+            self._note_resume()
         return True
 
     def _try_precommit_nil(self) -> bool:
@@ -359,6 +374,7 @@ class BftEngine:
         A restarted member takes back its lock and skips the views it already voted in; the steps it
         already signed stay behind it (`_may_sign`), so it only waits there for the timeouts.
         """
+        self._restore()
         rec = self._record
         if rec is None or rec.height != self.height:
             self._start_view(0)
@@ -367,6 +383,51 @@ class BftEngine:
             self.locked = _Lock(rec.locked_view, rec.locked_hash)
         self._start_view(rec.view)
         self.step = max(self.step, Step(rec.step))
+
+    def _restore(self) -> None:
+        """Take back the resume record of this height: votes into the book, the valid proposal, own votes re-sent.
+
+        Everything is checked again as if it came from the network (a damaged file costs liveness only).
+        Own votes after the signing record's position are dropped: the node died between saving the two
+        records, so they never went out, and this member may still sign something else in their slot.
+        """
+        rec = self._resume_record
+        if rec is None or rec.height != self.height:
+            return
+        signed_up_to = (-1, -1, -1) if self._record is None else self._record.position
+        own = [v for v in rec.own_votes if (v.height, v.view, v.kind + 1) <= signed_up_to]
+        for vote in (*rec.pol_votes, *own):
+            try:
+                self._accept_vote(vote)
+            except PotError as exc:
+                log.warning("dropped a vote of the resume record: %s", exc)
+        if rec.proposal is not None:
+            try:
+                check_proposal(rec.proposal, self._committee, self.chain_id, self.height)
+            except PotError as exc:
+                log.warning("dropped the proposal of the resume record: %s", exc)
+            else:
+                p = rec.proposal
+                self._store_proposal(p)
+                if self._book.count(p.view, VOTE_PREVOTE, p.block_hash) >= self._committee.quorum:
+                    self.valid = _Lock(p.view, p.block_hash, p.block)
+                    log.info("resuming with block %s, prevoted by a quorum in view %d", p.block_hash.hex()[:16], p.view)
+        if self.locked is not None and self.locked.block is None:
+            self.locked.block = self._blocks.get(self.locked.block_hash)
+        for vote in own:
+            self._own[vote.kind] = vote
+            self._out.append(BroadcastVote(vote))  # the same signature again: it may never have left before the crash
+
+    def _note_resume(self) -> None:
+        """Ask the node to save what a restart needs to stay live (see `app/core/bft/resume.py`)."""
+        assert self.height is not None and self._signer is not None
+        proposal = None if self.valid is None else self._proposals.get(self.valid.view)
+        if proposal is not None and self.valid is not None and proposal.block_hash != self.valid.block_hash:
+            proposal = None
+        pol = () if proposal is None else tuple(self._book.votes_for(proposal.view, VOTE_PREVOTE, proposal.block_hash))
+        self._out.append(PersistResumeState(ResumeRecord(
+            chain_id=self.chain_id, member=self._signer.public_key, height=self.height, proposal=proposal,
+            pol_votes=pol, own_votes=tuple(self._own[k] for k in sorted(self._own)))))
 
     def _may_sign(self, step: Step) -> bool:
         """True unless this member already signed at or after (height, view, `step`), maybe before a restart."""
@@ -441,8 +502,10 @@ class BftEngine:
             voter=self._signer.public_key,
             signature=bytes(64),
         )
-        self._note_signing(self.step, block_hash)
         vote = unsigned.replace(signature=self._sign(unsigned))
+        self._own[kind] = vote
+        self._note_resume()  # saved first: a crash between the two saves drops this vote at restore
+        self._note_signing(self.step, block_hash)
         self._record_vote(vote)
         self._out.append(BroadcastVote(vote))
 
