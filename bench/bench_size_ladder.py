@@ -106,7 +106,7 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
             t0 = time.perf_counter()
             recompute_checkpoints(RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint),
                                   crypto.SigningKey.from_seed(bytes([1]) * 32).public_key, miner_store, data, trace,
-                                  [trace.checkpoints.index(digest)], device)
+                                  [trace.checkpoints.index(digest)], device, outs[0].receipt.device_class)
             synchronize(device)
             recompute_s[0] += time.perf_counter() - t0
         blob = miner_store.get(digest)

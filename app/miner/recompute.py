@@ -9,12 +9,14 @@ hashes to the committed leaf; a mismatch means the configuration differs and is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import torch
 
 from app.core.errors import PotError
 from app.core.hashing import blob_hash
+from app.miner import config
 from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
 from app.miner.datasets import Split, round_seed
 from app.miner.engine import Session, run_steps
@@ -36,11 +38,14 @@ def nearest_kept(store: BlobStore, trace: TrainingTrace, index: int) -> int:
 
 
 def recompute_checkpoints(job: RoundJob, miner: bytes, store: BlobStore, data: Split, trace: TrainingTrace,
-                          indices: Iterable[int], device: torch.device) -> dict[int, bytes]:
+                          indices: Iterable[int], device: torch.device,
+                          device_class: str | None = None) -> dict[int, bytes]:
     """The blobs of checkpoints `indices` of the round `job` that miner `miner` trained, stored in `store`.
 
     Kept ones are read back; the others are replayed forward from the nearest kept one, in one pass for
-    all of them, each checked against `trace` before it is stored (deferred, then one sync)."""
+    all of them, each checked against `trace` before it is stored (deferred, then one sync).
+    `device_class`: the receipt's; when this process reproduces it, the replay runs in it (its thread
+    count), as a verifier's exact replay does."""
     spec = job.spec
     n = segment_count(spec)
     if len(trace.checkpoints) != n + 1:
@@ -59,15 +64,23 @@ def recompute_checkpoints(job: RoundJob, miner: bytes, store: BlobStore, data: S
     session = Session(spec, device)
     session.load(decode_tensors(fetch_verified(store, trace.checkpoints[start], "checkpoint")))
     data = data.to(device)
-    loss_sum = torch.zeros((), device=device)
+    declared = config.parse(device_class) if device_class is not None else None
+    exact = declared is not None and config.reproducible(config.current(device), declared)
+    with config.replaying(declared) if exact else contextlib.nullcontext():  # type: ignore[arg-type]
+        _replay(session, data, seed, k, start, missing, trace, store, out)
+    sync(store)
+    return out
+
+
+def _replay(session: Session, data: Split, seed: bytes, k: int, start: int, missing: list[int],
+            trace: TrainingTrace, store: BlobStore, out: dict[int, bytes]) -> None:
+    loss_sum = torch.zeros((), device=session.device)
     for j in range(start, missing[-1]):
         run_steps(session, data, seed, j * k, (j + 1) * k, loss_sum)
         if j + 1 in missing:
             blob = session.checkpoint_blob()
             if blob_hash(blob) != trace.checkpoints[j + 1]:
-                raise RecomputeMismatch(f"checkpoint {j + 1} re-computed on {device.type} does not match the trace: "
-                                        "not the receipt's device configuration")
+                raise RecomputeMismatch(f"checkpoint {j + 1} re-computed on {session.device.type} does not match "
+                                        "the trace: not the receipt's device configuration")
             put_deferred(store, blob)
             out[j + 1] = blob
-    sync(store)
-    return out

@@ -48,7 +48,8 @@ def test_challenged_segment_not_on_disk_is_recomputed_to_the_committed_hash_and_
                                                                                          tmp_path) -> None:
     out = _sparse_round(spec, store, data, keys[0], tmp_path / "m")
     assert not store.has(out.trace.checkpoints[1]) and not store.has(out.trace.checkpoints[2])
-    blobs = recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, [1, 2], CPU)
+    blobs = recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, [1, 2], CPU,
+                                  out.receipt.device_class)  # replayed in the receipt's configuration
     assert sorted(blobs) == [1, 2]
     assert store.has(out.trace.checkpoints[1]) and store.has(out.trace.checkpoints[2])
     # A verifier that fetched just the draw's blobs (the served, re-computed ones) accepts segment 1.
