@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from app.config import ConfigError
+from app.core.admission import InadmissibleTask
 from app.core.errors import InsufficientFunds, InvalidAddress, PotError
 from app.miner.hparams import InvalidTaskSpec
 from app.rpc.protocol import RpcError
@@ -58,6 +59,8 @@ def _detail_for(exc: Exception) -> str | None:
         return "insufficient_funds"
     if isinstance(exc, werr.InvalidAmount):
         return "invalid_amount"
+    if isinstance(exc, InadmissibleTask):
+        return exc.reason  # the admission rule that refused the task (lr-too-low, fee-too-low, ...)
     return None
 
 

@@ -50,6 +50,7 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
         # the requester's funded key becomes this daemon's wallet (a raw key plays both roles)
         imported = cli_json(d, "wallet", "import", "--raw-key-file", str(devnet.root / "requester.key"), env=ENV)
         me = imported["addresses"]["spending"]
+        _each_degenerate_task_is_refused_with_its_reason(d)
         with RpcClient.for_datadir(d, timeout=30) as events:
             events.subscribe(["reward", "new_block", "mining_state"])
             posted = cli_json(d, "task", "post", *TINY, "--fee-per-round", "10")
@@ -113,6 +114,31 @@ def _checkpoints_pruned_and_the_disk_cap_pauses(d: Path) -> None:
     assert full["state"] == "paused" and "of its 100 kB cap" in full["text"]
     rpc(d, "config.set", {"section": "mining", "values": {"disk_cap_gb": 5}})
     wait_for(lambda: rpc(d, "mine.state")["reason"] != "disk-full", 30, "mining to leave the disk-full pause")
+
+
+# (CLI flags of a degenerate task, the admission reason and the bound its one-line error must name); issue 12
+DEGENERATE = [
+    (["--lr", "0"], "lr-too-low", "under 0.000001"),
+    (["--lr", "5"], "lr-too-high", "over 0.01"),
+    (["--batch-size", "1"], "batch-too-small", "under 8"),
+    (["--local-steps", "200000", "--checkpoint-interval", "1000"], "too-many-steps", "the cap is 100000"),
+    (["--fee-per-round", "0"], "fee-too-low", "under the minimum"),
+]
+
+
+def _each_degenerate_task_is_refused_with_its_reason(d: Path) -> None:
+    """`potminer task post` of each degenerate task: one clear line naming the rule and its bound, exit
+    status 1, and nothing posted (no task, no escrow taken, nothing in the mempool to be included later)."""
+    before = cli_json(d, "wallet", "balance")
+    for flags, reason, bound in DEGENERATE:
+        done = cli(d, "task", "post", *TINY, *flags, check=False, env=ENV)
+        assert done.returncode == 1 and done.stdout == "", (flags, done.stdout)
+        line = done.stderr.strip()
+        assert "\n" not in line and f"task refused ({reason})" in line and bound in line, (flags, line)
+    as_json = cli_json(d, "task", "post", *TINY, "--lr", "0", check=False, env=ENV)
+    assert "task refused (lr-too-low)" in as_json["error"]
+    assert cli_json(d, "task", "list")["tasks"] == []
+    assert cli_json(d, "wallet", "balance")["total"] == before["total"]
 
 
 def _received(client: RpcClient, wanted: set[str], timeout_s: float = 30) -> bool:
