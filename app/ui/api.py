@@ -109,6 +109,9 @@ class Status:
     data_dir: str = ""
     committee: list[str] = field(default_factory=list)  # addresses of this epoch's validators
     wallet_info: WalletInfo = field(default_factory=WalletInfo)
+    network_state: str = ""  # practice, connecting, connected, unreachable (app/daemon/reach.py); "" offline
+    network_message: str = ""  # the daemon's sentence for people
+    island: bool = False  # the network was not reached: the window says so and offers the practice network
 
     def head_age_s(self, now: float) -> float | None:
         return max(0.0, now - self.head_time) if self.head_time else None
@@ -121,7 +124,10 @@ class Status:
 def parse_status(raw: Any) -> Status:
     daemon, node, wallet = _dict(raw, "daemon"), _dict(raw, "node"), _dict(raw, "wallet")
     addresses = _dict(wallet, "addresses")
+    network = _dict(raw, "network")
     return Status(
+        network_state=str(network.get("state", "")), network_message=str(network.get("message", "")),
+        island=bool(network.get("island", False)),
         version=str(daemon.get("version", "")), data_dir=str(daemon.get("data_dir", "")),
         chain=str(node.get("chain_id", "")), node_mode=str(node.get("mode", "")),
         height=int(node.get("height") or 0), head_time=float(node.get("head_time") or 0),

@@ -26,6 +26,7 @@ from app.ui.daemon_model import DaemonModel
 from app.ui.main_window import MainWindow
 from app.ui.rpc_client import RpcClient, locate
 from app.ui.tray import Tray
+from app.ui.widgets.network_choice import RESTART_NOTE
 from app.ui.wizard import Wizard
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,9 @@ class GuiApp:
             return
         self.wizard = Wizard(self.model, wallet_exists=self.model.status.wallet_info.exists, parent=self.window)
         self.wizard.finished.connect(lambda _r: self.model.refresh_all())
+        wizard = self.wizard
+        wizard.accepted.connect(lambda: wizard.network_changed and self.window.statusBar().showMessage(
+            RESTART_NOTE, 60_000))  # a new network is joined at the service's next start: say so
         self.wizard.open()
 
     def _theme_from_config(self, config: dict) -> None:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
@@ -22,6 +22,7 @@ from app.ui.pages.network import NetworkPage, head_age_text
 from app.ui.pages.wallet import WalletPage
 from app.ui.settings import SettingsPage
 from app.ui.tray import Tray, state_icon
+from app.ui.widgets.network_choice import IslandBanner
 
 PAGES = ("Dashboard", "Wallet", "Earnings", "Network", "Settings", "Logs")
 
@@ -58,7 +59,11 @@ class MainWindow(QMainWindow):
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.sidebar.setCurrentRow(0)
         row.addWidget(self.sidebar)
-        row.addWidget(self.stack, 1)
+        self.island = IslandBanner(model)  # the test network not reached: said plainly, practice offered
+        column = QVBoxLayout()
+        column.addWidget(self.island)
+        column.addWidget(self.stack, 1)
+        row.addLayout(column, 1)
         self.setCentralWidget(central)
 
         self.connection = QLabel("Starting…")

@@ -33,6 +33,7 @@ from app.rpc.protocol import RpcError
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import hint, title
+from app.ui.widgets.network_choice import CHAINS, network_change
 
 MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Never (until I press Start)"))
 NODE_MODES = (("full", "Full node (keeps the whole chain, helps the network)"),
@@ -118,6 +119,11 @@ class SettingsPage(QWidget):
 
         net = QGroupBox("Network")
         f = QFormLayout(net)
+        self.chain = _combo(CHAINS)
+        self.chain_note = hint("")
+        self.chain.currentIndexChanged.connect(self._chain_note)
+        f.addRow("Network", self.chain)
+        f.addRow("", self.chain_note)
         self.node_mode = _combo(NODE_MODES)
         self.bootstrap = QPlainTextEdit()
         self.bootstrap.setPlaceholderText("one multiaddr per line, e.g. /ip4/203.0.113.5/tcp/4001/p2p/12D3Koo…\n"
@@ -195,6 +201,8 @@ class SettingsPage(QWidget):
         self.start_at_login.setChecked(bool(u.get("start_at_login", False)))
         self.close_to_tray.setChecked(bool(u.get("close_to_tray", True)))
         _select(self.theme, u.get("theme", "system"))
+        _select(self.chain, n.get("chain", "devnet"))
+        self._chain_note()
         _select(self.node_mode, n.get("node_mode", "full"))
         self.bootstrap.setPlainText("\n".join(n.get("bootstrap_peers", [])))
 
@@ -212,8 +220,16 @@ class SettingsPage(QWidget):
             },
             "ui": {"start_at_login": self.start_at_login.isChecked(), "close_to_tray": self.close_to_tray.isChecked(),
                    "theme": self.theme.currentData()},
-            "network": {"node_mode": self.node_mode.currentData(), "bootstrap_peers": peers},
+            "network": {"node_mode": self.node_mode.currentData(), "bootstrap_peers": peers}
+            | network_change(self.chain.currentData(), self.model.config.get("network", {})),
         }
+
+    def _chain_note(self) -> None:
+        """A network change starts from that network's own files, at the service's next start."""
+        saved = self.model.config.get("network", {}).get("chain", "devnet")
+        self.chain_note.setText("" if self.chain.currentData() == saved else
+                                "Changing the network clears the bootstrap peers above (they belong to the old "
+                                "one) and takes effect when PoT Miner next starts.")
 
     def save(self) -> None:
         """Save mining, then the app, then the network section; the first refusal stops there and keeps
@@ -237,7 +253,7 @@ class SettingsPage(QWidget):
         self.save_button.setEnabled(True)
         if error is None:
             self.show_config(self.model.config)
-            self.message.setText("Saved. Mining settings apply at once; the node mode after a restart.")
+            self.message.setText("Saved. Mining settings apply at once; the network and node mode after a restart.")
             return
         names = {"mining": "Mining", "ui": "This app", "network": "Network"}
         self.message.setText(f"Not saved ({names.get(section, section)}): {error.message}. Your edits are kept: "

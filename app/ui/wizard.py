@@ -28,6 +28,7 @@ from app.rpc.protocol import RpcError
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import hint, title
+from app.ui.widgets.network_choice import CHAINS, PRACTICE, network_change
 from app.ui.widgets.secrets import SeedGrid, password_field
 from app.ui.wizard_flow import Action, FlowError, Step, WizardFlow, missing, needs_wallet_call
 
@@ -72,6 +73,7 @@ class Wizard(QDialog):
         self.back_button.clicked.connect(self.go_back)
         self.next_button.clicked.connect(self.go_next)
         self.pages: dict[Step, QWidget] = {}
+        self.network_changed = False
         self._build_pages()
         model.devicesChanged.connect(self._fill_devices)
         self._fill_devices(model.devices)
@@ -138,6 +140,18 @@ class Wizard(QDialog):
         self._add(Step.MINING_MODE, _page("When should it mine?", "You can change this any time in Settings.",
                                           self.idle_radio, self.always_radio))
 
+        self.network_radios = {chain: QRadioButton(label) for chain, label in CHAINS}
+        group = QButtonGroup(self)
+        for r in self.network_radios.values():
+            group.addButton(r)
+        saved = self.model.config.get("network", {}).get("chain", PRACTICE)
+        self.network_radios.get(saved, self.network_radios[PRACTICE]).setChecked(True)
+        self._add(Step.NETWORK, _page(
+            "Which network?", "The public test network pays for training shared with other volunteers. The "
+            "practice network runs on this computer only, to see how mining works. If the test network cannot be "
+            "reached, the window says so and offers the practice network. You can change this in Settings.",
+            *self.network_radios.values()))
+
     def _add(self, step: Step, page: QWidget) -> None:
         self.pages[step] = page
         self.stack.addWidget(page)
@@ -164,6 +178,8 @@ class Wizard(QDialog):
             a.device = self.device.currentData() or "auto"
         elif step is Step.MINING_MODE:
             a.mode = "always" if self.always_radio.isChecked() else "when-idle"
+        elif step is Step.NETWORK:
+            a.chain = next((c for c, r in self.network_radios.items() if r.isChecked()), "")
 
     def go_next(self) -> None:
         self._collect()
@@ -218,8 +234,20 @@ class Wizard(QDialog):
     def _save_choices(self) -> None:
         a = self.flow.answers
         self._busy("Saving your choices…")
-        self.model.set_config("mining", {"device": a.device, "mode": a.mode}).then(
-            lambda _r: self.accept(), lambda e: self._busy("") or self.error.setText(f"Not saved: {e.message}"))
+        current = self.model.config.get("network", {})
+
+        def failed(e: RpcError) -> None:
+            self._busy("")
+            self.error.setText(f"Not saved: {e.message}")
+
+        def network(_r: Any) -> None:
+            if a.chain == current.get("chain", PRACTICE):
+                self.accept()
+                return
+            self.network_changed = True  # the service joins it at its next start (the window says so)
+            self.model.set_config("network", network_change(a.chain, current)).then(lambda _r: self.accept(), failed)
+
+        self.model.set_config("mining", {"device": a.device, "mode": a.mode}).then(network, failed)
 
     def _busy(self, text: str) -> None:
         self.next_button.setEnabled(not text)

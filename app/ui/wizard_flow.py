@@ -26,6 +26,7 @@ class Step(StrEnum):
     RESTORE_SEED = "restore_seed"
     DEVICE = "device"
     MINING_MODE = "mining_mode"
+    NETWORK = "network"
     DONE = "done"
 
 
@@ -50,6 +51,7 @@ class Answers:
     wallet_created: bool = False  # the daemon wrote the keystore; no way back past this point
     device: str = ""
     mode: str = ""  # "when-idle" or "always"
+    chain: str = ""  # "testnet" (the public test network) or "devnet" (the practice network)
 
 
 def password_problem(password: str, repeat: str) -> str | None:
@@ -104,6 +106,8 @@ def missing(step: Step, a: Answers) -> str | None:
         return None if a.device else "Pick the device to train on."
     if step is Step.MINING_MODE:
         return None if a.mode in ("when-idle", "always") else "Choose when to mine."
+    if step is Step.NETWORK:
+        return None if a.chain in ("testnet", "devnet") else "Choose the network to mine on."
     return None
 
 
@@ -125,6 +129,8 @@ def next_step(step: Step, a: Answers) -> Step:
     if step is Step.DEVICE:
         return Step.MINING_MODE
     if step is Step.MINING_MODE:
+        return Step.NETWORK
+    if step is Step.NETWORK:
         return Step.DONE
     raise FlowError("the wizard is finished")
 
@@ -172,11 +178,12 @@ class WizardFlow:
     def progress(self) -> tuple[int, int]:
         """(step number, total steps) for the header, by the path chosen so far."""
         if self.wallet_exists:
-            path = [Step.DEVICE, Step.MINING_MODE]
+            path = [Step.DEVICE, Step.MINING_MODE, Step.NETWORK]
         elif self.answers.action is Action.RESTORE:
-            path = [Step.WELCOME, Step.RESTORE_SEED, Step.PASSWORD, Step.DEVICE, Step.MINING_MODE]
+            path = [Step.WELCOME, Step.RESTORE_SEED, Step.PASSWORD, Step.DEVICE, Step.MINING_MODE, Step.NETWORK]
         else:
-            path = [Step.WELCOME, Step.PASSWORD, Step.SHOW_SEED, Step.CONFIRM_SEED, Step.DEVICE, Step.MINING_MODE]
+            path = [Step.WELCOME, Step.PASSWORD, Step.SHOW_SEED, Step.CONFIRM_SEED, Step.DEVICE, Step.MINING_MODE,
+                    Step.NETWORK]
         if self.current is Step.DONE:
             return len(path), len(path)
         return path.index(self.current) + 1, len(path)

@@ -1,5 +1,5 @@
-"""A daemon told to join the test network whose bootstrap peers cannot be reached says so (status, CLI,
-an event) and mines nothing; a damaged bootstrap file is a one-line refusal. Real daemon processes."""
+"""The reach decision, and where a daemon's bootstrap peers come from (a damaged list is a one-line
+refusal). The real daemon with an unreachable list, its CLI and its window: tests/ui/test_window_island.py."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from app.daemon.node_setup import NodeSetupError, bootstrap_peers
 from app.daemon.reach import CONNECTED, CONNECTING, PRACTICE, UNREACHABLE, decide
 from app.net.identity import peer_id_of
 from app.node.chainfiles import bootstrap_json, load_chain
-
-from .daemon_proc import cli, cli_json, start_daemon, stop_daemon, wait_for, write_config
 
 
 def test_reach_decisions() -> None:
@@ -36,27 +34,6 @@ def dead_peer() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id_of(create_new_key_pair())}"
-
-
-def test_an_unreachable_bootstrap_list_is_reported_in_status_cli_and_logs(tmp_path: Path) -> None:
-    datadir = tmp_path / "d"
-    write_config(datadir, '[network]\nchain = "testnet"\n\n[mining]\nmode = "always"\n')
-    boot = tmp_path / "bootstrap.json"
-    boot.write_text(bootstrap_json("pot-testnet-1", [dead_peer(), dead_peer()]))
-    proc = start_daemon(datadir, "--bootstrap-file", str(boot), env={"POTMINER_REACH_GRACE_S": "1"})
-    try:
-        status = wait_for(lambda: (s := cli_json(datadir, "status"))["network"]["island"] and s, 60,
-                          "the island report")
-        network = status["network"]
-        assert network["state"] == UNREACHABLE and network["bootstrap"] == 2 and network["connected"] == 0
-        assert "None of the testnet's 2 bootstrap peers can be reached" in network["message"]
-        assert status["node"]["chain_id"] == "pot-testnet-1" and status["mining"]["island"] is True
-        text = cli(datadir, "status").stdout
-        assert "network: NOT REACHED: None of the testnet's 2 bootstrap peers" in text and "practice network" in text
-        logs = cli_json(datadir, "logs")["entries"]
-        assert any("bootstrap peers can be reached" in e["message"] and e["level"] == "WARNING" for e in logs)
-    finally:
-        stop_daemon(proc)
 
 
 def test_bootstrap_sources_and_a_damaged_bootstrap_file(tmp_path: Path) -> None:

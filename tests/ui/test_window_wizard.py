@@ -52,8 +52,13 @@ def test_wizard_creates_wallet_and_saves_choices(qtbot, gui, devnet_daemon) -> N
     w.device.setCurrentIndex(w.device.findData("cpu"))
     click(qtbot, w.next_button)
     w.always_radio.setChecked(True)
+    click(qtbot, w.next_button)
+    assert w.flow.current is Step.NETWORK and w.network_radios["devnet"].isChecked(), "the saved network is offered"
+    before = devnet_daemon.rpc("config.get")["config"]["network"]
     with qtbot.waitSignal(w.accepted, timeout=10000):
         click(qtbot, w.next_button)
+    assert devnet_daemon.rpc("config.get")["config"]["network"] == before, "keeping the network changes nothing"
+    assert not w.network_changed
 
     # the daemon has the wallet, the choices are in its config, and the phrase shown is the wallet's
     status = devnet_daemon.rpc("status")

@@ -38,7 +38,8 @@ def ready(**kw: object) -> Answers:
     (Step.CONFIRM_SEED, ready(), Step.DEVICE),
     (Step.RESTORE_SEED, ready(action=Action.RESTORE), Step.PASSWORD),
     (Step.DEVICE, ready(), Step.MINING_MODE),
-    (Step.MINING_MODE, ready(mode="always"), Step.DONE),
+    (Step.MINING_MODE, ready(mode="always"), Step.NETWORK),
+    (Step.NETWORK, ready(chain="testnet"), Step.DONE),
 ])
 def test_next_step(step: Step, answers: Answers, expected: Step) -> None:
     assert next_step(step, answers) is expected
@@ -55,6 +56,7 @@ def test_next_step(step: Step, answers: Answers, expected: Step) -> None:
     (Step.RESTORE_SEED, ready(phrase="a b c"), "you typed 3"),
     (Step.DEVICE, ready(device=""), "Pick the device"),
     (Step.MINING_MODE, ready(mode="sometimes"), "Choose when"),
+    (Step.NETWORK, ready(chain="mainnet"), "Choose the network"),
     (Step.DONE, ready(), "finished"),
 ])
 def test_refusals_say_what_is_missing(step: Step, answers: Answers, message: str) -> None:
@@ -69,7 +71,7 @@ def test_restore_accepts_standard_lengths_only() -> None:
 
 def test_create_path_and_no_way_back_past_the_wallet() -> None:
     flow = WizardFlow(wallet_exists=False)
-    assert not flow.can_go_back() and flow.progress() == (1, 6)
+    assert not flow.can_go_back() and flow.progress() == (1, 7)
     flow.answers.action = Action.CREATE
     flow.advance()
     assert flow.can_go_back()
@@ -83,10 +85,12 @@ def test_create_path_and_no_way_back_past_the_wallet() -> None:
     assert flow.can_go_back() and flow.back() is Step.SHOW_SEED, "the phrase can be looked at again"
     flow.advance()
     flow.answers.confirm_words = {p: f"w{p}" for p in positions}
-    assert flow.advance() is Step.DEVICE and flow.progress() == (5, 6)
+    assert flow.advance() is Step.DEVICE and flow.progress() == (5, 7)
     flow.answers.device = "cpu"
     flow.advance()
     flow.answers.mode = "always"
+    assert flow.advance() is Step.NETWORK
+    flow.answers.chain = "testnet"
     assert flow.advance() is Step.DONE and flow.finished and not flow.can_go_back()
     with pytest.raises(FlowError):
         flow.back()
@@ -94,7 +98,7 @@ def test_create_path_and_no_way_back_past_the_wallet() -> None:
 
 def test_existing_wallet_starts_at_device() -> None:
     flow = WizardFlow(wallet_exists=True)
-    assert flow.current is Step.DEVICE and flow.progress() == (1, 2)
+    assert flow.current is Step.DEVICE and flow.progress() == (1, 3)
 
 
 def test_confirm_positions_are_distinct_and_in_range() -> None:
