@@ -73,7 +73,7 @@ def read_images(folder: Path) -> Samples:
     decoded to 8-bit grey levels with Qt (no new dependency); every image must have one size."""
     from PySide6.QtGui import QImage
 
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise DataError(f"{folder}: an image folder needs one subfolder per class (at least 2), found {len(classes)}")
     if len(classes) > MAX_CLASSES:

@@ -14,15 +14,15 @@ from app.miner.datasets import load_split, parse_shard
 from app.miner.packing import DataError, pack_path
 
 
-def write_images(root: Path, sizes: dict[str, list[tuple[int, int]]]) -> Path:
-    """PNG files `root/<class>/<i>.png` of the given (width, height), grey levels that differ per class."""
+def write_images(root: Path, sizes: dict[str, list[tuple[int, int]]], suffix: str = ".png") -> Path:
+    """Image files `root/<class>/<i><suffix>` of the given (width, height), grey levels that differ per class."""
     from PySide6.QtGui import QImage
 
     for k, (label, dims) in enumerate(sorted(sizes.items())):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i, (w, h) in enumerate(dims):
             pixels = np.full((h, w), 60 * k + i, dtype=np.uint8)
-            assert QImage(pixels.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).save(str(root / label / f"{i}.png"))
+            assert QImage(pixels.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).save(str(root / label / f"{i}{suffix}"))
     return root
 
 
@@ -40,6 +40,14 @@ def test_image_folder_packs_to_cnn_shards_that_load_like_shipped_data(tmp_path: 
     # each class's grey level (60 k + i) came through decoding with its label
     assert all(int(x[0, 0]) // 60 == int(y) for x, y in zip(train.inputs, train.targets))
     assert pack_path(root).root == p.root  # deterministic: same files, same root
+    (root / ".thumbnails").mkdir()  # a hidden folder is no class
+    assert pack_path(root).root == p.root
+
+
+def test_jpeg_images_decode_too(tmp_path: Path) -> None:
+    root = write_images(tmp_path / "jpegs", {"a": [(6, 4)] * 3, "b": [(6, 4)] * 3}, suffix=".jpg")
+    p = pack_path(root)
+    assert p.model == "mlp" and dict(p.hyperparams)["inputs"] == "24"  # 6x4 is not square: the MLP
 
 
 def test_text_packs_to_tiny_lm_windows_shifted_by_one(tmp_path: Path) -> None:
