@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,37 @@ class LightClient:
                 except InvalidProof:
                     continue
         raise InvalidProof(f"no proof matched a verified header after {ATTEMPTS} attempts")
+
+    def prove_any(self, peers: Sequence[str], address: bytes, attempts: int = 2) -> ProvenAnswer:
+        """The account at `address` from the first of `peers` whose answer is proven; a peer that serves
+        a proof no verified header backs (a lie about a balance), or headers that do not verify, is
+        refused and the next one asked. Raises `InvalidProof` listing every refusal if none is proven."""
+        refused: list[tuple[str, str]] = []
+        for peer in peers:
+            try:
+                for _ in range(attempts):
+                    self.sync(peer)
+                    proof = AccountProof.decode(self.net.call(lambda h: h.call_state_proof(peer, address),
+                                                              timeout_s=30))
+                    for header in reversed(self.headers.recent):
+                        try:
+                            return ProvenAnswer(proof.verify(header.state_root), header, peer, tuple(refused))
+                        except InvalidProof:
+                            continue
+                raise InvalidProof("its account proof matches no verified header's state root")
+            except Exception as exc:  # noqa: BLE001 - any failure of this peer: refuse it, ask the next
+                refused.append((peer, f"{type(exc).__name__}: {exc}"))
+        raise InvalidProof("no peer gave a proven answer: " + "; ".join(f"{p[:12]}: {why}" for p, why in refused))
+
+
+@dataclass(frozen=True)
+class ProvenAnswer:
+    """An account proven against a verified header, the peer that served it, and the peers refused first."""
+
+    account: Any
+    header: BlockHeader
+    peer: str
+    refused: tuple[tuple[str, str], ...]
 
 
 def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], datadir: Path) -> dict[str, Any]:
