@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.core.bft import check_proposal_evidence
 from app.core.admission import check_task_post
+from app.core.bft import check_proposal_evidence
 from app.core.consensus import check_evidence
 from app.core.encoding import Record
 from app.core.errors import PotError
@@ -43,14 +43,16 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
 
     def validate(peer: str, record: Record) -> Verdict:
         state = head()
+        if isinstance(record, TaskPost):  # a degenerate or underpriced task: InadmissibleTask -> REJECT, whatever
+            # the sender's nonce or funds (an inadmissible post is never valid, later or elsewhere: relaying it is
+            # the relayer's fault); pure and cheap, so it runs before the state-dependent precheck
+            check_task_post(record.spec, record.fee_per_round, state.params.min_fee_per_gflop)
         if isinstance(record, (Transfer, Bond, Unbond, TaskPost)) and precheck(record, state) is not None:
             return Verdict.IGNORE
         if isinstance(record, WorkReceipt) and not for_open_round(record, state):
             return Verdict.IGNORE
         if isinstance(record, (Transfer, Bond, Unbond, TaskPost, WorkReceipt)):
             record.verify_signature()  # raises InvalidSignature -> REJECT
-            if isinstance(record, TaskPost):  # a degenerate or underpriced task: InadmissibleTask -> REJECT
-                check_task_post(record.spec, record.fee_per_round, state.params.min_fee_per_gflop)
             return Verdict.ACCEPT
         if isinstance(record, Vote):
             members = set(state.committee.members) | set(state.next_committee.members)

@@ -21,6 +21,7 @@ from app.node.gossip import make_validator
 from app.node.mempool import Mempool
 from tests.core.chainkit import Chain, spec
 
+
 def _sgd(lr: str) -> tuple[tuple[str, str], ...]:
     return (("lr", lr), ("momentum", "0"), ("weight_decay", "0"))
 
@@ -32,7 +33,7 @@ DEGENERATE = [
     ("momentum-too-high", dict(optimizer_params=(("lr", "0.1"), ("momentum", "0.999"), ("weight_decay", "0"))), None),
     ("batch-too-small", dict(batch_size=1), None),
     ("too-many-steps", dict(local_steps=1_000_000, checkpoint_interval=1000), None),
-    ("too-many-rounds", dict(rounds=1_000_000), 0),  # a fee the poster can escrow, so gossip looks further
+    ("too-many-rounds", dict(rounds=1_000_000), None),  # an escrow no one can pay: still REJECT, not IGNORE
     ("unknown-model", dict(model="mlp-tiny"), None),
     ("fee-too-low", {}, 0),
 ]

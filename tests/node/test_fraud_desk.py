@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from app.core import admission
 from app.core.blobstore import BlobStore
 from app.core.state import REWARD_CLAWED, DuplicateFraudProof
 from app.core.types import FraudProof, TaskPost
@@ -42,7 +43,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     demo.seed_blobs(blobs, spec)
     chain = Chain(params=PARAMS.replace(chain_id=CHAIN))
     owner = chain.users[0]
-    post = TaskPost(CHAIN, owner.public_key, chain.next_nonce(owner), spec, 1_000, 1, b"\0" * 64).signed_by(owner)
+    fee = admission.min_fee_per_round(spec, chain.params.min_fee_per_gflop)  # the admission floor (issue 12)
+    post = TaskPost(CHAIN, owner.public_key, chain.next_nonce(owner), spec, fee, 1, b"\0" * 64).signed_by(owner)
     chain.advance([post])
     chain.advance()  # the round's anchor is filled in from the next block's prev_hash
     task_id = post.tx_id
