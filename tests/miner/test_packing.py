@@ -77,6 +77,7 @@ def test_numpy_arrays_npz_and_folder_pack_to_mlp(tmp_path: Path) -> None:
     ("unreadable-image", "not a readable PNG or JPEG"),
     ("one-class", "at least 2"),
     ("pickled", "without pickle"),
+    ("pickled-npy", "without pickle"),
     ("float", "integers 0..255"),
     ("out-of-range", "integers 0..255"),
     ("count-mismatch", "first dimension"),
@@ -99,6 +100,11 @@ def test_bad_data_is_refused_with_a_clear_error(tmp_path: Path, case: str, needl
     elif case == "pickled":
         path = tmp_path / "p.npz"
         np.savez(path, inputs=np.array([{"x": 1}] * 3, dtype=object), targets=np.arange(3))
+    elif case == "pickled-npy":
+        path = tmp_path / "arrays"
+        path.mkdir()
+        np.save(path / "inputs.npy", np.array([{"x": 1}] * 3, dtype=object), allow_pickle=True)
+        np.save(path / "targets.npy", np.arange(3))
     elif case == "float":
         path = tmp_path / "f.npz"
         np.savez(path, inputs=np.random.rand(4, 3), targets=np.arange(4) % 2)
