@@ -57,7 +57,7 @@ class Reach:
 def decide(chain: str, bootstrap: int, connected: int, waited_s: float, grace_s: float = GRACE_S) -> Reach:
     """The reach of a node on `chain` that has `connected` peers, `waited_s` after it started dialing."""
     if chain == "devnet":
-        return Reach(PRACTICE, chain, bootstrap, connected, "Practice network (local): peers run on this computer")
+        return Reach(PRACTICE, chain, bootstrap, connected, "Practice network (a devnet, not the public test network)")
     if connected > 0:
         return Reach(CONNECTED, chain, bootstrap, connected, f"Connected to the {chain} ({connected} peers)")
     if bootstrap == 0:
