@@ -19,6 +19,13 @@ COMMANDS += [
      _node_cli.run_light),
 ]
 
+from app.node import cli_network as _network_cli  # noqa: E402
+
+COMMANDS += [
+    ("network", "an operator's genesis ceremony: validator cards, the chain's files, the first task",
+     _network_cli.add_network_args, _network_cli.run_network),
+]
+
 from app import cli_client as _client, cli_daemon as _daemon, cli_wallet as _wallet  # noqa: E402
 
 COMMANDS += [
