@@ -8,7 +8,9 @@ Per tiny-lm rung (app.miner.registry.SIZE_LADDER), for one round of H steps with
               over one checkpoint (goal <= 3); beside it what keeping all H/k checkpoints would take
 - fetched   : the bytes a verifier fetches for one receipt at q (its fixed draw), on this configuration
               (exact replay: segment ends checked by hash, not fetched)
-- verify    : the verifier's gather + replay wall time, and over training (goal <= 0.05)
+- fetch     : the verifier's gather (here from the miner's disk into its own, fsynced; a network in use)
+- verify    : the verifier's replay (checks, decoding, q segments re-executed), and over training
+              (goal <= 0.05)
 - recomp    : the miner's time to re-compute the challenged checkpoints it did not keep, answering
               the verifier (from the nearest kept one: up to a round's training, half on average)
 - aggregate : aggregating the round's verified updates (usefulness rule on the held-out split)
@@ -50,7 +52,7 @@ from app.miner.recompute import recompute_checkpoints  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
 from app.miner.tensors import decode_tensors  # noqa: E402
 from app.miner.verify import TaskView  # noqa: E402
-from app.node.work import TrainingWork  # noqa: E402
+from app.node.work import Gathered, TrainingWork  # noqa: E402
 from bench_training import bare_loop, pot_loop  # noqa: E402
 
 CHAIN = "bench"
@@ -119,11 +121,16 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
                         key=crypto.SigningKey.from_seed(bytes([77]) * 32))
     view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
     work.training_data(spec)  # loaded once per task, not per receipt
+    t0 = time.perf_counter()
+    gathered = work.gather(outs[0].receipt, view)  # the network part (here: the miner's disk, fsynced copies)
+    fetch_s = time.perf_counter() - t0 - recompute_s[0]  # the miner's re-computation is not the verifier's
+    if not isinstance(gathered, Gathered):
+        raise SystemExit(f"{name}: the honest receipt was refused: {gathered.verdict}")
     synchronize(device)
     t0 = time.perf_counter()
-    checked = work.check(outs[0].receipt, view)
+    checked = work.replay(outs[0].receipt, view, gathered)
     synchronize(device)
-    verify_s = time.perf_counter() - t0 - recompute_s[0]  # the miner's re-computation is not the verifier's
+    verify_s = time.perf_counter() - t0
     if not checked.verdict.accepted:
         raise SystemExit(f"{name}: the honest receipt was refused: {checked.verdict}")
 
@@ -147,7 +154,8 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
             cpu_pairs.append(bare.cpu / pot.cpu)
         ratio, cpu_ratio = statistics.median(pairs), statistics.median(cpu_pairs)
     return {"params": params, "train_s": train_s, "ckpt": ckpt, "disk": disk, "all_kept": base + ckpt * segment_count(spec),
-            "fetched": sum(fetched), "verify_s": verify_s, "recompute_s": recompute_s[0], "aggregate_s": aggregate_s, "pot_bare": ratio,
+            "fetched": sum(fetched), "fetch_s": fetch_s, "verify_s": verify_s, "recompute_s": recompute_s[0],
+            "aggregate_s": aggregate_s, "pot_bare": ratio,
             "pot_bare_cpu": cpu_ratio}
 
 
@@ -177,7 +185,7 @@ def main() -> None:
     print(f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
           f"q={args.q} miners={args.miners} keep={args.keep}")
     head = (f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
-            f"{'all-kept MB':>11} {'fetched MB':>10} {'verify s':>8} {'verify/train':>12} {'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
+            f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} {'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
     print(head)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,7 +195,8 @@ def main() -> None:
             mb = 1e6
             print(f"{name:>4} {r['params']:>10,.0f} {r['train_s']:>8.2f} {r['ckpt'] / mb:>8.1f} {r['disk'] / mb:>8.1f} "
                   f"{r['disk'] / r['ckpt']:>9.2f} {r['all_kept'] / mb:>11.1f} {r['fetched'] / mb:>10.1f} "
-                  f"{r['verify_s']:>8.2f} {r['verify_s'] / r['train_s']:>12.3f} {r['recompute_s']:>8.2f} {r['aggregate_s']:>7.2f} "
+                  f"{r['fetch_s']:>7.2f} {r['verify_s']:>8.2f} {r['verify_s'] / r['train_s']:>12.3f} "
+                  f"{r['recompute_s']:>8.2f} {r['aggregate_s']:>7.2f} "
                   f"{r['pot_bare']:>8.3f} {r['pot_bare_cpu']:>7.3f}", flush=True)
     if len(rows) > 1:
         print("growth with the parameter count (log-log slope, first to last rung; 1 = linear):")
