@@ -153,7 +153,8 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
             pairs.append(bare.wall / pot.wall)
             cpu_pairs.append(bare.cpu / pot.cpu)
         ratio, cpu_ratio = statistics.median(pairs), statistics.median(cpu_pairs)
-    return {"params": params, "train_s": train_s, "ckpt": ckpt, "disk": disk, "all_kept": base + ckpt * segment_count(spec),
+    return {"params": params, "train_s": train_s, "ckpt": ckpt, "disk": disk,
+            "all_kept": base + ckpt * segment_count(spec),
             "fetched": sum(fetched), "fetch_s": fetch_s, "verify_s": verify_s, "recompute_s": recompute_s[0],
             "aggregate_s": aggregate_s, "pot_bare": ratio,
             "pot_bare_cpu": cpu_ratio}
@@ -185,7 +186,8 @@ def main() -> None:
     print(f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
           f"q={args.q} miners={args.miners} keep={args.keep}")
     head = (f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
-            f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} {'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
+            f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} "
+            f"{'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
     print(head)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

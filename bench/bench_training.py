@@ -7,6 +7,7 @@ receipt. Runs alternate (bare, PoT, bare, PoT, ...) so both see the same machine
 the median of the per-pair ratios. Device: CUDA when present, else MPS, else CPU.
 
     python bench/bench_training.py [--rounds 5] [--store memory|disk]
+    python bench/bench_training.py --size xl --steps 40 --k 20 --batch 16   # a size-ladder tiny-lm
 """
 
 from __future__ import annotations
@@ -85,12 +86,23 @@ def main() -> None:
     ap.add_argument("--model", choices=("mlp", "cnn", "tiny-lm"), default="mlp")
     ap.add_argument("--steps", type=int, default=None, help="H (default: the default task's)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1 keeps a shared machine's noise down)")
+    ap.add_argument("--size", choices=tuple(registry.SIZE_LADDER), default=None,
+                    help="a size-ladder tiny-lm (implies --model tiny-lm)")
+    ap.add_argument("--k", type=int, default=None, help="steps per checkpoint (default: the default task's)")
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the default task's)")
     args = ap.parse_args()
     device = select_device("auto", cpu_threads=args.threads)
     spec = demo.default_task_spec()
-    if args.model != "mlp":
+    if args.size is not None:
+        spec = demo.task_spec("fables", "tiny-lm", registry.SIZE_LADDER[args.size], local_steps=spec.local_steps,
+                              checkpoint_interval=spec.checkpoint_interval)
+    elif args.model != "mlp":
         dataset = "fables" if args.model == "tiny-lm" else "digits"
         spec = demo.task_spec(dataset, args.model, local_steps=spec.local_steps, checkpoint_interval=spec.checkpoint_interval)
+    if args.k:
+        spec = spec.replace(checkpoint_interval=args.k)
+    if args.batch:
+        spec = spec.replace(batch_size=args.batch)
     if args.steps:
         spec = spec.replace(local_steps=args.steps)
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +119,7 @@ def main() -> None:
     samples = spec.local_steps * spec.batch_size
     wall = [b.wall / p.wall for b, p in zip(bares, pots)]
     cpu = [b.cpu / p.cpu for b, p in zip(bares, pots)]
-    print(f"device={device.type} model={spec.model} H={spec.local_steps} k={spec.checkpoint_interval} batch={spec.batch_size} store={args.store} threads={torch.get_num_threads()}")
+    print(f"device={device.type} model={spec.model} size={args.size or '-'} H={spec.local_steps} k={spec.checkpoint_interval} batch={spec.batch_size} store={args.store} threads={torch.get_num_threads()}")
     print(f"bare loop : {samples / statistics.median(b.wall for b in bares):10.0f} samples/s (median of {args.rounds})")
     print(f"PoT loop  : {samples / statistics.median(p.wall for p in pots):10.0f} samples/s")
     print(f"throughput ratio PoT/bare, wall clock = {statistics.median(wall):.3f} (pairs: {', '.join(f'{x:.3f}' for x in wall)}; target >= 0.97)")
