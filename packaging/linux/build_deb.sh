@@ -22,6 +22,11 @@ ln -s /opt/potminer/potminer "$stage/usr/bin/potminer"
 ln -s /opt/potminer/potminer-gui "$stage/usr/bin/potminer-gui"
 install -m 0644 "$here/potminer.desktop" "$stage/usr/share/applications/potminer.desktop"
 install -m 0644 "$here/deb/copyright" "$stage/usr/share/doc/potminer/copyright"
+# The node as a service for operators (docs/OPERATOR.md): the unit, an example instance config, the guide.
+mkdir -p "$stage/usr/lib/systemd/system" "$stage/usr/share/doc/potminer/examples"
+install -m 0644 "$root_dir/packaging/systemd/potminer-node@.service" "$stage/usr/lib/systemd/system/potminer-node@.service"
+install -m 0644 "$root_dir/packaging/systemd/node.env.example" "$stage/usr/share/doc/potminer/examples/node.env"
+install -m 0644 "$root_dir/docs/OPERATOR.md" "$stage/usr/share/doc/potminer/OPERATOR.md"
 install -m 0644 "$root_dir/resources/icons/potminer.svg" "$stage/usr/share/icons/hicolor/scalable/apps/potminer.svg"
 for size in 16 22 24 32 48 64 128 256 512; do
     mkdir -p "$stage/usr/share/icons/hicolor/${size}x${size}/apps"
