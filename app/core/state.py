@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Annotated
 
-from app.core import admission, crypto, patience
+from app.core import admission, crypto, patience, tasktext
 from app.core.consensus import check_evidence, check_proposal_evidence
 from app.core.encoding import Bytes20, Bytes32, MaxLen, PublicKey32, Range, Record, ShortText, Uint64, encode
 from app.core.errors import (
@@ -694,6 +694,7 @@ class StateDraft:
         elif isinstance(tx, TaskPost):
             admission.check_task_post(tx.spec, tx.fee_per_round, self.params.min_fee_per_gflop)
             patience.check_patience(tx.spec)
+            tasktext.check_task_text(tx.spec)
             escrow = tx.fee_per_round * tx.spec.rounds
             _require_funds(acct.balance, escrow + tx.fee, "task escrow")
             task_id = tx.tx_id

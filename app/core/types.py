@@ -39,6 +39,8 @@ MAX_PARAMS = 32
 MAX_FRAUD_PROOFS_PER_BLOCK = 64
 MAX_PATIENCE_ROUNDS = 100_000
 MAX_MIN_IMPROVEMENT_MICRO = 10_000_000  # 10 nats: beyond any useful margin
+MAX_TASK_TITLE = 80  # code points
+MAX_TASK_DESCRIPTION = 500
 
 Param = tuple[Annotated[str, MaxLen(32)], Annotated[str, MaxLen(64)]]
 Params = Annotated[tuple[Param, ...], MaxLen(MAX_PARAMS)]
@@ -135,6 +137,10 @@ class TaskSpec(Record):
     # validation loss beating its best by `min_improvement_micro`; (0, 0) is no rule.
     patience_rounds: Annotated[int, Range(0, MAX_PATIENCE_ROUNDS)] = 0
     min_improvement_micro: Annotated[int, Range(0, MAX_MIN_IMPROVEMENT_MICRO)] = 0
+    # The requester's words for people (app/core/tasktext.py: plain text, checked at post): shown by
+    # the CLI and the window beside the hashes; never interpreted.
+    title: Annotated[str, MaxLen(MAX_TASK_TITLE)] = ""
+    description: Annotated[str, MaxLen(MAX_TASK_DESCRIPTION)] = ""
 
 
 @dataclass(frozen=True)

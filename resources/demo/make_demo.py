@@ -1,6 +1,7 @@
 """Rebuild the committed demo shards and resources/registry/datasets.json (run once, by hand).
 
     python resources/demo/make_demo.py /path/to/digits.csv.gz
+    python resources/demo/make_demo.py --digits-plus     # only digits-plus, from the committed digits shards
 
 The digits CSV is the UCI optical-digits test set that ships inside scikit-learn's wheel
 (sklearn/datasets/data/digits.csv.gz); scikit-learn is not a dependency of PoT Miner, the committed
@@ -28,6 +29,12 @@ DIGITS_TRAIN_SHARDS = 5
 DIGITS_VALIDATION = 297
 DIGITS_SHUFFLE_SEED = 0
 TEXT_CONTEXT = 64
+# digits-plus: each committed training image drawn again under random small affine moves and pixel
+# noise, so the devnet task sees 30,000 distinct images instead of 1,500 and keeps improving for
+# hundreds of rounds (issue 14); the validation split is digits' own, untouched.
+PLUS_SHARDS = 30
+PLUS_PER_SHARD = 1000
+PLUS_SEED = 14
 TEXT_VALIDATION_FRACTION = 0.1
 
 
@@ -54,6 +61,45 @@ def digits(csv_gz: Path) -> dict[str, object]:
     return _manifest("digits", "digits", shards, val)
 
 
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random rotation (+-15 deg), scale (0.85..1.15), shear (+-0.15) and shift (+-1 px) of 8x8 images
+    (0..16), bilinear, then each pixel +-1 with probability 0.15; rounded and clamped to 0..16."""
+    n = x.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    angle = uniform(-0.26, 0.26)
+    scale, shear = uniform(0.85, 1.15), uniform(-0.15, 0.15)
+    shift = (torch.randint(-1, 2, (n, 2), generator=gen).float() * 2 / 8).T
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin + shear, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1
+    )
+    grid = torch.nn.functional.affine_grid(theta, [n, 1, 8, 8], align_corners=False)
+    out = torch.nn.functional.grid_sample(x.float().unsqueeze(1), grid, align_corners=False).squeeze(1)
+    noise = torch.randint(-1, 2, out.shape, generator=gen) * (torch.rand(out.shape, generator=gen) < 0.15)
+    return (out + noise).round().clamp(0, 16).to(torch.uint8)
+
+
+def digits_plus() -> dict[str, object]:
+    from app.miner.datasets import parse_shard
+
+    listing = json.loads((ROOT / "resources" / "registry" / "datasets.json").read_text())
+    base = next(d for d in listing["datasets"] if d["name"] == "digits")
+    parts = [parse_shard((DEMO / "digits" / f"train-{i}.safetensors").read_bytes()) for i in range(len(base["shards"]))]
+    x, y = torch.cat([p.inputs for p in parts]), torch.cat([p.targets for p in parts])
+    gen = torch.Generator().manual_seed(PLUS_SEED)
+    folder = DEMO / "digits-plus"
+    shards = []
+    for i in range(PLUS_SHARDS):
+        idx = torch.randint(0, len(x), (PLUS_PER_SHARD,), generator=gen)
+        shards.append(_write(folder, f"train-{i}", _augment(x[idx], gen), y[idx]))
+    val = (DEMO / "digits" / "validation.safetensors").read_bytes()
+    (folder / "validation.safetensors").write_bytes(val)
+    return _manifest("digits-plus", "digits-plus", shards, blob_hash(val).hex())
+
+
 def text() -> dict[str, object]:
     raw = torch.tensor(list((DEMO / "text" / "corpus.txt").read_bytes()), dtype=torch.uint8)
     n = (len(raw) - 1) // TEXT_CONTEXT
@@ -72,8 +118,13 @@ def _manifest(name: str, folder: str, shards: list[str], validation: str) -> dic
 
 
 def main() -> None:
-    manifests = {"datasets": [digits(Path(sys.argv[1])), text()]}
     out = ROOT / "resources" / "registry" / "datasets.json"
+    if sys.argv[1:] == ["--digits-plus"]:
+        listing = json.loads(out.read_text())
+        listing["datasets"] = [d for d in listing["datasets"] if d["name"] != "digits-plus"] + [digits_plus()]
+        out.write_text(json.dumps(listing, indent=2) + "\n")
+        return
+    manifests = {"datasets": [digits(Path(sys.argv[1])), text(), digits_plus()]}
     out.write_text(json.dumps(manifests, indent=2) + "\n")
     print(out.read_text())
 
