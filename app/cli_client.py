@@ -90,6 +90,10 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     post.add_argument("--batch-size", type=int, default=32)
     post.add_argument("--fee-per-round", default="10", help="POT paid to the round's miners")
     post.add_argument("--fee", default="0.000001", help="transaction fee in POT")
+    post.add_argument("--title", default="", help="a short title people see beside the task id (plain text, "
+                      "at most 80 characters)")
+    post.add_argument("--description", default="", help="what the task trains and why (plain text, at most 500 "
+                      "characters)")
     post.add_argument("--lr", help="the optimiser's learning rate, a decimal like 0.001 (default: the shipped "
                       "task's); the chain refuses one that trains nothing or diverges")
     show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
@@ -104,7 +108,9 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
 
 def _task_text(t: dict[str, Any]) -> str:
     loss = "-" if t["validation_loss"] is None else f"{t['validation_loss']:.4f}"
-    return (f"task {t['task_id']}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
+    title = f"  {t['title']}" if t.get("title") else ""
+    words = "".join(f"\n  | {line}" for line in str(t.get("description") or "").splitlines())
+    return (f"task {t['task_id']}{title}{words}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
             f"validation loss {loss}, escrow {t['escrow_text']}")
 
 
@@ -118,6 +124,8 @@ def run_task(args: argparse.Namespace) -> int:
             params["data"] = str(Path(args.data).expanduser().resolve())
         if args.lr:
             params["lr"] = args.lr
+        if args.title or args.description:
+            params.update(title=args.title, description=args.description)
         # packing up to 256 MB of files, or fetching a large checkpoint, takes longer than a plain call
         return output(args, call(args, "task.post", params, timeout=SLOW_CALL_S if args.data else 60),
                       lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block")

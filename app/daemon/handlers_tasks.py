@@ -7,10 +7,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core import admission
+from app.core import admission, tasktext
 from app.core.hashing import blob_hash
 from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
-from app.core.types import NO_SIGNATURE, TaskPost, TaskSpec
+from app.core.types import MAX_TASK_DESCRIPTION, MAX_TASK_TITLE, NO_SIGNATURE, TaskPost, TaskSpec
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.daemon.handlers_wallet import node_account
 from app.miner import demo, packing, registry
@@ -37,13 +37,16 @@ def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
             "rounds": spec.rounds, "model": spec.model, "local_steps": spec.local_steps,
             "checkpoint_interval": spec.checkpoint_interval, "batch_size": spec.batch_size,
             "checkpoint": task.checkpoint.hex(), "validation_loss": None if loss is None else loss / 1e6,
-            "escrow": task.escrow, "escrow_text": format_amount(task.escrow)}
+            "escrow": task.escrow, "escrow_text": format_amount(task.escrow),
+            "title": spec.title, "description": spec.description,  # the requester's plain text (core/tasktext.py)
+            "patience_rounds": spec.patience_rounds, "stale_rounds": task.stale_rounds}
 
 
 def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def post(dataset: str, model: str, rounds: int, local_steps: int, checkpoint_interval: int, batch_size: int,
-             fee_per_round: str, fee: str, data: str, name: str, context: int, lr: str) -> dict[str, Any]:
+             fee_per_round: str, fee: str, data: str, name: str, context: int, lr: str, title: str = "",
+             description: str = "") -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
         if data:  # the requester's own files: packed and checked before anything is stored or sent
@@ -59,6 +62,8 @@ def register(server: RpcServer, s: Services) -> None:
         if lr:  # the optimiser's learning rate instead of the shipped default (canonical decimal text)
             spec = dataclasses.replace(spec, optimizer_params=tuple((k, lr if k == "lr" else v)
                                                                     for k, v in spec.optimizer_params))
+        spec = dataclasses.replace(spec, title=title, description=description)
+        tasktext.check_task_text(spec)  # InvalidTaskText names the character, before anything is sent
         # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
         # its bound, before anything is stored or sent
         admission.check_task_post(spec, per_round, node.state.params.min_fee_per_gflop)
@@ -118,6 +123,8 @@ def register(server: RpcServer, s: Services) -> None:
         "name": Param(str, default="", max_length=64),
         "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
         "lr": Param(str, default="", max_length=40),
+        "title": Param(str, default="", max_length=MAX_TASK_TITLE),
+        "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
     })
     server.register("task.result", result, {"task_id": Param(str, max_length=128),
                                             "path": Param(str, max_length=4096)})

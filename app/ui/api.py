@@ -262,6 +262,8 @@ class Task:
     rounds: int = 0
     validation_loss: float | None = None
     escrow: int = 0  # grains still held for the rounds to come
+    title: str = ""  # the requester's plain text (shown as plain text, never as rich text)
+    description: str = ""
 
     @property
     def rounds_left(self) -> int:

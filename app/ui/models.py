@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -108,13 +109,20 @@ class PeersModel(RecordModel[api.Peer]):
         ], parent)
 
 
+def plain_tooltip(*parts: str) -> str:
+    """Text a requester wrote, as a tooltip that shows it literally: Qt guesses rich text in tooltips,
+    so it is escaped inside an explicit rich-text wrapper (a '<b>' in a description stays '<b>')."""
+    return "<qt>" + "<br>".join(html.escape(p).replace("\n", "<br>") for p in parts if p) + "</qt>"
+
+
 TASK_STATUS = {"open": "training", "finished": "finished", "expired": "expired"}
 
 
 class TasksModel(RecordModel[api.Task]):
     def __init__(self, parent: Any = None) -> None:
         super().__init__([
-            Column("Task", lambda t: t.task_id[:16] + "…", tooltip=lambda t: t.task_id),
+            Column("Task", lambda t: t.title or t.task_id[:16] + "…",
+                   tooltip=lambda t: plain_tooltip(t.task_id, t.description)),
             Column("Model", lambda t: t.model),
             Column("Status", lambda t: TASK_STATUS.get(t.status, t.status)),
             Column("Round", lambda t: f"{min(t.round, t.rounds)} of {t.rounds}", right=True),

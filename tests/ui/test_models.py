@@ -169,3 +169,20 @@ def test_progress_events_update_mining_without_polling(qapp) -> None:  # type: i
     model._progress_at = None  # events missed: the poll asks the daemon
     model._poll_mining()
     assert client.calls == [api.MINING_STATE]
+
+
+def test_a_task_shows_its_title_and_its_description_only_as_literal_text() -> None:
+    from app.cli_client import _task_text
+    from app.ui.models import TasksModel, plain_tooltip
+
+    task = api.Task(task_id="ab" * 32, status="open", model="mlp", rounds=5, title="Digits <b>bold</b>",
+                    description="line one\n<img src=x>")
+    model = TasksModel()
+    model.set_records([task])
+    index = model.index(0, 0)
+    assert model.data(index) == "Digits <b>bold</b>"
+    assert plain_tooltip(task.task_id, task.description) == "<qt>" + "ab" * 32 + "<br>line one<br>&lt;img src=x&gt;</qt>"
+    text = _task_text({"task_id": task.task_id, "title": task.title, "description": task.description,
+                       "status": "open", "round": 0, "rounds": 5, "model": "mlp", "validation_loss": None,
+                       "escrow_text": "1 POT"})
+    assert text.splitlines()[:3] == [f"task {task.task_id}  Digits <b>bold</b>", "  | line one", "  | <img src=x>"]
