@@ -6,7 +6,7 @@ receipts with their traces (each from its own key, so each has its own data orde
 receipt then meets what the network does:
 
 - a committee of 4 verifiers, each with its own key and its fixed draw of q = 2 segments
-  (`app.miner.challenge`), re-executing them with `Verifier.verify` (exact replay in the receipt's
+  (`app.pot.challenge`), re-executing them with `Verifier.verify` (exact replay in the receipt's
   configuration, per-tensor bounds otherwise); a challenged blob the miner withholds is `unavailable`;
   each member is then asked *again* (what a withholding miner waits for): the draw must not change;
 - if every member accepted: 4 auditors over the vesting window, each re-executing `--audit-segments`
@@ -43,13 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core import crypto  # noqa: E402
 from app.core.types import TaskSpec  # noqa: E402
-from app.miner import config, demo, optim, tolerance  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import Split, load_dataset  # noqa: E402
+from app.miner import demo  # noqa: E402
 from app.miner.loop import RoundOutput  # noqa: E402
-from app.miner.proof import segment_count  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
-from app.miner.verify import DEFAULT_Q, TaskView, Verifier  # noqa: E402
+from app.pot import config, optim, tolerance  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import Split, load_dataset  # noqa: E402
+from app.pot.proof import segment_count  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
+from app.pot.verify import DEFAULT_Q, TaskView, Verifier  # noqa: E402
 from tests.adversarial.backdoor import poison  # noqa: E402
 from tests.adversarial.cheats import ANCHOR, CHAIN, TASK_ID, mine  # noqa: E402
 

@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core import crypto  # noqa: E402
 from app.core.patience import next_progress  # noqa: E402
 from app.miner import demo  # noqa: E402
-from app.miner.aggregate import aggregate_round  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import load_dataset, load_split  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
-from app.miner.usefulness import paired_score, sample_losses  # noqa: E402
 from app.node.devnet import DevnetConfig  # noqa: E402
+from app.pot.aggregate import aggregate_round  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import load_dataset, load_split  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
+from app.pot.usefulness import paired_score, sample_losses  # noqa: E402
 
 TASK = bytes(32)
 

@@ -1,6 +1,6 @@
 """The proof's costs along the registry's size ladder (issue 14): do they stay bounded as the model grows?
 
-Per tiny-lm rung (app.miner.registry.SIZE_LADDER), for one round of H steps with a checkpoint every k:
+Per tiny-lm rung (app.pot.registry.SIZE_LADDER), for one round of H steps with a checkpoint every k:
 
 - train     : the miner's round (train_round on a disk blob store, as the node runs it)
 - ckpt      : one checkpoint's bytes (parameters + AdamW state)
@@ -40,20 +40,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_training import bare_loop, pot_loop  # noqa: E402
+
 from app.core import crypto  # noqa: E402
 from app.core.blobstore import BlobStore  # noqa: E402
-from app.miner import demo, registry  # noqa: E402
-from app.miner.aggregate import aggregate_round  # noqa: E402
-from app.miner.datasets import load_dataset, load_split  # noqa: E402
+from app.miner import demo  # noqa: E402
 from app.miner.devices import select_device, synchronize  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
-from app.miner.proof import segment_count  # noqa: E402
 from app.miner.recompute import recompute_checkpoints  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
-from app.miner.verify import TaskView  # noqa: E402
 from app.node.work import Gathered, TrainingWork  # noqa: E402
-from bench_training import bare_loop, pot_loop  # noqa: E402
+from app.pot import registry  # noqa: E402
+from app.pot.aggregate import aggregate_round  # noqa: E402
+from app.pot.datasets import load_dataset, load_split  # noqa: E402
+from app.pot.proof import segment_count  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
+from app.pot.verify import TaskView  # noqa: E402
 
 CHAIN = "bench"
 TASK = bytes(32)

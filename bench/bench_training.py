@@ -26,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core import crypto  # noqa: E402
 from app.core.blobstore import BlobStore  # noqa: E402
-from app.miner import demo, optim, registry  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import load_dataset  # noqa: E402
+from app.miner import demo  # noqa: E402
 from app.miner.devices import select_device, synchronize  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
+from app.pot import optim, registry  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import load_dataset  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
 
 
 class Clock:

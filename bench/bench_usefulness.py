@@ -1,7 +1,7 @@
 """Honest noise of the usefulness rule: how honest updates score on the held-out loss, round by round.
 
 Honest miners (each its own key, so its own data order) train every round from the global
-checkpoint; each update is scored against the base by the paired rule of `app.miner.usefulness`
+checkpoint; each update is scored against the base by the paired rule of `app.pot.usefulness`
 (z = delta / se, and whether the rule keeps it), then the round's aggregate (`aggregate_round`, the
 rule applied) becomes the next base. Printed per round: the base's held-out loss, the aggregate's z,
 the honest updates' z, and how many the rule left out. docs/PROTOCOL.md (Part 4, section 9) quotes two
@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core import crypto  # noqa: E402
 from app.miner import demo  # noqa: E402
-from app.miner.aggregate import aggregate_round  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import load_dataset, load_split  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
-from app.miner.usefulness import paired_score, sample_losses  # noqa: E402
+from app.pot.aggregate import aggregate_round  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import load_dataset, load_split  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
+from app.pot.usefulness import paired_score, sample_losses  # noqa: E402
 
 TASK = bytes(32)
 ANCHOR = bytes([7]) * 32

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core import crypto  # noqa: E402
 from app.miner import demo  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import load_dataset  # noqa: E402
 from app.miner.devices import DutyCycle, select_device  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import load_dataset  # noqa: E402
 
 
 def load(spec, store, data, device, folder: Path, fraction: float, n: int) -> float:  # type: ignore[no-untyped-def]

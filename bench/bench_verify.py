@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core import crypto  # noqa: E402
 from app.core.blobstore import BlobStore  # noqa: E402
 from app.miner import demo  # noqa: E402
-from app.miner.datasets import load_dataset  # noqa: E402
 from app.miner.devices import select_device, synchronize  # noqa: E402
 from app.miner.loop import RoundJob, RoundOutput, train_round  # noqa: E402
-from app.miner.proof import segment_count  # noqa: E402
 from app.miner.resume import ResumeDir  # noqa: E402
-from app.miner.verify import DEFAULT_Q, TaskView, Verifier  # noqa: E402
+from app.pot.datasets import load_dataset  # noqa: E402
+from app.pot.proof import segment_count  # noqa: E402
+from app.pot.verify import DEFAULT_Q, TaskView, Verifier  # noqa: E402
 
 CHAIN = "bench"
 TASK = bytes(32)
@@ -52,10 +52,10 @@ def noise(device: torch.device) -> None:
     committed checkpoint recorded. For contrast: the same segments replayed with another miner's data
     order, with poisoned labels, and with half the steps.
     """
-    from app.miner.datasets import Split
-    from app.miner.engine import Session, run_steps
-    from app.miner.tensors import decode_tensors
-    from app.miner.tolerance import distances
+    from app.pot.datasets import Split
+    from app.pot.engine import Session, run_steps
+    from app.pot.tensors import decode_tensors
+    from app.pot.tolerance import distances
 
     def relative_distance(got, end, start) -> float:  # type: ignore[no-untyped-def]
         """The largest per-tensor distance (per kind: scripts/measure_tolerances.py)."""
@@ -74,7 +74,7 @@ def noise(device: torch.device) -> None:
             job = RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint)
             out = train_round(job, key, store, data, device=device, resume=ResumeDir(Path(tmp) / "r"))
             assert isinstance(out, RoundOutput)
-            from app.miner.datasets import round_seed
+            from app.pot.datasets import round_seed
 
             seed = round_seed(ANCHOR, key.public_key, TASK, 0)
             other = round_seed(ANCHOR, bytes([6]) * 32, TASK, 0)

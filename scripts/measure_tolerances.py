@@ -1,4 +1,4 @@
-"""Measure honest replay noise per tensor kind, and the distance of cheating, behind app.miner.tolerance.
+"""Measure honest replay noise per tensor kind, and the distance of cheating, behind app.pot.tolerance.
 
 For each registry model (digits MLP, digits CNN, the fables transformer) a miner trains one round
 (H=200 steps, k=20, batch 32, AdamW) with 1 and with 2 CPU threads (or on `--device cuda`), keeping every
@@ -29,11 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.miner import demo  # noqa: E402
-from app.miner.blobs import MemoryBlobStore  # noqa: E402
-from app.miner.datasets import Split, load_dataset, round_seed  # noqa: E402
-from app.miner.engine import Session, run_steps  # noqa: E402
-from app.miner.tensors import decode_tensors  # noqa: E402
-from app.miner.tolerance import INTEGER_SLOTS, distances, kind_of  # noqa: E402
+from app.pot.blobs import MemoryBlobStore  # noqa: E402
+from app.pot.datasets import Split, load_dataset, round_seed  # noqa: E402
+from app.pot.engine import Session, run_steps  # noqa: E402
+from app.pot.tensors import decode_tensors  # noqa: E402
+from app.pot.tolerance import INTEGER_SLOTS, distances, kind_of  # noqa: E402
 
 ANCHOR = bytes([1]) * 32
 TASK = bytes(32)

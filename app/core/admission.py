@@ -1,6 +1,6 @@
 """Which tasks the chain admits, and what one training step of a task costs (torch-free).
 
-The registry (`app.miner.registry`) builds models with torch; the state machine must not import it,
+The registry (`app.pot.registry`) builds models with torch; the state machine must not import it,
 yet it must refuse a task whose training is degenerate (a learning rate of 0 that trains nothing, a
 diverging one, batch 1, a million steps per round) and price a task by its compute. This module
 mirrors what the chain needs of the registry: each model's hyper-parameter schema, its forward FLOPs
@@ -29,7 +29,7 @@ MIN_BATCH = 8  # below this one step's gradient is mostly noise: batch 1 is a pe
 MAX_BATCH = 4096
 MAX_LOCAL_STEPS = 100_000  # per round: a round must end in hours on a volunteer's machine, not weeks
 MAX_ROUNDS = 100_000
-MAX_CHECKPOINTS = 4096  # per round (app.miner.proof.MAX_CHECKPOINTS; pinned by the registry test)
+MAX_CHECKPOINTS = 4096  # per round (app.pot.proof.MAX_CHECKPOINTS; pinned by the registry test)
 MAX_FLOPS_PER_STEP = 2 * 10**12  # ~1 s of a consumer GPU per step: more is not volunteer work
 MAX_FLOPS_PER_ROUND = 10**16  # ~ a few hours of a consumer GPU per miner per round
 
@@ -117,7 +117,7 @@ MODELS: dict[tuple[str, int], ModelRule] = {
 
 # --------------------------------------------------------------------------- optimisers and training bounds
 
-# The registry's schemas (app.miner.optim): what a setting can be at all.
+# The registry's schemas (app.pot.optim): what a setting can be at all.
 OPTIMIZERS: dict[str, dict[str, Bound]] = {
     "sgd": {"lr": _real("0", "10"), "momentum": _real("0", "0.999"), "weight_decay": _real("0", "1")},
     "adamw": {"beta1": _real("0", "0.9999"), "beta2": _real("0", "0.99999"), "eps": _real("0.000000000001", "1"),
@@ -149,7 +149,7 @@ def training_bounds(model: str, optimizer: str) -> dict[str, Bound]:
 
 
 def _parse(pairs: tuple[tuple[str, str], ...], schema: Mapping[str, Bound], what: str) -> dict[str, Decimal]:
-    """Parse canonical decimal pairs against `schema` (same rules as app.miner.hparams.parse_params)."""
+    """Parse canonical decimal pairs against `schema` (same rules as app.pot.hparams.parse_params)."""
     names = [n for n, _ in pairs]
     if names != sorted(set(names)):
         raise InadmissibleTask("bad-hyperparams", f"{what} names must be sorted and unique")

@@ -58,7 +58,7 @@ def build_block(
 
     `timestamp_ms` is raised to the parent's plus one if the local clock lags. Each result is
     included with its receipts (looked up by `receipt_ids` among `receipts`) or skipped whole.
-    `fraud_proofs` must already have passed the re-execution check (`app.miner.fraud.check_fraud_proof`);
+    `fraud_proofs` must already have passed the re-execution check (`app.pot.fraud.check_fraud_proof`);
     the builder applies only the state's checks.
     """
     height = state.height + 1

@@ -60,9 +60,9 @@ from app.core.merkle import MerkleProof, merkle_proof, merkle_root, verify_proof
 from app.core.params import ChainParams
 from app.core.types import (
     AnyTransaction,
-    Bond,
     BlockBody,
     BlockHeader,
+    Bond,
     Committee,
     Evidence,
     FraudProof,
@@ -397,7 +397,7 @@ def check_fraud_proof_structure(proof: FraudProof, chain_id: str, spec: TaskSpec
     (`local_steps` a multiple of `checkpoint_interval`), `segment` is one of them, and the two openings
     are leaves `segment` and `segment + 1` of `segments + 1` that prove against the receipt's
     `commitments_root`. Whether the segment really replays outside tolerance is the committee's check
-    (`app.miner.fraud.check_fraud_proof`), run before it votes for a block that includes the proof.
+    (`app.pot.fraud.check_fraud_proof`), run before it votes for a block that includes the proof.
     """
     receipt = proof.receipt
     if receipt.chain_id != chain_id:

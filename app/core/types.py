@@ -249,11 +249,11 @@ class Reward(Record):
 class FraudProof(Record):
     """A challenger's claim that segment `segment` of an included `receipt` was not honestly trained.
 
-    The on-chain form of `app.miner.fraud.FraudProof` (tag 74), plus the challenger to pay: the two
+    The on-chain form of `app.pot.fraud.FraudProof` (tag 74), plus the challenger to pay: the two
     checkpoint openings that bound the segment are spelled out as (checkpoint hash, Merkle proof) pairs
     so that core needs no miner types. The chain checks the structure (`state.check_fraud_proof_structure`)
     and that the receipt's reward is still pending; whether the segment really replays outside
-    tolerance is re-executed by each committee member (`app.miner.fraud.check_fraud_proof`) before it
+    tolerance is re-executed by each committee member (`app.pot.fraud.check_fraud_proof`) before it
     votes. Unsigned, like equivocation evidence: the proof itself is the authority.
     """
 

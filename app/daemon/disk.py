@@ -192,7 +192,7 @@ def challengeable(receipt: Any, state: Any) -> bool:
 def trace_pins(trace_dir: Path, state: Any) -> set[bytes]:
     """The checkpoints named by the kept traces whose receipts can still be challenged."""
     from app.core.types import WorkReceipt
-    from app.miner.proof import TrainingTrace
+    from app.pot.proof import TrainingTrace
 
     pins: set[bytes] = set()
     try:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from app.config import ConfigError
 from app.core.admission import InadmissibleTask
 from app.core.errors import InsufficientFunds, InvalidAddress, PotError
-from app.miner.hparams import InvalidTaskSpec
+from app.pot.hparams import InvalidTaskSpec
 from app.rpc.protocol import RpcError
 from app.wallet import errors as werr
 

@@ -13,8 +13,9 @@ from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
 from app.core.types import MAX_TASK_DESCRIPTION, MAX_TASK_TITLE, NO_SIGNATURE, TaskPost, TaskSpec
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.daemon.handlers_wallet import node_account
-from app.miner import demo, packing, registry
+from app.miner import demo, packing
 from app.miner.result import write_result
+from app.pot import registry
 from app.rpc.protocol import RpcError
 from app.rpc.schema import Param
 from app.wallet.tx import format_amount, parse_amount

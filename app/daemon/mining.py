@@ -23,13 +23,12 @@ from app.core.crypto import SigningKey
 from app.core.types import WorkReceipt
 from app.daemon import events as ev
 from app.daemon.events import EventBus
-from app.miner import controller as mc
-from app.miner import worker as w
-from app.miner.datasets import DatasetManifest
+from app.miner import controller as mc, worker as w
 from app.miner.demo import manifest_for_root
 from app.miner.loop import RoundJob
 from app.miner.policy import Clock, GateSources, MiningGate, Preferences
-from app.miner.proof import TrainingTrace
+from app.pot.datasets import DatasetManifest
+from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
 

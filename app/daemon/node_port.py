@@ -21,9 +21,9 @@ from app.core.errors import PotError
 from app.core.state import TASK_OPEN, ChainState
 from app.core.types import AnyTransaction, Block, WorkReceipt
 from app.miner.loop import RoundJob
-from app.miner.proof import TrainingTrace
 from app.node.mining import MinerDesk
 from app.node.node import Node
+from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

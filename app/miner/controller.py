@@ -35,7 +35,6 @@ from typing import Any
 from app.core import crypto
 from app.core.types import WorkReceipt
 from app.miner.policy import Clock, Decision, GateSources, MiningGate, Preferences, Reason, Suspend
-from app.miner.proof import TrainingTrace
 from app.miner.worker import (
     DeviceSettings,
     RoundDone,
@@ -49,6 +48,7 @@ from app.miner.worker import (
     WorkerEvent,
     WorkOrder,
 )
+from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ import torch
 
 from app.core.hashing import blob_hash
 from app.core.types import TaskSpec
-from app.miner import registry
-from app.miner.blobs import BlobStore
-from app.miner.datasets import DatasetManifest
-from app.miner.hparams import InvalidTaskSpec, format_params
-from app.miner.optim import PARAM
-from app.miner.tensors import encode_tensors
+from app.pot import registry
+from app.pot.blobs import BlobStore
+from app.pot.datasets import DatasetManifest
+from app.pot.hparams import InvalidTaskSpec, format_params
+from app.pot.optim import PARAM
+from app.pot.tensors import encode_tensors
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DATASETS_JSON = RESOURCES / "registry" / "datasets.json"

@@ -23,26 +23,25 @@ nearest kept one (`app.miner.recompute`): exact on the receipt's device configur
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
 from app.core import crypto
-from app.core.hashing import ZERO_HASH
+from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import config, optim
-from app.core.hashing import blob_hash
-from app.miner.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
-from app.miner.datasets import Split, round_seed
-from app.miner.engine import Session, run_steps
-from app.miner.proof import TrainingTrace, make_receipt, segment_count
 from app.miner.resume import FinishedRound, ResumeDir, RoundState, atomic_write
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.pot import config
+from app.pot.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
+from app.pot.datasets import Split, round_seed
+from app.pot.engine import Session, run_steps, update_tensors
+from app.pot.proof import TrainingTrace, make_receipt, segment_count
+from app.pot.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
-CONFIG_FILE = "config.label"  # the device configuration a paused round ran in (app.miner.config)
+CONFIG_FILE = "config.label"  # the device configuration a paused round ran in (app.pot.config)
 # A crash (not a pause: a pause always saves) loses at most this much work; saving the resume record
 # at every checkpoint would cost fsyncs (the record's and the blobs' it names) per k steps, a
 # measurable share of a small model's round.
@@ -98,11 +97,6 @@ class RoundOutput:
     receipt: WorkReceipt
     trace: TrainingTrace
     update_hash: bytes
-
-
-def update_tensors(final: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """W' - W_r over the parameters, float32 on the CPU (elementwise, so exact and reproducible)."""
-    return {k: final[k] - base[k] for k in sorted(optim.params_of(final))}
 
 
 def train_round(

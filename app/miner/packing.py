@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from app.core.hashing import blob_hash
-from app.miner.datasets import MAX_SHARDS, DatasetManifest
-from app.miner.hparams import format_params
-from app.miner.tensors import encode_tensors
+from app.pot.datasets import MAX_SHARDS, DatasetManifest
+from app.pot.hparams import format_params
+from app.pot.tensors import encode_tensors
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 MAX_DATASET_BYTES = 256 * 1024**2  # inputs + targets; a requester's node serves all of it to every miner

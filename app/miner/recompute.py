@@ -16,13 +16,13 @@ import torch
 
 from app.core.errors import PotError
 from app.core.hashing import blob_hash
-from app.miner import config
-from app.miner.blobs import BlobStore, fetch_verified, put_deferred, sync
-from app.miner.datasets import Split, round_seed
-from app.miner.engine import Session, run_steps
 from app.miner.loop import RoundJob
-from app.miner.proof import TrainingTrace, segment_count
-from app.miner.tensors import decode_tensors
+from app.pot import config
+from app.pot.blobs import BlobStore, fetch_verified, put_deferred, sync
+from app.pot.datasets import Split, round_seed
+from app.pot.engine import Session, run_steps
+from app.pot.proof import TrainingTrace, segment_count
+from app.pot.tensors import decode_tensors
 
 
 class RecomputeMismatch(PotError):

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from app.core.types import TaskSpec
-from app.miner.optim import PARAM
-from app.miner.tensors import decode_tensors
+from app.pot.optim import PARAM
+from app.pot.tensors import decode_tensors
 
 
 def state_dict_of(checkpoint: bytes) -> dict[str, torch.Tensor]:

@@ -20,8 +20,8 @@ from app.core.errors import EncodingError, InvalidReceipt
 from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import WorkReceipt
 from app.fsutil import write_atomic
-from app.miner.proof import MAX_CHECKPOINTS
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.pot.proof import MAX_CHECKPOINTS
+from app.pot.tensors import decode_tensors, encode_tensors
 
 RECORD = "round.cbor"
 FINISHED = "finished.cbor"

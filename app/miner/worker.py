@@ -34,13 +34,11 @@ from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, PotError
 from app.core.hashing import ZERO_HASH
 from app.core.types import NO_SIGNATURE, WorkReceipt
-from app.miner.datasets import DatasetManifest, Split, load_dataset
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
-from app.miner.loop import Paused as LoopPaused
-from app.miner.loop import Progress as LoopProgress
-from app.miner.loop import RoundJob, train_round
-from app.miner.proof import TrainingTrace
+from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, train_round
 from app.miner.resume import ResumeDir, RoundState
+from app.pot.datasets import DatasetManifest, Split, load_dataset
+from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from typing import Protocol
 
 from app.core.state import REWARD_PENDING, ChainState
 from app.core.types import Block, FraudProof, WorkReceipt
-from app.miner.fraud import PROVEN, make_fraud_proof
-from app.miner.proof import TrainingTrace, segment_count
-from app.miner.verify import TaskView, Verdict
+from app.pot.fraud import PROVEN, make_fraud_proof
+from app.pot.proof import TrainingTrace, segment_count
+from app.pot.verify import TaskView, Verdict
 
 log = logging.getLogger(__name__)
 

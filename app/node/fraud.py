@@ -1,7 +1,7 @@
 """Fraud proofs on a validator: the re-execution verdicts it votes on, and the pool its leader proposes from.
 
 The state machine checks only a proof's structure; whether the challenged segment really replays
-outside tolerance needs torch (`app.miner.fraud.check_fraud_proof`). A Byzantine leader could
+outside tolerance needs torch (`app.pot.fraud.check_fraud_proof`). A Byzantine leader could
 otherwise frame an honest miner with a well-formed proof of a correct segment, so a committee member
 votes for a block only once it re-executed every fraud proof in it itself and each verdict is
 `fraud-proven` (docs/PROTOCOL.md, Part 4). Like `RoundDesk`, this is bookkeeping on the node thread: the
@@ -28,9 +28,9 @@ from app.core.state import (
     check_fraud_proof_structure,
 )
 from app.core.types import Block, FraudProof, TaskPost, WorkReceipt
-from app.miner.fraud import PROVEN
-from app.miner.verify import TaskView, Verdict
 from app.node.rounds import RoundNotChecked
+from app.pot.fraud import PROVEN
+from app.pot.verify import TaskView, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import trio
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.fsutil import write_atomic
-from app.miner.datasets import DatasetManifest
 from app.miner.demo import manifest_for_root
-from app.miner.hparams import InvalidTaskSpec
 from app.net.messages import Request, Response
 from app.net.peers import Offence
+from app.pot.datasets import DatasetManifest
+from app.pot.hparams import InvalidTaskSpec
 
 log = logging.getLogger(__name__)
 

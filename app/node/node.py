@@ -55,34 +55,55 @@ from app.core.types import (
     Vote,
     WorkReceipt,
 )
-from app.miner.aggregate import Aggregate
-from app.miner.datasets import DatasetManifest
 from app.miner.loop import RoundJob, RoundOutput
-from app.miner.proof import TrainingTrace
-from app.miner.verify import TaskView, Verdict
 from app.net.facade import NetThread
 from app.net.host import GossipMessage, NetConfig
-from app.net.messages import ErrorResponse, ERR_NOT_FOUND
+from app.net.messages import ERR_NOT_FOUND, ErrorResponse
 from app.net.protocols import Providers
 from app.node import gossip, sync
-from app.node.auditor import AUDIT_TICK_S, DEFAULT_SEGMENTS_PER_MINUTE, AuditConfig, AuditJob, AuditOutcome, Auditor, \
-    audit_segment, backfill_heights
+from app.node.auditor import (
+    AUDIT_TICK_S,
+    DEFAULT_SEGMENTS_PER_MINUTE,
+    AuditConfig,
+    AuditJob,
+    Auditor,
+    AuditOutcome,
+    audit_segment,
+    backfill_heights,
+)
 from app.node.chain import ChainManager
+from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL, CommitteeBook, CommitteeRequest, CommitteeResponse
 from app.node.fraud import FraudDesk, receipt_view, round_view
 from app.node.keys import load_key
 from app.node.loop import EventLoop
+from app.node.manifests import (
+    MANIFEST_DEADLINE_S,
+    PROTOCOL_NAME as MANIFEST_PROTOCOL,
+    ManifestBook,
+    ManifestRequest,
+    ManifestResponse,
+    ManifestUnavailable,
+    request_manifest,
+)
 from app.node.mempool import Mempool
 from app.node.mining import MinerDesk, train
 from app.node.rounds import AggKey, RoundDesk
 from app.node.status import snapshot, write_status
-from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL
-from app.node.committees import CommitteeBook, CommitteeRequest, CommitteeResponse
-from app.node.manifests import MANIFEST_DEADLINE_S, ManifestBook, ManifestRequest, ManifestResponse, \
-    ManifestUnavailable, request_manifest
-from app.node.manifests import PROTOCOL_NAME as MANIFEST_PROTOCOL
-from app.node.traces import PROTOCOL_NAME, TRACE_DEADLINE_S, TRACE_FALLBACK_PEERS, TraceBook, TraceRequest, \
-    TraceResponse, request_trace, still_challengeable
+from app.node.traces import (
+    PROTOCOL_NAME,
+    TRACE_DEADLINE_S,
+    TRACE_FALLBACK_PEERS,
+    TraceBook,
+    TraceRequest,
+    TraceResponse,
+    request_trace,
+    still_challengeable,
+)
 from app.node.work import UNAVAILABLE, Checked, Gathered, TrainingWork
+from app.pot.aggregate import Aggregate
+from app.pot.datasets import DatasetManifest
+from app.pot.proof import TrainingTrace
+from app.pot.verify import TaskView, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.core.state import REWARD_PENDING, TASK_OPEN, ChainState
 from app.core.types import WorkReceipt
-from app.miner.proof import TrainingTrace
+from app.fsutil import write_atomic
 from app.net.messages import Request, Response
 from app.net.peers import Offence
-from app.fsutil import write_atomic
+from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
 

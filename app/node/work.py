@@ -2,7 +2,7 @@
 
 Everything here is blocking and runs on the node's worker thread. Blobs named by a receipt are
 fetched from peers into the local blob store first (hash-checked by the fetcher and again by the
-store), so `app.miner.verify` and `app.miner.aggregate` work on local data only.
+store), so `app.pot.verify` and `app.pot.aggregate` work on local data only.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import torch
 from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
-from app.miner import config
-from app.miner.aggregate import Aggregate, aggregate_round
-from app.miner.challenge import draw_segments
-from app.miner.datasets import DatasetManifest, Split, load_dataset, load_split
 from app.miner.demo import manifest_for_root
-from app.miner.fraud import check_fraud_proof
-from app.miner.proof import TrainingTrace, segment_count
-from app.miner.verify import DEFAULT_Q, TaskView, Verdict, Verifier
+from app.pot import config
+from app.pot.aggregate import Aggregate, aggregate_round
+from app.pot.challenge import draw_segments
+from app.pot.datasets import DatasetManifest, Split, load_dataset, load_split
+from app.pot.fraud import check_fraud_proof
+from app.pot.proof import TrainingTrace, segment_count
+from app.pot.verify import DEFAULT_Q, TaskView, Verdict, Verifier
 
 UNAVAILABLE = "unavailable"  # a challenged trace or blob not served in time: a rejection, never a re-draw
 

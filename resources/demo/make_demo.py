@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.core.hashing import blob_hash  # noqa: E402
-from app.miner.datasets import DatasetManifest  # noqa: E402
-from app.miner.tensors import encode_tensors  # noqa: E402
+from app.pot.datasets import DatasetManifest  # noqa: E402
+from app.pot.tensors import encode_tensors  # noqa: E402
 
 DEMO = ROOT / "resources" / "demo"
 DIGITS_TRAIN_SHARDS = 5
@@ -83,7 +83,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def digits_plus() -> dict[str, object]:
-    from app.miner.datasets import parse_shard
+    from app.pot.datasets import parse_shard
 
     listing = json.loads((ROOT / "resources" / "registry" / "datasets.json").read_text())
     base = next(d for d in listing["datasets"] if d["name"] == "digits")

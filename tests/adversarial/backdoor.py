@@ -16,12 +16,12 @@ import torch
 
 from app.core import crypto
 from app.core.types import TaskSpec
-from app.miner import optim
-from app.miner.blobs import BlobStore
-from app.miner.datasets import Split
-from app.miner.engine import Session
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
+from app.pot import optim
+from app.pot.blobs import BlobStore
+from app.pot.datasets import Split
+from app.pot.engine import Session
 
 TARGET = 0
 CPU = torch.device("cpu")

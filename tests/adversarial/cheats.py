@@ -14,13 +14,13 @@ import torch
 
 from app.core import crypto
 from app.core.types import TaskSpec
-from app.miner import config
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split, round_seed
-from app.miner.engine import Session, run_steps
-from app.miner.loop import RoundOutput, update_tensors
-from app.miner.proof import TrainingTrace, make_receipt
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.miner.loop import RoundOutput
+from app.pot import config
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import Split, round_seed
+from app.pot.engine import Session, run_steps, update_tensors
+from app.pot.proof import TrainingTrace, make_receipt
+from app.pot.tensors import decode_tensors, encode_tensors
 
 CHAIN = "pot-devnet"
 TASK_ID = bytes(range(32))

@@ -24,16 +24,17 @@ import torch
 
 from app.core.bft import TimeoutConfig
 from app.core.crypto import SigningKey
-from app.miner import optim
-from app.miner.challenge import draw_segments
-from app.miner.loop import RoundJob, RoundOutput, update_tensors
-from app.miner.proof import TrainingTrace, make_receipt, segment_count
-from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.verify import DEFAULT_Q
+from app.miner.loop import RoundJob, RoundOutput
 from app.node.cli import add_node_args
 from app.node.keys import load_key
 from app.node.mining import train
 from app.node.node import Node, NodeConfig
+from app.pot import optim
+from app.pot.challenge import draw_segments
+from app.pot.engine import update_tensors
+from app.pot.proof import TrainingTrace, make_receipt, segment_count
+from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.verify import DEFAULT_Q
 
 log = logging.getLogger("lazy_miner")
 

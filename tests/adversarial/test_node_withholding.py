@@ -19,11 +19,11 @@ from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.types import TaskPost
 from app.miner import demo
-from app.miner.challenge import draw_segments
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.node.rounds import RoundDesk
 from app.node.work import TrainingWork
+from app.pot.challenge import draw_segments
 from tests.core.chainkit import PARAMS, Chain, key
 from tests.miner.test_fraud_chain import _forged
 

@@ -19,12 +19,13 @@ import torch
 
 from app.core import crypto
 from app.miner import demo
-from app.miner.aggregate import aggregate_round, robust_mean
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split, load_dataset, load_split
-from app.miner.tensors import decode_tensors
+from app.pot.aggregate import aggregate_round, robust_mean
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import Split, load_dataset, load_split
+from app.pot.tensors import decode_tensors
 from tests.adversarial.backdoor import backdoor_success, poison, train
-from tests.miner.conftest import TASK_ID, make_job, verifier_for
+from tests.miner.conftest import make_job
+from tests.pot.conftest import TASK_ID, verifier_for
 
 HONEST, SYBILS, WARMUP_ROUNDS = 3, 5, 2
 

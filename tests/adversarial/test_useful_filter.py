@@ -13,13 +13,14 @@ import torch
 
 from app.core import crypto
 from app.miner import demo
-from app.miner.aggregate import aggregate_round
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split, load_dataset, load_split
-from app.miner.tensors import decode_tensors
-from app.miner.usefulness import DEFAULT_RULE, UsefulnessRule, paired_score, sample_losses, score_update
+from app.pot.aggregate import aggregate_round
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import Split, load_dataset, load_split
+from app.pot.tensors import decode_tensors
+from app.pot.usefulness import DEFAULT_RULE, UsefulnessRule, paired_score, sample_losses, score_update
 from tests.adversarial.backdoor import train
-from tests.miner.conftest import TASK_ID, make_job, verifier_for
+from tests.miner.conftest import make_job
+from tests.pot.conftest import TASK_ID, verifier_for
 
 MINERS = 4
 

@@ -16,14 +16,15 @@ import pytest
 import torch
 
 from app.core import crypto
-from app.miner import config, demo, optim
-from app.miner.blobs import MemoryBlobStore
-from app.miner.challenge import draw_segments
-from app.miner.datasets import Split, load_dataset, load_split, round_seed
-from app.miner.engine import Session, run_steps
-from app.miner.tensors import decode_tensors
-from app.miner.tolerance import CROSS_BOUNDS
-from app.miner.verify import TaskView, Verifier
+from app.miner import demo
+from app.pot import config, optim
+from app.pot.blobs import MemoryBlobStore
+from app.pot.challenge import draw_segments
+from app.pot.datasets import Split, load_dataset, load_split, round_seed
+from app.pot.engine import Session, run_steps
+from app.pot.tensors import decode_tensors
+from app.pot.tolerance import CROSS_BOUNDS
+from app.pot.verify import TaskView, Verifier
 from tests.adversarial import cheats
 from tests.adversarial.cheats import ANCHOR, CHAIN, CPU, TASK_ID
 

@@ -17,8 +17,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from app.core import admission
-from app.miner import demo, optim, proof, registry
-from app.miner.hparams import InvalidTaskSpec, format_params
+from app.miner import demo
+from app.pot import optim, proof, registry
+from app.pot.hparams import InvalidTaskSpec, format_params
 
 
 def _counted_forward_flops(model: str, hp: dict[str, int]) -> int:
@@ -99,8 +100,8 @@ def test_specs_the_chain_admits_the_registry_can_train_and_the_registry_refusals
 
 
 def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    from app.miner.blobs import MemoryBlobStore
-    from app.miner.datasets import load_dataset
+    from app.pot.blobs import MemoryBlobStore
+    from app.pot.datasets import load_dataset
 
     spec = demo.task_spec()
     store = MemoryBlobStore()

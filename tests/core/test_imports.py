@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = (
     "torch", "PySide6", "shiboken6",  # training and the window
     "libp2p", "trio", "multiaddr", "socket", "ssl", "http", "asyncio", "urllib.request",  # the network
-    "app.net", "app.node", "app.miner", "app.rpc", "app.daemon", "app.ui", "app.wallet",  # the rooms built on core
+    "app.net", "app.node", "app.pot", "app.miner", "app.rpc", "app.daemon", "app.ui", "app.wallet",  # the rooms built on core
 )
 
 

@@ -100,7 +100,7 @@ def _checkpoints_pruned_and_the_disk_cap_pauses(d: Path) -> None:
     checkpoints their traces name are deleted (the task's result and the shipped data stay); a cap below
     the data folder's size pauses mining with the sizes in the reason, and raising it resumes."""
     from app.core.blobstore import BlobStore
-    from app.miner.proof import TrainingTrace
+    from app.pot.proof import TrainingTrace
 
     store = BlobStore(d / "node" / "blobs")
     traces = [TrainingTrace.decode(p.read_bytes()) for p in (d / "node" / "traces").glob("*.trace")]

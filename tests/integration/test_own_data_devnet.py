@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from app.core.blobstore import BlobStore
-from app.miner import registry
-from app.miner.datasets import parse_shard
-from app.miner.optim import PARAM
-from app.miner.tensors import decode_tensors
 from app.node.devnet import Devnet, DevnetConfig
+from app.pot import registry
+from app.pot.datasets import parse_shard
+from app.pot.optim import PARAM
+from app.pot.tensors import decode_tensors
 from tests.daemon.daemon_proc import cli, cli_json, rpc, start_daemon, stop_daemon, wait_for, write_config
 from tests.miner.test_packing import write_images
 

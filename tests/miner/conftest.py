@@ -1,4 +1,4 @@
-"""Shared miner fixtures: a small real digits task, a seeded blob store, keys and a round job."""
+"""Shared miner fixtures: the protocol's (tests/pot/conftest.py), a round job and an honest round."""
 
 from __future__ import annotations
 
@@ -6,58 +6,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 from app.core import crypto
 from app.core.types import TaskSpec
-from app.miner import demo
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split, load_dataset, load_split
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.miner.verify import TaskView, Verifier
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import Split
+from tests.pot import conftest as _pot
 
-CHAIN = "pot-devnet"
-TASK_ID = bytes(range(32))
-ANCHOR = bytes([7]) * 32
-CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)  # the CI box has 2 cores shared by everything else
-
-
-@pytest.fixture(scope="session")
-def spec() -> TaskSpec:
-    """The digits MLP with a short round: 12 steps, a checkpoint every 4 (3 segments)."""
-    return demo.task_spec(local_steps=12, checkpoint_interval=4, batch_size=32)
-
-
-@pytest.fixture()
-def store(spec: TaskSpec) -> MemoryBlobStore:
-    s = MemoryBlobStore()
-    demo.seed_blobs(s, spec)
-    return s
-
-
-@pytest.fixture(scope="session")
-def data(spec: TaskSpec) -> Split:
-    s = MemoryBlobStore()
-    demo.seed_blobs(s, spec)
-    return load_dataset(s, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
-
-
-@pytest.fixture(scope="session")
-def validation(spec: TaskSpec) -> Split:
-    s = MemoryBlobStore()
-    demo.seed_blobs(s, spec)
-    return load_split(s, [spec.validation_shard])
-
-
-@pytest.fixture(scope="session")
-def keys() -> list[crypto.SigningKey]:
-    return [crypto.SigningKey.from_seed(bytes([i + 1]) * 32) for i in range(5)]
+# The protocol's fixtures and helpers (tests/pot/conftest.py), which the miner's tests use too.
+ANCHOR, CHAIN, CPU, TASK_ID, verifier_for = _pot.ANCHOR, _pot.CHAIN, _pot.CPU, _pot.TASK_ID, _pot.verifier_for
+_one_thread, spec, store, data, validation, keys = (
+    _pot._one_thread,
+    _pot.spec,
+    _pot.store,
+    _pot.data,
+    _pot.validation,
+    _pot.keys,
+)
 
 
 def make_job(spec: TaskSpec, round_number: int = 0, base: bytes | None = None) -> RoundJob:
@@ -68,17 +35,22 @@ def make_job(spec: TaskSpec, round_number: int = 0, base: bytes | None = None) -
 def mine(store: MemoryBlobStore, data: Split, tmp_path: Path) -> Callable[..., RoundOutput]:
     """Train one honest round: mine(spec, key, round_number=0, base=None, data=None)."""
 
-    def run(spec: TaskSpec, key: crypto.SigningKey, round_number: int = 0, base: bytes | None = None, on: Split | None = None) -> RoundOutput:
+    def run(
+        spec: TaskSpec,
+        key: crypto.SigningKey,
+        round_number: int = 0,
+        base: bytes | None = None,
+        on: Split | None = None,
+    ) -> RoundOutput:
         out = train_round(
-            make_job(spec, round_number, base), key, store, on or data, device=CPU, resume=ResumeDir(tmp_path / key.public_key.hex()[:8])
+            make_job(spec, round_number, base),
+            key,
+            store,
+            on or data,
+            device=CPU,
+            resume=ResumeDir(tmp_path / key.public_key.hex()[:8]),
         )
         assert isinstance(out, RoundOutput)
         return out
 
     return run
-
-
-def verifier_for(spec: TaskSpec, store: MemoryBlobStore, data: Split, **view: object) -> Verifier:
-    fields: dict[str, object] = {"spec": spec, "current_round": 0, "current_checkpoint": spec.initial_checkpoint, "anchor_block_hash": ANCHOR}
-    fields.update(view)
-    return Verifier(CHAIN, {TASK_ID: TaskView(**fields)}, store, lambda _spec: data, CPU)  # type: ignore[arg-type]

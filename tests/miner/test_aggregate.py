@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from app.core.types import NO_SIGNATURE
-from app.miner.aggregate import aggregate_round, exact_norm, robust_mean
-from app.miner.datasets import Split
-from app.miner.tensors import decode_tensors
+from app.pot.aggregate import aggregate_round, exact_norm, robust_mean
+from app.pot.datasets import Split
+from app.pot.tensors import decode_tensors
 
 from .conftest import TASK_ID, verifier_for
 
@@ -58,7 +57,7 @@ def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(
     poisoned = Split(data.inputs, (data.targets + 3) % 10)
     checkpoint = rounds_spec.initial_checkpoint
     base = decode_tensors(store.get(checkpoint))
-    from app.miner.engine import evaluate
+    from app.pot.engine import evaluate
 
     losses = [evaluate(rounds_spec, base, validation, torch.device("cpu"))]
     for r in range(3):

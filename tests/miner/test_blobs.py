@@ -9,7 +9,7 @@ import pytest
 from app.core.blobstore import BlobStore
 from app.core.errors import InvalidReceipt
 from app.miner import demo
-from app.miner.blobs import MemoryBlobStore, fetch_verified
+from app.pot.blobs import MemoryBlobStore, fetch_verified
 
 from .conftest import CPU, make_job, verifier_for
 

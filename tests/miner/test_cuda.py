@@ -3,7 +3,7 @@
 Runs only where `torch.cuda.is_available()` (scripts/gpu_check.sh runs it on a GPU machine); the CPU
 suite skips it. A receipt trained on CUDA commits a `cuda|...` configuration that no CPU verifier
 reproduces, so a CPU verifier compares it per tensor within the measured cross-device bounds
-(app.miner.tolerance); a CUDA verifier checks a CPU receipt the same way.
+(app.pot.tolerance); a CUDA verifier checks a CPU receipt the same way.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from app.core import crypto
-from app.miner import config
 from app.miner.loop import RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.miner.verify import TaskView, Verifier
+from app.pot import config
+from app.pot.verify import TaskView, Verifier
 
 from .conftest import ANCHOR, CHAIN, TASK_ID, make_job
 

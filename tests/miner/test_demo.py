@@ -7,10 +7,10 @@ import pytest
 from app.core.hashing import blob_hash
 from app.core.types import TaskSpec
 from app.miner import demo
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import load_split
-from app.miner.hparams import InvalidTaskSpec
-from app.miner.proof import segment_count
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import load_split
+from app.pot.hparams import InvalidTaskSpec
+from app.pot.proof import segment_count
 
 
 def test_default_task_is_a_valid_canonical_spec_over_shipped_data() -> None:
@@ -49,12 +49,12 @@ def test_default_task_validation_loss_falls_round_after_round(tmp_path) -> None:
     import torch
 
     from app.core import crypto
-    from app.miner.aggregate import aggregate_round
-    from app.miner.datasets import load_dataset
-    from app.miner.engine import evaluate
     from app.miner.loop import RoundJob, RoundOutput, train_round
     from app.miner.resume import ResumeDir
-    from app.miner.tensors import decode_tensors
+    from app.pot.aggregate import aggregate_round
+    from app.pot.datasets import load_dataset
+    from app.pot.engine import evaluate
+    from app.pot.tensors import decode_tensors
 
     spec = demo.default_task_spec()
     store = MemoryBlobStore()

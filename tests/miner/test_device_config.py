@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.miner import config
 from app.miner.loop import RoundOutput, train_round
 from app.miner.resume import ResumeDir
+from app.pot import config
 
 from .conftest import CPU, make_job, verifier_for
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from app.miner import optim
-from app.miner.fraud import FraudProof, check_fraud_proof, make_fraud_proof
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.pot import optim
+from app.pot.fraud import FraudProof, check_fraud_proof, make_fraud_proof
+from app.pot.tensors import decode_tensors, encode_tensors
 
 from .conftest import verifier_for
 from .test_verify import resign

@@ -13,17 +13,17 @@ import torch
 
 from app.core import admission, crypto
 from app.core.state import REWARD_CLAWED, UnknownReceipt
-from app.core.types import NO_SIGNATURE, Reward, TaskPost, TaskSpec
-from app.core.types import FraudProof as ChainFraudProof
-from app.miner import optim
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split
-from app.miner.fraud import PROVEN, check_fraud_proof, evidence_of, make_fraud_proof
-from app.miner.loop import RoundJob, RoundOutput, train_round, update_tensors
-from app.miner.proof import TrainingTrace, make_receipt
+from app.core.types import NO_SIGNATURE, FraudProof as ChainFraudProof, Reward, TaskPost, TaskSpec
+from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.verify import TaskView, Verifier
+from app.pot import optim
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import Split
+from app.pot.engine import update_tensors
+from app.pot.fraud import PROVEN, check_fraud_proof, evidence_of, make_fraud_proof
+from app.pot.proof import TrainingTrace, make_receipt
+from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.verify import TaskView, Verifier
 from tests.core.chainkit import PARAMS, Chain, key
 
 from .conftest import CHAIN, CPU

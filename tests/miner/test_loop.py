@@ -7,7 +7,7 @@ from pathlib import Path
 from app.core.merkle import merkle_root
 from app.miner.loop import Paused, Progress, RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.miner.tensors import decode_tensors
+from app.pot.tensors import decode_tensors
 
 from .conftest import CPU, make_job
 
@@ -76,7 +76,7 @@ def test_diverging_training_raises_instead_of_signing_garbage(spec, store, data,
     import pytest
 
     from app.miner.loop import TrainingDiverged
-    from app.miner.tensors import encode_tensors
+    from app.pot.tensors import encode_tensors
 
     base = decode_tensors(store.get(spec.initial_checkpoint))
     exploding = store.put(encode_tensors({k: v * 1e30 for k, v in base.items()}))  # finite, but logits overflow

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from app.miner import packing
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import load_split, parse_shard
 from app.miner.packing import DataError, pack_path
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import load_split, parse_shard
 
 
 def write_images(root: Path, sizes: dict[str, list[tuple[int, int]]], suffix: str = ".png") -> Path:

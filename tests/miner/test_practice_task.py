@@ -10,13 +10,13 @@ import torch
 from app.core import crypto
 from app.core.patience import check_patience
 from app.miner import demo
-from app.miner.aggregate import aggregate_round
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import load_dataset, load_split
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.miner.tensors import decode_tensors
-from app.miner.usefulness import paired_score, sample_losses
+from app.pot.aggregate import aggregate_round
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import load_dataset, load_split
+from app.pot.tensors import decode_tensors
+from app.pot.usefulness import paired_score, sample_losses
 
 
 def test_digits_plus_holds_distinct_augmented_images_and_digits_validation_split() -> None:

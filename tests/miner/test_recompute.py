@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from app.miner import demo, loop
-from app.miner.blobs import MemoryBlobStore
 from app.miner.loop import Paused, RoundOutput, keeps_every_checkpoint, train_round
 from app.miner.recompute import RecomputeMismatch, recompute_checkpoints
 from app.miner.resume import ResumeDir
-from app.miner.verify import TaskView
 from app.node.work import TrainingWork
+from app.pot.blobs import MemoryBlobStore
+from app.pot.verify import TaskView
 
 from .conftest import ANCHOR, CHAIN, CPU, TASK_ID, make_job, verifier_for
 

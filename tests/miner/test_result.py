@@ -10,9 +10,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from app.miner import demo, registry
+from app.miner import demo
 from app.miner.result import write_result
-from app.miner.tensors import encode_tensors
+from app.pot import registry
+from app.pot.tensors import encode_tensors
 
 
 def test_a_checkpoint_becomes_a_state_dict_file_with_the_model_in_its_metadata(tmp_path: Path) -> None:

@@ -6,14 +6,15 @@ import torch
 
 from app.core.merkle import merkle_root
 from app.core.types import NO_SIGNATURE
-from app.miner import optim
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import Split
-from app.miner.loop import RoundOutput, update_tensors
-from app.miner.proof import TrainingTrace, make_receipt
-from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.challenge import draw_segments
-from app.miner.verify import UNAVAILABLE
+from app.miner.loop import RoundOutput
+from app.pot import optim
+from app.pot.blobs import MemoryBlobStore
+from app.pot.challenge import draw_segments
+from app.pot.datasets import Split
+from app.pot.engine import update_tensors
+from app.pot.proof import TrainingTrace, make_receipt
+from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.verify import UNAVAILABLE
 
 from .conftest import CHAIN, TASK_ID, verifier_for
 
@@ -175,7 +176,7 @@ def test_challenge_draw_is_distinct_sorted_and_bounded(keys) -> None:  # type: i
 
 
 def test_verifier_draws_with_its_key_once_per_receipt(spec, store, data, keys, mine) -> None:
-    from app.miner.verify import TaskView, Verifier
+    from app.pot.verify import TaskView, Verifier
 
     from .conftest import ANCHOR, CPU
 
@@ -188,10 +189,10 @@ def test_verifier_draws_with_its_key_once_per_receipt(spec, store, data, keys, m
 def test_lm_receipt_made_with_one_thread_verifies_with_two(store, data, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Thread count changes float rounding in the transformer; the CPU tolerance must absorb it."""
     from app.miner import demo
-    from app.miner.blobs import MemoryBlobStore
-    from app.miner.datasets import load_dataset
     from app.miner.loop import train_round
     from app.miner.resume import ResumeDir
+    from app.pot.blobs import MemoryBlobStore
+    from app.pot.datasets import load_dataset
 
     from .conftest import CPU, make_job
 

@@ -20,8 +20,6 @@ from app.core import crypto
 from app.core.blobstore import BlobStore
 from app.core.types import NO_SIGNATURE, TaskSpec
 from app.miner import demo
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import load_dataset
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.miner.worker import (
@@ -37,6 +35,8 @@ from app.miner.worker import (
     WorkerEvent,
     WorkOrder,
 )
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import load_dataset
 
 from .conftest import ANCHOR, CHAIN, CPU, TASK_ID
 

@@ -15,7 +15,6 @@ from app.core.blobstore import BlobStore
 from app.core.state import REWARD_CLAWED, DuplicateFraudProof
 from app.core.types import FraudProof, TaskPost
 from app.miner import demo
-from app.miner.fraud import PROVEN, make_fraud_proof
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.net.topics import RULES, TopicKind
@@ -24,6 +23,7 @@ from app.node import gossip
 from app.node.fraud import FraudDesk, round_view
 from app.node.rounds import RoundNotChecked
 from app.node.work import TrainingWork
+from app.pot.fraud import PROVEN, make_fraud_proof
 from tests.core.chainkit import PARAMS, Chain, key
 from tests.miner.test_fraud_chain import _forged
 

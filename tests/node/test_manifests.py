@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import trio
 
-from app.miner.datasets import DatasetManifest
 from app.miner.demo import demo_datasets
 from app.net.messages import ERR_NOT_FOUND, ErrorResponse
 from app.node.manifests import (
@@ -20,6 +19,7 @@ from app.node.manifests import (
     ManifestUnavailable,
     request_manifest,
 )
+from app.pot.datasets import DatasetManifest
 from tests.net.netutil import swarm
 
 OWN = DatasetManifest(name="shapes", shards=(b"\x01" * 32, b"\x02" * 32))

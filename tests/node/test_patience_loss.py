@@ -8,8 +8,8 @@ from app.core.genesis import genesis_block
 from app.core.patience import LOSS_TOLERANCE_MICRO, MIN_IMPROVEMENT_FLOOR_MICRO as MARGIN
 from app.core.types import NO_SIGNATURE, RoundResult, TaskPost, WorkReceipt
 from app.miner.demo import task_spec
-from app.miner.verify import Verdict
 from app.node.rounds import RoundDesk, RoundNotChecked
+from app.pot.verify import Verdict
 from tests.core.chainkit import key
 from tests.node.chainkit import USER, genesis
 

@@ -11,8 +11,8 @@ from app.core.genesis import genesis_block
 from app.core.hashing import ZERO_HASH
 from app.core.types import NO_SIGNATURE, RoundResult, TaskPost, WorkReceipt
 from app.miner.demo import task_spec
-from app.miner.verify import Verdict
 from app.node.rounds import RoundDesk, RoundNotChecked
+from app.pot.verify import Verdict
 from tests.node.chainkit import USER, genesis
 
 OK = Verdict(True, "ok")

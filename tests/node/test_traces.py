@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.core.crypto import SigningKey
-from app.miner.proof import TrainingTrace, make_receipt
 from app.node.traces import TraceBook
+from app.pot.proof import TrainingTrace, make_receipt
 
 KEY = SigningKey.from_seed(b"\x05" * 32)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("torch", "libp2p", "trio", "app.core", "app.miner", "app.net", "app.node", "app.daemon", "app.wallet.wallet")
+FORBIDDEN = ("torch", "libp2p", "trio", "app.core", "app.pot", "app.miner", "app.net", "app.node", "app.daemon", "app.wallet.wallet")
 MODULES = ["app.ui.main", "app.ui.main_window", "app.ui.wizard", "app.ui.tray", "app.ui.settings",
            "app.ui.pages.dashboard", "app.ui.pages.wallet", "app.ui.pages.earnings", "app.ui.pages.network",
            "app.ui.pages.logs", "app.ui.widgets.charts", "app.ui.widgets.qr", "app.ui.widgets.secrets"]

@@ -32,9 +32,9 @@ import torch
 from torch.nn import functional as F
 
 from app.core.types import TaskSpec
-from app.miner import optim
-from app.miner.datasets import Split
-from app.miner.engine import Session
+from app.pot import optim
+from app.pot.datasets import Split
+from app.pot.engine import Session
 
 Tensors = Mapping[str, torch.Tensor]
 CPU = torch.device("cpu")

@@ -1,4 +1,4 @@
-"""Trace commitments, openings and receipt fields; the miner's record tags stay unique."""
+"""Trace commitments, openings and receipt fields; the record tags of core, the protocol and the miner stay unique."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 
 import app.core
 import app.miner
+import app.pot
 from app.core.encoding import Record
 from app.core.errors import InvalidReceipt
 from app.core.hashing import blob_hash
-from app.miner.proof import CheckpointOpening, TrainingTrace, loss_micro, segment_count
+from app.pot.proof import CheckpointOpening, TrainingTrace, loss_micro, segment_count
 
 TRACE = TrainingTrace(checkpoints=tuple(blob_hash(bytes([i])) for i in range(6)), samples=320)
 
@@ -43,7 +44,7 @@ def test_segment_count_and_loss_units(spec) -> None:  # type: ignore[no-untyped-
 
 
 def _all_records() -> list[type[Record]]:
-    for package in (app.core, app.miner):
+    for package in (app.core, app.pot, app.miner):
         for mod in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if ".idle." not in mod.name:
                 importlib.import_module(mod.name)
@@ -56,7 +57,7 @@ def _all_records() -> list[type[Record]]:
     return out
 
 
-def test_record_tags_are_unique_across_core_and_miner() -> None:
+def test_record_tags_are_unique_across_core_pot_and_miner() -> None:
     records = _all_records()
     tags = [cls.TAG for cls in records]
     assert len(tags) == len(set(tags)), sorted((c.TAG, c.__name__) for c in records)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from app.miner.tolerance import EXACT, Bounds, cross_bounds, distance, first_excess
+from app.pot.tolerance import EXACT, Bounds, cross_bounds, distance, first_excess
 
 
 def test_parameter_distance_is_relative_to_its_travel_and_slots_to_their_norm() -> None:

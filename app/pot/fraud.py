@@ -21,8 +21,8 @@ from app.core import types
 from app.core.encoding import Record, Uint64
 from app.core.errors import InvalidReceipt
 from app.core.types import WorkReceipt
-from app.miner.proof import CheckpointOpening
-from app.miner.verify import Openings, Verdict, Verifier
+from app.pot.proof import CheckpointOpening
+from app.pot.verify import Openings, Verdict, Verifier
 
 PROVEN = "fraud-proven"
 

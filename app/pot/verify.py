@@ -1,6 +1,6 @@
 """Checking a work receipt: cheap rules first, then re-execution of q challenged segments.
 
-The segments are the verifier's fixed draw for the receipt (`app.miner.challenge.draw_segments`: its
+The segments are the verifier's fixed draw for the receipt (`app.pot.challenge.draw_segments`: its
 deterministic signature over the receipt id), so a miner can neither predict them nor re-roll them by
 withholding a blob: a challenged blob that is not served is the verdict `unavailable`, and asking
 again challenges the same segments. A segment `j` is re-executed from the committed checkpoint `j`
@@ -8,12 +8,12 @@ again challenges the same segments. A segment `j` is re-executed from the commit
 *receipt's* miner key, and compared with the committed checkpoint `j+1`:
 
 - for equality, bit for bit, when the verifier reproduces the device configuration the receipt
-  commits to (`app.miner.config`: same class, torch build and CPU kernels; it replays with the
+  commits to (`app.pot.config`: same class, torch build and CPU kernels; it replays with the
   receipt's thread count); then the replayed checkpoint's hash is compared with the committed leaf
   first, so a matching segment end is never fetched (a verifier on the receipt's configuration
   fetches q checkpoints fewer per receipt: 305 MB each for the size ladder's largest model);
 - otherwise tensor by tensor against the bounds measured for the pair (verifier class, receipt class)
-  (`app.miner.tolerance`, docs/TOLERANCES.md). Integer state (AdamW's step counters) is always exact.
+  (`app.pot.tolerance`, docs/TOLERANCES.md). Integer state (AdamW's step counters) is always exact.
 
 Every failure is a `Verdict(False, reason, detail)` whose reason is a stable identifier (listed in
 docs/PROTOCOL.md, Part 4); `verify` never raises on hostile input.
@@ -32,15 +32,14 @@ from app.core import crypto
 from app.core.errors import InvalidReceipt, InvalidSignature
 from app.core.hashing import blob_hash
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import config, optim, registry, tolerance
-from app.miner.blobs import REASON_MISSING, BlobStore, fetch_verified
-from app.miner.challenge import draw_segments
-from app.miner.datasets import Split, round_seed
-from app.miner.engine import Session, run_steps
-from app.miner.hparams import InvalidTaskSpec
-from app.miner.loop import update_tensors
-from app.miner.proof import LOSS_SCALE, CheckpointOpening, loss_micro, segment_count
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.pot import config, optim, registry, tolerance
+from app.pot.blobs import REASON_MISSING, BlobStore, fetch_verified
+from app.pot.challenge import draw_segments
+from app.pot.datasets import Split, round_seed
+from app.pot.engine import Session, run_steps, update_tensors
+from app.pot.hparams import InvalidTaskSpec
+from app.pot.proof import LOSS_SCALE, CheckpointOpening, loss_micro, segment_count
+from app.pot.tensors import decode_tensors, encode_tensors
 
 DEFAULT_Q = 2
 

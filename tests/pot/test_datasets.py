@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from app.core.errors import InvalidReceipt
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import DatasetManifest, batch_indices, load_dataset, load_split, parse_shard, round_seed
-from app.miner.tensors import encode_tensors
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import DatasetManifest, batch_indices, load_dataset, load_split, parse_shard, round_seed
+from app.pot.tensors import encode_tensors
 
 SEED = bytes(range(32))
 
@@ -80,7 +80,7 @@ def test_shards_must_agree_on_sample_shape_and_exist() -> None:
 
 
 def test_segment_indices_are_the_per_step_batches_stacked() -> None:
-    from app.miner.datasets import segment_indices
+    from app.pot.datasets import segment_indices
 
     seg = segment_indices(SEED, 5, 9, 16, 300)
     assert seg.shape == (4, 16)

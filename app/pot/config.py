@@ -1,13 +1,13 @@
 """The device configuration a receipt commits to, so a verifier knows when it can replay bit for bit.
 
 On a CPU, the same torch build on the same kernel family (the vector instructions torch dispatches to)
-with the same intra-op thread count computes every step bit for bit alike: `app.miner.engine` is the
+with the same intra-op thread count computes every step bit for bit alike: `app.pot.engine` is the
 only training code, and its kernels sum in an order fixed by those three things
 (`scripts/measure_tolerances.py --exact`, docs/TOLERANCES.md). So a receipt names them, in the
 receipt's `device_class` field as a label such as ``cpu|2.13.0+cpu|AVX2|t2|det``; a verifier with the
 same class, build and kernels sets its thread count to the receipt's for the replay and compares for
 equality. A verifier that cannot reproduce the configuration falls back to the per-tensor bounds of
-`app.miner.tolerance`, chosen by what *it* runs, never widened by what the miner declares.
+`app.pot.tolerance`, chosen by what *it* runs, never widened by what the miner declares.
 
 A bare class (``cpu``, ``cuda``, ``mps``: receipts made before configurations were committed) parses
 as a configuration no verifier can reproduce.

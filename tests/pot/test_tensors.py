@@ -6,11 +6,10 @@ import json
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from app.core.errors import InvalidReceipt
-from app.miner.tensors import decode_tensors, encode_tensors
+from app.pot.tensors import decode_tensors, encode_tensors
 
 
 def _rebuild(header: dict, body: bytes) -> bytes:  # type: ignore[type-arg]

@@ -31,13 +31,13 @@ import torch
 from app.core.encoding import Bytes32, Record, Uint64
 from app.core.errors import InvalidReceipt
 from app.core.types import TaskSpec, WorkReceipt
-from app.miner import config, tolerance
-from app.miner.blobs import BlobStore, put_deferred
-from app.miner.datasets import Split, round_seed
-from app.miner.engine import Session, run_steps
-from app.miner.proof import TrainingTrace, segment_count
-from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.verify import UNAVAILABLE, Openings, Verifier, _fetch, _Opened
+from app.pot import config, tolerance
+from app.pot.blobs import BlobStore, put_deferred
+from app.pot.datasets import Split, round_seed
+from app.pot.engine import Session, run_steps
+from app.pot.proof import TrainingTrace, segment_count
+from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.verify import UNAVAILABLE, Openings, Verifier, _fetch, _Opened
 
 CONVICTED_STEP = "step-mismatch"
 ACQUITTED = "step-correct"

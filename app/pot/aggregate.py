@@ -5,7 +5,7 @@ cannot drag the model), then the coordinate-wise trimmed mean drops the `floor(t
 largest and smallest values of every coordinate. W_{r+1} = W_r + that mean (DiLoCo's outer step with
 learning rate 1).
 
-Before that, every update is scored on the task's held-out split (`app.miner.usefulness`): one that
+Before that, every update is scored on the task's held-out split (`app.pot.usefulness`): one that
 raises the held-out loss beyond honest noise is left out of the mean, and if the mean of the others
 still does, the round's checkpoint stays W_r. The receipts are still the round's (they were verified
 and are paid); `Aggregate.left_out` names the ones whose update was not applied.
@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from app.core.types import RoundResult, TaskSpec, WorkReceipt
-from app.miner.blobs import BlobStore, fetch_verified
-from app.miner.datasets import Split
-from app.miner.engine import evaluate
-from app.miner.proof import loss_micro
-from app.miner.tensors import decode_tensors, encode_tensors
-from app.miner.usefulness import DEFAULT_RULE, Score, UsefulnessRule, paired_score, sample_losses, score_update
+from app.pot.blobs import BlobStore, fetch_verified
+from app.pot.datasets import Split
+from app.pot.engine import evaluate
+from app.pot.proof import loss_micro
+from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.usefulness import DEFAULT_RULE, Score, UsefulnessRule, paired_score, sample_losses, score_update
 
 TRIM_FRACTION = 0.2
 CLIP_MULTIPLE = 2.0

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from app.miner.hparams import InvalidTaskSpec, Num, parse_params
+from app.pot.hparams import InvalidTaskSpec, Num, parse_params
 
 _SCHEMAS: dict[str, dict[str, Num]] = {
     "sgd": {"lr": Num(float, 0, 10), "momentum": Num(float, 0, 0.999), "weight_decay": Num(float, 0, 1)},

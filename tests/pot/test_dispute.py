@@ -6,11 +6,20 @@ import itertools
 
 import torch
 
-from app.miner import config
-from app.miner.dispute import ACQUITTED, BAD_REVEAL, CONVICTED_STEP, Bisection, Reveal, RevealRequest, Revealer, run_dispute
-from app.miner.engine import Session, run_steps
-from app.miner.tensors import decode_tensors
-from app.miner.verify import UNAVAILABLE
+from app.pot import config
+from app.pot.dispute import (
+    ACQUITTED,
+    BAD_REVEAL,
+    CONVICTED_STEP,
+    Bisection,
+    Reveal,
+    Revealer,
+    RevealRequest,
+    run_dispute,
+)
+from app.pot.engine import Session, run_steps
+from app.pot.tensors import decode_tensors
+from app.pot.verify import UNAVAILABLE
 from tests.adversarial import cheats
 
 from .conftest import ANCHOR, CPU, verifier_for

@@ -7,12 +7,13 @@ import json
 import pytest
 import torch
 
-from app.miner import demo, registry
-from app.miner.blobs import MemoryBlobStore
-from app.miner.datasets import load_dataset
-from app.miner.engine import Session, run_steps
-from app.miner.hparams import InvalidTaskSpec, format_params
-from app.miner.optim import build_optimizer, export_state, import_state
+from app.miner import demo
+from app.pot import registry
+from app.pot.blobs import MemoryBlobStore
+from app.pot.datasets import load_dataset
+from app.pot.engine import Session, run_steps
+from app.pot.hparams import InvalidTaskSpec, format_params
+from app.pot.optim import build_optimizer, export_state, import_state
 
 
 def test_registry_has_an_mlp_a_cnn_and_a_language_model_and_their_pins_hold() -> None:
@@ -50,7 +51,7 @@ def test_each_model_lowers_its_training_loss(dataset: str, model: str) -> None:
     demo.seed_blobs(store, spec)
     data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
     session = Session(spec, torch.device("cpu"))
-    from app.miner.tensors import decode_tensors
+    from app.pot.tensors import decode_tensors
 
     session.load(decode_tensors(store.get(spec.initial_checkpoint)))
     seed = bytes(32)
@@ -83,7 +84,7 @@ def test_unknown_optimiser_is_refused() -> None:
 
 
 def test_check_task_spec_accepts_the_demo_tasks_and_names_each_fault() -> None:
-    from app.miner.registry import check_task_spec
+    from app.pot.registry import check_task_spec
 
     for dataset, model in (("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")):
         check_task_spec(demo.task_spec(dataset, model))

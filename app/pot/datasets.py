@@ -25,8 +25,8 @@ from app.core.encoding import Bytes32, MaxLen, Record, ShortText
 from app.core.errors import InvalidReceipt
 from app.core.hashing import DOMAIN_SEED, tagged_hash
 from app.core.merkle import merkle_root
-from app.miner.blobs import BlobStore, fetch_verified
-from app.miner.tensors import REASON_MALFORMED, decode_tensors
+from app.pot.blobs import BlobStore, fetch_verified
+from app.pot.tensors import REASON_MALFORMED, decode_tensors
 
 MAX_SHARDS = 4096
 SEED_LEN = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.miner.hparams import InvalidTaskSpec, Num, format_params, parse_params
+from app.pot.hparams import InvalidTaskSpec, Num, format_params, parse_params
 
 SCHEMA = {"hidden": Num(int, 1, 4096), "lr": Num(float, 0, 1)}
 

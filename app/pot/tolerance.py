@@ -15,7 +15,7 @@ vector let AdamW's step counters, ~100x larger than the moments, absorb an almos
 - an integer slot (AdamW's `step`): equal, always.
 
 `Bounds` holds one bound per tensor kind. `EXACT` (all zeros) applies when the verifier reproduces
-the receipt's configuration (`app.miner.config.reproducible`); otherwise `cross_bounds` picks the
+the receipt's configuration (`app.pot.config.reproducible`); otherwise `cross_bounds` picks the
 bounds for the pair (verifier class, receipt class), measured from honest noise
 (`scripts/measure_tolerances.py`, docs/TOLERANCES.md). The miner's label only selects among pairs
 whose bounds are at most those the verifier would apply to its own class.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from app.miner import optim
+from app.pot import optim
 
 KINDS = ("param", "exp_avg", "exp_avg_sq", "momentum_buffer")
 INTEGER_SLOTS = ("step",)

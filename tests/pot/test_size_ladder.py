@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app.core import admission
-from app.miner import demo, registry
-from app.miner.hparams import format_params
+from app.miner import demo
+from app.pot import registry
+from app.pot.hparams import format_params
 
 
 def _spec(hp: dict[str, int]):  # type: ignore[no-untyped-def]

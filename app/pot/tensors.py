@@ -27,7 +27,7 @@ REASON_MALFORMED = "malformed-blob"
 # safetensors' own layout: tensors ordered by dtype (I64, then F32, then U8: the library's dtype order,
 # descending) and then by name, data packed in that order, the JSON header padded with spaces to a
 # multiple of 8 bytes. Written here directly (the library's Python `save` costs more than the hashing
-# it feeds); tests/miner/test_tensors.py checks the bytes equal `safetensors.torch.save` output.
+# it feeds); tests/pot/test_tensors.py checks the bytes equal `safetensors.torch.save` output.
 _DTYPES = {torch.int64: ("I64", 0), torch.float32: ("F32", 1), torch.uint8: ("U8", 2)}
 
 

@@ -14,9 +14,9 @@ import torch
 from torch.nn import functional as F
 
 from app.core.types import TaskSpec
-from app.miner import optim, registry
-from app.miner.datasets import Split, segment_indices
-from app.miner.tensors import encode_tensors
+from app.pot import optim, registry
+from app.pot.datasets import Split, segment_indices
+from app.pot.tensors import encode_tensors
 
 
 class Session:
@@ -76,6 +76,11 @@ def run_steps(
         if on_step is not None:
             on_step(step, loss)
     return stop
+
+
+def update_tensors(final: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """W' - W_r over the parameters, float32 on the CPU (elementwise, so exact and reproducible)."""
+    return {k: final[k] - base[k] for k in sorted(optim.params_of(final))}
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from app.core import encoding
 from app.core.hashing import tagged_hash
 from app.core.types import TaskSpec
-from app.miner.hparams import InvalidTaskSpec, Num, parse_params
+from app.pot.hparams import InvalidTaskSpec, Num, parse_params
 
 PINS_PATH = Path(__file__).resolve().parents[2] / "resources" / "registry" / "models.json"
 DOMAIN_ARCH = b"architecture"  # local to the registry: hashes a model's parameter layout
@@ -204,8 +204,8 @@ def check_task_spec(spec: TaskSpec) -> None:
 
     The model is built on the meta device, so checking a large architecture allocates nothing.
     """
-    from app.miner import optim
-    from app.miner.proof import segment_count
+    from app.pot import optim
+    from app.pot.proof import segment_count
 
     with torch.device("meta"):
         model = build_model(spec.model, spec.model_version, spec.hyperparams)
