@@ -221,7 +221,7 @@ class Daemon:
         if self._wants_local_devnet():
             from dataclasses import replace
 
-            from app.local_devnet import start_local_devnet
+            from app.node.local_devnet import start_local_devnet
 
             # No public network yet: by default the daemon brings up the app's own local devnet
             # (created once in the data folder, reopened afterwards) and joins it.

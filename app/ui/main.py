@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from app.launcher import has_display, window_possible
+    from app.cli.launcher import has_display, window_possible
 
     if QApplication.instance() is None and has_display() and not window_possible():
         print("potminer gui: the window cannot open here; the daemon runs without it ('potminer daemon').",

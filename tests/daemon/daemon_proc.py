@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.launcher import wait_until_serving
+from app.cli.launcher import wait_until_serving
 from app.rpc.client import RpcClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """The RPC contract between the daemon and its clients: every method the window (`app/ui`) and the command line
-(`app/cli_*.py`) call is one the daemon registers, with parameter names its schema knows, and every parameter the
+(`app/cli/`) call is one the daemon registers, with parameter names its schema knows, and every parameter the
 schema requires is given. Read from the clients' source (each call site), so a renamed method or parameter fails
 here and not when a volunteer clicks."""
 
@@ -19,7 +19,7 @@ from app.rpc.schema import Param
 from app.ui import api
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENTS = sorted([*(ROOT / "app" / "ui").rglob("*.py"), *(ROOT / "app").glob("cli_*.py")])
+CLIENTS = sorted([*(ROOT / "app" / "ui").rglob("*.py"), *(ROOT / "app" / "cli").rglob("*.py")])
 
 
 class _Registry:
@@ -144,7 +144,7 @@ def call_sites() -> list[CallSite]:
             else:
                 continue
             if (methods := _strings(method_arg, func, tree)) is None:
-                continue  # a generic wrapper passing its own argument on (RpcClient.call, cli_common.call)
+                continue  # a generic wrapper passing its own argument on (RpcClient.call, app.cli.common.call)
             keys, complete = _keys(rest[0] if rest else None, func, call.lineno)
             where = f"{path.relative_to(ROOT)}:{call.lineno}"
             sites += [CallSite(where, m, keys, complete) for m in methods]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psutil
 
-from app.local_devnet import LocalDevnet, LocalDevnetError
 from app.node.devnet import DevnetConfig
+from app.node.local_devnet import LocalDevnet, LocalDevnetError
 from app.node.status import read_status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,7 +137,7 @@ def test_a_fresh_daemon_brings_up_the_local_devnet_and_stops_it_with_itself(tmp_
 
 def test_missing_qt_x_libraries_are_named_and_the_run_goes_headless(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Issue 16 item 10: without libxcb-cursor0 & co Qt aborted with "no platform plugin"."""
-    from app import launcher
+    from app.cli import launcher
 
     if not sys.platform.startswith("linux"):
         assert launcher.missing_x_libraries() == []

@@ -172,7 +172,7 @@ def test_progress_events_update_mining_without_polling(qapp) -> None:  # type: i
 
 
 def test_a_task_shows_its_title_and_its_description_only_as_literal_text() -> None:
-    from app.cli_client import _task_text
+    from app.cli.client import _task_text
     from app.ui.models import TasksModel, plain_tooltip
 
     task = api.Task(task_id="ab" * 32, status="open", model="mlp", rounds=5, title="Digits <b>bold</b>",

@@ -1,4 +1,4 @@
-"""Client subcommands: `potminer status|mine|task|peers|logs` (the wallet's are in cli_wallet.py).
+"""Client subcommands: `potminer status|mine|task|peers|logs` (the wallet's are in wallet.py).
 
 Each is one or two RPC calls to the running daemon; human output by default, `--json` for scripts.
 """
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.cli_common import add_common, call, guarded, output
+from app.cli.common import add_common, call, guarded, output
 
 SLOW_CALL_S = 600.0
 

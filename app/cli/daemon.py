@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.cli_common import CliError, add_common, call, data_dir, guarded, output
+from app.cli.common import CliError, add_common, call, data_dir, guarded, output
 
 
 def add_daemon_args(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,12 @@
-"""The `potminer` command line: one entry point, one subcommand per job."""
+"""The `potminer` command line and the launcher: one entry point, one subcommand per job.
+
+The front door of the app, in one package: `commands` is the subcommand table; `daemon` runs and stops the
+daemon; `client` (status, mine, task, peers, logs) and `wallet` are clients of its RPC, with `common`'s
+helpers; `launcher` is `potminer run` (local devnet, daemon, window). The node's own subcommands (`node`,
+`devnet`, `light`, `network`) stay beside the code they drive (app/node/cli.py, app/node/cli_network.py),
+and `gui`'s arguments beside the window (app/ui/cli_args.py). Importing this package stays light: no Qt,
+torch or network until a subcommand runs.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]]:
-    from app import commands
+    from app.cli import commands
 
     return commands.COMMANDS
 

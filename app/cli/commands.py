@@ -26,7 +26,7 @@ COMMANDS += [
      _network_cli.add_network_args, _network_cli.run_network),
 ]
 
-from app import cli_client as _client, cli_daemon as _daemon, cli_wallet as _wallet  # noqa: E402
+from app.cli import client as _client, daemon as _daemon, wallet as _wallet  # noqa: E402
 
 COMMANDS += [
     ("daemon", "run the background node, wallet and miner that the window and these commands talk to",
@@ -56,7 +56,7 @@ COMMANDS += [
     ("gui", "open the PoT Miner window (starts the daemon if none runs)", _add_gui_args, _run_gui),
 ]
 
-from app import launcher as _launcher  # noqa: E402 - light: heavy parts load when it runs
+from app.cli import launcher as _launcher  # noqa: E402 - light: heavy parts load when it runs
 
 COMMANDS.insert(0, ("run", "start PoT Miner on its own local devnet: the network, the daemon and the window",
                     _launcher.add_arguments, _launcher.run))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli_common import CliError, add_common, add_password, call, guarded, output, read_password
+from app.cli.common import CliError, add_common, add_password, call, guarded, output, read_password
 
 ACTIONS = {
     "create": "create a new wallet (shows its seed phrase once)",

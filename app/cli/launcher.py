@@ -1,7 +1,7 @@
 """`potminer run` (what `make run` starts): the local devnet, the daemon on it, and the window.
 
 There is no public PoT network yet, so the app brings its own: a persistent local devnet (validators
-and a background miner on 127.0.0.1, see `app.local_devnet`), a daemon whose node joins it and whose
+and a background miner on 127.0.0.1, see `app.node.local_devnet`), a daemon whose node joins it and whose
 wallet keeps the volunteer's keys, and the window attached to that daemon. Each runs in its own
 process; this one only supervises them, prints the network's progress, and stops everything when the
 window closes or on Ctrl-C. Without a display it runs headless and says how to reach the daemon.
@@ -136,7 +136,7 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.local_devnet import LocalDevnetError, start_local_devnet
+    from app.node.local_devnet import LocalDevnetError, start_local_devnet
 
     root = default_root(args.datadir)
     network_dir, app_dir = root / "network", root / "app"
