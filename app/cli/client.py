@@ -55,18 +55,27 @@ def run_status(args: argparse.Namespace) -> int:
 # -- mine -----------------------------------------------------------------------------------------
 def add_mine_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
-    p.add_argument("action", choices=["start", "stop", "pause", "resume", "state"],
-                   help="start/stop the miner (stop frees the GPU), pause/resume the round, or show its state")
+    p.add_argument(
+        "action",
+        choices=["start", "stop", "pause", "resume", "state"],
+        help="start/stop the miner (stop frees the GPU), pause/resume the round, or show its state",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--always", dest="mode", action="store_const", const="always", help="mine whenever allowed")
-    mode.add_argument("--when-idle", dest="mode", action="store_const", const="when-idle",
-                      help="mine only while the computer is idle")
+    mode.add_argument(
+        "--when-idle", dest="mode", action="store_const", const="when-idle", help="mine only while the computer is idle"
+    )
 
 
 @guarded
 def run_mine(args: argparse.Namespace) -> int:
-    method = {"start": "mine.start", "stop": "mine.stop", "pause": "mine.pause", "resume": "mine.resume",
-              "state": "mine.state"}[args.action]
+    method = {
+        "start": "mine.start",
+        "stop": "mine.stop",
+        "pause": "mine.pause",
+        "resume": "mine.resume",
+        "state": "mine.state",
+    }[args.action]
     params = {"mode": args.mode} if args.action == "start" and args.mode else {}
     return output(args, call(args, method, params), lambda m: f"{m['state']}: {m['text']}")
 
@@ -75,27 +84,40 @@ def run_mine(args: argparse.Namespace) -> int:
 def add_task_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    post = sub.add_parser("post", help="post a task over a shipped dataset or your own files, escrowing "
-                          "fee-per-round x rounds")
+    post = sub.add_parser(
+        "post", help="post a task over a shipped dataset or your own files, escrowing fee-per-round x rounds"
+    )
     post.add_argument("--dataset", default="digits", help="a shipped dataset (ignored with --data)")
-    post.add_argument("--data", help="your own data: a folder of images (one subfolder per class), a text file, "
-                      "a .npz with arrays inputs and targets, or a folder with inputs.npy and targets.npy")
+    post.add_argument(
+        "--data",
+        help="your own data: a folder of images (one subfolder per class), a text file, "
+        "a .npz with arrays inputs and targets, or a folder with inputs.npy and targets.npy",
+    )
     post.add_argument("--name", default="", help="a name for your data set (default: the file's name)")
     post.add_argument("--context", type=int, default=64, help="text: bytes per training window")
-    post.add_argument("--model", default="", choices=["mlp", "cnn", "tiny-lm"],
-                      help="default: the registry model that fits the data (mlp for a shipped dataset)")
+    post.add_argument(
+        "--model",
+        default="",
+        choices=["mlp", "cnn", "tiny-lm"],
+        help="default: the registry model that fits the data (mlp for a shipped dataset)",
+    )
     post.add_argument("--rounds", type=int, default=10)
     post.add_argument("--local-steps", type=int, default=64)
     post.add_argument("--checkpoint-interval", type=int, default=16)
     post.add_argument("--batch-size", type=int, default=32)
     post.add_argument("--fee-per-round", default="10", help="POT paid to the round's miners")
     post.add_argument("--fee", default="0.000001", help="transaction fee in POT")
-    post.add_argument("--title", default="", help="a short title people see beside the task id (plain text, "
-                      "at most 80 characters)")
-    post.add_argument("--description", default="", help="what the task trains and why (plain text, at most 500 "
-                      "characters)")
-    post.add_argument("--lr", help="the optimiser's learning rate, a decimal like 0.001 (default: the shipped "
-                      "task's); the chain refuses one that trains nothing or diverges")
+    post.add_argument(
+        "--title", default="", help="a short title people see beside the task id (plain text, at most 80 characters)"
+    )
+    post.add_argument(
+        "--description", default="", help="what the task trains and why (plain text, at most 500 characters)"
+    )
+    post.add_argument(
+        "--lr",
+        help="the optimiser's learning rate, a decimal like 0.001 (default: the shipped "
+        "task's); the chain refuses one that trains nothing or diverges",
+    )
     show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
     show.add_argument("task_id")
     sub.add_parser("list", help="every task on the chain")
@@ -110,16 +132,27 @@ def _task_text(t: dict[str, Any]) -> str:
     loss = "-" if t["validation_loss"] is None else f"{t['validation_loss']:.4f}"
     title = f"  {t['title']}" if t.get("title") else ""
     words = "".join(f"\n  | {line}" for line in str(t.get("description") or "").splitlines())
-    return (f"task {t['task_id']}{title}{words}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
-            f"validation loss {loss}, escrow {t['escrow_text']}")
+    return (
+        f"task {t['task_id']}{title}{words}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
+        f"validation loss {loss}, escrow {t['escrow_text']}"
+    )
 
 
 @guarded
 def run_task(args: argparse.Namespace) -> int:
     if args.action == "post":
-        params = {"dataset": args.dataset, "model": args.model, "rounds": args.rounds, "local_steps": args.local_steps,
-                  "checkpoint_interval": args.checkpoint_interval, "batch_size": args.batch_size,
-                  "fee_per_round": args.fee_per_round, "fee": args.fee, "name": args.name, "context": args.context}
+        params = {
+            "dataset": args.dataset,
+            "model": args.model,
+            "rounds": args.rounds,
+            "local_steps": args.local_steps,
+            "checkpoint_interval": args.checkpoint_interval,
+            "batch_size": args.batch_size,
+            "fee_per_round": args.fee_per_round,
+            "fee": args.fee,
+            "name": args.name,
+            "context": args.context,
+        }
         if args.data:
             params["data"] = str(Path(args.data).expanduser().resolve())
         if args.lr:
@@ -127,13 +160,21 @@ def run_task(args: argparse.Namespace) -> int:
         if args.title or args.description:
             params.update(title=args.title, description=args.description)
         # packing up to 256 MB of files, or fetching a large checkpoint, takes longer than a plain call
-        return output(args, call(args, "task.post", params, timeout=SLOW_CALL_S if args.data else 60),
-                      lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block")
+        return output(
+            args,
+            call(args, "task.post", params, timeout=SLOW_CALL_S if args.data else 60),
+            lambda r: f"posted task {r['task_id']} (escrow {r['escrow_text']}); it opens once in a block",
+        )
     if args.action == "result":
         out = Path(args.output or f"task-{args.task_id[:16]}.safetensors").expanduser().resolve()
-        return output(args, call(args, "task.result", {"task_id": args.task_id, "path": str(out)}, timeout=SLOW_CALL_S),
-                      lambda r: f"wrote {r['path']}: {r['model']} with {r['parameters']} parameters, round "
-                                f"{r['round']}/{r['rounds']} ({r['status']})")
+        return output(
+            args,
+            call(args, "task.result", {"task_id": args.task_id, "path": str(out)}, timeout=SLOW_CALL_S),
+            lambda r: (
+                f"wrote {r['path']}: {r['model']} with {r['parameters']} parameters, round "
+                f"{r['round']}/{r['rounds']} ({r['status']})"
+            ),
+        )
     if args.action == "show":
         return output(args, call(args, "task.show", {"task_id": args.task_id}), _task_text)
     return output(args, call(args, "task.list"), lambda r: "\n".join(map(_task_text, r["tasks"])) or "no tasks")
@@ -147,8 +188,11 @@ def add_peers_args(p: argparse.ArgumentParser) -> None:
 @guarded
 def run_peers(args: argparse.Namespace) -> int:
     def text(r: dict[str, Any]) -> str:
-        rows = [f"{p['peer_id']}  score {p['score']}{'  connected' if p['connected'] else ''}"
-                f"{'  BANNED' if p['banned'] else ''}" for p in r["peers"]]
+        rows = [
+            f"{p['peer_id']}  score {p['score']}{'  connected' if p['connected'] else ''}"
+            f"{'  BANNED' if p['banned'] else ''}"
+            for p in r["peers"]
+        ]
         return "\n".join(rows) or "no peers"
 
     return output(args, call(args, "peers"), text)

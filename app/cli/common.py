@@ -32,8 +32,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_password(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--password-file", type=Path, default=None,
-                   help=f"read the password from this file (else ${PASSWORD_ENV}, else a prompt)")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        default=None,
+        help=f"read the password from this file (else ${PASSWORD_ENV}, else a prompt)",
+    )
 
 
 def data_dir(args: argparse.Namespace) -> Path:

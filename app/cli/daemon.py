@@ -12,14 +12,24 @@ from app.cli.common import CliError, add_common, call, data_dir, guarded, output
 
 def add_daemon_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datadir", type=Path, default=None, help="config, data and logs all in this folder")
-    p.add_argument("--genesis", type=Path, default=None, help="genesis file (a devnet's; default: the chain's shipped one)")
+    p.add_argument(
+        "--genesis", type=Path, default=None, help="genesis file (a devnet's; default: the chain's shipped one)"
+    )
     p.add_argument("--bootstrap", nargs="*", default=[], help="peer multiaddrs ending in /p2p/<peer id>")
-    p.add_argument("--bootstrap-file", type=Path, default=None,
-                   help="a newer bootstrap list (JSON, the form of resources/chains/<name>/bootstrap.json)")
+    p.add_argument(
+        "--bootstrap-file",
+        type=Path,
+        default=None,
+        help="a newer bootstrap list (JSON, the form of resources/chains/<name>/bootstrap.json)",
+    )
     p.add_argument("--listen", default=None, help="/ip4/HOST/tcp/PORT for peers (default: from the config)")
     p.add_argument("--offline", action="store_true", help="run without a node (wallet and settings only)")
-    p.add_argument("--password-file", type=Path, default=None,
-                   help="unlock the wallet at start with this password (headless rigs; else $POTMINER_PASSWORD)")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        default=None,
+        help="unlock the wallet at start with this password (headless rigs; else $POTMINER_PASSWORD)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--console", action="store_true", help="also log to stderr")
     p.add_argument("--block-interval", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -30,11 +40,18 @@ def run_daemon(args: argparse.Namespace) -> int:
     from app.daemon.daemon import Daemon, DaemonOptions
     from app.daemon.lock import DaemonAlreadyRunning
 
-    options = DaemonOptions(datadir=args.datadir, genesis=args.genesis, bootstrap=tuple(args.bootstrap),
-                            bootstrap_file=args.bootstrap_file,
-                            listen=args.listen, offline=args.offline, password_file=args.password_file,
-                            console_log=args.console, log_level=args.log_level,
-                            block_interval_s=args.block_interval)
+    options = DaemonOptions(
+        datadir=args.datadir,
+        genesis=args.genesis,
+        bootstrap=tuple(args.bootstrap),
+        bootstrap_file=args.bootstrap_file,
+        listen=args.listen,
+        offline=args.offline,
+        password_file=args.password_file,
+        console_log=args.console,
+        log_level=args.log_level,
+        block_interval_s=args.block_interval,
+    )
     try:
         daemon = Daemon(options)
     except (DaemonAlreadyRunning, ConfigError) as exc:  # a NodeSetupError (damaged chain files...) is one

@@ -26,8 +26,12 @@ PROGRESS_EVERY_S = 10.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--datadir", type=Path, default=None,
-                   help="folder for the local devnet and the app's wallet (default: the platform's data folder)")
+    p.add_argument(
+        "--datadir",
+        type=Path,
+        default=None,
+        help="folder for the local devnet and the app's wallet (default: the platform's data folder)",
+    )
     p.add_argument("--headless", action="store_true", help="run the devnet and the daemon without the window")
     p.add_argument("--validators", type=int, default=4, help=argparse.SUPPRESS)
 
@@ -55,12 +59,16 @@ def window_possible(say: Callable[[str], None] = print) -> bool:
     """A display and the X libraries Qt needs; when they are missing, say which packages to install."""
     if not has_display():
         return False
-    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal", "wayland") or os.environ.get("WAYLAND_DISPLAY"):
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal", "wayland") or os.environ.get(
+        "WAYLAND_DISPLAY"
+    ):
         return True
     missing = missing_x_libraries()
     if missing:
-        say(f"the window needs X libraries this system lacks; install them with:\n  sudo apt install "
-            f"{' '.join(missing)}\ngoing on without the window (headless)")
+        say(
+            f"the window needs X libraries this system lacks; install them with:\n  sudo apt install "
+            f"{' '.join(missing)}\ngoing on without the window (headless)"
+        )
         return False
     return True
 
@@ -78,13 +86,20 @@ def configure_app(app_dir: Path, genesis: Path, bootstrap: list[str]) -> None:
     """Point the app's daemon at the local devnet, keeping every other setting the user chose."""
     path = cfg.config_file(app_dir)
     config, _warnings = cfg.load(path)
-    config = cfg.with_changes(config, "network", chain=cfg.Chain.DEVNET, genesis_file=str(genesis),
-                              bootstrap_peers=bootstrap, listen=["/ip4/127.0.0.1/tcp/0"])
+    config = cfg.with_changes(
+        config,
+        "network",
+        chain=cfg.Chain.DEVNET,
+        genesis_file=str(genesis),
+        bootstrap_peers=bootstrap,
+        listen=["/ip4/127.0.0.1/tcp/0"],
+    )
     cfg.save(config, path)
 
 
-def wait_until_serving(proc: subprocess.Popen[bytes], data_dir: Path, timeout_s: float = DAEMON_START_TIMEOUT_S,
-                       poll_s: float = 0.3) -> None:
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], data_dir: Path, timeout_s: float = DAEMON_START_TIMEOUT_S, poll_s: float = 0.3
+) -> None:
     """Return once the daemon `proc` published its endpoint in `data_dir`'s lockfile and answers a ping.
 
     Raises RuntimeError with the tail of `daemon.out` if it exits first, TimeoutError (after killing it)
@@ -156,9 +171,11 @@ def run(args: argparse.Namespace) -> int:
         print("starting the daemon (node, wallet, miner)")
         daemon = start_daemon(app_dir)
         if headless:
-            print("no display: running headless. In another terminal:\n"
-                  f"  potminer status --datadir {app_dir}\n  potminer wallet create --datadir {app_dir}\n"
-                  f"  potminer mine start --datadir {app_dir}\nCtrl-C stops everything.")
+            print(
+                "no display: running headless. In another terminal:\n"
+                f"  potminer status --datadir {app_dir}\n  potminer wallet create --datadir {app_dir}\n"
+                f"  potminer mine start --datadir {app_dir}\nCtrl-C stops everything."
+            )
         else:
             print("opening the window")
             window = subprocess.Popen([*cli_command(), "gui", "--datadir", str(app_dir), "--no-launch"])

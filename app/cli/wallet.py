@@ -40,15 +40,21 @@ def add_wallet_args(p: argparse.ArgumentParser) -> None:
             add_password(q)
     sub.choices["sweep"].add_argument("--fee", default="0.000001", help="transaction fee in POT")
     sub.choices["create"].add_argument("--words", type=int, default=24, choices=[12, 15, 18, 21, 24])
-    sub.choices["restore"].add_argument("--phrase-file", type=Path, default=None,
-                                        help="read the seed phrase from this file (else a prompt)")
+    sub.choices["restore"].add_argument(
+        "--phrase-file", type=Path, default=None, help="read the seed phrase from this file (else a prompt)"
+    )
     send = sub.choices["send"]
     send.add_argument("to", help="recipient address")
     send.add_argument("amount", help="amount in POT, e.g. 1.5")
     send.add_argument("--fee", default="0.000001", help="transaction fee in POT")
     send.add_argument("--memo", default="")
-    send.add_argument("--from", dest="account", default="spending", choices=["spending", "reward"],
-                      help="which of the wallet's accounts pays (rewards arrive on 'reward')")
+    send.add_argument(
+        "--from",
+        dest="account",
+        default="spending",
+        choices=["spending", "reward"],
+        help="which of the wallet's accounts pays (rewards arrive on 'reward')",
+    )
     sub.choices["history"].add_argument("--limit", type=int, default=100)
     export = sub.choices["export"]
     export.add_argument("what", choices=["phrase", "raw_key", "keystore"])
@@ -78,11 +84,17 @@ def run_wallet(args: argparse.Namespace) -> int:
     if action == "create":
         password = read_password(args, "New wallet password: ", confirm=True)
         r = call(args, "wallet.create", {"password": password, "words": args.words})
-        return output(args, r, lambda r: "Write these words down, in order, and keep them offline:\n\n  "
-                      f"{r['phrase']}\n\n{_addresses(r)}")
+        return output(
+            args,
+            r,
+            lambda r: f"Write these words down, in order, and keep them offline:\n\n  {r['phrase']}\n\n{_addresses(r)}",
+        )
     if action == "restore":
-        phrase = (args.phrase_file.read_text(encoding="utf-8").strip() if args.phrase_file
-                  else _prompt_secret("Seed phrase: "))
+        phrase = (
+            args.phrase_file.read_text(encoding="utf-8").strip()
+            if args.phrase_file
+            else _prompt_secret("Seed phrase: ")
+        )
         password = read_password(args, "New wallet password: ", confirm=True)
         return output(args, call(args, "wallet.restore", {"phrase": phrase, "password": password}), _addresses)
     if action == "unlock":
@@ -92,27 +104,57 @@ def run_wallet(args: argparse.Namespace) -> int:
         return output(args, call(args, f"wallet.{action}"), human)
     if action == "send":
         password = read_password(args, "Wallet password (to send): ")
-        r = call(args, "wallet.send", {"to": args.to, "amount": args.amount, "fee": args.fee, "memo": args.memo,
-                                       "account": args.account, "password": password})
+        r = call(
+            args,
+            "wallet.send",
+            {
+                "to": args.to,
+                "amount": args.amount,
+                "fee": args.fee,
+                "memo": args.memo,
+                "account": args.account,
+                "password": password,
+            },
+        )
         return output(args, r, lambda r: f"sent: transaction {r['tx_id']}")
     if action == "sweep":
         r = call(args, "wallet.sweep", {"fee": args.fee})
-        return output(args, r, lambda r: f"moved {r['amount_text']} POT of rewards to {r['to']} (transaction {r['tx_id']})")
+        return output(
+            args, r, lambda r: f"moved {r['amount_text']} POT of rewards to {r['to']} (transaction {r['tx_id']})"
+        )
     if action == "forget-hot-key":
-        return output(args, call(args, "wallet.forget_hot_key"),
-                      lambda r: "the reward key is no longer kept: mining after a restart needs an unlock")
+        return output(
+            args,
+            call(args, "wallet.forget_hot_key"),
+            lambda r: "the reward key is no longer kept: mining after a restart needs an unlock",
+        )
     if action == "history":
         r = call(args, "wallet.history", {"limit": args.limit})
-        return output(args, r, lambda r: "\n".join(
-            f"{e['height']:>7}  {e['kind']:<8} {'-' if e['delta'] < 0 else '+'}{e['amount']}  {e['counterparty'] or ''}"
-            for e in r["entries"]) or "no history yet")
+        return output(
+            args,
+            r,
+            lambda r: (
+                "\n".join(
+                    f"{e['height']:>7}  {e['kind']:<8} {'-' if e['delta'] < 0 else '+'}{e['amount']}  {e['counterparty'] or ''}"
+                    for e in r["entries"]
+                )
+                or "no history yet"
+            ),
+        )
     if action == "export":
-        params = {"password": read_password(args), "what": args.what, "role": args.role,
-                  "destination": str(Path(args.to).resolve()) if args.to else ""}
+        params = {
+            "password": read_password(args),
+            "what": args.what,
+            "role": args.role,
+            "destination": str(Path(args.to).resolve()) if args.to else "",
+        }
         return output(args, call(args, "wallet.export", params), _export_text)
     key = args.raw_key_file.read_text(encoding="ascii").strip() if args.raw_key_file else ""
-    params = {"password": read_password(args), "keystore": str(args.keystore.resolve()) if args.keystore else "",
-              "private_key": key}
+    params = {
+        "password": read_password(args),
+        "keystore": str(args.keystore.resolve()) if args.keystore else "",
+        "private_key": key,
+    }
     return output(args, call(args, "wallet.import", params), _addresses)
 
 

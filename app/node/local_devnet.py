@@ -48,8 +48,10 @@ class LocalDevnet(Devnet):
             super().setup()
             self.created = True
             self._write_manifest()
-        self._say(("creating" if self.created else "reopening") + f" the local devnet in {self.root}: "
-                  f"{self.config.validators} validators, {self.config.miners} background miner")
+        self._say(
+            ("creating" if self.created else "reopening") + f" the local devnet in {self.root}: "
+            f"{self.config.validators} validators, {self.config.miners} background miner"
+        )
 
     def post_task(self, timeout_s: float = 120.0) -> bytes:
         """Post the default task once, when the network is new; a reopened chain already holds it."""
@@ -103,8 +105,9 @@ TASK_LOCAL_STEPS = 256
 
 
 def local_devnet_config(root: Path, validators: int = VALIDATORS) -> DevnetConfig:
-    return DevnetConfig(validators=validators, miners=BACKGROUND_MINERS, datadir=root, rounds=TASK_ROUNDS,
-                        local_steps=TASK_LOCAL_STEPS)
+    return DevnetConfig(
+        validators=validators, miners=BACKGROUND_MINERS, datadir=root, rounds=TASK_ROUNDS, local_steps=TASK_LOCAL_STEPS
+    )
 
 
 def start_local_devnet(root: Path, validators: int = VALIDATORS, say: Callable[[str], Any] = print) -> LocalDevnet:
