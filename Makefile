@@ -30,7 +30,8 @@ ifndef SEED
 SEED := $(shell $(PYTHON) -c "import random; print(random.randrange(1 << 32))")
 endif
 
-test: $(STAMP)
+# Lint first (seconds): a formatting slip or a type error fails CI before the 12-minute suite starts.
+test: $(STAMP) lint
 	@echo "test order: random, seed $(SEED) (make test SEED=$(SEED) repeats it)"
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -p randomly --randomly-seed=$(SEED)
 

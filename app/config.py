@@ -105,7 +105,9 @@ class NetworkConfig:
     genesis_file: str = ""  # a locally generated devnet's genesis; empty: the chain's shipped one
 
     def check(self) -> list[str]:
-        return [f"listen address {a!r} must be a multiaddr starting with '/'" for a in self.listen if not a.startswith("/")]
+        return [
+            f"listen address {a!r} must be a multiaddr starting with '/'" for a in self.listen if not a.startswith("/")
+        ]
 
 
 @dataclass

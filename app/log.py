@@ -280,4 +280,3 @@ def _level(name: str) -> int:
     if not isinstance(value, int):
         raise ValueError(f"unknown log level {name!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return value
-

@@ -71,9 +71,14 @@ class _App:
 
     def build_block(self, height: int, view: int, proposer: bytes) -> Block:
         tip = self.chain[-1]
-        header = GENESIS.header.replace(height=height, prev_hash=tip.block_hash, view=view,
-                                        timestamp_ms=int(time.time() * 1000), proposer=proposer,
-                                        state_root=tagged_hash(b"bench", tip.block_hash))
+        header = GENESIS.header.replace(
+            height=height,
+            prev_hash=tip.block_hash,
+            view=view,
+            timestamp_ms=int(time.time() * 1000),
+            proposer=proposer,
+            state_root=tagged_hash(b"bench", tip.block_hash),
+        )
         return Block(header, EMPTY, None)
 
 
@@ -132,8 +137,11 @@ def processes_block_time(n: int, seconds: float, interval_s: float) -> float:
     from app.node.devnet import Devnet, DevnetConfig
 
     with Devnet(DevnetConfig(validators=n, miners=0, post_task=False, block_interval_s=interval_s)) as net:
-        h0 = net.wait_for(lambda: (net.status("v0") or {}).get("height", 0) >= 3 and net.status("v0")["height"],
-                          timeout_s=300, poll_s=0.2)
+        h0 = net.wait_for(
+            lambda: (net.status("v0") or {}).get("height", 0) >= 3 and net.status("v0")["height"],
+            timeout_s=300,
+            poll_s=0.2,
+        )
         t0 = time.monotonic()
         time.sleep(seconds)
         h1 = net.status("v0")["height"]
@@ -162,8 +170,11 @@ def main() -> None:
         else:
             per_block = processes_block_time(n, args.seconds, args.interval)
             per_member = per_block
-        print(f"{n:>10} {quorum_size(n):>6} {per_block * 1000:>9.1f} {per_member * 1000:>10.2f} "
-              f"{bound * 1000:>9.2f} {per_member / bound:>7.1f}", flush=True)
+        print(
+            f"{n:>10} {quorum_size(n):>6} {per_block * 1000:>9.1f} {per_member * 1000:>10.2f} "
+            f"{bound * 1000:>9.2f} {per_member / bound:>7.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,16 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = DevnetConfig(validators=1, miners=0, rounds=10_000, local_steps=args.steps,
-                              checkpoint_interval=args.interval, batch_size=32, datadir=root / "net", round_wait_s=1.0)
+        config = DevnetConfig(
+            validators=1,
+            miners=0,
+            rounds=10_000,
+            local_steps=args.steps,
+            checkpoint_interval=args.interval,
+            batch_size=32,
+            datadir=root / "net",
+            round_wait_s=1.0,
+        )
         with Devnet(config) as net:
             d = root / "daemon"
             write_config(d, CONFIG)
@@ -68,9 +76,14 @@ def main() -> None:
                 while time.monotonic() - t0 < args.minutes * 60:
                     time.sleep(10)
                     state = rpc(d, "mine.state")
-                    samples.append((time.monotonic() - t0, folder_size(d), freed_bytes(d / "logs"), state["rounds_done"]))
-                    print(f"t={samples[-1][0]:5.0f}s folder={samples[-1][1] / 1e6:7.1f} MB pruned={samples[-1][2] / 1e6:7.1f} MB "
-                          f"rounds={samples[-1][3]}", flush=True)
+                    samples.append(
+                        (time.monotonic() - t0, folder_size(d), freed_bytes(d / "logs"), state["rounds_done"])
+                    )
+                    print(
+                        f"t={samples[-1][0]:5.0f}s folder={samples[-1][1] / 1e6:7.1f} MB pruned={samples[-1][2] / 1e6:7.1f} MB "
+                        f"rounds={samples[-1][3]}",
+                        flush=True,
+                    )
             finally:
                 stop_daemon(proc)
     elapsed, size, freed, rounds = samples[-1]
@@ -80,9 +93,11 @@ def main() -> None:
     second = [s[1] for s in samples if s[0] > elapsed / 2]
     print(f"\n{rounds} rounds in {elapsed / 60:.1f} min (H={args.steps}, k={args.interval}, grace {args.grace:.0f} s)")
     print(f"without pruning: {written / 1e6:.1f} MB written -> {written * per_hour / 1e9:.2f} GB per hour")
-    print(f"with pruning: folder {size / 1e6:.1f} MB at the end ({size0 / 1e6:.1f} MB at start); its peak "
-          f"{max(first) / 1e6:.1f} MB in the first half, {max(second) / 1e6:.1f} MB in the second (a saw tooth: rounds "
-          "within the grace + vesting window, then pruned); the default 5 GB cap is never reached")
+    print(
+        f"with pruning: folder {size / 1e6:.1f} MB at the end ({size0 / 1e6:.1f} MB at start); its peak "
+        f"{max(first) / 1e6:.1f} MB in the first half, {max(second) / 1e6:.1f} MB in the second (a saw tooth: rounds "
+        "within the grace + vesting window, then pruned); the default 5 GB cap is never reached"
+    )
     print(f"pruned/written = {freed / max(written, 1):.2f}")
 
 

@@ -44,8 +44,18 @@ def make_chain(n: int, checkpoint_at: int = 0) -> tuple[object, list[SignedHeade
         built = build_block(state, proposer, timestamp_ms=1_000 + height * 1_000)
         block = built.block
         signers = list(state.next_committee.members)[: state.next_committee.quorum]
-        votes = [Vote(chain_id=state.chain_id, height=height, view=0, kind=VOTE_PRECOMMIT, block_hash=block.block_hash,
-                      voter=pk, signature=NO_SIGNATURE).signed_by(by_public[pk]) for pk in signers]
+        votes = [
+            Vote(
+                chain_id=state.chain_id,
+                height=height,
+                view=0,
+                kind=VOTE_PRECOMMIT,
+                block_hash=block.block_hash,
+                voter=pk,
+                signature=NO_SIGNATURE,
+            ).signed_by(by_public[pk])
+            for pk in signers
+        ]
         headers.append(SignedHeader(header=block.header, qc=make_qc(votes)))
         sigs += len(votes)
         state = built.state
@@ -105,8 +115,10 @@ def main() -> None:
     print(f"signatures per header       : {sigs / len(headers):10.2f}")
     print(f"header sync / signature bound: {header_rate * sigs / len(headers) / sig_rate:9.2f}")
     print(f"to the head from genesis     : {t_sync * 1000:10.1f} ms  ({len(headers)} headers verified)")
-    print(f"to the head from checkpoint  : {t_cp * 1000:10.1f} ms  (checkpoint at {cp_height}, "
-          f"{len(headers) - cp_height} headers verified)")
+    print(
+        f"to the head from checkpoint  : {t_cp * 1000:10.1f} ms  (checkpoint at {cp_height}, "
+        f"{len(headers) - cp_height} headers verified)"
+    )
     print(f"checkpoint start speed-up    : {t_sync / t_cp:10.2f}x")
 
 

@@ -47,8 +47,10 @@ async def run() -> None:
                     await hosts[i].connect(hosts[j].listen_addrs[0])
             arrivals: dict[int, dict[int, float]] = {}
             for idx, h in enumerate(hosts):
+
                 async def on(m: GossipMessage, idx: int = idx) -> None:
                     arrivals.setdefault(m.record.header.height, {})[idx] = time.perf_counter()
+
                 h.subscribe(TopicKind.BLOCKS, on)
             for h in hosts:
                 await h.wait_for_mesh(TopicKind.BLOCKS, 1, 30)
@@ -72,8 +74,10 @@ async def run() -> None:
                 all_times.append(last)
             med_all, med_hop = statistics.median(all_times), statistics.median(hop_times)
             print(f"nodes={NODES} blocks={BLOCKS}")
-            print(f"median time to reach all {NODES - 1} other nodes: {med_all * 1000:.2f} ms "
-                  f"(p90 {sorted(all_times)[int(0.9 * len(all_times))] * 1000:.2f} ms)")
+            print(
+                f"median time to reach all {NODES - 1} other nodes: {med_all * 1000:.2f} ms "
+                f"(p90 {sorted(all_times)[int(0.9 * len(all_times))] * 1000:.2f} ms)"
+            )
             print(f"baseline, first node reached (one hop):    {med_hop * 1000:.2f} ms")
             print(f"ratio all-nodes / one hop:                {med_all / med_hop:.1f}x")
 

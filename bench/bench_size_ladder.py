@@ -69,8 +69,9 @@ def store_bytes(store: BlobStore) -> int:
 
 def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path) -> dict[str, float]:
     hp = registry.SIZE_LADDER[name]
-    spec = demo.task_spec("fables", "tiny-lm", hp, local_steps=args.steps, checkpoint_interval=args.k,
-                          batch_size=args.batch)
+    spec = demo.task_spec(
+        "fables", "tiny-lm", hp, local_steps=args.steps, checkpoint_interval=args.k, batch_size=args.batch
+    )
     params = registry.parameter_count("tiny-lm", 1, spec.hyperparams)
     miner_store = BlobStore(tmp / name / "miner")
     demo.seed_blobs(miner_store, spec)
@@ -88,8 +89,17 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
         job = RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint)
         synchronize(device)
         t0 = time.perf_counter()
-        out = train_round(job, key, miner_store, data, device=device, resume=ResumeDir(tmp / name / f"resume{m}"),
-                          progress=sample if m == 0 else None, report_every=max(1, args.k), keep_every=KEEP[args.keep])
+        out = train_round(
+            job,
+            key,
+            miner_store,
+            data,
+            device=device,
+            resume=ResumeDir(tmp / name / f"resume{m}"),
+            progress=sample if m == 0 else None,
+            report_every=max(1, args.k),
+            keep_every=KEEP[args.keep],
+        )
         synchronize(device)
         if m == 0:
             train_s = time.perf_counter() - t0
@@ -108,9 +118,16 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
         """The miner's blob server: a checkpoint it did not keep is re-computed (`app.miner.recompute`)."""
         if not miner_store.has(digest) and digest in trace.checkpoints:
             t0 = time.perf_counter()
-            recompute_checkpoints(RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint),
-                                  crypto.SigningKey.from_seed(bytes([1]) * 32).public_key, miner_store, data, trace,
-                                  [trace.checkpoints.index(digest)], device, outs[0].receipt.device_class)
+            recompute_checkpoints(
+                RoundJob(CHAIN, TASK, spec, 0, ANCHOR, spec.initial_checkpoint),
+                crypto.SigningKey.from_seed(bytes([1]) * 32).public_key,
+                miner_store,
+                data,
+                trace,
+                [trace.checkpoints.index(digest)],
+                device,
+                outs[0].receipt.device_class,
+            )
             synchronize(device)
             recompute_s[0] += time.perf_counter() - t0
         blob = miner_store.get(digest)
@@ -119,8 +136,15 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
 
     verifier_store = BlobStore(tmp / name / "verifier")
     demo.seed_blobs(verifier_store, spec)  # the task's data and the global checkpoint: every node has them
-    work = TrainingWork(CHAIN, verifier_store, fetch, lambda r: outs[0].trace, q=args.q, device=device,
-                        key=crypto.SigningKey.from_seed(bytes([77]) * 32))
+    work = TrainingWork(
+        CHAIN,
+        verifier_store,
+        fetch,
+        lambda r: outs[0].trace,
+        q=args.q,
+        device=device,
+        key=crypto.SigningKey.from_seed(bytes([77]) * 32),
+    )
     view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
     work.training_data(spec)  # loaded once per task, not per receipt
     t0 = time.perf_counter()
@@ -138,8 +162,16 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
 
     validation = load_split(miner_store, [spec.validation_shard])
     t0 = time.perf_counter()
-    aggregate_round(task_id=TASK, round_number=0, spec=spec, base_checkpoint=spec.initial_checkpoint,
-                    verified=[o.receipt for o in outs], store=miner_store, validation=validation, device=device)
+    aggregate_round(
+        task_id=TASK,
+        round_number=0,
+        spec=spec,
+        base_checkpoint=spec.initial_checkpoint,
+        verified=[o.receipt for o in outs],
+        store=miner_store,
+        validation=validation,
+        device=device,
+    )
     aggregate_s = time.perf_counter() - t0
 
     ratio = cpu_ratio = float("nan")
@@ -155,11 +187,20 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
             pairs.append(bare.wall / pot.wall)
             cpu_pairs.append(bare.cpu / pot.cpu)
         ratio, cpu_ratio = statistics.median(pairs), statistics.median(cpu_pairs)
-    return {"params": params, "train_s": train_s, "ckpt": ckpt, "disk": disk,
-            "all_kept": base + ckpt * segment_count(spec),
-            "fetched": sum(fetched), "fetch_s": fetch_s, "verify_s": verify_s, "recompute_s": recompute_s[0],
-            "aggregate_s": aggregate_s, "pot_bare": ratio,
-            "pot_bare_cpu": cpu_ratio}
+    return {
+        "params": params,
+        "train_s": train_s,
+        "ckpt": ckpt,
+        "disk": disk,
+        "all_kept": base + ckpt * segment_count(spec),
+        "fetched": sum(fetched),
+        "fetch_s": fetch_s,
+        "verify_s": verify_s,
+        "recompute_s": recompute_s[0],
+        "aggregate_s": aggregate_s,
+        "pot_bare": ratio,
+        "pot_bare_cpu": cpu_ratio,
+    }
 
 
 def slope(rows: list[dict[str, float]], key: str) -> float:
@@ -180,16 +221,24 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=1, help="bare/PoT pairs for the throughput ratio (0: skip)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--keep", choices=tuple(KEEP), default="sparse",
-                    help="checkpoints kept: base/end/resume point (sparse), by checkpoint size, or all")
+    ap.add_argument(
+        "--keep",
+        choices=tuple(KEEP),
+        default="sparse",
+        help="checkpoints kept: base/end/resume point (sparse), by checkpoint size, or all",
+    )
     args = ap.parse_args()
     device = select_device(args.device, cpu_threads=args.threads)
     sizes = args.sizes.split(",")
-    print(f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
-          f"q={args.q} miners={args.miners} keep={args.keep}")
-    head = (f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
-            f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} "
-            f"{'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}")
+    print(
+        f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
+        f"q={args.q} miners={args.miners} keep={args.keep}"
+    )
+    head = (
+        f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
+        f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} "
+        f"{'recomp s':>8} {'aggr s':>7} {'PoT/bare':>8} {'(CPU s)':>7}"
+    )
     print(head)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,11 +246,14 @@ def main() -> None:
             r = measure(name, args, device, Path(tmp))
             rows.append(r)
             mb = 1e6
-            print(f"{name:>4} {r['params']:>10,.0f} {r['train_s']:>8.2f} {r['ckpt'] / mb:>8.1f} {r['disk'] / mb:>8.1f} "
-                  f"{r['disk'] / r['ckpt']:>9.2f} {r['all_kept'] / mb:>11.1f} {r['fetched'] / mb:>10.1f} "
-                  f"{r['fetch_s']:>7.2f} {r['verify_s']:>8.2f} {r['verify_s'] / r['train_s']:>12.3f} "
-                  f"{r['recompute_s']:>8.2f} {r['aggregate_s']:>7.2f} "
-                  f"{r['pot_bare']:>8.3f} {r['pot_bare_cpu']:>7.3f}", flush=True)
+            print(
+                f"{name:>4} {r['params']:>10,.0f} {r['train_s']:>8.2f} {r['ckpt'] / mb:>8.1f} {r['disk'] / mb:>8.1f} "
+                f"{r['disk'] / r['ckpt']:>9.2f} {r['all_kept'] / mb:>11.1f} {r['fetched'] / mb:>10.1f} "
+                f"{r['fetch_s']:>7.2f} {r['verify_s']:>8.2f} {r['verify_s'] / r['train_s']:>12.3f} "
+                f"{r['recompute_s']:>8.2f} {r['aggregate_s']:>7.2f} "
+                f"{r['pot_bare']:>8.3f} {r['pot_bare_cpu']:>7.3f}",
+                flush=True,
+            )
     if len(rows) > 1:
         print("growth with the parameter count (log-log slope, first to last rung; 1 = linear):")
         for key in ("train_s", "ckpt", "disk", "fetched", "verify_s", "aggregate_s"):

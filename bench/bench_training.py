@@ -51,7 +51,7 @@ class Clock:
 def bare_loop(spec, init, data, device) -> Clock:  # type: ignore[no-untyped-def]
     """H plain training steps on uniformly random batches."""
     model = registry.build_model(spec.model, spec.model_version, spec.hyperparams).to(device)
-    model.load_state_dict({k[len(optim.PARAM):]: v for k, v in init.items()})
+    model.load_state_dict({k[len(optim.PARAM) :]: v for k, v in init.items()})
     opt = optim.build_optimizer(spec.optimizer, spec.optimizer_params, model)
     x_all, y_all = data.inputs.to(device), data.targets.to(device)
     gen = torch.Generator().manual_seed(0)
@@ -74,7 +74,16 @@ def pot_loop(spec, store, data, device, folder: Path, round_number: int) -> Cloc
     job = RoundJob("bench", bytes(32), spec, round_number, bytes([1]) * 32, spec.initial_checkpoint)
     synchronize(device)
     with Clock() as clock:
-        out = train_round(job, key, store, data, device=device, resume=ResumeDir(folder), progress=lambda p: None, should_pause=lambda: False)
+        out = train_round(
+            job,
+            key,
+            store,
+            data,
+            device=device,
+            resume=ResumeDir(folder),
+            progress=lambda p: None,
+            should_pause=lambda: False,
+        )
         synchronize(device)
     assert isinstance(out, RoundOutput)
     return clock
@@ -87,19 +96,30 @@ def main() -> None:
     ap.add_argument("--model", choices=("mlp", "cnn", "tiny-lm"), default="mlp")
     ap.add_argument("--steps", type=int, default=None, help="H (default: the default task's)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1 keeps a shared machine's noise down)")
-    ap.add_argument("--size", choices=tuple(registry.SIZE_LADDER), default=None,
-                    help="a size-ladder tiny-lm (implies --model tiny-lm)")
+    ap.add_argument(
+        "--size",
+        choices=tuple(registry.SIZE_LADDER),
+        default=None,
+        help="a size-ladder tiny-lm (implies --model tiny-lm)",
+    )
     ap.add_argument("--k", type=int, default=None, help="steps per checkpoint (default: the default task's)")
     ap.add_argument("--batch", type=int, default=None, help="batch size (default: the default task's)")
     args = ap.parse_args()
     device = select_device("auto", cpu_threads=args.threads)
     spec = demo.default_task_spec()
     if args.size is not None:
-        spec = demo.task_spec("fables", "tiny-lm", registry.SIZE_LADDER[args.size], local_steps=spec.local_steps,
-                              checkpoint_interval=spec.checkpoint_interval)
+        spec = demo.task_spec(
+            "fables",
+            "tiny-lm",
+            registry.SIZE_LADDER[args.size],
+            local_steps=spec.local_steps,
+            checkpoint_interval=spec.checkpoint_interval,
+        )
     elif args.model != "mlp":
         dataset = "fables" if args.model == "tiny-lm" else "digits"
-        spec = demo.task_spec(dataset, args.model, local_steps=spec.local_steps, checkpoint_interval=spec.checkpoint_interval)
+        spec = demo.task_spec(
+            dataset, args.model, local_steps=spec.local_steps, checkpoint_interval=spec.checkpoint_interval
+        )
     if args.k:
         spec = spec.replace(checkpoint_interval=args.k)
     if args.batch:
@@ -120,11 +140,17 @@ def main() -> None:
     samples = spec.local_steps * spec.batch_size
     wall = [b.wall / p.wall for b, p in zip(bares, pots)]
     cpu = [b.cpu / p.cpu for b, p in zip(bares, pots)]
-    print(f"device={device.type} model={spec.model} size={args.size or '-'} H={spec.local_steps} k={spec.checkpoint_interval} batch={spec.batch_size} store={args.store} threads={torch.get_num_threads()}")
+    print(
+        f"device={device.type} model={spec.model} size={args.size or '-'} H={spec.local_steps} k={spec.checkpoint_interval} batch={spec.batch_size} store={args.store} threads={torch.get_num_threads()}"
+    )
     print(f"bare loop : {samples / statistics.median(b.wall for b in bares):10.0f} samples/s (median of {args.rounds})")
     print(f"PoT loop  : {samples / statistics.median(p.wall for p in pots):10.0f} samples/s")
-    print(f"throughput ratio PoT/bare, wall clock = {statistics.median(wall):.3f} (pairs: {', '.join(f'{x:.3f}' for x in wall)}; target >= 0.97)")
-    print(f"throughput ratio PoT/bare, CPU time   = {statistics.median(cpu):.3f} (pairs: {', '.join(f'{x:.3f}' for x in cpu)}; robust to other load on a shared machine)")
+    print(
+        f"throughput ratio PoT/bare, wall clock = {statistics.median(wall):.3f} (pairs: {', '.join(f'{x:.3f}' for x in wall)}; target >= 0.97)"
+    )
+    print(
+        f"throughput ratio PoT/bare, CPU time   = {statistics.median(cpu):.3f} (pairs: {', '.join(f'{x:.3f}' for x in cpu)}; robust to other load on a shared machine)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,17 @@ def load(spec, store, data, device, folder: Path, fraction: float, n: int) -> fl
     job = RoundJob("bench", bytes(32), spec, n, bytes([1]) * 32, spec.initial_checkpoint)
     after = DutyCycle(fraction, device) if fraction < 1 else None
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    out = train_round(job, key, store, data, device=device, resume=ResumeDir(folder), progress=lambda p: None,
-                      should_pause=lambda: False, after_step=after)
+    out = train_round(
+        job,
+        key,
+        store,
+        data,
+        device=device,
+        resume=ResumeDir(folder),
+        progress=lambda p: None,
+        should_pause=lambda: False,
+        after_step=after,
+    )
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     assert isinstance(out, RoundOutput)
     return cpu / wall
@@ -54,7 +63,9 @@ def main() -> None:
     store = MemoryBlobStore()
     demo.seed_blobs(store, spec)
     data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
-    print(f"device=cpu threads={torch.get_num_threads()} model={spec.model} H={spec.local_steps} batch={spec.batch_size}")
+    print(
+        f"device=cpu threads={torch.get_num_threads()} model={spec.model} H={spec.local_steps} batch={spec.batch_size}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         n = 0
         load(spec, store, data, device, Path(tmp) / "warm", 1.0, n)  # warm-up
@@ -66,8 +77,10 @@ def main() -> None:
                 capped = load(spec, store, data, device, Path(tmp) / f"c{n}", cap / 100, n)
                 ratios.append(capped / full / (cap / 100))
             measured = statistics.median(ratios) * cap
-            print(f"cap {cap:3d} %: measured {measured:5.1f} % of the uncapped load; "
-                  f"measured/requested = {statistics.median(ratios):.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)})")
+            print(
+                f"cap {cap:3d} %: measured {measured:5.1f} % of the uncapped load; "
+                f"measured/requested = {statistics.median(ratios):.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)})"
+            )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def noise(device: torch.device) -> None:
         return max(distances(got, end, start).values())
 
     cases = [("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")]
-    print(f"device={device.type}; relative distance = |reexec - committed| / |committed - start| (params), max with opt. state")
+    print(
+        f"device={device.type}; relative distance = |reexec - committed| / |committed - start| (params), max with opt. state"
+    )
     for dataset, model in cases:
         spec = demo.task_spec(dataset, model, local_steps=200, checkpoint_interval=20, batch_size=32)
         with tempfile.TemporaryDirectory() as tmp:
@@ -86,19 +88,35 @@ def noise(device: torch.device) -> None:
                 end = decode_tensors(store.get(out.trace.checkpoints[j + 1]))
                 variants = [(f"honest, {t} thread(s)", t, seed, data, k, 0.0) for t in (1, 2, 4)]
                 variants += [("honest, start off by 1e-6", 1, seed, data, k, 1e-6)]
-                variants += [("other miner's order", 1, other, data, k, 0.0), ("poisoned labels", 1, seed, poisoned, k, 0.0), ("half the steps", 1, seed, data, k // 2, 0.0)]
+                variants += [
+                    ("other miner's order", 1, other, data, k, 0.0),
+                    ("poisoned labels", 1, seed, poisoned, k, 0.0),
+                    ("half the steps", 1, seed, data, k // 2, 0.0),
+                ]
                 for name, threads, s_, d_, steps, jitter in variants:
                     torch.set_num_threads(threads)
                     session = Session(spec, device)
                     # A relative 1e-6 perturbation of the start stands in for another device's rounding
                     # (GPU kernels differ from CPU ones around float32's 6e-8 epsilon, op after op).
                     g = torch.Generator().manual_seed(j)
-                    session.load({n: t * (1 + jitter * torch.randn(t.shape, generator=g)) if jitter else t for n, t in start.items()})
+                    session.load(
+                        {
+                            n: t * (1 + jitter * torch.randn(t.shape, generator=g)) if jitter else t
+                            for n, t in start.items()
+                        }
+                    )
                     run_steps(session, d_, s_, j * k, j * k + steps, torch.zeros((), device=device))
                     dist = relative_distance(session.export(), end, start)
-                    worst[name] = max(worst.get(name, 0.0), dist) if "honest" in name else min(worst.get(name, float("inf")), dist)
+                    worst[name] = (
+                        max(worst.get(name, 0.0), dist)
+                        if "honest" in name
+                        else min(worst.get(name, float("inf")), dist)
+                    )
             torch.set_num_threads(1)
-            print(f"{model:8s} " + "  ".join(f"{n}: {'max' if 'honest' in n else 'min'} {v:.2e}" for n, v in worst.items()))
+            print(
+                f"{model:8s} "
+                + "  ".join(f"{n}: {'max' if 'honest' in n else 'min'} {v:.2e}" for n, v in worst.items())
+            )
 
 
 def main() -> None:
@@ -138,9 +156,15 @@ def main() -> None:
     wall = [v / p for p, v, _, _ in rows]
     cpu = [v / p for _, _, p, v in rows]
     n = segment_count(spec)
-    print(f"device={device.type} model={spec.model} H={spec.local_steps} k={spec.checkpoint_interval} q={DEFAULT_Q} (re-executes {DEFAULT_Q}/{n} segments, {DEFAULT_Q * spec.checkpoint_interval / spec.local_steps:.3f} of the steps)")
-    print(f"produce: {statistics.median(r[0] for r in rows) * 1e3:8.1f} ms   verify: {statistics.median(r[1] for r in rows) * 1e3:8.1f} ms (median of {len(rows)})")
-    print(f"verify/produce, wall clock = {statistics.median(wall):.4f} (pairs: {', '.join(f'{x:.4f}' for x in wall)}; target <= 0.05)")
+    print(
+        f"device={device.type} model={spec.model} H={spec.local_steps} k={spec.checkpoint_interval} q={DEFAULT_Q} (re-executes {DEFAULT_Q}/{n} segments, {DEFAULT_Q * spec.checkpoint_interval / spec.local_steps:.3f} of the steps)"
+    )
+    print(
+        f"produce: {statistics.median(r[0] for r in rows) * 1e3:8.1f} ms   verify: {statistics.median(r[1] for r in rows) * 1e3:8.1f} ms (median of {len(rows)})"
+    )
+    print(
+        f"verify/produce, wall clock = {statistics.median(wall):.4f} (pairs: {', '.join(f'{x:.4f}' for x in wall)}; target <= 0.05)"
+    )
     print(f"verify/produce, CPU time   = {statistics.median(cpu):.4f} (pairs: {', '.join(f'{x:.4f}' for x in cpu)})")
 
 

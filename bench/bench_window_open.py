@@ -82,7 +82,9 @@ def main() -> int:
     med = statistics.median
     print(f"runs: {args.runs}, cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}, daemon: {mining}")
     print(f"bare QApplication start : {med(bare):.3f} s (min {min(bare):.3f})")
-    print(f"window shown            : {med(shown):.3f} s (min {min(shown):.3f}), {med(shown) - med(bare):+.3f} s over bare")
+    print(
+        f"window shown            : {med(shown):.3f} s (min {min(shown):.3f}), {med(shown) - med(bare):+.3f} s over bare"
+    )
     if ready:
         print(f"window connected, status: {med(ready):.3f} s (min {min(ready):.3f})")
     ok = med(shown) <= TARGET_S and len(ready) == args.runs

@@ -56,12 +56,24 @@ def train(spec, data: Split, seed: bytes, device: torch.device, threads: int) ->
     return out
 
 
-def replay(spec, data: Split, seed: bytes, start: dict[str, torch.Tensor], j: int, steps: int, threads: int, jitter: float = 0.0) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+def replay(
+    spec,
+    data: Split,
+    seed: bytes,
+    start: dict[str, torch.Tensor],
+    j: int,
+    steps: int,
+    threads: int,
+    jitter: float = 0.0,
+) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
     torch.set_num_threads(threads)
     session = Session(spec, torch.device("cpu"))
     if jitter:
         g = torch.Generator().manual_seed(j)
-        start = {n: t if kind_of(n) in INTEGER_SLOTS else t * (1 + jitter * torch.randn(t.shape, generator=g)) for n, t in start.items()}
+        start = {
+            n: t if kind_of(n) in INTEGER_SLOTS else t * (1 + jitter * torch.randn(t.shape, generator=g))
+            for n, t in start.items()
+        }
     session.load(start)
     k = spec.checkpoint_interval
     run_steps(session, data, seed, j * k, j * k + steps, torch.zeros(()))
@@ -100,10 +112,24 @@ def measure(model: str, steps: int, device: torch.device, miner_threads: tuple[i
             variants: list[tuple[str, int, bytes, Split, int, float, bool]] = []
             for rt in (1, 2, 4):
                 same = rt == mt and device.type == "cpu"
-                variants.append(("same config" if same else f"{'cpu' if device.type == 'cpu' else device.type}->cpu threads", rt, seed, data, k, 0.0, True))
+                variants.append(
+                    (
+                        "same config" if same else f"{'cpu' if device.type == 'cpu' else device.type}->cpu threads",
+                        rt,
+                        seed,
+                        data,
+                        k,
+                        0.0,
+                        True,
+                    )
+                )
             variants += [("start +1e-6", mt, seed, data, k, 1e-6, True)]
             if mt == miner_threads[0]:
-                variants += [("other order", mt, other, data, k, 0.0, False), ("poisoned", mt, seed, poisoned, k, 0.0, False), ("half steps", mt, seed, data, k // 2, 0.0, False)]
+                variants += [
+                    ("other order", mt, other, data, k, 0.0, False),
+                    ("poisoned", mt, seed, poisoned, k, 0.0, False),
+                    ("half steps", mt, seed, data, k // 2, 0.0, False),
+                ]
             for name, rt, s_, d_, n_steps, jitter, is_honest in variants:
                 got = replay(spec, d_, s_, start, j, n_steps, rt, jitter)
                 kinds = per_kind(distances(got, end, start))
@@ -119,9 +145,15 @@ def measure(model: str, steps: int, device: torch.device, miner_threads: tuple[i
     torch.set_num_threads(1)
     print(f"\n== {model} (H={steps}, k={k}, miner on {device.type} with threads {miner_threads}) ==")
     if exact_total:
-        print(f"exact: {exact_segments}/{exact_total} segments bit-identical when the verifier uses the miner's thread count")
+        print(
+            f"exact: {exact_segments}/{exact_total} segments bit-identical when the verifier uses the miner's thread count"
+        )
     for name, kinds in honest.items():
-        cells = "  ".join(f"{kd}: max {max(kinds[kd]):.2e} p99 {pct(kinds[kd], .99):.2e} p50 {statistics.median(kinds[kd]):.2e}" for kd in SHOWN if kd in kinds)
+        cells = "  ".join(
+            f"{kd}: max {max(kinds[kd]):.2e} p99 {pct(kinds[kd], 0.99):.2e} p50 {statistics.median(kinds[kd]):.2e}"
+            for kd in SHOWN
+            if kd in kinds
+        )
         print(f"honest {name:22s} {cells}")
     for name, kinds in cheat.items():
         cells = "  ".join(f"{kd}: min {min(kinds[kd]):.2e}" for kd in SHOWN if kd in kinds)

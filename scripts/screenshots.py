@@ -45,8 +45,10 @@ def prepare(dd: DevnetDaemon) -> None:
     dd.ensure_wallet()
     dd.wait_reward()
     wait_for(lambda: sum(e["kind"] == "reward" for e in dd.rpc("wallet.history")["entries"]) >= 3, 120, "rewards")
-    dd.rpc("wallet.send", {"to": FRIEND, "amount": "12.5", "memo": "thanks for the GPU", "account": "reward",
-                           "password": PASSWORD})
+    dd.rpc(
+        "wallet.send",
+        {"to": FRIEND, "amount": "12.5", "memo": "thanks for the GPU", "account": "reward", "password": PASSWORD},
+    )
     wait_for(lambda: any(e["kind"] == "sent" for e in dd.rpc("wallet.history")["entries"]), 60, "the send")
 
 
@@ -56,16 +58,18 @@ def shoot(app: QApplication, dd: DevnetDaemon, out: Path, theme_name: str) -> No
     gui = GuiApp(dd.data_dir, cfg.Config(), launch=False)
     gui.start()
     end = time.monotonic() + 60
-    while time.monotonic() < end and not (gui.model.history.rewards() and gui.model.tasks.rowCount()
-                                          and gui.model.status.committee):
+    while time.monotonic() < end and not (
+        gui.model.history.rewards() and gui.model.tasks.rowCount() and gui.model.status.committee
+    ):
         pump(app, 0.2)  # connected, wallet and history in, a few points of the loss curve
     for name in PAGES:
         gui.window.show_page(name)
         pump(app, 0.8)
         if name == "Dashboard":  # a moment where a round is well under way
             end = time.monotonic() + 90
-            while time.monotonic() < end and not (gui.model.mining.state == "mining"
-                                                  and len(gui.window.dashboard.loss.points) >= 3):
+            while time.monotonic() < end and not (
+                gui.model.mining.state == "mining" and len(gui.window.dashboard.loss.points) >= 3
+            ):
                 pump(app, 0.05)
         path = out / f"{name.lower()}{suffix}.png"
         gui.window.grab().save(str(path))
@@ -76,7 +80,7 @@ def shoot(app: QApplication, dd: DevnetDaemon, out: Path, theme_name: str) -> No
     wizard.grab().save(str(out / f"wizard-welcome{suffix}.png"))
     wizard.create_radio.setChecked(True)
     # a published test vector, never a real wallet's words
-    wizard.flow.answers.phrase = ("legal winner thank year wave sausage worth useful legal winner thank yellow")
+    wizard.flow.answers.phrase = "legal winner thank year wave sausage worth useful legal winner thank yellow"
     wizard.flow.answers.wallet_created = True
     wizard.flow.answers.action = Action.CREATE
     wizard.flow.current = Step.SHOW_SEED
@@ -103,7 +107,7 @@ def main() -> int:
     app.setQuitOnLastWindowClosed(False)
     with tempfile.TemporaryDirectory() as tmp, DevnetDaemon(Path(tmp) / "run") as dd:
         prepare(dd)
-        for theme_name in (("light", "dark") if args.theme == "both" else (args.theme,)):
+        for theme_name in ("light", "dark") if args.theme == "both" else (args.theme,):
             shoot(app, dd, args.out, theme_name)
     return 0
 

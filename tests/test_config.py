@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import get_type_hints
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from app import config as c
 
@@ -21,8 +20,9 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
 
 def test_round_trip_is_atomic_and_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "config.toml"
-    cfg = c.with_changes(c.Config(), "mining", mode=c.MiningMode.ALWAYS, gpu_memory_fraction=0.5,
-                         schedule="mon-fri 18:00-08:00")
+    cfg = c.with_changes(
+        c.Config(), "mining", mode=c.MiningMode.ALWAYS, gpu_memory_fraction=0.5, schedule="mon-fri 18:00-08:00"
+    )
     cfg = c.with_changes(cfg, "network", chain=c.Chain.TESTNET, bootstrap_peers=["/ip4/1.2.3.4/tcp/4001/p2p/Qm"])
     c.save(cfg, path)
     assert c.load(path) == (cfg, [])
@@ -33,7 +33,7 @@ def test_round_trip_is_atomic_and_private(tmp_path: Path) -> None:
 
 def test_unknown_keys_and_sections_are_warnings(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[mining]\nidle_minutes = 9\nturbo = true\n[future]\nx = 1\n')
+    path.write_text("[mining]\nidle_minutes = 9\nturbo = true\n[future]\nx = 1\n")
     cfg, warnings = c.load(path)
     assert cfg.mining.idle_minutes == 9
     assert any("unknown key 'turbo'" in w and str(path) in w for w in warnings)

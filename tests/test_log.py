@@ -36,7 +36,14 @@ def test_secrets_never_reach_file_or_ring(logged: tuple) -> None:
         log.exception("import failed")
     text = path.read_text()
     ring = "\n".join(e.message for e in setup.ring.recent())
-    for secret in (PHRASE_12, PHRASE_24, KEY, KEY.upper(), "hunter2-password", PHRASE_12.split()[3] + " " + PHRASE_12.split()[4] + " " + PHRASE_12.split()[5]):
+    for secret in (
+        PHRASE_12,
+        PHRASE_24,
+        KEY,
+        KEY.upper(),
+        "hunter2-password",
+        PHRASE_12.split()[3] + " " + PHRASE_12.split()[4] + " " + PHRASE_12.split()[5],
+    ):
         assert secret not in text and secret not in ring
     assert text.count(REDACTED) >= 6 and "restored wallet from" in text and "Traceback" in text
 
@@ -52,7 +59,6 @@ def test_ordinary_text_is_left_alone() -> None:
         assert r.redact(text) == text
     assert r.redact("x " + "a" * 128 + " y") == f"x {REDACTED} y"
     assert short_id(KEY) == KEY[:16] and r.redact(short_id(KEY)) == KEY[:16]
-
 
 
 def test_a_short_secret_is_redacted_where_it_stands_alone_and_never_raises() -> None:

@@ -99,8 +99,13 @@ class ModelRule:
 
 MODELS: dict[tuple[str, int], ModelRule] = {
     ("mlp", 1): ModelRule(
-        {"classes": _int(2, 1000), "hidden": _int(1, 4096), "input_max": _int(1, 65535),
-         "inputs": _int(1, 65536), "layers": _int(1, 8)},
+        {
+            "classes": _int(2, 1000),
+            "hidden": _int(1, 4096),
+            "input_max": _int(1, 65535),
+            "inputs": _int(1, 65536),
+            "layers": _int(1, 8),
+        },
         _mlp_flops,
     ),
     ("cnn", 1): ModelRule(
@@ -108,8 +113,13 @@ MODELS: dict[tuple[str, int], ModelRule] = {
         _cnn_flops,
     ),
     ("tiny-lm", 1): ModelRule(
-        {"context": _int(2, 1024), "heads": _int(1, 16), "layers": _int(1, 12), "vocab": _int(2, 65536),
-         "width": _int(8, 1024)},
+        {
+            "context": _int(2, 1024),
+            "heads": _int(1, 16),
+            "layers": _int(1, 12),
+            "vocab": _int(2, 65536),
+            "width": _int(8, 1024),
+        },
         _lm_flops,
         _lm_check,
     ),
@@ -120,8 +130,13 @@ MODELS: dict[tuple[str, int], ModelRule] = {
 # The registry's schemas (app.pot.optim): what a setting can be at all.
 OPTIMIZERS: dict[str, dict[str, Bound]] = {
     "sgd": {"lr": _real("0", "10"), "momentum": _real("0", "0.999"), "weight_decay": _real("0", "1")},
-    "adamw": {"beta1": _real("0", "0.9999"), "beta2": _real("0", "0.99999"), "eps": _real("0.000000000001", "1"),
-              "lr": _real("0", "10"), "weight_decay": _real("0", "1")},
+    "adamw": {
+        "beta1": _real("0", "0.9999"),
+        "beta2": _real("0", "0.99999"),
+        "eps": _real("0.000000000001", "1"),
+        "lr": _real("0", "10"),
+        "weight_decay": _real("0", "1"),
+    },
 }
 
 # What a setting may be for the chain to pay for it: training that learns and does not diverge. A
@@ -129,8 +144,13 @@ OPTIMIZERS: dict[str, dict[str, Bound]] = {
 # trains nothing); one over the ceiling diverges on the registry's models.
 TRAINING: dict[str, dict[str, Bound]] = {
     "sgd": {"lr": _real("0.00001", "0.5"), "momentum": _real("0", "0.99"), "weight_decay": _real("0", "0.1")},
-    "adamw": {"beta1": _real("0.5", "0.99"), "beta2": _real("0.9", "0.9999"), "eps": _real("0.0000000001", "0.0001"),
-              "lr": _real("0.000001", "0.01"), "weight_decay": _real("0", "0.2")},
+    "adamw": {
+        "beta1": _real("0.5", "0.99"),
+        "beta2": _real("0.9", "0.9999"),
+        "eps": _real("0.0000000001", "0.0001"),
+        "lr": _real("0.000001", "0.01"),
+        "weight_decay": _real("0", "0.2"),
+    },
 }
 
 # Per (model, optimiser) tightening of TRAINING: a transformer diverges at learning rates a small MLP takes.
@@ -175,7 +195,10 @@ def _model(spec: TaskSpec) -> tuple[ModelRule, dict[str, int]]:
     rule = MODELS.get((spec.model, spec.model_version))
     if rule is None:
         raise InadmissibleTask("unknown-model", f"{spec.model!r} version {spec.model_version} is not in the registry")
-    hp = {k: int(v) for k, v in _parse(spec.hyperparams, rule.schema, f"{spec.model} v{spec.model_version} hyperparams").items()}
+    hp = {
+        k: int(v)
+        for k, v in _parse(spec.hyperparams, rule.schema, f"{spec.model} v{spec.model_version} hyperparams").items()
+    }
     rule.check(hp)
     return rule, hp
 
@@ -213,17 +236,24 @@ def check_spec(spec: TaskSpec) -> None:
     for name, bound in sorted(training_bounds(spec.model, spec.optimizer).items()):
         value = settings[name]
         if value < bound.lo:
-            raise InadmissibleTask(f"{name}-too-low", f"{spec.optimizer} {name}={value} is under {bound.lo} for "
-                                   f"{spec.model}: training would not move the model")
+            raise InadmissibleTask(
+                f"{name}-too-low",
+                f"{spec.optimizer} {name}={value} is under {bound.lo} for "
+                f"{spec.model}: training would not move the model",
+            )
         if value > bound.hi:
-            raise InadmissibleTask(f"{name}-too-high", f"{spec.optimizer} {name}={value} is over {bound.hi} for "
-                                   f"{spec.model}: training would diverge")
+            raise InadmissibleTask(
+                f"{name}-too-high",
+                f"{spec.optimizer} {name}={value} is over {bound.hi} for {spec.model}: training would diverge",
+            )
     if spec.batch_size < MIN_BATCH:
         raise InadmissibleTask("batch-too-small", f"batch size {spec.batch_size} is under {MIN_BATCH}")
     if spec.batch_size > MAX_BATCH:
         raise InadmissibleTask("batch-too-large", f"batch size {spec.batch_size} is over {MAX_BATCH}")
     if spec.local_steps > MAX_LOCAL_STEPS:
-        raise InadmissibleTask("too-many-steps", f"{spec.local_steps} local steps per round, the cap is {MAX_LOCAL_STEPS}")
+        raise InadmissibleTask(
+            "too-many-steps", f"{spec.local_steps} local steps per round, the cap is {MAX_LOCAL_STEPS}"
+        )
     if spec.rounds > MAX_ROUNDS:
         raise InadmissibleTask("too-many-rounds", f"{spec.rounds} rounds, the cap is {MAX_ROUNDS}")
     if spec.local_steps % spec.checkpoint_interval:
@@ -234,8 +264,9 @@ def check_spec(spec: TaskSpec) -> None:
     if step > MAX_FLOPS_PER_STEP:
         raise InadmissibleTask("too-much-compute", f"{step:.3g} FLOPs per step, the cap is {MAX_FLOPS_PER_STEP:.3g}")
     if step * spec.local_steps > MAX_FLOPS_PER_ROUND:
-        raise InadmissibleTask("too-much-compute", f"{step * spec.local_steps:.3g} FLOPs per round, the cap is "
-                               f"{MAX_FLOPS_PER_ROUND:.3g}")
+        raise InadmissibleTask(
+            "too-much-compute", f"{step * spec.local_steps:.3g} FLOPs per round, the cap is {MAX_FLOPS_PER_ROUND:.3g}"
+        )
 
 
 def check_task_post(spec: TaskSpec, fee_per_round: int, min_fee_per_gflop: int) -> None:
@@ -243,6 +274,9 @@ def check_task_post(spec: TaskSpec, fee_per_round: int, min_fee_per_gflop: int) 
     check_spec(spec)
     floor = min_fee_per_round(spec, min_fee_per_gflop)
     if fee_per_round < floor or fee_per_round == 0:
-        raise InadmissibleTask("fee-too-low", f"fee per round {fee_per_round} grains is under the minimum "
-                               f"{max(floor, 1)} grains for {compute_per_round(spec):.3g} FLOPs per round "
-                               f"({min_fee_per_gflop} grains per GFLOP)")
+        raise InadmissibleTask(
+            "fee-too-low",
+            f"fee per round {fee_per_round} grains is under the minimum "
+            f"{max(floor, 1)} grains for {compute_per_round(spec):.3g} FLOPs per round "
+            f"({min_fee_per_gflop} grains per GFLOP)",
+        )

@@ -110,8 +110,16 @@ def check_proposal_evidence(evidence: ProposalEvidence, committee: Committee, ch
 def make_qc(votes: list[Vote]) -> QuorumCert:
     """Assemble a QC from precommit votes for one block (the caller checked they form a quorum)."""
     first = votes[0]
-    if any((v.height, v.view, v.block_hash, v.kind) != (first.height, first.view, first.block_hash, VOTE_PRECOMMIT) for v in votes):
+    if any(
+        (v.height, v.view, v.block_hash, v.kind) != (first.height, first.view, first.block_hash, VOTE_PRECOMMIT)
+        for v in votes
+    ):
         raise ValueError("votes are not precommits for one block")
     unique = {v.voter: v for v in votes}
-    sigs = tuple(VoteSignature(voter=v.voter, signature=v.signature) for _, v in sorted(unique.items(), key=lambda kv: crypto.key_hash(kv[0])))
-    return QuorumCert(chain_id=first.chain_id, height=first.height, view=first.view, block_hash=first.block_hash, signatures=sigs)
+    sigs = tuple(
+        VoteSignature(voter=v.voter, signature=v.signature)
+        for _, v in sorted(unique.items(), key=lambda kv: crypto.key_hash(kv[0]))
+    )
+    return QuorumCert(
+        chain_id=first.chain_id, height=first.height, view=first.view, block_hash=first.block_hash, signatures=sigs
+    )

@@ -97,9 +97,7 @@ def verify(public_key: bytes, signature: bytes, domain: bytes, chain_id: str, me
     if has_small_order(public_key):
         raise InvalidSignature(f"public key {public_key.hex()[:16]} has small order")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(
-            signature, signing_message(domain, chain_id, message)
-        )
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signing_message(domain, chain_id, message))
     except (_CryptoInvalidSignature, ValueError, TypeError):
         raise InvalidSignature(f"bad {domain!r} signature by {public_key.hex()[:16]}") from None
 

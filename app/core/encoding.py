@@ -228,9 +228,7 @@ class Record:
     def encode(self) -> bytes:
         data = cbor2.dumps(self.to_plain(), canonical=True)
         if len(data) > self.MAX_SIZE:
-            raise SizeLimitExceeded(
-                f"{type(self).__name__} of {len(data)} bytes exceeds the limit of {self.MAX_SIZE}"
-            )
+            raise SizeLimitExceeded(f"{type(self).__name__} of {len(data)} bytes exceeds the limit of {self.MAX_SIZE}")
         return data
 
     @classmethod
@@ -280,10 +278,7 @@ def _from_plain(hint: Any, plain: Any, where: str, depth: int) -> Any:
         fields = _fields(base)
         if len(plain) != len(fields) + 1:
             raise EncodingError(f"{where}: {base.__name__} has {len(fields)} fields, got {len(plain) - 1}")
-        kwargs = {
-            f.name: _from_plain(h, v, f"{where}.{f.name}", depth + 1)
-            for (f, h), v in zip(fields, plain[1:])
-        }
+        kwargs = {f.name: _from_plain(h, v, f"{where}.{f.name}", depth + 1) for (f, h), v in zip(fields, plain[1:])}
         try:
             return base(**kwargs)
         except EncodingError:

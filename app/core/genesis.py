@@ -98,7 +98,9 @@ def make_devnet_genesis(
 ) -> Genesis:
     """A genesis for a locally generated network: each validator bonded with `bond` (default min_bond)."""
     bond = params.min_bond if bond is None else bond
-    validators = sorted((GenesisValidator(k, bond) for k in validator_keys), key=lambda v: crypto.key_hash(v.public_key))
+    validators = sorted(
+        (GenesisValidator(k, bond) for k in validator_keys), key=lambda v: crypto.key_hash(v.public_key)
+    )
     allocs = tuple(Allocation(address, amount) for address, amount in sorted(allocations.items()))
     stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     return Genesis(params=params, timestamp_ms=stamp, allocations=allocs, validators=tuple(validators))
@@ -118,7 +120,12 @@ def genesis_block(genesis: Genesis) -> tuple[Block, ChainState]:
     committee = Committee(epoch=0, members=tuple(v.public_key for v in genesis.validators))
     next_committee = elect_committee(params, accounts, committee, 1) if params.is_epoch_end(0) else committee
     meta = ChainMeta(
-        chain_id=params.chain_id, height=0, epoch=0, timestamp_ms=genesis.timestamp_ms, genesis_supply=genesis.supply, minted=0
+        chain_id=params.chain_id,
+        height=0,
+        epoch=0,
+        timestamp_ms=genesis.timestamp_ms,
+        genesis_supply=genesis.supply,
+        minted=0,
     )
     state = ChainState.create(params, meta, committee, next_committee, accounts, {}, ZERO_HASH)
     header = BlockHeader(

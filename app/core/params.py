@@ -83,7 +83,9 @@ class ChainParams(Record):
 
     def vesting_blocks(self, has_history: bool) -> int:
         """How long a miner's reward stays pending: longer for a key that has never had a reward vest."""
-        return self.reward_vesting_blocks if has_history else max(self.reward_vesting_blocks, self.new_key_vesting_blocks)
+        return (
+            self.reward_vesting_blocks if has_history else max(self.reward_vesting_blocks, self.new_key_vesting_blocks)
+        )
 
     def epoch_of(self, height: int) -> int:
         return height // self.epoch_length

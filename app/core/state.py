@@ -606,7 +606,9 @@ class ChainState:
         draft.apply_fraud_proofs(body.fraud_proofs)
         rewards = draft.apply_rounds(body.receipts, body.results, header.proposer)
         if rewards != body.rewards:
-            raise WrongRewards(f"block lists {len(body.rewards)} rewards, the state computes {len(rewards)} different ones")
+            raise WrongRewards(
+                f"block lists {len(body.rewards)} rewards, the state computes {len(rewards)} different ones"
+            )
         proposer = crypto.key_hash(header.proposer)
         for tx in body.transactions:
             draft.apply_tx(tx, proposer)
@@ -706,7 +708,9 @@ class StateDraft:
             if tx.amount == 0:
                 raise InvalidTransaction("a bond of zero grains")
             _require_funds(acct.balance, tx.amount + tx.fee, "bond")
-            self.set_account(sender, replace(acct, balance=acct.balance - tx.amount - tx.fee, bond=acct.bond + tx.amount))
+            self.set_account(
+                sender, replace(acct, balance=acct.balance - tx.amount - tx.fee, bond=acct.bond + tx.amount)
+            )
         elif isinstance(tx, Unbond):
             if tx.amount == 0:
                 raise InvalidTransaction("an unbond of zero grains")
@@ -714,7 +718,9 @@ class StateDraft:
                 raise BondLocked("a committee member cannot unbond until it leaves the committee")
             _require_funds(acct.bond, tx.amount, "unbond")
             _require_funds(acct.balance + tx.amount, tx.fee, "unbond fee")
-            self.set_account(sender, replace(acct, balance=acct.balance + tx.amount - tx.fee, bond=acct.bond - tx.amount))
+            self.set_account(
+                sender, replace(acct, balance=acct.balance + tx.amount - tx.fee, bond=acct.bond - tx.amount)
+            )
         else:  # the type union is closed; a new transaction type must be handled here
             raise InvalidTransaction(f"unknown transaction type {type(tx).__name__}")
         self.credit(proposer, tx.fee)
@@ -904,7 +910,10 @@ class StateDraft:
                 )
                 reward = replace(reward, status=REWARD_VESTED)
                 self.set_reward(receipt_id, reward)
-            if reward.status != REWARD_PENDING and reward.unlock_height + self.params.reward_vesting_blocks <= self.block_height:
+            if (
+                reward.status != REWARD_PENDING
+                and reward.unlock_height + self.params.reward_vesting_blocks <= self.block_height
+            ):
                 self.set_reward(receipt_id, None)
 
     def _open_task(self, task_id: bytes) -> TaskState:
@@ -940,7 +949,9 @@ class StateDraft:
             address = crypto.key_hash(receipt.miner)
             self.set_account(address, replace(self.account(address), public_key=receipt.miner))
         next_round = task.round + 1
-        progress = patience.next_progress(task.spec, task.best_loss_micro, task.stale_rounds, result.validation_loss_micro)
+        progress = patience.next_progress(
+            task.spec, task.best_loss_micro, task.stale_rounds, result.validation_loss_micro
+        )
         task = replace(
             task,
             escrow=task.escrow - task.fee_per_round,

@@ -273,8 +273,7 @@ class Store:
                     conn.execute("INSERT INTO meta VALUES ('chain_id', ?)", (self.chain_id.encode(),))
                 elif bytes(stored[0]) != self.chain_id.encode():
                     raise ForeignChainError(
-                        f"{self.path} holds chain {bytes(stored[0]).decode(errors='replace')!r}, "
-                        f"not {self.chain_id!r}"
+                        f"{self.path} holds chain {bytes(stored[0]).decode(errors='replace')!r}, not {self.chain_id!r}"
                     )
         except StorageError:
             self.close()
@@ -387,9 +386,7 @@ class Store:
 
     def head(self) -> Head | None:
         """The last committed block, or None before genesis."""
-        rows = self._query(
-            "SELECT blocks.height, blocks.hash FROM head JOIN blocks ON blocks.height = head.height"
-        )
+        rows = self._query("SELECT blocks.height, blocks.hash FROM head JOIN blocks ON blocks.height = head.height")
         return Head(int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     def height_of(self, block_hash: bytes) -> int | None:
@@ -533,8 +530,9 @@ def _checked_entries(entries: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     out: dict[bytes, bytes] = {}
     for key, value in entries.items():
         if not isinstance(key, bytes) or not isinstance(value, bytes):
-            raise InvalidQuery(f"state entries must map bytes to bytes, got {type(key).__name__} -> "
-                               f"{type(value).__name__}")
+            raise InvalidQuery(
+                f"state entries must map bytes to bytes, got {type(key).__name__} -> {type(value).__name__}"
+            )
         out[key] = value
     return out
 

@@ -30,10 +30,19 @@ def default_command(gui: bool = False) -> list[str]:
 def desktop_entry(command: Sequence[str]) -> str:
     """An XDG autostart entry (freedesktop Desktop Entry spec; Exec quoted as the spec says)."""
     exec_line = " ".join(_xdg_quote(arg) for arg in command)
-    return "\n".join([
-        "[Desktop Entry]", "Type=Application", "Name=PoT Miner", "Comment=Train models for the PoT network when idle",
-        f"Exec={exec_line}", "Terminal=false", "X-GNOME-Autostart-enabled=true", "NoDisplay=true", "",
-    ])
+    return "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Name=PoT Miner",
+            "Comment=Train models for the PoT network when idle",
+            f"Exec={exec_line}",
+            "Terminal=false",
+            "X-GNOME-Autostart-enabled=true",
+            "NoDisplay=true",
+            "",
+        ]
+    )
 
 
 def _xdg_quote(arg: str) -> str:
@@ -45,11 +54,17 @@ def _xdg_quote(arg: str) -> str:
 
 def launch_agent(command: Sequence[str], log_dir: Path) -> bytes:
     """A per-user LaunchAgent plist: run at load (login), not kept alive (the user may quit it)."""
-    return plistlib.dumps({
-        "Label": LABEL, "ProgramArguments": list(command), "RunAtLoad": True, "KeepAlive": False,
-        "ProcessType": "Background", "StandardOutPath": str(log_dir / "launchd.out.log"),
-        "StandardErrorPath": str(log_dir / "launchd.err.log"),
-    })
+    return plistlib.dumps(
+        {
+            "Label": LABEL,
+            "ProgramArguments": list(command),
+            "RunAtLoad": True,
+            "KeepAlive": False,
+            "ProcessType": "Background",
+            "StandardOutPath": str(log_dir / "launchd.out.log"),
+            "StandardErrorPath": str(log_dir / "launchd.err.log"),
+        }
+    )
 
 
 def windows_run_value(command: Sequence[str]) -> str:
@@ -69,8 +84,9 @@ def login_command(datadir: Path | None, frozen: bool = bool(getattr(sys, "frozen
     return command
 
 
-def apply(enabled: bool, command: Sequence[str], log_dir: Path, platform: str = sys.platform,
-          home: Path | None = None) -> str:
+def apply(
+    enabled: bool, command: Sequence[str], log_dir: Path, platform: str = sys.platform, home: Path | None = None
+) -> str:
     """Make the OS's start-at-login entry match the setting; returns a line for the log."""
     if enabled:
         return f"PoT Miner starts at login ({enable(command, log_dir, platform, home)})"

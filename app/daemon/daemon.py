@@ -21,15 +21,15 @@ from typing import Any
 
 from app import config as cfg
 from app.daemon import events as ev
-from app.daemon.events import EventBus
 from app.daemon.disk import DiskKeeper, DiskMeter
+from app.daemon.events import EventBus
 from app.daemon.gpu_temp import cpu_temperature_source, gpu_temperature_source
 from app.daemon.handlers import register_all
 from app.daemon.handlers_errors import offline
 from app.daemon.lock import DaemonLock
 from app.daemon.mining import MiningHooks, MiningService, settings_for
-from app.daemon.rpc_server import RpcServer
 from app.daemon.permissions import secure_private_paths
+from app.daemon.rpc_server import RpcServer
 from app.daemon.wallet_service import KEYSTORE, WalletService
 from app.daemon.watcher import BlockWatcher
 from app.log import LoggingSetup, setup_logging
@@ -101,8 +101,10 @@ class Services:
         try:
             log.info("%s", autostart.apply(self.config.ui.start_at_login, command, self.paths.log_dir))
         except OSError as exc:
-            raise cfg.ConfigError(f"start at login could not be changed: {exc}; the setting is saved, "
-                                  "try again or add PoT Miner to your desktop's startup programs") from None
+            raise cfg.ConfigError(
+                f"start at login could not be changed: {exc}; the setting is saved, "
+                "try again or add PoT Miner to your desktop's startup programs"
+            ) from None
 
 
 def checked_config(config: cfg.Config, section: str, values: dict[str, Any], path: Path) -> cfg.Config:
@@ -112,16 +114,25 @@ def checked_config(config: cfg.Config, section: str, values: dict[str, Any], pat
 
 def preferences(m: cfg.MiningConfig) -> Preferences:
     """The mining policy's preferences from the config's [mining] section."""
-    return Preferences(mode=Mode(m.mode.value), idle_minutes=float(m.idle_minutes), pause_on_battery=m.pause_on_battery,
-                       schedule=parse_schedule(m.schedule) if m.schedule else WeeklySchedule(),
-                       max_gpu_temp_c=float(m.max_temperature_c), max_cpu_temp_c=float(m.max_temperature_c),
-                       disk_cap_bytes=int(m.disk_cap_gb * 1e9) if m.disk_cap_gb else None,
-                       exclusive_apps=tuple(a.strip() for a in m.pause_for_apps if a.strip()))
+    return Preferences(
+        mode=Mode(m.mode.value),
+        idle_minutes=float(m.idle_minutes),
+        pause_on_battery=m.pause_on_battery,
+        schedule=parse_schedule(m.schedule) if m.schedule else WeeklySchedule(),
+        max_gpu_temp_c=float(m.max_temperature_c),
+        max_cpu_temp_c=float(m.max_temperature_c),
+        disk_cap_bytes=int(m.disk_cap_gb * 1e9) if m.disk_cap_gb else None,
+        exclusive_apps=tuple(a.strip() for a in m.pause_for_apps if a.strip()),
+    )
 
 
 def device_settings(m: cfg.MiningConfig) -> w.DeviceSettings:
-    return w.DeviceSettings(preference=m.device, memory_fraction=m.gpu_memory_fraction,
-                            cpu_threads=m.cpu_threads or None, duty_cycle=m.utilization_cap / 100)
+    return w.DeviceSettings(
+        preference=m.device,
+        memory_fraction=m.gpu_memory_fraction,
+        cpu_threads=m.cpu_threads or None,
+        duty_cycle=m.utilization_cap / 100,
+    )
 
 
 def prune_grace_s() -> float:
@@ -146,8 +157,13 @@ class Daemon:
     """Build with options (and, for tests, an idle source, clock and GPU temperature source), then `run()`
     until stopped. `gpu_temp` defaults to NVML for the configured device, cached (app/daemon/gpu_temp.py)."""
 
-    def __init__(self, options: DaemonOptions, idle: IdleSource | None = None, clock: Clock | None = None,
-                 gpu_temp: Callable[[], float | None] | None = None) -> None:
+    def __init__(
+        self,
+        options: DaemonOptions,
+        idle: IdleSource | None = None,
+        clock: Clock | None = None,
+        gpu_temp: Callable[[], float | None] | None = None,
+    ) -> None:
         self.options = options
         config_path = cfg.config_file(options.datadir)
         self.config, warnings = cfg.load(config_path)
@@ -156,8 +172,9 @@ class Daemon:
         tightened = secure_private_paths(self.paths.data_dir, self.paths.log_dir, self.paths.data_dir / KEYSTORE)
         self.lock = DaemonLock(self.paths.data_dir)
         self.lock.acquire()  # before anything else touches the data folder
-        self.logging = setup_logging(self.paths.log_dir, options.log_level, {"libp2p": "WARNING"},
-                                     console=options.console_log)
+        self.logging = setup_logging(
+            self.paths.log_dir, options.log_level, {"libp2p": "WARNING"}, console=options.console_log
+        )
         for warning in warnings:
             log.warning("config: %s", warning)
         for fix in tightened:
@@ -170,34 +187,59 @@ class Daemon:
         self.reach = self._reach_watcher()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
-        self.disk = DiskKeeper(DiskMeter(self.paths.data_dir), self._pruner(node_dir / "mining-resume"),
-                               lambda: int(self.services.config.mining.disk_cap_gb * 1e9) or None,
-                               interval_s=min(60.0, max(1.0, prune_grace_s() / 2)))
+        self.disk = DiskKeeper(
+            DiskMeter(self.paths.data_dir),
+            self._pruner(node_dir / "mining-resume"),
+            lambda: int(self.services.config.mining.disk_cap_gb * 1e9) or None,
+            interval_s=min(60.0, max(1.0, prune_grace_s() / 2)),
+        )
         cpu_temp = cpu_temperature_source()
         self.mining = MiningService(
-            self.bus, preferences(self.config.mining),
-            GateSources(idle=idle or detect_idle_source(), power=PsutilPower().read,
-                        gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device),
-                        exclusive_app=ExclusiveApps().running, cpu_temp_c=cpu_temp,
-                        disk_used_bytes=self.disk.meter.used),
-            clock or SystemClock(), self._hooks(),
-            settings_for(self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
-                         node_dir / "mining-resume", device_settings(self.config.mining)),
+            self.bus,
+            preferences(self.config.mining),
+            GateSources(
+                idle=idle or detect_idle_source(),
+                power=PsutilPower().read,
+                gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device),
+                exclusive_app=ExclusiveApps().running,
+                cpu_temp_c=cpu_temp,
+                disk_used_bytes=self.disk.meter.used,
+            ),
+            clock or SystemClock(),
+            self._hooks(),
+            settings_for(
+                self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
+                node_dir / "mining-resume",
+                device_settings(self.config.mining),
+            ),
             switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
         )
         self.mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp(), "island": self._island()}
         self.wallet = WalletService(self.paths.data_dir, hrp, self._on_keys, self.logging.redactor.add_secret)
         self.token = write_token_file(self.paths.data_dir)
         self.logging.redactor.add_secret(self.token)
-        self.server = RpcServer(default_endpoint(self.paths.data_dir, self.config.rpc.transport.value,
-                                                 self.config.rpc.tcp_port), self.token, self.bus,
-                                redact=self.logging.redactor.add_secret)
-        self.services = Services(self.config, self.paths, self.bus, self.logging, self.wallet, self.mining,
-                                 self.node_port, self.request_stop, reach=self.reach)
+        self.server = RpcServer(
+            default_endpoint(self.paths.data_dir, self.config.rpc.transport.value, self.config.rpc.tcp_port),
+            self.token,
+            self.bus,
+            redact=self.logging.redactor.add_secret,
+        )
+        self.services = Services(
+            self.config,
+            self.paths,
+            self.bus,
+            self.logging,
+            self.wallet,
+            self.mining,
+            self.node_port,
+            self.request_stop,
+            reach=self.reach,
+        )
         register_all(self.server, self.services)
         self.watcher = BlockWatcher(self.node_port, self.bus, self.wallet.own_accounts) if self.node_port else None
         self._remove_log_listener = self.logging.ring.add_listener(
-            lambda e: self.bus.publish(ev.LogLine(e.seq, e.time, e.level, e.logger, e.message)))
+            lambda e: self.bus.publish(ev.LogLine(e.seq, e.time, e.level, e.logger, e.message))
+        )
 
     # -- building -------------------------------------------------------------------------------
     def _pruner(self, resume_dir: Path) -> Any:
@@ -208,14 +250,20 @@ class Daemon:
 
         node, shipped = self.node_port.node, shipped_pins()
         traces = node.traces.directory
-        return BlobPruner(node.blobs, lambda: shipped | chain_pins(self.node_port.state, node.manifests.shards)
-                          | resume_pins(resume_dir)
-                          | (trace_pins(traces, self.node_port.state) if traces is not None else set()),
-                           grace_s=prune_grace_s())
+        return BlobPruner(
+            node.blobs,
+            lambda: (
+                shipped
+                | chain_pins(self.node_port.state, node.manifests.shards)
+                | resume_pins(resume_dir)
+                | (trace_pins(traces, self.node_port.state) if traces is not None else set())
+            ),
+            grace_s=prune_grace_s(),
+        )
 
     def _build_node(self) -> Any:
-        from app.daemon.node_setup import build_node
         from app.daemon.node_port import NodePort
+        from app.daemon.node_setup import build_node
 
         options = self.options
         if self._wants_local_devnet():
@@ -227,8 +275,9 @@ class Daemon:
             # (created once in the data folder, reopened afterwards) and joins it.
             root = self.paths.data_dir / "local-devnet"
             self.local_devnet = start_local_devnet(root, say=log.info)
-            options = replace(options, genesis=root / "genesis.json",
-                              bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap))
+            options = replace(
+                options, genesis=root / "genesis.json", bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap)
+            )
         try:
             return NodePort(build_node(self.config, self.paths.data_dir / "node", options))
         except BaseException:
@@ -244,8 +293,9 @@ class Daemon:
 
         port = self.node_port
         chain = "devnet" if self.config.network.chain == cfg.Chain.DEVNET else self.config.network.chain.value
-        return ReachWatcher(chain, len(port.node.config.bootstrap),
-                            lambda: sum(1 for p in port.peers() if p["connected"]), self.bus)
+        return ReachWatcher(
+            chain, len(port.node.config.bootstrap), lambda: sum(1 for p in port.peers() if p["connected"]), self.bus
+        )
 
     def _island(self) -> bool:
         return self.reach is not None and self.reach.current.island
@@ -260,7 +310,7 @@ class Daemon:
     def _wants_local_devnet(self) -> bool:
         """The devnet chain with no genesis given anywhere: the default of a fresh install."""
         network = self.config.network
-        return (network.chain == cfg.Chain.DEVNET and self.options.genesis is None and not network.genesis_file)
+        return network.chain == cfg.Chain.DEVNET and self.options.genesis is None and not network.genesis_file
 
     def _offline_hrp(self) -> str:
         from app.core.params import DEVNET, TESTNET
@@ -271,8 +321,12 @@ class Daemon:
         port = self.node_port
         if port is None:
             return MiningHooks(prepare=lambda job: None, publish=lambda r, t: None, is_open=lambda job: False)
-        return MiningHooks(prepare=port.ensure_task_data, publish=port.publish_receipt, is_open=port.is_open,
-                           manifest=port.node.dataset_manifest)
+        return MiningHooks(
+            prepare=port.ensure_task_data,
+            publish=port.publish_receipt,
+            is_open=port.is_open,
+            manifest=port.node.dataset_manifest,
+        )
 
     def _on_keys(self, key: Any) -> None:
         self.mining.set_key(key)

@@ -118,8 +118,13 @@ def blob_entries(store: BlobStore) -> list[BlobEntry]:
 class BlobPruner:
     """Deletes what `prunable` selects in one store; `pins` is read at each run (it follows the chain)."""
 
-    def __init__(self, store: BlobStore, pins: Callable[[], set[bytes]], grace_s: float = DEFAULT_GRACE_S,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        pins: Callable[[], set[bytes]],
+        grace_s: float = DEFAULT_GRACE_S,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self._pins = pins
         self._grace_s = grace_s
@@ -139,8 +144,9 @@ class BlobPruner:
             kept = len(entries) - removed
             kept_bytes = sum(e.size for e in entries) - freed
         if removed:
-            log.info("disk: removed %d blobs no longer challengeable (%.1f MB freed, %d kept)",
-                     removed, freed / 1e6, kept)
+            log.info(
+                "disk: removed %d blobs no longer challengeable (%.1f MB freed, %d kept)", removed, freed / 1e6, kept
+            )
         return PruneResult(removed, freed, kept, kept_bytes)
 
 
@@ -230,8 +236,9 @@ class DiskKeeper:
     """A thread that prunes every `interval_s` (sooner when the folder is over its cap) and keeps the
     meter fresh; `stop()` ends it."""
 
-    def __init__(self, meter: DiskMeter, pruner: BlobPruner | None, cap_bytes: Callable[[], int | None],
-                 interval_s: float = 60.0) -> None:
+    def __init__(
+        self, meter: DiskMeter, pruner: BlobPruner | None, cap_bytes: Callable[[], int | None], interval_s: float = 60.0
+    ) -> None:
         self.meter = meter
         self.pruner = pruner
         self._cap_bytes = cap_bytes
@@ -259,8 +266,11 @@ class DiskKeeper:
 
     def facts(self) -> dict[str, Any]:
         """For `mine.state` and the Settings page: the folder, its size and its cap."""
-        return {"data_dir": str(self.meter.folder), "disk_used_bytes": self.meter.used(),
-                "disk_cap_bytes": self._cap_bytes()}
+        return {
+            "data_dir": str(self.meter.folder),
+            "disk_used_bytes": self.meter.used(),
+            "disk_cap_bytes": self._cap_bytes(),
+        }
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -106,8 +106,8 @@ class LogLine(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.KIND: cls for cls in (NewBlock, RoundStarted, ReceiptVerified, Reward, MiningState, MiningProgress, DaemonWarning,
-                          LogLine)
+    cls.KIND: cls
+    for cls in (NewBlock, RoundStarted, ReceiptVerified, Reward, MiningState, MiningProgress, DaemonWarning, LogLine)
 }
 assert set(EVENT_TYPES) == EVENT_KINDS, "events.py and protocol.EVENT_KINDS must name the same kinds"
 

@@ -62,8 +62,9 @@ class NvmlTemperature:
 class CachedReading:
     """A source read at most once per `max_age_s` (monotonic clock); callers get the last value between."""
 
-    def __init__(self, read: Callable[[], float | None], max_age_s: float = CACHE_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, read: Callable[[], float | None], max_age_s: float = CACHE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._read, self._max_age_s, self._clock = read, max_age_s, clock
         self._lock = threading.Lock()
         self._at: float | None = None
@@ -84,8 +85,15 @@ def gpu_temperature_source(preference: str, max_age_s: float = CACHE_S) -> Calla
 
 
 # CPU sensors by the names Linux drivers give them (psutil.sensors_temperatures), most telling first.
-CPU_SENSORS = (("coretemp", "package"), ("k10temp", "tctl"), ("k10temp", ""), ("zenpower", ""), ("cpu_thermal", ""),
-               ("coretemp", ""), ("acpitz", ""))
+CPU_SENSORS = (
+    ("coretemp", "package"),
+    ("k10temp", "tctl"),
+    ("k10temp", ""),
+    ("zenpower", ""),
+    ("cpu_thermal", ""),
+    ("coretemp", ""),
+    ("acpitz", ""),
+)
 
 
 def pick_cpu_temperature(sensors: dict[str, list]) -> float | None:

@@ -36,8 +36,12 @@ def register_all(server: RpcServer, s: Services) -> None:
 def status_json(s: Services) -> dict[str, Any]:
     """One answer with everything `potminer status` and the window's status bar show."""
     out: dict[str, Any] = {
-        "daemon": {"version": __version__, "pid": os.getpid(), "data_dir": str(s.paths.data_dir),
-                   "uptime_s": round(time.monotonic() - s.started, 1)},
+        "daemon": {
+            "version": __version__,
+            "pid": os.getpid(),
+            "data_dir": str(s.paths.data_dir),
+            "uptime_s": round(time.monotonic() - s.started, 1),
+        },
         "mining": s.mining.snapshot(),
         "wallet": s.wallet.info(),
         "node": None,
@@ -49,13 +53,18 @@ def status_json(s: Services) -> dict[str, Any]:
 
         state = s.node.state
         head = s.node.block(state.height) if state.height > 0 else None
-        out["node"] = {"chain_id": s.node.chain_id, "mode": "full", "height": state.height,
-                       "head": state.head_hash.hex(), "head_time": head.header.timestamp_ms // 1000 if head else None,
-                       "epoch": state.epoch,
-                       "committee_size": len(state.next_committee.members),
-                       "committee": [encode_address(key_hash(pk), s.node.hrp) for pk in state.committee.members],
-                       "open_tasks": sum(1 for t in state.tasks().values() if t.status == TASK_OPEN),
-                       "listen": s.node.listen_addrs()}
+        out["node"] = {
+            "chain_id": s.node.chain_id,
+            "mode": "full",
+            "height": state.height,
+            "head": state.head_hash.hex(),
+            "head_time": head.header.timestamp_ms // 1000 if head else None,
+            "epoch": state.epoch,
+            "committee_size": len(state.next_committee.members),
+            "committee": [encode_address(key_hash(pk), s.node.hrp) for pk in state.committee.members],
+            "open_tasks": sum(1 for t in state.tasks().values() if t.status == TASK_OPEN),
+            "listen": s.node.listen_addrs(),
+        }
         balances, pending = {}, {}
         for role, address in out["wallet"].get("addresses", {}).items():
             from app.core.address import decode_address
@@ -91,10 +100,16 @@ def register(server: RpcServer, s: Services) -> None:
 
         node = s.require_node()
         acct = node.state.account(decode_address(address, node.hrp))
-        return {"address": address, "balance": acct.balance, "balance_text": format_amount(acct.balance),
-                "pending": acct.pending, "pending_text": format_amount(acct.pending),
-                "summary": balance_summary(acct.balance, acct.pending), "nonce": acct.nonce,
-                "height": node.state.height}
+        return {
+            "address": address,
+            "balance": acct.balance,
+            "balance_text": format_amount(acct.balance),
+            "pending": acct.pending,
+            "pending_text": format_amount(acct.pending),
+            "summary": balance_summary(acct.balance, acct.pending),
+            "nonce": acct.nonce,
+            "height": node.state.height,
+        }
 
     def logs(limit: int, min_level: str, after_seq: int) -> dict[str, Any]:
         return {"entries": [e.to_json() for e in s.logging.ring.recent(limit, min_level, after_seq)]}
@@ -114,9 +129,15 @@ def register(server: RpcServer, s: Services) -> None:
     server.register("status", status, {})
     server.register("peers", peers, {})
     server.register("chain.account", account, {"address": Param(str, max_length=200)})
-    server.register("logs", logs, {"limit": Param(int, default=200, min=1, max=2000),
-                                   "min_level": Param(str, default="DEBUG", choices=LEVELS),
-                                   "after_seq": Param(int, default=0, min=0)})
+    server.register(
+        "logs",
+        logs,
+        {
+            "limit": Param(int, default=200, min=1, max=2000),
+            "min_level": Param(str, default="DEBUG", choices=LEVELS),
+            "after_seq": Param(int, default=0, min=0),
+        },
+    )
     server.register("config.get", config_get, {})
     server.register("config.set", config_set, {"section": Param(str, choices=SECTIONS), "values": Param(dict)})
     server.register("stop", stop, {})

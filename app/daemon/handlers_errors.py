@@ -92,5 +92,8 @@ def domain_errors(fn: F) -> F:
 
 
 def offline() -> RpcError:
-    return RpcError(MethodError.NODE_OFFLINE, "the daemon runs without a node (--offline); restart it online",
-                    {"error": "node_offline"})
+    return RpcError(
+        MethodError.NODE_OFFLINE,
+        "the daemon runs without a node (--offline); restart it online",
+        {"error": "node_offline"},
+    )

@@ -33,8 +33,14 @@ def list_devices() -> list[dict[str, Any]]:
             out.append({"id": "mps", "kind": "mps", "name": "Apple GPU (Metal)", "memory_bytes": 0})
         else:
             stats = device_stats(torch.device("cpu"))
-            out.append({"id": "cpu", "kind": "cpu", "name": f"Processor: {stats.name}",
-                        "memory_bytes": stats.memory_total_bytes or 0})
+            out.append(
+                {
+                    "id": "cpu",
+                    "kind": "cpu",
+                    "name": f"Processor: {stats.name}",
+                    "memory_bytes": stats.memory_total_bytes or 0,
+                }
+            )
     return out
 
 

@@ -30,39 +30,80 @@ _STATUS = {TASK_FINISHED: "finished", TASK_EXPIRED: "expired"}
 def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
     task = state.task(task_id)
     if task is None:
-        raise RpcError(MethodError.NOT_FOUND, f"no task {task_id.hex()[:16]}… on the chain (yet): a post needs a "
-                       "block to be included", {"error": "not_found"})
+        raise RpcError(
+            MethodError.NOT_FOUND,
+            f"no task {task_id.hex()[:16]}… on the chain (yet): a post needs a block to be included",
+            {"error": "not_found"},
+        )
     loss = task.last_loss_micro
     spec = task.spec
-    return {"task_id": task_id.hex(), "status": _STATUS.get(task.status, "open"), "round": task.round,
-            "rounds": spec.rounds, "model": spec.model, "local_steps": spec.local_steps,
-            "checkpoint_interval": spec.checkpoint_interval, "batch_size": spec.batch_size,
-            "checkpoint": task.checkpoint.hex(), "validation_loss": None if loss is None else loss / 1e6,
-            "escrow": task.escrow, "escrow_text": format_amount(task.escrow),
-            "title": spec.title, "description": spec.description,  # the requester's plain text (core/tasktext.py)
-            "patience_rounds": spec.patience_rounds, "stale_rounds": task.stale_rounds}
+    return {
+        "task_id": task_id.hex(),
+        "status": _STATUS.get(task.status, "open"),
+        "round": task.round,
+        "rounds": spec.rounds,
+        "model": spec.model,
+        "local_steps": spec.local_steps,
+        "checkpoint_interval": spec.checkpoint_interval,
+        "batch_size": spec.batch_size,
+        "checkpoint": task.checkpoint.hex(),
+        "validation_loss": None if loss is None else loss / 1e6,
+        "escrow": task.escrow,
+        "escrow_text": format_amount(task.escrow),
+        "title": spec.title,
+        "description": spec.description,  # the requester's plain text (core/tasktext.py)
+        "patience_rounds": spec.patience_rounds,
+        "stale_rounds": task.stale_rounds,
+    }
 
 
 def register(server: RpcServer, s: Services) -> None:
     @domain_errors
-    def post(dataset: str, model: str, rounds: int, local_steps: int, checkpoint_interval: int, batch_size: int,
-             fee_per_round: str, fee: str, data: str, name: str, context: int, lr: str, title: str = "",
-             description: str = "") -> dict[str, Any]:
+    def post(
+        dataset: str,
+        model: str,
+        rounds: int,
+        local_steps: int,
+        checkpoint_interval: int,
+        batch_size: int,
+        fee_per_round: str,
+        fee: str,
+        data: str,
+        name: str,
+        context: int,
+        lr: str,
+        title: str = "",
+        description: str = "",
+    ) -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
         if data:  # the requester's own files: packed and checked before anything is stored or sent
-            spec, packed = _own_data_spec(data, name, model, context, (local_steps, checkpoint_interval, batch_size, rounds))
+            spec, packed = _own_data_spec(
+                data, name, model, context, (local_steps, checkpoint_interval, batch_size, rounds)
+            )
         else:
             if dataset not in demo.demo_datasets():
-                raise RpcError(MethodError.BAD_INPUT, f"unknown dataset {dataset!r}; the registry has "
-                               f"{', '.join(sorted(demo.demo_datasets()))}", {"error": "bad_input"})
-            spec, packed = demo.task_spec(dataset, model or "mlp", local_steps=local_steps,
-                                          checkpoint_interval=checkpoint_interval, batch_size=batch_size,
-                                          rounds=rounds), None
+                raise RpcError(
+                    MethodError.BAD_INPUT,
+                    f"unknown dataset {dataset!r}; the registry has {', '.join(sorted(demo.demo_datasets()))}",
+                    {"error": "bad_input"},
+                )
+            spec, packed = (
+                demo.task_spec(
+                    dataset,
+                    model or "mlp",
+                    local_steps=local_steps,
+                    checkpoint_interval=checkpoint_interval,
+                    batch_size=batch_size,
+                    rounds=rounds,
+                ),
+                None,
+            )
         per_round, tx_fee = parse_amount(fee_per_round), parse_amount(fee)  # refused here: nothing stored yet
         if lr:  # the optimiser's learning rate instead of the shipped default (canonical decimal text)
-            spec = dataclasses.replace(spec, optimizer_params=tuple((k, lr if k == "lr" else v)
-                                                                    for k, v in spec.optimizer_params))
+            spec = dataclasses.replace(
+                spec, optimizer_params=tuple((k, lr if k == "lr" else v) for k, v in spec.optimizer_params)
+            )
         spec = dataclasses.replace(spec, title=title, description=description)
         tasktext.check_task_text(spec)  # InvalidTaskText names the character, before anything is sent
         # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
@@ -73,12 +114,22 @@ def register(server: RpcServer, s: Services) -> None:
         else:
             _seed_own(node.node, spec, packed)
         _, nonce = node.call(lambda: node_account(node, key.public_key))
-        unsigned = TaskPost(chain_id=node.chain_id, sender=key.public_key, nonce=nonce, spec=spec,
-                            fee_per_round=per_round, fee=tx_fee, signature=NO_SIGNATURE)
+        unsigned = TaskPost(
+            chain_id=node.chain_id,
+            sender=key.public_key,
+            nonce=nonce,
+            spec=spec,
+            fee_per_round=per_round,
+            fee=tx_fee,
+            signature=NO_SIGNATURE,
+        )
         tx = unsigned.signed_by(key)
         node.submit(tx)
-        return {"task_id": tx.tx_id.hex(), "escrow": tx.fee_per_round * rounds,
-                "escrow_text": format_amount(tx.fee_per_round * rounds)}
+        return {
+            "task_id": tx.tx_id.hex(),
+            "escrow": tx.fee_per_round * rounds,
+            "escrow_text": format_amount(tx.fee_per_round * rounds),
+        }
 
     @domain_errors
     def show(task_id: str) -> dict[str, Any]:
@@ -104,38 +155,47 @@ def register(server: RpcServer, s: Services) -> None:
         task = node.state.task(raw)
         target = Path(path)
         if not target.is_absolute() or not target.parent.is_dir():
-            raise RpcError(MethodError.BAD_INPUT, f"{path}: give an absolute path in an existing folder",
-                           {"error": "bad_input"})
+            raise RpcError(
+                MethodError.BAD_INPUT, f"{path}: give an absolute path in an existing folder", {"error": "bad_input"}
+            )
         node.node.work.ensure(task.checkpoint)  # the global checkpoint, from peers if not here
-        count = write_result(node.node.blobs.get(task.checkpoint), task.spec, target,
-                             {"task_id": raw.hex(), "round": str(task.round), "checkpoint": task.checkpoint.hex()})
+        count = write_result(
+            node.node.blobs.get(task.checkpoint),
+            task.spec,
+            target,
+            {"task_id": raw.hex(), "round": str(task.round), "checkpoint": task.checkpoint.hex()},
+        )
         return {**info, "path": str(target), "parameters": count}
 
-    server.register("task.post", post, {
-        "dataset": Param(str, default="digits", max_length=64),
-        "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
-        "rounds": Param(int, default=10, min=1, max=100_000),
-        "local_steps": Param(int, default=64, min=1, max=1_000_000),
-        "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
-        "batch_size": Param(int, default=32, min=1, max=65536),
-        "fee_per_round": Param(str, default="10", max_length=40),
-        "fee": Param(str, default="0.000001", max_length=40),
-        "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
-        "name": Param(str, default="", max_length=64),
-        "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
-        "lr": Param(str, default="", max_length=40),
-        "title": Param(str, default="", max_length=MAX_TASK_TITLE),
-        "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
-    })
-    server.register("task.result", result, {"task_id": Param(str, max_length=128),
-                                            "path": Param(str, max_length=4096)})
+    server.register(
+        "task.post",
+        post,
+        {
+            "dataset": Param(str, default="digits", max_length=64),
+            "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
+            "rounds": Param(int, default=10, min=1, max=100_000),
+            "local_steps": Param(int, default=64, min=1, max=1_000_000),
+            "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
+            "batch_size": Param(int, default=32, min=1, max=65536),
+            "fee_per_round": Param(str, default="10", max_length=40),
+            "fee": Param(str, default="0.000001", max_length=40),
+            "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
+            "name": Param(str, default="", max_length=64),
+            "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
+            "lr": Param(str, default="", max_length=40),
+            "title": Param(str, default="", max_length=MAX_TASK_TITLE),
+            "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
+        },
+    )
+    server.register("task.result", result, {"task_id": Param(str, max_length=128), "path": Param(str, max_length=4096)})
     server.register("task.show", show, {"task_id": Param(str, max_length=128)})
     server.register("task.list", list_, {})
     server.register("task.history", history, {"task_id": Param(str, max_length=128)})
 
 
-def _own_data_spec(data: str, name: str, model: str, context: int,
-                   schedule: tuple[int, int, int, int]) -> tuple[TaskSpec, packing.PackedDataset]:
+def _own_data_spec(
+    data: str, name: str, model: str, context: int, schedule: tuple[int, int, int, int]
+) -> tuple[TaskSpec, packing.PackedDataset]:
     """Pack the requester's files and the task over them; `bad_data` / `bad_input` before anything is stored."""
     path = Path(data)
     if not path.is_absolute():
@@ -147,11 +207,18 @@ def _own_data_spec(data: str, name: str, model: str, context: int,
     init = demo.initial_checkpoint(packed.model, 1, packed.hyperparams)
     # the shipped task's defaults (optimiser, and any rule a spec gains), then this data and model
     local_steps, checkpoint_interval, batch_size, rounds = schedule
-    base = demo.task_spec(local_steps=local_steps, checkpoint_interval=checkpoint_interval, batch_size=batch_size,
-                          rounds=rounds)
-    spec = dataclasses.replace(base, model=packed.model, model_version=1,
-                               hyperparams=packed.hyperparams, dataset_root=packed.root,
-                               validation_shard=packed.validation, initial_checkpoint=blob_hash(init))
+    base = demo.task_spec(
+        local_steps=local_steps, checkpoint_interval=checkpoint_interval, batch_size=batch_size, rounds=rounds
+    )
+    spec = dataclasses.replace(
+        base,
+        model=packed.model,
+        model_version=1,
+        hyperparams=packed.hyperparams,
+        dataset_root=packed.root,
+        validation_shard=packed.validation,
+        initial_checkpoint=blob_hash(init),
+    )
     registry.check_task_spec(spec)
     return spec, packed
 

@@ -54,8 +54,12 @@ def register(server: RpcServer, s: Services) -> None:
         for role in ("spending", "reward"):
             addr, account = w.address_of(role)
             acct = state.account(account)
-            out["accounts"][role] = {"address": addr, "balance": acct.balance, "pending": acct.pending,
-                                     "nonce": acct.nonce}
+            out["accounts"][role] = {
+                "address": addr,
+                "balance": acct.balance,
+                "pending": acct.pending,
+                "nonce": acct.nonce,
+            }
             if role == "spending" or addr != out["accounts"]["spending"]["address"]:
                 total += acct.balance
                 vesting += acct.pending
@@ -100,11 +104,19 @@ def register(server: RpcServer, s: Services) -> None:
         balance_now, nonce = node.call(lambda: node_account(node, key.public_key))
         amount = balance_now - fee_units
         if amount <= 0:
-            raise WalletError(f"no spendable rewards to move yet (spendable {format_amount(balance_now)}, "
-                              f"fee {format_amount(fee_units)}); vesting rewards can be moved once they vest")
+            raise WalletError(
+                f"no spendable rewards to move yet (spendable {format_amount(balance_now)}, "
+                f"fee {format_amount(fee_units)}); vesting rewards can be moved once they vest"
+            )
         tx = w.build_send(key, to, amount, fee_units, "rewards", nonce, balance_now, node.chain_id)
         tx_id = node.submit(tx)
-        return {"tx_id": tx_id.hex(), "amount": amount, "amount_text": format_amount(amount), "fee": fee_units, "to": to}
+        return {
+            "tx_id": tx_id.hex(),
+            "amount": amount,
+            "amount_text": format_amount(amount),
+            "fee": fee_units,
+            "to": to,
+        }
 
     @domain_errors
     def forget_hot_key() -> dict[str, Any]:
@@ -143,27 +155,60 @@ def register(server: RpcServer, s: Services) -> None:
         wallet = w.import_keystore(Path(keystore), password) if keystore else w.import_raw_key(private_key, password)
         return {"addresses": wallet.addresses()}
 
-    server.register("wallet.create", create, {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))})
-    server.register("wallet.restore", restore, {"phrase": Param(str, max_length=1000, secret=True), "password": PASSWORD,
-                                                "passphrase": Param(str, default="", max_length=1024, secret=True)})
+    server.register(
+        "wallet.create",
+        create,
+        {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))},
+    )
+    server.register(
+        "wallet.restore",
+        restore,
+        {
+            "phrase": Param(str, max_length=1000, secret=True),
+            "password": PASSWORD,
+            "passphrase": Param(str, default="", max_length=1024, secret=True),
+        },
+    )
     server.register("wallet.unlock", unlock, {"password": PASSWORD})
     server.register("wallet.lock", lock, {})
     server.register("wallet.address", address, {})
     server.register("wallet.balance", balance, {})
     server.register("wallet.check_address", check_address, {"address": Param(str, max_length=200)})
     server.register("wallet.fee_estimate", fee_estimate, {})
-    server.register("wallet.send", send, {"to": Param(str, max_length=200), "amount": Param(str, max_length=40),
-                                          "fee": Param(str, default=DEFAULT_FEE, max_length=40),
-                                          "memo": Param(str, default="", max_length=128), "account": ROLE,
-                                          "password": Param(str, default="", max_length=1024, secret=True)})
+    server.register(
+        "wallet.send",
+        send,
+        {
+            "to": Param(str, max_length=200),
+            "amount": Param(str, max_length=40),
+            "fee": Param(str, default=DEFAULT_FEE, max_length=40),
+            "memo": Param(str, default="", max_length=128),
+            "account": ROLE,
+            "password": Param(str, default="", max_length=1024, secret=True),
+        },
+    )
     server.register("wallet.sweep", sweep, {"fee": Param(str, default=DEFAULT_FEE, max_length=40)})
     server.register("wallet.forget_hot_key", forget_hot_key, {})
     server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
-    server.register("wallet.export", export, {"password": PASSWORD,
-                                              "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
-                                              "role": ROLE, "destination": Param(str, default="", max_length=4096)})
-    server.register("wallet.import", import_, {"password": PASSWORD, "keystore": Param(str, default="", max_length=4096),
-                                               "private_key": Param(str, default="", max_length=200, secret=True)})
+    server.register(
+        "wallet.export",
+        export,
+        {
+            "password": PASSWORD,
+            "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
+            "role": ROLE,
+            "destination": Param(str, default="", max_length=4096),
+        },
+    )
+    server.register(
+        "wallet.import",
+        import_,
+        {
+            "password": PASSWORD,
+            "keystore": Param(str, default="", max_length=4096),
+            "private_key": Param(str, default="", max_length=200, secret=True),
+        },
+    )
 
 
 def node_account(node: Any, public_key: bytes) -> tuple[int, int]:

@@ -101,10 +101,14 @@ class DaemonLock:
     def _refusal(self, other: LockInfo) -> str:
         where = f" at {other.endpoint}" if other.endpoint else ""
         if ping_holder(other, self.data_dir):
-            return (f"a daemon (pid {other.pid}, version {other.version}) is already running on {self.data_dir}"
-                    f"{where}; use it, or stop it first with 'potminer stop'")
-        return (f"daemon pid {other.pid} holds {self.path} but does not answer{where}; it may be starting "
-                "or hung: wait, or end that process, then try again")
+            return (
+                f"a daemon (pid {other.pid}, version {other.version}) is already running on {self.data_dir}"
+                f"{where}; use it, or stop it first with 'potminer stop'"
+            )
+        return (
+            f"daemon pid {other.pid} holds {self.path} but does not answer{where}; it may be starting "
+            "or hung: wait, or end that process, then try again"
+        )
 
     def _try_create(self) -> bool:
         tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")

@@ -52,8 +52,17 @@ class MiningHooks:
 class MiningService:
     """Threads: `mining` (samples and pumps the controller) and `round-prep` (fetches round data)."""
 
-    def __init__(self, bus: EventBus, prefs: Preferences, sources: GateSources, clock: Clock, hooks: MiningHooks,
-                 settings: mc.MinerSettings, switched_on: bool = True, worker: w.TrainingWorker | None = None) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        prefs: Preferences,
+        sources: GateSources,
+        clock: Clock,
+        hooks: MiningHooks,
+        settings: mc.MinerSettings,
+        switched_on: bool = True,
+        worker: w.TrainingWorker | None = None,
+    ) -> None:
         self.bus = bus
         self.hooks = hooks
         self.settings = settings
@@ -66,13 +75,22 @@ class MiningService:
         self._ready_lock = threading.Lock()
         self._jobs: queue.Queue[RoundJob | None] = queue.Queue()
         self._stop = threading.Event()
-        self._extra: dict[str, Any] = {"resumed_from": None, "paused_at": None, "rounds_done": 0, "device": None,
-                                       "device_name": None, "device_load": None, "temperature_c": None,
-                                       "model": None}
+        self._extra: dict[str, Any] = {
+            "resumed_from": None,
+            "paused_at": None,
+            "rounds_done": 0,
+            "device": None,
+            "device_name": None,
+            "device_load": None,
+            "temperature_c": None,
+            "model": None,
+        }
         self._curve: list[list[float]] = []  # [[step, training loss], ...] of the round below
         self._curve_round: tuple[bytes, int] | None = None
-        self._threads = [threading.Thread(target=self._run, name="mining", daemon=True),
-                         threading.Thread(target=self._prepare_loop, name="round-prep", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._run, name="mining", daemon=True),
+            threading.Thread(target=self._prepare_loop, name="round-prep", daemon=True),
+        ]
         self._last_state: tuple[str, str] | None = None
         self._progress_sent_at: float | None = None
         self._snoozed_until: float | None = None  # monotonic end of "pause for 1 hour", kept across keys
@@ -108,8 +126,15 @@ class MiningService:
                 old.close()  # saves the round; a new key is a new miner, its own rounds
             if key is not None:
                 self._ctrl = mc.MiningController(
-                    prefs=self._prefs, sources=self._sources, clock=self._clock, key=key, settings=self.settings,
-                    next_round=self._next_round, on_event=self._on_event, worker=self.worker)
+                    prefs=self._prefs,
+                    sources=self._sources,
+                    clock=self._clock,
+                    key=key,
+                    settings=self.settings,
+                    next_round=self._next_round,
+                    on_event=self._on_event,
+                    worker=self.worker,
+                )
                 if self._on:
                     self._ctrl.start()
                 left = None if self._snoozed_until is None else self._snoozed_until - time.monotonic()
@@ -133,7 +158,7 @@ class MiningService:
         return self._with_ctrl(lambda c: c.resume())
 
     def snooze(self, seconds: float) -> dict[str, Any]:
-        """"Pause for 1 hour" (the window's and the tray's): the round is saved; mining resumes by itself."""
+        """ "Pause for 1 hour" (the window's and the tray's): the round is saved; mining resumes by itself."""
         self._snoozed_until = time.monotonic() + seconds
         return self._with_ctrl(lambda c: c.snooze(seconds))
 
@@ -153,17 +178,35 @@ class MiningService:
         """The controller's status (state, reason code, text, round, step, ...) plus the daemon's extras."""
         ctrl = self._ctrl
         if ctrl is None:
-            base = {"state": "paused", "reason": WALLET_LOCKED, "task_id": None, "round": None, "step": 0,
-                    "total_steps": 0, "loss": None, "samples_per_s": None, "restarts": self.worker.restarts,
-                    "text": "Paused: unlock the wallet to mine (rewards go to its reward key)"}
+            base = {
+                "state": "paused",
+                "reason": WALLET_LOCKED,
+                "task_id": None,
+                "round": None,
+                "step": 0,
+                "total_steps": 0,
+                "loss": None,
+                "samples_per_s": None,
+                "restarts": self.worker.restarts,
+                "text": "Paused: unlock the wallet to mine (rewards go to its reward key)",
+            }
             if not self._on:
                 base.update(state="off", reason="", text="Mining is off")
         else:
             base = ctrl.status.to_json()
-        curve = self._curve if self._curve_round is not None and base.get("task_id") == self._curve_round[0].hex() \
-            and base.get("round") == self._curve_round[1] else []
-        return base | dict(self._extra) | {"loss_curve": [list(p) for p in curve], "switched_on": self._on,
-                                           "worker_pid": self.worker.pid} | self.limits()
+        curve = (
+            self._curve
+            if self._curve_round is not None
+            and base.get("task_id") == self._curve_round[0].hex()
+            and base.get("round") == self._curve_round[1]
+            else []
+        )
+        return (
+            base
+            | dict(self._extra)
+            | {"loss_curve": [list(p) for p in curve], "switched_on": self._on, "worker_pid": self.worker.pid}
+            | self.limits()
+        )
 
     # -- the threads ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -194,8 +237,9 @@ class MiningService:
                 task = w.RoundTask(job, self.hooks.manifest(job.spec.dataset_root))
             except Exception as exc:  # unreachable data or an unknown dataset: say so, try the next round
                 log.warning("mining: cannot prepare round %d of %s: %s", job.round, job.task_id.hex()[:16], exc)
-                self.bus.publish(ev.DaemonWarning(message=f"cannot fetch the data of round {job.round}: {exc}",
-                                                  source="miner"))
+                self.bus.publish(
+                    ev.DaemonWarning(message=f"cannot fetch the data of round {job.round}: {exc}", source="miner")
+                )
                 continue
             with self._ready_lock:
                 self._ready[job.task_id] = task
@@ -226,8 +270,12 @@ class MiningService:
         elif isinstance(event, w.RoundProgress):
             self._progress(event)
         elif isinstance(event, w.RoundStarted):
-            self._extra.update(resumed_from=event.resumed_from, paused_at=None, device=event.device,
-                               model=self._model_of(event.task_id))
+            self._extra.update(
+                resumed_from=event.resumed_from,
+                paused_at=None,
+                device=event.device,
+                model=self._model_of(event.task_id),
+            )
             if self._curve_round != (event.task_id, event.round):  # a resumed round keeps its curve
                 self._curve, self._curve_round = [], (event.task_id, event.round)
             log.info("mining: round %d started at step %d on %s", event.round, event.resumed_from, event.device)
@@ -246,16 +294,27 @@ class MiningService:
         if not self._curve or event.step > self._curve[-1][0]:  # a new list: snapshot() reads from other threads
             self._curve = [*self._curve, [event.step, float(event.loss)]][-MAX_CURVE_POINTS:]
         if event.stats is not None:
-            self._extra.update(device_name=event.stats.name, device_load=event.stats.utilization_pct,
-                               temperature_c=event.stats.temperature_c)
+            self._extra.update(
+                device_name=event.stats.name,
+                device_load=event.stats.utilization_pct,
+                temperature_c=event.stats.temperature_c,
+            )
         now = time.monotonic()
         last = event.step >= event.total_steps
         if last or self._progress_sent_at is None or now - self._progress_sent_at >= PROGRESS_EVENT_S:
             self._progress_sent_at = now
-            self.bus.publish(ev.MiningProgress(
-                task_id=event.task_id.hex(), round=event.round, step=event.step, total_steps=event.total_steps,
-                loss=float(event.loss), samples_per_s=float(event.samples_per_s),
-                device_load=self._extra["device_load"], temperature_c=self._extra["temperature_c"]))
+            self.bus.publish(
+                ev.MiningProgress(
+                    task_id=event.task_id.hex(),
+                    round=event.round,
+                    step=event.step,
+                    total_steps=event.total_steps,
+                    loss=float(event.loss),
+                    samples_per_s=float(event.samples_per_s),
+                    device_load=self._extra["device_load"],
+                    temperature_c=self._extra["temperature_c"],
+                )
+            )
 
     def _model_of(self, task_id: bytes) -> str | None:
         with self._ready_lock:
@@ -273,5 +332,9 @@ class MiningService:
             self.bus.publish(ev.MiningState(state=status["state"], reason=status["reason"]))
 
 
-def settings_for(blob_dir: Path, resume_dir: Path, device: w.DeviceSettings, report_every: int = 10) -> mc.MinerSettings:
-    return mc.MinerSettings(blob_dir=str(blob_dir), resume_dir=str(resume_dir), device=device, report_every=report_every)
+def settings_for(
+    blob_dir: Path, resume_dir: Path, device: w.DeviceSettings, report_every: int = 10
+) -> mc.MinerSettings:
+    return mc.MinerSettings(
+        blob_dir=str(blob_dir), resume_dir=str(resume_dir), device=device, report_every=report_every
+    )

@@ -61,8 +61,10 @@ class NodePort:
 
     def peers(self) -> list[dict[str, Any]]:
         peers = self.node.net.call(lambda h: _peers(h), timeout_s=5)
-        return [{"peer_id": p.peer_id, "score": round(p.score, 2), "connected": p.connected, "banned": p.banned}
-                for p in peers]
+        return [
+            {"peer_id": p.peer_id, "score": round(p.score, 2), "connected": p.connected, "banned": p.banned}
+            for p in peers
+        ]
 
     def listen_addrs(self) -> list[str]:
         return [str(a) for a in self.node.net.listen_addrs]
@@ -74,8 +76,12 @@ class NodePort:
     def is_open(self, job: RoundJob) -> bool:
         """Whether the chain still wants round `job` (same round, same base checkpoint, task open)."""
         task = self.state.task(job.task_id)
-        return (task is not None and task.status == TASK_OPEN and task.round == job.round
-                and task.checkpoint == job.base_checkpoint)
+        return (
+            task is not None
+            and task.status == TASK_OPEN
+            and task.round == job.round
+            and task.checkpoint == job.base_checkpoint
+        )
 
     def txs_of(self, address: bytes, limit: int) -> list[Any]:
         return self.node.chain.store.txs_by_address(address, limit=limit)
@@ -106,7 +112,8 @@ class NodePort:
                     break
                 for result in block.body.results:
                     self._history.setdefault(result.task_id, []).append(
-                        {"round": result.round, "height": height, "validation_loss": result.validation_loss_micro / 1e6})
+                        {"round": result.round, "height": height, "validation_loss": result.validation_loss_micro / 1e6}
+                    )
                 self._history_tip = (height, block.block_hash)
             return [dict(entry) for entry in self._history.get(task_id, [])]
 

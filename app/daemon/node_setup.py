@@ -36,8 +36,10 @@ def genesis_path(config: cfg.Config, given: Path | None) -> Path:
         return configured
     path = CHAINS_DIR / config.network.chain.value / "genesis.json"
     if not path.is_file():
-        raise NodeSetupError(f"the {config.network.chain.value} chain has no shipped genesis; pass --genesis FILE "
-                             "(a devnet writes one into its folder)")
+        raise NodeSetupError(
+            f"the {config.network.chain.value} chain has no shipped genesis; pass --genesis FILE "
+            "(a devnet writes one into its folder)"
+        )
     return path
 
 
@@ -83,6 +85,15 @@ def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
     host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/127.0.0.1/tcp/0"])[0])
     genesis = genesis_path(config, options.genesis)
     bootstrap = bootstrap_peers(config, options, genesis)
-    return Node(NodeConfig(datadir=node_dir, genesis_path=genesis, key_path=key_path,
-                           role="full", listen_host=host, listen_port=port, bootstrap=bootstrap,
-                           block_interval_s=options.block_interval_s))
+    return Node(
+        NodeConfig(
+            datadir=node_dir,
+            genesis_path=genesis,
+            key_path=key_path,
+            role="full",
+            listen_host=host,
+            listen_port=port,
+            bootstrap=bootstrap,
+            block_interval_s=options.block_interval_s,
+        )
+    )

@@ -28,8 +28,10 @@ def _tighten(path: Path, mode: int) -> str | None:
     if stat.S_ISLNK(st.st_mode):
         return None  # never follow a link to chmod something else
     if st.st_uid != os.getuid():
-        raise NotPrivate(f"{path} belongs to user id {st.st_uid}, not to you: the daemon will not keep "
-                         "wallet or logs there; use a folder of your own (--datadir) or fix its owner")
+        raise NotPrivate(
+            f"{path} belongs to user id {st.st_uid}, not to you: the daemon will not keep "
+            "wallet or logs there; use a folder of your own (--datadir) or fix its owner"
+        )
     current = stat.S_IMODE(st.st_mode)
     if current & 0o077 == 0:
         return None

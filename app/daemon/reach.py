@@ -61,22 +61,39 @@ def decide(chain: str, bootstrap: int, connected: int, waited_s: float, grace_s:
     if connected > 0:
         return Reach(CONNECTED, chain, bootstrap, connected, f"Connected to the {chain} ({connected} peers)")
     if bootstrap == 0:
-        return Reach(UNREACHABLE, chain, 0, 0,
-                     f"The {chain} has no bootstrap peers to join: give a list with --bootstrap-file or in Settings, "
-                     "or switch to the practice network. Mining is paused until then.")
+        return Reach(
+            UNREACHABLE,
+            chain,
+            0,
+            0,
+            f"The {chain} has no bootstrap peers to join: give a list with --bootstrap-file or in Settings, "
+            "or switch to the practice network. Mining is paused until then.",
+        )
     if waited_s < grace_s:
         return Reach(CONNECTING, chain, bootstrap, 0, f"Connecting to the {chain} ({bootstrap} bootstrap peers)...")
-    return Reach(UNREACHABLE, chain, bootstrap, 0,
-                 f"None of the {chain}'s {bootstrap} bootstrap peers can be reached: check the internet connection "
-                 "or give a newer list with --bootstrap-file, or switch to the practice network. "
-                 "Mining is paused until the network is reached.")
+    return Reach(
+        UNREACHABLE,
+        chain,
+        bootstrap,
+        0,
+        f"None of the {chain}'s {bootstrap} bootstrap peers can be reached: check the internet connection "
+        "or give a newer list with --bootstrap-file, or switch to the practice network. "
+        "Mining is paused until the network is reached.",
+    )
 
 
 class ReachWatcher:
     """Polls the node's connected peers, keeps the latest `Reach`, announces each change on the bus."""
 
-    def __init__(self, chain: str, bootstrap: int, connected: Callable[[], int], bus: EventBus,
-                 grace: float | None = None, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        chain: str,
+        bootstrap: int,
+        connected: Callable[[], int],
+        bus: EventBus,
+        grace: float | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
         self._chain, self._bootstrap, self._connected, self._bus = chain, bootstrap, connected, bus
         self._grace_s, self._poll_s = grace if grace is not None else grace_s(), min(poll_s, grace or poll_s)
         self._started = time.monotonic()

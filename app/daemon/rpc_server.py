@@ -258,8 +258,12 @@ class RpcServer:
         if oldest in self._pending:
             self._unpend(oldest, sel)
             self._warn(f"{self.limits.max_pending} connections without hello; dropped the oldest")
-            _close_quietly(oldest, p.RpcError(p.ErrorCode.TOO_MANY_CONNECTIONS,
-                                              "too many connections waiting to say hello; send hello at once"))
+            _close_quietly(
+                oldest,
+                p.RpcError(
+                    p.ErrorCode.TOO_MANY_CONNECTIONS, "too many connections waiting to say hello; send hello at once"
+                ),
+            )
 
     def _unpend(self, sock: socket.socket, sel: selectors.BaseSelector) -> _Pending | None:
         try:
@@ -272,8 +276,12 @@ class RpcServer:
         now = time.monotonic()
         for sock in [s for s, x in self._pending.items() if x.deadline <= now]:
             self._unpend(sock, sel)
-            self._refuse(sock, p.RpcError(p.ErrorCode.UNAUTHORIZED, "no hello with the token within "
-                                          f"{self.limits.hello_timeout:g} s; closing"))
+            self._refuse(
+                sock,
+                p.RpcError(
+                    p.ErrorCode.UNAUTHORIZED, f"no hello with the token within {self.limits.hello_timeout:g} s; closing"
+                ),
+            )
 
     def _read_hello(self, sock: socket.socket, sel: selectors.BaseSelector) -> None:
         """Read what a pending connection sent; on a whole first line, check it is a good hello."""
@@ -305,8 +313,11 @@ class RpcServer:
             self._refuse(sock, exc.as_rpc_error(), exc.request_id)
             return
         if req.method != "hello":
-            self._refuse(sock, p.RpcError(p.ErrorCode.UNAUTHORIZED,
-                                          "not authenticated: send 'hello' with the token first"), req.id)
+            self._refuse(
+                sock,
+                p.RpcError(p.ErrorCode.UNAUTHORIZED, "not authenticated: send 'hello' with the token first"),
+                req.id,
+            )
             return
         try:
             result = self.check_hello(req.params)
@@ -319,9 +330,14 @@ class RpcServer:
                 conn = _Connection(self, sock, next(self._ids), result["protocol"], rest)
                 self._conns.add(conn)
         if full:
-            self._refuse(sock, p.RpcError(
-                p.ErrorCode.TOO_MANY_CONNECTIONS,
-                f"too many RPC connections (limit {self.limits.max_connections}); close another client"), req.id)
+            self._refuse(
+                sock,
+                p.RpcError(
+                    p.ErrorCode.TOO_MANY_CONNECTIONS,
+                    f"too many RPC connections (limit {self.limits.max_connections}); close another client",
+                ),
+                req.id,
+            )
             return
         conn.start(req.id, result)
 
@@ -376,7 +392,9 @@ class RpcServer:
             return builtin(conn, **validate_params(_BUILTIN_SCHEMAS[req.method], req.params))
         method = self._methods.get(req.method)
         if method is None:
-            raise p.RpcError(p.ErrorCode.METHOD_NOT_FOUND, f"unknown method {req.method!r}; call 'version' for the list")
+            raise p.RpcError(
+                p.ErrorCode.METHOD_NOT_FOUND, f"unknown method {req.method!r}; call 'version' for the list"
+            )
         if self._redact is not None:
             for secret in secret_values(method.schema, req.params):
                 self._redact(secret)
@@ -409,12 +427,21 @@ class RpcServer:
                     {"supported": list(p.SUPPORTED_VERSIONS)},
                 )
             )
-        return {"protocol": chosen, "server": f"potminer {__version__}", "methods": self.method_names(),
-                "events": sorted(p.EVENT_KINDS)}
+        return {
+            "protocol": chosen,
+            "server": f"potminer {__version__}",
+            "methods": self.method_names(),
+            "events": sorted(p.EVENT_KINDS),
+        }
 
     def _rpc_version(self, conn: _Connection) -> dict[str, Any]:
-        return {"app": __version__, "protocol": conn.protocol, "supported": list(p.SUPPORTED_VERSIONS),
-                "methods": self.method_names(), "events": sorted(p.EVENT_KINDS)}
+        return {
+            "app": __version__,
+            "protocol": conn.protocol,
+            "supported": list(p.SUPPORTED_VERSIONS),
+            "methods": self.method_names(),
+            "events": sorted(p.EVENT_KINDS),
+        }
 
     def _rpc_ping(self, conn: _Connection) -> str:
         return "pong"
@@ -631,12 +658,25 @@ class _Connection:
             data = p.encode_response(p.Response(id=req_id, result=result, error=error))
         except (TypeError, ValueError) as exc:
             log.error("RPC method %s returned a result that is not JSON: %s", method, exc)
-            data = p.encode_response(p.Response(id=req_id, error=p.RpcError(
-                p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result that cannot be sent as JSON")))
+            data = p.encode_response(
+                p.Response(
+                    id=req_id,
+                    error=p.RpcError(
+                        p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result that cannot be sent as JSON"
+                    ),
+                )
+            )
         if len(data) > p.MAX_RESPONSE_BYTES:
             log.error("RPC method %s returned %d bytes, over the limit", method, len(data))
-            data = p.encode_response(p.Response(id=req_id, error=p.RpcError(
-                p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result larger than {p.MAX_RESPONSE_BYTES} bytes")))
+            data = p.encode_response(
+                p.Response(
+                    id=req_id,
+                    error=p.RpcError(
+                        p.ErrorCode.INTERNAL_ERROR,
+                        f"{method!r} produced a result larger than {p.MAX_RESPONSE_BYTES} bytes",
+                    ),
+                )
+            )
         self._send(data)
 
 
@@ -729,4 +769,3 @@ def _peer_refusal(sock: socket.socket) -> p.RpcError | None:
     if uid != os.getuid():
         return p.RpcError(p.ErrorCode.UNAUTHORIZED, f"connections from user id {uid} are refused")
     return None
-

@@ -20,8 +20,10 @@ from app.wallet.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
-FIX = ("restore the wallet from its seed phrase (or import a backup); the damaged file is then kept aside "
-       "next to it, renamed with the time, never deleted")
+FIX = (
+    "restore the wallet from its seed phrase (or import a backup); the damaged file is then kept aside "
+    "next to it, renamed with the time, never deleted"
+)
 
 
 @dataclass(frozen=True)

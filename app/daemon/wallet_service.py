@@ -46,8 +46,9 @@ class NoWallet(KeystoreMissing):
 class WalletService:
     """Create/restore/import the wallet, unlock/lock it, and answer balance and history questions."""
 
-    def __init__(self, data_dir: Path, hrp: str, on_keys: OnKeys, redact: Callable[[str], None],
-                 hot: HotKeyStore | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, hrp: str, on_keys: OnKeys, redact: Callable[[str], None], hot: HotKeyStore | None = None
+    ) -> None:
         self.path = Path(data_dir) / KEYSTORE
         self.hot = hot if hot is not None else HotKeyStore(self.path.parent)
         self._hot_key: SigningKey | None = None  # the reward key mining uses while the wallet is locked
@@ -82,9 +83,14 @@ class WalletService:
         if self._wallet is None:
             damaged = {"damaged": self.damaged.to_json()} if self.damaged is not None else {}
             return {"exists": False, "locked": True, "addresses": {}, **damaged}
-        return {"exists": True, "locked": self._wallet.is_locked, "addresses": self._wallet.addresses(),
-                "wallet_id": self._wallet.wallet_id, "has_seed_phrase": self._wallet.has_seed_phrase,
-                "keys": self.key_roles()}
+        return {
+            "exists": True,
+            "locked": self._wallet.is_locked,
+            "addresses": self._wallet.addresses(),
+            "wallet_id": self._wallet.wallet_id,
+            "has_seed_phrase": self._wallet.has_seed_phrase,
+            "keys": self.key_roles(),
+        }
 
     def key_roles(self) -> dict[str, Any]:
         """Which key holds what and where it is kept (the window's wallet page says it in words)."""
@@ -94,14 +100,26 @@ class WalletService:
         mining_key = self._hot_key is not None or not wallet.is_locked
         return {
             "single_key": single,
-            "spending": {"address": wallet.spending_address, "kept": "encrypted keystore (password)",
-                         "holds": "savings; every send asks for the password"},
-            "reward": {"address": wallet.reward_address, "holds": "mining rewards, until moved to spending",
-                       "kept": ("the same key as spending (imported from one private key): never kept "
-                                "unencrypted, so mining after a restart needs the password") if single else
-                               {"keyring": f"OS keyring ({hot.detail})", "file": f"file readable only by you ({hot.detail})",
-                                "": "encrypted keystore only: unlock once to keep it for unattended mining"}[hot.where],
-                       "mining_ready": mining_key},
+            "spending": {
+                "address": wallet.spending_address,
+                "kept": "encrypted keystore (password)",
+                "holds": "savings; every send asks for the password",
+            },
+            "reward": {
+                "address": wallet.reward_address,
+                "holds": "mining rewards, until moved to spending",
+                "kept": (
+                    "the same key as spending (imported from one private key): never kept "
+                    "unencrypted, so mining after a restart needs the password"
+                )
+                if single
+                else {
+                    "keyring": f"OS keyring ({hot.detail})",
+                    "file": f"file readable only by you ({hot.detail})",
+                    "": "encrypted keystore only: unlock once to keep it for unattended mining",
+                }[hot.where],
+                "mining_ready": mining_key,
+            },
         }
 
     # -- creation -------------------------------------------------------------------------------
@@ -147,7 +165,8 @@ class WalletService:
         if self._wallet is not None or self.path.exists():
             raise KeystoreExists(
                 f"this data folder already has a wallet ({self.path}); export it and use another data folder "
-                "(--datadir) to keep two")
+                "(--datadir) to keep two"
+            )
 
     def _installed(self, wallet: Wallet) -> None:
         self._wallet = wallet
@@ -195,8 +214,10 @@ class WalletService:
     def sweep_target(self) -> str:
         """The spending address rewards are moved to; refuses a single-key wallet (nothing to move)."""
         if self.wallet.watch_only.kind == KIND_RAW_KEY:
-            raise WalletError("this wallet has one key for both roles (imported from a private key): "
-                              "rewards already arrive on the spending account")
+            raise WalletError(
+                "this wallet has one key for both roles (imported from a private key): "
+                "rewards already arrive on the spending account"
+            )
         return self.wallet.spending_address
 
     # -- lock -----------------------------------------------------------------------------------
@@ -234,8 +255,10 @@ class WalletService:
         """The key that pays a send: the password is required every time (an unlocked wallet, which
         mining once needed, is not enough), and a wrong one refuses the send."""
         if not password:
-            raise PasswordRequired("sending needs the wallet password, every time (the CLI reads it from "
-                                   "--password-file, $POTMINER_PASSWORD or a prompt)")
+            raise PasswordRequired(
+                "sending needs the wallet password, every time (the CLI reads it from "
+                "--password-file, $POTMINER_PASSWORD or a prompt)"
+            )
         return self.signing_key(role, password)
 
     def check_address(self, address: str) -> dict[str, Any]:
@@ -246,12 +269,17 @@ class WalletService:
             return {"address": address, "valid": False, "reason": str(exc)}
         return {"address": address.strip(), "valid": True, "reason": ""}
 
-    def build_send(self, key: SigningKey, to: str, amount: int, fee: int, memo: str, nonce: int, balance: int,
-                   chain_id: str) -> Transfer:
+    def build_send(
+        self, key: SigningKey, to: str, amount: int, fee: int, memo: str, nonce: int, balance: int, chain_id: str
+    ) -> Transfer:
         return build_transfer(key, chain_id, self.hrp, to, amount, fee, nonce, memo, balance)
 
-    def history(self, txs_of: Callable[[bytes], list[Any]], rewards_of: Callable[[bytes], list[Any]],
-                time_of: Callable[[int], int | None] = lambda _h: None) -> list[dict[str, Any]]:
+    def history(
+        self,
+        txs_of: Callable[[bytes], list[Any]],
+        rewards_of: Callable[[bytes], list[Any]],
+        time_of: Callable[[int], int | None] = lambda _h: None,
+    ) -> list[dict[str, Any]]:
         """Transfers and rewards of our accounts, oldest first; `time` is the block's (unix s) by `time_of`."""
         own = self.own_accounts()
         transfers: dict[bytes, tuple[int, Transfer]] = {}
@@ -262,11 +290,20 @@ class WalletService:
                     transfers[entry.tx.tx_id] = (entry.height, entry.tx)
             rewards.extend((e.height, e.reward) for e in rewards_of(account))
         ordered = sorted(transfers.values(), key=lambda item: item[0])
-        return [{
-            "height": e.height, "time": time_of(e.height), "kind": e.kind, "delta": e.delta, "amount": format_amount(abs(e.delta)),
-            "fee": e.fee, "counterparty": encode_address(e.counterparty, self.hrp) if e.counterparty else None,
-            "reference": e.reference.hex(), "memo": e.memo,
-        } for e in build_history(own, ordered, sorted(rewards, key=lambda item: item[0]))]
+        return [
+            {
+                "height": e.height,
+                "time": time_of(e.height),
+                "kind": e.kind,
+                "delta": e.delta,
+                "amount": format_amount(abs(e.delta)),
+                "fee": e.fee,
+                "counterparty": encode_address(e.counterparty, self.hrp) if e.counterparty else None,
+                "reference": e.reference.hex(),
+                "memo": e.memo,
+            }
+            for e in build_history(own, ordered, sorted(rewards, key=lambda item: item[0]))
+        ]
 
     # -- exports (each re-asks the password) ------------------------------------------------------
     def export_phrase(self, password: str) -> dict[str, str]:

@@ -57,13 +57,25 @@ class BlockWatcher:
 
     def announce(self, block: Any) -> None:
         header, body = block.header, block.body
-        self.bus.publish(ev.NewBlock(height=header.height, block_id=block.block_hash.hex(),
-                                     timestamp=header.timestamp_ms // 1000, tx_count=len(body.transactions)))
+        self.bus.publish(
+            ev.NewBlock(
+                height=header.height,
+                block_id=block.block_hash.hex(),
+                timestamp=header.timestamp_ms // 1000,
+                tx_count=len(body.transactions),
+            )
+        )
         own = self.own()
         for receipt in body.receipts:
             if key_hash(receipt.miner) in own:
-                self.bus.publish(ev.ReceiptVerified(receipt_id=receipt.receipt_id.hex(), task_id=receipt.task_id.hex(),
-                                                    miner=key_hash(receipt.miner).hex(), accepted=True))
+                self.bus.publish(
+                    ev.ReceiptVerified(
+                        receipt_id=receipt.receipt_id.hex(),
+                        task_id=receipt.task_id.hex(),
+                        miner=key_hash(receipt.miner).hex(),
+                        accepted=True,
+                    )
+                )
         for tx in body.transactions:
             if isinstance(tx, TaskPost):
                 self.bus.publish(ev.RoundStarted(round=0, task_id=tx.tx_id.hex()))
@@ -76,10 +88,20 @@ class BlockWatcher:
                 window = self.node.state.params.reward_vesting_blocks if reward.kind == Reward.KIND_MINER else 0
                 unlock = header.height + window if window else None
                 if reward.kind == Reward.KIND_MINER:  # a key without history vests longer: the state knows
-                    held = [self.node.state.pending_reward(r.receipt_id) for r in body.receipts
-                            if r.task_id == reward.task_id and key_hash(r.miner) == reward.recipient]
+                    held = [
+                        self.node.state.pending_reward(r.receipt_id)
+                        for r in body.receipts
+                        if r.task_id == reward.task_id and key_hash(r.miner) == reward.recipient
+                    ]
                     if held and held[0] is not None:
                         unlock = held[0].unlock_height
-                self.bus.publish(ev.Reward(address=encode_address(reward.recipient, self.node.hrp), amount=reward.amount,
-                                           height=header.height, task_id=reward.task_id.hex(),
-                                           vesting=unlock is not None and unlock > header.height, unlock_height=unlock))
+                self.bus.publish(
+                    ev.Reward(
+                        address=encode_address(reward.recipient, self.node.hrp),
+                        amount=reward.amount,
+                        height=header.height,
+                        task_id=reward.task_id.hex(),
+                        vesting=unlock is not None and unlock > header.height,
+                        unlock_height=unlock,
+                    )
+                )

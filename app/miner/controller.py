@@ -112,7 +112,9 @@ class RoundFinished:
     update_hash: bytes
 
 
-ControllerEvent = StateChanged | RoundFinished | RoundStarted | RoundProgress | RoundPaused | RoundFailed | WorkerCrashed
+ControllerEvent = (
+    StateChanged | RoundFinished | RoundStarted | RoundProgress | RoundPaused | RoundFailed | WorkerCrashed
+)
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ class MiningController:
             return self._update()
 
     def snooze(self, seconds: float) -> Status:
-        """"Pause for 1 hour": saves the round like a pause; mining resumes by itself afterwards."""
+        """ "Pause for 1 hour": saves the round like a pause; mining resumes by itself afterwards."""
         with self._lock:
             self._decision = self._gate.snooze(seconds)
             return self._update()
@@ -298,7 +300,9 @@ class MiningController:
         job = self._task.job if self._task is not None else None
         p = self._progress
         new = Status(
-            state, reason, text,
+            state,
+            reason,
+            text,
             task_id=job.task_id if job else None,
             round=job.round if job else None,
             step=self._step,
@@ -332,13 +336,21 @@ class MiningController:
             self._progress, self._step = event, event.step
             self._set_status(self._status.state, self._status.reason, self._status.text)
         elif isinstance(event, RoundFailed):
-            log.warning("miner: round %d of task %s failed: %s: %s", event.round, event.task_id.hex()[:16], event.reason, event.detail)
+            log.warning(
+                "miner: round %d of task %s failed: %s: %s",
+                event.round,
+                event.task_id.hex()[:16],
+                event.reason,
+                event.detail,
+            )
             if self._current(event.task_id, event.round):
                 self._fail(event.reason, event.detail)
         elif isinstance(event, WorkerCrashed):
             log.warning("miner: training worker %s (restarted: %s)", event.description, event.restarted)
             if not event.restarted:
-                self._fail(CRASH_LOOP, f"the training worker {event.description}, {event.crashes_in_a_row} times in a row")
+                self._fail(
+                    CRASH_LOOP, f"the training worker {event.description}, {event.crashes_in_a_row} times in a row"
+                )
             else:
                 self._set_status(self._status.state, self._status.reason, self._status.text)
 

@@ -66,7 +66,9 @@ def manifest_for_root(root: bytes) -> DatasetManifest:
     raise InvalidTaskSpec("unknown-dataset", f"no known dataset has root {root.hex()[:16]}")
 
 
-def initial_checkpoint(model: str, version: int, hyperparams: tuple[tuple[str, str], ...], seed: int = DEFAULT_INIT_SEED) -> bytes:
+def initial_checkpoint(
+    model: str, version: int, hyperparams: tuple[tuple[str, str], ...], seed: int = DEFAULT_INIT_SEED
+) -> bytes:
     """The canonical blob of a freshly initialised model (parameters only), from a fixed torch seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -98,7 +100,9 @@ def task_spec(
 ) -> TaskSpec:
     """A task over a shipped dataset (defaults: the devnet's digits MLP task)."""
     d = demo_datasets()[dataset]
-    hp = format_params(hyperparams if hyperparams is not None else {"mlp": DIGITS_MLP, "cnn": DIGITS_CNN, "tiny-lm": FABLES_LM}[model])
+    hp = format_params(
+        hyperparams if hyperparams is not None else {"mlp": DIGITS_MLP, "cnn": DIGITS_CNN, "tiny-lm": FABLES_LM}[model]
+    )
     init = initial_checkpoint(model, 1, hp)
     return TaskSpec(
         model=model,

@@ -96,7 +96,9 @@ def synchronize(device: torch.device) -> None:
 class DutyCycle:
     """Keeps the busy share of wall time near `fraction` by sleeping after each unit of work."""
 
-    def __init__(self, fraction: float, device: torch.device | None = None, clock=time.perf_counter, sleep=time.sleep) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, fraction: float, device: torch.device | None = None, clock=time.perf_counter, sleep=time.sleep
+    ) -> None:  # type: ignore[no-untyped-def]
         if not 0 < fraction <= 1:
             raise ValueError("duty cycle must be in (0, 1]")
         self.fraction, self.device = fraction, device

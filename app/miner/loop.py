@@ -137,8 +137,9 @@ def train_round(
     )
     done = resume.load_finished(fresh)
     if done is not None:  # trained to the end before a crash that came ahead of the recorded receipt
-        return RoundOutput(done.receipt, TrainingTrace(checkpoints=done.state.checkpoints, samples=done.samples),
-                           done.update_hash)
+        return RoundOutput(
+            done.receipt, TrainingTrace(checkpoints=done.state.checkpoints, samples=done.samples), done.update_hash
+        )
     state, tensors = _restore(resume, fresh)
     # The configuration is committed (so verifiers replay it bit for bit) only when the whole round ran
     # in it: a round resumed in another configuration (other threads, another torch) commits its class.
@@ -193,8 +194,14 @@ def train_round(
         device_class=(started if config.current(device) == started else config.DeviceConfig(device.type)).label(),
     )
     trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size)
-    resume.finish(FinishedRound(state.replace(step=spec.local_steps, checkpoints=trace.checkpoints,
-                                              state_file=ZERO_HASH), receipt, trace.samples, update_hash))
+    resume.finish(
+        FinishedRound(
+            state.replace(step=spec.local_steps, checkpoints=trace.checkpoints, state_file=ZERO_HASH),
+            receipt,
+            trace.samples,
+            update_hash,
+        )
+    )
     writer.advance_point(checkpoints[-1])  # no record names the last resume point any more
     return RoundOutput(receipt, trace, update_hash)
 

@@ -96,8 +96,10 @@ def read_images(folder: Path) -> Samples:
             if size is None:
                 size, first = (h, w), path
             elif (h, w) != size:
-                raise DataError(f"{path}: {w}x{h} pixels, but {first} is {size[1]}x{size[0]}; all images must "
-                                "have one size (resize them first)")
+                raise DataError(
+                    f"{path}: {w}x{h} pixels, but {first} is {size[1]}x{size[0]}; all images must "
+                    "have one size (resize them first)"
+                )
             total += h * w
             if total > MAX_DATASET_BYTES:
                 raise DataError(f"{folder}: more than {MAX_DATASET_BYTES // 1024**2} MB of pixels")
@@ -115,8 +117,10 @@ def read_text(path: Path, context: int = DEFAULT_CONTEXT) -> Samples:
     data = _read_bytes(path)
     n = len(data) // (context + 1)
     if n < MIN_SAMPLES:
-        raise DataError(f"{path}: {len(data)} bytes make {n} windows of {context + 1}; at least {MIN_SAMPLES} "
-                        "are needed (a longer text or a smaller --context)")
+        raise DataError(
+            f"{path}: {len(data)} bytes make {n} windows of {context + 1}; at least {MIN_SAMPLES} "
+            "are needed (a longer text or a smaller --context)"
+        )
     windows = np.frombuffer(data[: n * (context + 1)], dtype=np.uint8).reshape(n, context + 1)
     return Samples(windows[:, :-1].copy(), windows[:, 1:].copy(), "text")
 
@@ -134,8 +138,10 @@ def read_arrays(path: Path) -> Samples:
             with np.load(path, allow_pickle=False) as npz:
                 missing = {"inputs", "targets"} - set(npz.files)
                 if missing:
-                    raise DataError(f"{path}: needs arrays named inputs and targets (missing {sorted(missing)}, "
-                                    f"has {sorted(npz.files)})")
+                    raise DataError(
+                        f"{path}: needs arrays named inputs and targets (missing {sorted(missing)}, "
+                        f"has {sorted(npz.files)})"
+                    )
                 arrays = {k: npz[k] for k in ("inputs", "targets")}
     except DataError:
         raise
@@ -155,8 +161,10 @@ def read_data(path: Path, context: int = DEFAULT_CONTEXT) -> Samples:
         return read_images(path)
     if path.suffix.lower() in (".npz", ".npy"):
         if path.suffix.lower() == ".npy":
-            raise DataError(f"{path}: a single .npy holds no targets; give a folder with inputs.npy and "
-                            "targets.npy, or a .npz with arrays inputs and targets")
+            raise DataError(
+                f"{path}: a single .npy holds no targets; give a folder with inputs.npy and "
+                "targets.npy, or a .npz with arrays inputs and targets"
+            )
         return read_arrays(path)
     return read_text(path, context)
 
@@ -203,8 +211,10 @@ def choose_model(s: Samples, model: str | None = None) -> tuple[str, dict[str, o
     """The registry model and hyper-parameters that fit the samples' shapes (or `DataError`)."""
     x, y = s.inputs, s.targets
     if x.ndim < 2 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise DataError(f"inputs {list(x.shape)} and targets {list(y.shape)}: both need a first dimension of "
-                        "one length (samples), and inputs at least one more")
+        raise DataError(
+            f"inputs {list(x.shape)} and targets {list(y.shape)}: both need a first dimension of "
+            "one length (samples), and inputs at least one more"
+        )
     if x.shape[0] < MIN_SAMPLES:
         raise DataError(f"{x.shape[0]} sample(s): at least {MIN_SAMPLES} are needed")
     if x.nbytes + y.nbytes > MAX_DATASET_BYTES:
@@ -214,7 +224,9 @@ def choose_model(s: Samples, model: str | None = None) -> tuple[str, dict[str, o
     wanted = model or ("tiny-lm" if sequence else "cnn" if square and s.kind == "images" else "mlp")
     if wanted == "tiny-lm":
         if not sequence:
-            raise DataError(f"tiny-lm needs inputs and targets of one shape [N, T], got {list(x.shape)} and {list(y.shape)}")
+            raise DataError(
+                f"tiny-lm needs inputs and targets of one shape [N, T], got {list(x.shape)} and {list(y.shape)}"
+            )
         if not 2 <= x.shape[1] <= MAX_CONTEXT:
             raise DataError(f"sequences of {x.shape[1]} bytes: tiny-lm takes 2 to {MAX_CONTEXT}")
         return "tiny-lm", {"context": int(x.shape[1]), "heads": 2, "layers": 1, "vocab": 256, "width": 32}
@@ -226,8 +238,10 @@ def choose_model(s: Samples, model: str | None = None) -> tuple[str, dict[str, o
     input_max = 255 if s.kind == "images" else max(1, int(x.max()))  # pixels span 0..255 whatever was seen
     if wanted == "cnn":
         if not square or not 2 <= x.shape[1] <= MAX_CNN_SIDE:
-            raise DataError(f"inputs {list(x.shape)}: the CNN takes square single-channel images of 2 to "
-                            f"{MAX_CNN_SIDE} pixels a side")
+            raise DataError(
+                f"inputs {list(x.shape)}: the CNN takes square single-channel images of 2 to "
+                f"{MAX_CNN_SIDE} pixels a side"
+            )
         return "cnn", {"channels": 8, "classes": classes, "input_max": input_max, "side": int(x.shape[1])}
     if wanted != "mlp":
         raise DataError(f"model {wanted!r}: choose mlp, cnn or tiny-lm")
@@ -251,20 +265,22 @@ def pack(s: Samples, name: str, model: str | None = None) -> PackedDataset:
         raise DataError(f"{len(train)} shards, more than {MAX_SHARDS}")
     blobs: dict[bytes, bytes] = {}
     validation = _shard(x[:n_val], y[:n_val], blobs)
-    shards = tuple(_shard(x[i:i + per_shard], y[i:i + per_shard], blobs) for i in train)
+    shards = tuple(_shard(x[i : i + per_shard], y[i : i + per_shard], blobs) for i in train)
     manifest = DatasetManifest(name=name.encode()[:64].decode(errors="ignore"), shards=shards)
     return PackedDataset(manifest, validation, blobs, chosen, format_params(hyperparams), n - n_val, n_val)
 
 
-def pack_path(path: Path, name: str | None = None, model: str | None = None,
-              context: int = DEFAULT_CONTEXT) -> PackedDataset:
+def pack_path(
+    path: Path, name: str | None = None, model: str | None = None, context: int = DEFAULT_CONTEXT
+) -> PackedDataset:
     """Read and pack `path` (see `read_data`); the data set's name defaults to the file's."""
     return pack(read_data(Path(path), context), name or Path(path).name or "dataset", model)
 
 
 def _shard(x: np.ndarray, y: np.ndarray, blobs: dict[bytes, bytes]) -> bytes:
-    data = encode_tensors({"inputs": torch.from_numpy(np.ascontiguousarray(x)),
-                           "targets": torch.from_numpy(np.ascontiguousarray(y))})
+    data = encode_tensors(
+        {"inputs": torch.from_numpy(np.ascontiguousarray(x)), "targets": torch.from_numpy(np.ascontiguousarray(y))}
+    )
     digest = blob_hash(data)
     blobs[digest] = data
     return digest

@@ -126,8 +126,10 @@ class Suspend:
         if r is Reason.SNOOZED:
             return f"Paused by you for a while (resumes {_when(self.resumes_at, self.now)})"
         if r is Reason.DISK_FULL:
-            return (f"Paused: the data folder holds {_gb(self.used_bytes)} of its {_gb(self.cap_bytes)} cap "
-                    "(data older than the challenge window is removed; raise the cap in Settings)")
+            return (
+                f"Paused: the data folder holds {_gb(self.used_bytes)} of its {_gb(self.cap_bytes)} cap "
+                "(data older than the challenge window is removed; raise the cap in Settings)"
+            )
         if r is Reason.CPU_HOT:
             return f"Paused: CPU at {self.temp_c:.0f} °C (resumes at {self.resume_temp_c:.0f} °C)"
         if r is Reason.ON_BATTERY:
@@ -158,8 +160,10 @@ class PolicyInputs:
 def should_mine(inputs: PolicyInputs) -> Decision:
     """Run, or Suspend with the most important reason; pass the result's `memory` into the next call."""
     prefs, obs = inputs.prefs, inputs.obs
-    memory = Memory(too_hot=_too_hot(prefs.max_gpu_temp_c, prefs, obs.gpu_temp_c, inputs.memory.too_hot),
-                    cpu_too_hot=_too_hot(prefs.max_cpu_temp_c, prefs, obs.cpu_temp_c, inputs.memory.cpu_too_hot))
+    memory = Memory(
+        too_hot=_too_hot(prefs.max_gpu_temp_c, prefs, obs.gpu_temp_c, inputs.memory.too_hot),
+        cpu_too_hot=_too_hot(prefs.max_cpu_temp_c, prefs, obs.cpu_temp_c, inputs.memory.cpu_too_hot),
+    )
     if prefs.mode is Mode.NEVER or obs.user_paused:
         return Suspend(Reason.USER_PAUSED, memory)
     if obs.snoozed_until is not None and obs.now < obs.snoozed_until:
@@ -168,22 +172,33 @@ def should_mine(inputs: PolicyInputs) -> Decision:
         return Suspend(Reason.ON_BATTERY, memory)
     charge = obs.power.charge_percent
     if charge is not None and charge < prefs.min_battery_percent:
-        return Suspend(Reason.BATTERY_LOW, memory, charge_percent=charge,
-                       min_charge_percent=prefs.min_battery_percent)
+        return Suspend(Reason.BATTERY_LOW, memory, charge_percent=charge, min_charge_percent=prefs.min_battery_percent)
     if not prefs.schedule.allows(obs.now):
         return Suspend(Reason.OUTSIDE_SCHEDULE, memory, resumes_at=prefs.schedule.next_change(obs.now), now=obs.now)
-    if prefs.disk_cap_bytes is not None and obs.disk_used_bytes is not None and obs.disk_used_bytes >= prefs.disk_cap_bytes:
+    if (
+        prefs.disk_cap_bytes is not None
+        and obs.disk_used_bytes is not None
+        and obs.disk_used_bytes >= prefs.disk_cap_bytes
+    ):
         return Suspend(Reason.DISK_FULL, memory, used_bytes=obs.disk_used_bytes, cap_bytes=prefs.disk_cap_bytes)
     if obs.exclusive_app is not None:
         return Suspend(Reason.EXCLUSIVE_APP, memory, app=obs.exclusive_app)
     if memory.too_hot:
         assert prefs.max_gpu_temp_c is not None  # too_hot implies a limit
-        return Suspend(Reason.GPU_HOT, memory, temp_c=obs.gpu_temp_c,
-                       resume_temp_c=prefs.max_gpu_temp_c - prefs.gpu_temp_resume_margin_c)
+        return Suspend(
+            Reason.GPU_HOT,
+            memory,
+            temp_c=obs.gpu_temp_c,
+            resume_temp_c=prefs.max_gpu_temp_c - prefs.gpu_temp_resume_margin_c,
+        )
     if memory.cpu_too_hot:
         assert prefs.max_cpu_temp_c is not None
-        return Suspend(Reason.CPU_HOT, memory, temp_c=obs.cpu_temp_c,
-                       resume_temp_c=prefs.max_cpu_temp_c - prefs.gpu_temp_resume_margin_c)
+        return Suspend(
+            Reason.CPU_HOT,
+            memory,
+            temp_c=obs.cpu_temp_c,
+            resume_temp_c=prefs.max_cpu_temp_c - prefs.gpu_temp_resume_margin_c,
+        )
     if prefs.mode is Mode.WHEN_IDLE:
         needed = prefs.idle_minutes * 60
         if obs.user_idle_s is None:
@@ -303,7 +318,7 @@ class MiningGate:
         return self.sample()
 
     def snooze(self, seconds: float) -> Decision:
-        """"Pause for 1 hour": mining resumes by itself when the time is up (or at `resume`)."""
+        """ "Pause for 1 hour": mining resumes by itself when the time is up (or at `resume`)."""
         if not 0 < seconds <= 7 * 24 * 3600:
             raise ValueError("a snooze lasts between 1 second and 7 days")
         self._snoozed_until = self._clock.now() + timedelta(seconds=seconds)

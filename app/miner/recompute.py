@@ -37,9 +37,16 @@ def nearest_kept(store: BlobStore, trace: TrainingTrace, index: int) -> int:
     raise RecomputeMismatch(f"not even the base checkpoint {trace.checkpoints[0].hex()[:16]} is in the store")
 
 
-def recompute_checkpoints(job: RoundJob, miner: bytes, store: BlobStore, data: Split, trace: TrainingTrace,
-                          indices: Iterable[int], device: torch.device,
-                          device_class: str | None = None) -> dict[int, bytes]:
+def recompute_checkpoints(
+    job: RoundJob,
+    miner: bytes,
+    store: BlobStore,
+    data: Split,
+    trace: TrainingTrace,
+    indices: Iterable[int],
+    device: torch.device,
+    device_class: str | None = None,
+) -> dict[int, bytes]:
     """The blobs of checkpoints `indices` of the round `job` that miner `miner` trained, stored in `store`.
 
     Kept ones are read back; the others are replayed forward from the nearest kept one, in one pass for
@@ -53,8 +60,9 @@ def recompute_checkpoints(job: RoundJob, miner: bytes, store: BlobStore, data: S
     wanted = sorted(set(indices))
     if any(not 0 <= i <= n for i in wanted):
         raise ValueError(f"checkpoint indices {wanted} outside 0..{n}")
-    out = {i: fetch_verified(store, trace.checkpoints[i], "checkpoint")
-           for i in wanted if store.has(trace.checkpoints[i])}
+    out = {
+        i: fetch_verified(store, trace.checkpoints[i], "checkpoint") for i in wanted if store.has(trace.checkpoints[i])
+    }
     missing = [i for i in wanted if i not in out]
     if not missing:
         return out
@@ -72,15 +80,26 @@ def recompute_checkpoints(job: RoundJob, miner: bytes, store: BlobStore, data: S
     return out
 
 
-def _replay(session: Session, data: Split, seed: bytes, k: int, start: int, missing: list[int],
-            trace: TrainingTrace, store: BlobStore, out: dict[int, bytes]) -> None:
+def _replay(
+    session: Session,
+    data: Split,
+    seed: bytes,
+    k: int,
+    start: int,
+    missing: list[int],
+    trace: TrainingTrace,
+    store: BlobStore,
+    out: dict[int, bytes],
+) -> None:
     loss_sum = torch.zeros((), device=session.device)
     for j in range(start, missing[-1]):
         run_steps(session, data, seed, j * k, (j + 1) * k, loss_sum)
         if j + 1 in missing:
             blob = session.checkpoint_blob()
             if blob_hash(blob) != trace.checkpoints[j + 1]:
-                raise RecomputeMismatch(f"checkpoint {j + 1} re-computed on {session.device.type} does not match "
-                                        "the trace: not the receipt's device configuration")
+                raise RecomputeMismatch(
+                    f"checkpoint {j + 1} re-computed on {session.device.type} does not match "
+                    "the trace: not the receipt's device configuration"
+                )
             put_deferred(store, blob)
             out[j + 1] = blob

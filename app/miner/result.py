@@ -22,7 +22,7 @@ from app.pot.tensors import decode_tensors
 def state_dict_of(checkpoint: bytes) -> dict[str, torch.Tensor]:
     """The model parameters of a checkpoint blob, by `state_dict` name."""
     tensors = decode_tensors(checkpoint)
-    params = {k[len(PARAM):]: v.contiguous() for k, v in tensors.items() if k.startswith(PARAM)}
+    params = {k[len(PARAM) :]: v.contiguous() for k, v in tensors.items() if k.startswith(PARAM)}
     if not params:
         raise ValueError("the checkpoint holds no model parameters")
     return params
@@ -33,8 +33,13 @@ def write_result(checkpoint: bytes, spec: TaskSpec, path: Path, extra: dict[str,
     from safetensors.torch import save_file
 
     params = state_dict_of(checkpoint)
-    metadata = {"format": "pt", "model": spec.model, "model_version": str(spec.model_version),
-                "hyperparams": json.dumps(dict(spec.hyperparams), sort_keys=True), **(extra or {})}
+    metadata = {
+        "format": "pt",
+        "model": spec.model,
+        "model_version": str(spec.model_version),
+        "hyperparams": json.dumps(dict(spec.hyperparams), sort_keys=True),
+        **(extra or {}),
+    }
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
     try:

@@ -301,9 +301,15 @@ def resume_point(resume: ResumeDir, order: WorkOrder) -> int:
     crash (its result is kept), else the saved step of this same round, else 0."""
     job = order.job
     fresh = RoundState(
-        chain_id=job.chain_id, task_id=job.task_id, round=job.round, miner=order.miner,
-        base_checkpoint=job.base_checkpoint, anchor=job.anchor_block_hash, step=0,
-        checkpoints=(job.base_checkpoint,), state_file=ZERO_HASH,
+        chain_id=job.chain_id,
+        task_id=job.task_id,
+        round=job.round,
+        miner=order.miner,
+        base_checkpoint=job.base_checkpoint,
+        anchor=job.anchor_block_hash,
+        step=0,
+        checkpoints=(job.base_checkpoint,),
+        state_file=ZERO_HASH,
     )
     if resume.load_finished(fresh) is not None:
         return job.spec.local_steps
@@ -344,7 +350,9 @@ class _Reporter:
         now = time.monotonic()
         if now - self.stats_at >= STATS_INTERVAL_S:
             self.stats, self.stats_at = device_stats(self.device), now
-        self.conn.send(RoundProgress(self.job.task_id, self.job.round, p.step, p.total_steps, p.loss, p.samples_per_s, self.stats))
+        self.conn.send(
+            RoundProgress(self.job.task_id, self.job.round, p.step, p.total_steps, p.loss, p.samples_per_s, self.stats)
+        )
 
 
 # ---------------------------------------------------------------------- the parent's side

@@ -28,7 +28,7 @@ def concrete(candidates: Iterable[multiaddr.Multiaddr], interfaces: Sequence[str
         text = str(addr)
         prefix = f"/ip4/{UNSPECIFIED}/"
         if text.startswith(prefix):
-            out.extend(multiaddr.Multiaddr(f"/ip4/{ip}/{text[len(prefix):]}") for ip in interfaces)
+            out.extend(multiaddr.Multiaddr(f"/ip4/{ip}/{text[len(prefix) :]}") for ip in interfaces)
         else:
             out.append(addr)
     return list(dict.fromkeys(out))

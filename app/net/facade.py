@@ -28,8 +28,9 @@ _STOP = object()
 class NetThread:
     """Start with `start()`, use with `submit()`/`call()`, end with `stop()`."""
 
-    def __init__(self, config: NetConfig, providers: Providers | None = None,
-                 on_gossip: GossipCallback | None = None) -> None:
+    def __init__(
+        self, config: NetConfig, providers: Providers | None = None, on_gossip: GossipCallback | None = None
+    ) -> None:
         self._config = config
         self._providers = providers
         self._on_gossip = on_gossip
@@ -117,7 +118,9 @@ class NetThread:
             nursery.start_soon(self._job, host, fn, future)
 
     @staticmethod
-    async def _job(host: NetHost, fn: Callable[[NetHost], Awaitable[Any]], future: concurrent.futures.Future[Any]) -> None:
+    async def _job(
+        host: NetHost, fn: Callable[[NetHost], Awaitable[Any]], future: concurrent.futures.Future[Any]
+    ) -> None:
         if not future.set_running_or_notify_cancel():
             return
         try:
@@ -143,4 +146,3 @@ class NetThread:
                 self._on_gossip(item)
             except Exception:
                 log.exception("gossip callback failed")
-

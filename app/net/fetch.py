@@ -27,15 +27,21 @@ class BlobFetcher:
         self._peers = peers
         self._report = report
 
-    async def fetch(self, blob_hash: bytes, candidates: Sequence[str], max_size: int = limits.DEFAULT_MAX_BLOB,
-                    chunk_size: int = limits.DEFAULT_BLOB_CHUNK) -> bytes:
+    async def fetch(
+        self,
+        blob_hash: bytes,
+        candidates: Sequence[str],
+        max_size: int = limits.DEFAULT_MAX_BLOB,
+        chunk_size: int = limits.DEFAULT_BLOB_CHUNK,
+    ) -> bytes:
         """Return the blob's bytes, or raise `BlobUnavailable` listing why each peer failed."""
         if len(blob_hash) != 32:
             raise ValueError("a blob hash is 32 bytes")
         if not 1 <= chunk_size <= limits.MAX_BLOB_CHUNK:
             raise ValueError(f"chunk_size must be in [1, {limits.MAX_BLOB_CHUNK}]")
-        order = sorted((p for p in dict.fromkeys(candidates) if not self._peers.is_banned(p)),
-                       key=lambda p: -self._peers.score(p))
+        order = sorted(
+            (p for p in dict.fromkeys(candidates) if not self._peers.is_banned(p)), key=lambda p: -self._peers.score(p)
+        )
         failures: list[str] = []
         for peer in order:
             try:
@@ -65,4 +71,3 @@ class BlobFetcher:
             self._report(peer, Offence.WRONG_BLOB)
             raise BlobHashMismatch(f"peer {peer} served bytes that do not hash to {blob_hash.hex()[:16]}")
         return data
-

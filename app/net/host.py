@@ -26,10 +26,8 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub import gossipsub as gs
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
-from libp2p.security.noise.transport import Transport as NoiseTransport
-from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID, Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID, Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from app.core.encoding import Record
@@ -40,8 +38,8 @@ from app.net.discovery import Dialer, Target
 from app.net.errors import PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
 from app.net.identity import load_or_create_identity
-from app.net.peers import Backoff, Offence, PeerInfoView, PeerTable, ScorePolicy
 from app.net.messages import Request
+from app.net.peers import Backoff, Offence, PeerInfoView, PeerTable, ScorePolicy
 from app.net.protocols import ChainClient, ChainServicer, ProtocolIds, Providers, protocol_id
 from app.net.reqresp import Handler, RequestClient, RequestServer, Resp
 from app.net.topics import TopicKind, check_chain_id, kind_for_record, topic_name
@@ -101,8 +99,15 @@ def parse_peer_addr(addr: str) -> PeerInfo:
 class NetHost:
     """A running host; build it with `NetHost.open(config)`."""
 
-    def __init__(self, config: NetConfig, host: IHost, pubsub: Pubsub, router: gs.GossipSub,
-                 nursery: trio.Nursery, providers: Providers) -> None:
+    def __init__(
+        self,
+        config: NetConfig,
+        host: IHost,
+        pubsub: Pubsub,
+        router: gs.GossipSub,
+        nursery: trio.Nursery,
+        providers: Providers,
+    ) -> None:
         self.config = config
         self.chain_id = config.chain_id
         self._host = host
@@ -129,7 +134,9 @@ class NetHost:
         key_pair = load_or_create_identity(config.key_path)
         host = new_host(
             key_pair=key_pair,
-            sec_opt={TProtocol(NOISE_PROTOCOL_ID): NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)},
+            sec_opt={
+                TProtocol(NOISE_PROTOCOL_ID): NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
+            },
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
             addrs_factory=lambda candidates: addrs.concrete(candidates, addrs.interface_ipv4()),
         )
@@ -283,11 +290,17 @@ class NetHost:
     async def call_state_proof(self, peer: str, address: bytes) -> bytes:
         return await self.chain.call_state_proof(peer, address)
 
-    async def fetch_blob(self, blob_hash: bytes, peers: list[str] | None = None,
-                         max_size: int = limits.DEFAULT_MAX_BLOB, chunk_size: int = limits.DEFAULT_BLOB_CHUNK) -> bytes:
+    async def fetch_blob(
+        self,
+        blob_hash: bytes,
+        peers: list[str] | None = None,
+        max_size: int = limits.DEFAULT_MAX_BLOB,
+        chunk_size: int = limits.DEFAULT_BLOB_CHUNK,
+    ) -> bytes:
         """Fetch and hash-check a blob from the given peers (default: every connected peer)."""
-        return await self._fetcher.fetch(blob_hash, peers if peers is not None else self.connected_peers(),
-                                         max_size, chunk_size)
+        return await self._fetcher.fetch(
+            blob_hash, peers if peers is not None else self.connected_peers(), max_size, chunk_size
+        )
 
     def serve(self, name: str, request_type: type[Request], handler: Handler) -> str:
         """Offer an application protocol `/pot/<chain>/<name>/1` (framing, limits and scoring as above)."""
@@ -359,8 +372,9 @@ class NetHost:
         async def dial(peer: str, addrs: tuple[str, ...]) -> None:
             await self._connect_info(PeerInfo(ID.from_base58(peer), [multiaddr.Multiaddr(a) for a in addrs]))
 
-        return Dialer(dial, self.is_connected, self.peer_table.is_banned, targets, Backoff(),
-                      self.config.discovery_interval_s)
+        return Dialer(
+            dial, self.is_connected, self.peer_table.is_banned, targets, Backoff(), self.config.discovery_interval_s
+        )
 
 
 class _BanGate(INotifee):

@@ -44,7 +44,7 @@ def load_identity(path: Path) -> KeyPair:
         raise IdentityError(f"identity {path} is accessible by other users (mode {oct(mode & 0o777)})")
     if not data.startswith(_MAGIC) or len(data) != len(_MAGIC) + SEED_LEN:
         raise IdentityError(f"identity {path} is not a PoT peer key file")
-    return create_new_key_pair(data[len(_MAGIC):])
+    return create_new_key_pair(data[len(_MAGIC) :])
 
 
 def peer_id_of(key_pair: KeyPair) -> ID:

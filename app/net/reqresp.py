@@ -71,11 +71,16 @@ class RequestServer:
     the slots an honest peer needs.
     """
 
-    def __init__(self, host: IHost, report: ReportFn, is_banned: IsBannedFn,
-                 timeout_s: float = limits.REQUEST_TIMEOUT_S,
-                 max_concurrent: int = limits.MAX_CONCURRENT_INBOUND_STREAMS,
-                 per_peer: int = limits.MAX_STREAMS_PER_PEER,
-                 first_frame_s: float = limits.FIRST_FRAME_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        host: IHost,
+        report: ReportFn,
+        is_banned: IsBannedFn,
+        timeout_s: float = limits.REQUEST_TIMEOUT_S,
+        max_concurrent: int = limits.MAX_CONCURRENT_INBOUND_STREAMS,
+        per_peer: int = limits.MAX_STREAMS_PER_PEER,
+        first_frame_s: float = limits.FIRST_FRAME_TIMEOUT_S,
+    ) -> None:
         self._host = host
         self._report = report
         self._is_banned = is_banned
@@ -116,8 +121,9 @@ class RequestServer:
             else:
                 self._open.pop(peer, None)
 
-    async def _serve_admitted(self, stream: INetStream, peer: str, request_type: type[Request],
-                              handler: Handler) -> None:
+    async def _serve_admitted(
+        self, stream: INetStream, peer: str, request_type: type[Request], handler: Handler
+    ) -> None:
         request: Request | None = None
         with trio.move_on_after(min(self._first_frame_s, self._timeout_s)):
             try:
@@ -156,15 +162,17 @@ class RequestServer:
 class RequestClient:
     """Opens a stream per request, sends one frame and reads one answer, within a deadline."""
 
-    def __init__(self, host: IHost, report: ReportFn, is_banned: IsBannedFn,
-                 timeout_s: float = limits.REQUEST_TIMEOUT_S) -> None:
+    def __init__(
+        self, host: IHost, report: ReportFn, is_banned: IsBannedFn, timeout_s: float = limits.REQUEST_TIMEOUT_S
+    ) -> None:
         self._host = host
         self._report = report
         self._is_banned = is_banned
         self.timeout_s = timeout_s
 
-    async def call(self, peer: str, protocol: str, request: Request, response_type: type[Resp],
-                   timeout_s: float | None = None) -> Resp:
+    async def call(
+        self, peer: str, protocol: str, request: Request, response_type: type[Resp], timeout_s: float | None = None
+    ) -> Resp:
         """Send `request`; return the answer, or raise `RemoteError` / `RequestFailed` / `FrameError`."""
         if self._is_banned(peer):
             raise PeerBanned(f"peer {peer} is banned")

@@ -38,8 +38,9 @@ MessageKey = tuple[bytes, bytes]  # (origin peer id bytes, sequence number)
 class GossipValidator:
     """Runs both stages and remembers the decoded record for delivery, so nothing decodes twice."""
 
-    def __init__(self, chain_id: str, self_id: str, report: ReportFn, reward: Callable[[str], None],
-                 cache_size: int = 1024) -> None:
+    def __init__(
+        self, chain_id: str, self_id: str, report: ReportFn, reward: Callable[[str], None], cache_size: int = 1024
+    ) -> None:
         self.chain_id = chain_id
         self._self_id = self_id
         self._report = report

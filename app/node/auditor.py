@@ -120,8 +120,9 @@ class AuditStats:
 class Auditor:
     """Which segment of which vesting receipt to re-execute next, and what was found (node thread only)."""
 
-    def __init__(self, config: AuditConfig, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, config: AuditConfig, rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self._rng = rng or secrets.SystemRandom()  # an unpredictable pick: a miner cannot know what is audited
         self._clock = clock
@@ -157,7 +158,7 @@ class Auditor:
 
     def on_commit(self, head: ChainState) -> None:
         """Forget receipts whose reward vested or was clawed back: a proof could no longer apply."""
-        for rid, target in list(self._targets.items()):
+        for rid, _target in list(self._targets.items()):
             reward = head.pending_reward(rid)
             # a proof goes into block head.height + 1 at the earliest, so it must still be pending then
             if reward is None or reward.status != REWARD_PENDING or reward.unlock_height < head.height + 1:
@@ -194,8 +195,9 @@ class Auditor:
             self._targets.pop(job.receipt.receipt_id, None)  # one proof claws the whole reward back
         elif outcome.kind == WITHHELD:
             self.stats.withheld += 1
-            self.withheld.append(Withheld(job.receipt.receipt_id, job.receipt.miner, job.segment, head_height,
-                                          outcome.detail))
+            self.withheld.append(
+                Withheld(job.receipt.receipt_id, job.receipt.miner, job.segment, head_height, outcome.detail)
+            )
             del self.withheld[:-MAX_TARGETS]
 
 
@@ -220,7 +222,13 @@ def audit_segment(work: AuditWork, job: AuditJob, view: TaskView, challenger: by
     proof = make_fraud_proof(job.receipt, job.segment, trace).for_chain(challenger)
     confirmed = work.check_fraud(proof, view)
     if confirmed.reason != PROVEN:
-        log.info("audit of receipt %s segment %d: %s, but the fraud-proof check says %s (%s)",
-                 job.receipt.receipt_id.hex()[:16], job.segment, verdict.reason, confirmed.reason, confirmed.detail)
+        log.info(
+            "audit of receipt %s segment %d: %s, but the fraud-proof check says %s (%s)",
+            job.receipt.receipt_id.hex()[:16],
+            job.segment,
+            verdict.reason,
+            confirmed.reason,
+            confirmed.detail,
+        )
         return AuditOutcome(INCONCLUSIVE, f"{confirmed.reason}: {confirmed.detail}")
     return AuditOutcome(FRAUD, verdict.detail, proof)

@@ -46,8 +46,13 @@ class ValidatorCard:
     peer: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"format": CARD_FORMAT, "public_key": self.public_key.hex(), "bond": self.bond,
-                           "peer": self.peer}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {"format": CARD_FORMAT, "public_key": self.public_key.hex(), "bond": self.bond, "peer": self.peer},
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,10 @@ def make_ceremony(
     if not cards:
         raise CeremonyError("a network needs at least one validator card")
     if len(cards) > params.committee_size:
-        raise CeremonyError(f"{len(cards)} validators but committee_size is {params.committee_size} "
-                            f"(raise it with --param committee_size={len(cards)})")
+        raise CeremonyError(
+            f"{len(cards)} validators but committee_size is {params.committee_size} "
+            f"(raise it with --param committee_size={len(cards)})"
+        )
     keys = [c.public_key for c in cards]
     if len(set(keys)) != len(keys):
         raise CeremonyError("two validator cards have the same public key")
@@ -148,20 +155,34 @@ def make_ceremony(
         try:
             check_task_post(spec, fee_per_round, params.min_fee_per_gflop)
         except InadmissibleTask as exc:
-            raise CeremonyError(f"the first task would be refused: {exc} (the least fee per round is "
-                                f"{min_fee_per_round(spec, params.min_fee_per_gflop)} grains)") from None
+            raise CeremonyError(
+                f"the first task would be refused: {exc} (the least fee per round is "
+                f"{min_fee_per_round(spec, params.min_fee_per_gflop)} grains)"
+            ) from None
         fee = 1_000
-        unsigned = TaskPost(chain_id=params.chain_id, sender=requester.public_key, nonce=0, spec=spec,
-                            fee_per_round=fee_per_round, fee=fee, signature=NO_SIGNATURE)
+        unsigned = TaskPost(
+            chain_id=params.chain_id,
+            sender=requester.public_key,
+            nonce=0,
+            spec=spec,
+            fee_per_round=fee_per_round,
+            fee=fee,
+            signature=NO_SIGNATURE,
+        )
         post = unsigned.signed_by(requester)
         need = fee_per_round * spec.rounds + fee
         balances[requester.address] = max(balances.get(requester.address, 0), need)
-    validators = tuple(sorted((GenesisValidator(c.public_key, c.bond) for c in cards),
-                              key=lambda v: crypto.key_hash(v.public_key)))
+    validators = tuple(
+        sorted((GenesisValidator(c.public_key, c.bond) for c in cards), key=lambda v: crypto.key_hash(v.public_key))
+    )
     stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     try:
-        genesis = Genesis(params=params, timestamp_ms=stamp, validators=validators,
-                          allocations=tuple(Allocation(a, n) for a, n in sorted(balances.items())))
+        genesis = Genesis(
+            params=params,
+            timestamp_ms=stamp,
+            validators=validators,
+            allocations=tuple(Allocation(a, n) for a, n in sorted(balances.items())),
+        )
     except (InvalidGenesis, ValueError, PotError) as exc:
         raise CeremonyError(f"the genesis would be invalid: {exc}") from None
     peers = [c.peer for c in cards if c.peer is not None]

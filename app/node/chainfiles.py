@@ -93,8 +93,10 @@ def check_sums(folder: Path) -> None:
             raise ChainFilesError(f"{folder / name} is missing")
         actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         if actual != sums[name]:
-            raise ChainFilesError(f"{folder / name} is damaged or altered: its SHA-256 is {actual[:16]}..., "
-                                  f"{SUMS} says {sums[name][:16]}...")
+            raise ChainFilesError(
+                f"{folder / name} is damaged or altered: its SHA-256 is {actual[:16]}..., "
+                f"{SUMS} says {sums[name][:16]}..."
+            )
 
 
 def write_sums(folder: Path) -> None:
@@ -161,9 +163,20 @@ def load_checkpoint(path: Path, genesis: Genesis) -> Checkpoint:
 
 def checkpoint_json(checkpoint: Checkpoint) -> str:
     h, c = checkpoint.header, checkpoint.committee
-    return json.dumps({"format": CHECKPOINT_FORMAT, "chain_id": h.chain_id, "height": h.height,
-                       "header_hash": h.block_hash.hex(), "header": h.encode().hex(),
-                       "committee": {"epoch": c.epoch, "members": [m.hex() for m in c.members]}}, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "chain_id": h.chain_id,
+                "height": h.height,
+                "header_hash": h.block_hash.hex(),
+                "header": h.encode().hex(),
+                "committee": {"epoch": c.epoch, "members": [m.hex() for m in c.members]},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def genesis_checkpoint(genesis: Genesis) -> Checkpoint:

@@ -12,8 +12,11 @@ from app.core.bft import TimeoutConfig
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -45,10 +48,19 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--round-wait", type=float, default=5.0, help="seconds a round waits for late miners")
     p.add_argument("--propose-timeout-ms", type=int, default=3000)
     p.add_argument("--log-level", default="info")
-    p.add_argument("--audit", choices=("on", "off"), default=None,
-                   help="re-execute random segments of vesting receipts in the background (default: on for validators)")
-    p.add_argument("--audit-rate", type=_positive, default=None, metavar="SEGMENTS_PER_MINUTE",
-                   help="the auditor's limit on segments re-executed per minute")
+    p.add_argument(
+        "--audit",
+        choices=("on", "off"),
+        default=None,
+        help="re-execute random segments of vesting receipts in the background (default: on for validators)",
+    )
+    p.add_argument(
+        "--audit-rate",
+        type=_positive,
+        default=None,
+        metavar="SEGMENTS_PER_MINUTE",
+        help="the auditor's limit on segments re-executed per minute",
+    )
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -57,12 +69,20 @@ def run_node(args: argparse.Namespace) -> int:
 
     _setup_logging(args.log_level)
     host, port = args.listen
-    config = NodeConfig(datadir=args.datadir, genesis_path=args.genesis, key_path=args.key, role=args.role,
-                        listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
-                        block_interval_s=args.block_interval, round_wait_s=args.round_wait,
-                        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms),
-                        audit=None if args.audit is None else args.audit == "on",
-                        **({} if args.audit_rate is None else {"audit_segments_per_minute": args.audit_rate}))
+    config = NodeConfig(
+        datadir=args.datadir,
+        genesis_path=args.genesis,
+        key_path=args.key,
+        role=args.role,
+        listen_host=host,
+        listen_port=port,
+        bootstrap=tuple(args.bootstrap),
+        block_interval_s=args.block_interval,
+        round_wait_s=args.round_wait,
+        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms),
+        audit=None if args.audit is None else args.audit == "on",
+        **({} if args.audit_rate is None else {"audit_segments_per_minute": args.audit_rate}),
+    )
     try:
         node = Node(config)
     except StorageError as exc:  # a store or signing record that cannot be trusted: say why, do not start
@@ -96,10 +116,16 @@ def run_devnet(args: argparse.Namespace) -> int:
         print(f"potminer devnet: {exc}", file=sys.stderr)
         return 2
     _setup_logging("warning")
-    config = DevnetConfig(validators=args.validators, miners=args.miners, datadir=args.datadir,
-                          rounds=args.rounds, local_steps=args.local_steps,
-                          checkpoint_interval=args.checkpoint_interval, block_interval_s=args.block_interval,
-                          post_task=not args.no_task)
+    config = DevnetConfig(
+        validators=args.validators,
+        miners=args.miners,
+        datadir=args.datadir,
+        rounds=args.rounds,
+        local_steps=args.local_steps,
+        checkpoint_interval=args.checkpoint_interval,
+        block_interval_s=args.block_interval,
+        post_task=not args.no_task,
+    )
     with Devnet(config) as net:
         print(f"devnet in {net.root}; Ctrl-C to stop", flush=True)
         net.watch(print)

@@ -21,26 +21,44 @@ def add_network_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="network_command", required=True)
     v = sub.add_parser("validator", help="make (or reuse) a validator's consensus key and write its public card")
     v.add_argument("--key", type=Path, required=True, help="the consensus key file (created 0600 if absent)")
-    v.add_argument("--datadir", type=Path, required=True,
-                   help="the node's data folder: its libp2p identity (p2p.key) is made there, apart from --key")
+    v.add_argument(
+        "--datadir",
+        type=Path,
+        required=True,
+        help="the node's data folder: its libp2p identity (p2p.key) is made there, apart from --key",
+    )
     v.add_argument("--bond", type=int, required=True, help="bond in whole POT")
-    v.add_argument("--public-address", default=None, metavar="/ip4/HOST/tcp/PORT",
-                   help="where other nodes reach this one (makes it a bootstrap peer)")
+    v.add_argument(
+        "--public-address",
+        default=None,
+        metavar="/ip4/HOST/tcp/PORT",
+        help="where other nodes reach this one (makes it a bootstrap peer)",
+    )
     v.add_argument("--card", type=Path, required=True, help="where to write the public card (JSON)")
 
     i = sub.add_parser("init", help="the genesis ceremony: cards and parameters in, the chain's files out")
     i.add_argument("--out", type=Path, required=True, help="new folder for genesis, bootstrap list, checkpoint, sums")
-    i.add_argument("--validator", type=Path, action="append", default=[], metavar="CARD",
-                   help="a validator card (repeat for each)")
+    i.add_argument(
+        "--validator", type=Path, action="append", default=[], metavar="CARD", help="a validator card (repeat for each)"
+    )
     i.add_argument("--base", default="testnet", help="network whose rules are the starting point (devnet, testnet)")
     i.add_argument("--chain-id", required=True, help="the new chain's id (never reuse one)")
     i.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override one rule")
     i.add_argument("--allocation", action="append", default=[], metavar="ADDRESS_HEX:GRAINS")
-    i.add_argument("--bootstrap", action="append", default=[], metavar="MULTIADDR",
-                   help="a bootstrap peer that is not a validator (e.g. a full node)")
+    i.add_argument(
+        "--bootstrap",
+        action="append",
+        default=[],
+        metavar="MULTIADDR",
+        help="a bootstrap peer that is not a validator (e.g. a full node)",
+    )
     i.add_argument("--timestamp-ms", type=int, default=None, help="genesis time (default: now)")
-    i.add_argument("--first-task-key", type=Path, default=None,
-                   help="requester key file: sign the demo task as the first task (first-task.tx) and fund it")
+    i.add_argument(
+        "--first-task-key",
+        type=Path,
+        default=None,
+        help="requester key file: sign the demo task as the first task (first-task.tx) and fund it",
+    )
     i.add_argument("--first-task-rounds", type=int, default=20)
     i.add_argument("--first-task-fee", type=int, default=None, help="grains per round (default: the least admitted)")
 
@@ -86,8 +104,10 @@ def _validator(args: argparse.Namespace) -> int:
         peer = f"/ip4/{host}/tcp/{port}/p2p/{peer_id_of(identity)}"
     card = ValidatorCard(key.public_key, args.bond * GRAINS_PER_POT, peer)
     args.card.write_text(card.to_json(), encoding="utf-8")
-    print(f"consensus key {args.key} (public {key.public_key.hex()}); node identity {args.datadir / 'p2p.key'} "
-          f"(peer {peer_id_of(identity)}); card {args.card}")
+    print(
+        f"consensus key {args.key} (public {key.public_key.hex()}); node identity {args.datadir / 'p2p.key'} "
+        f"(peer {peer_id_of(identity)}); card {args.card}"
+    )
     return 0
 
 
@@ -118,14 +138,19 @@ def _init(args: argparse.Namespace) -> int:
         from app.core.admission import min_fee_per_round
 
         spec = task_spec(rounds=args.first_task_rounds)
-        fee = args.first_task_fee if args.first_task_fee is not None else \
-            max(1, min_fee_per_round(spec, params.min_fee_per_gflop))
+        fee = (
+            args.first_task_fee
+            if args.first_task_fee is not None
+            else max(1, min_fee_per_round(spec, params.min_fee_per_gflop))
+        )
         first = (load_key(args.first_task_key), spec, fee)
     ceremony = make_ceremony(params, cards, allocations, args.bootstrap, args.timestamp_ms, first)
     written = write_network(args.out, ceremony)
     chain = load_chain(args.chain_id, root=args.out)  # read back exactly as a node would
-    print(f"chain {args.chain_id}: genesis {chain.genesis.genesis_hash.hex()}, {len(cards)} validators, "
-          f"{len(chain.bootstrap)} bootstrap peers")
+    print(
+        f"chain {args.chain_id}: genesis {chain.genesis.genesis_hash.hex()}, {len(cards)} validators, "
+        f"{len(chain.bootstrap)} bootstrap peers"
+    )
     for path in written:
         print(f"  {path}")
     return 0
@@ -154,13 +179,20 @@ def _post_task(args: argparse.Namespace) -> int:
             return 0
         # a fresh identity per attempt, as the devnet does: a re-dial under a half-closed connection's id waits long
         try:
-            client.publish(chain.genesis.params.chain_id, chain.bootstrap, [post],
-                           args.datadir / f"p2p-{attempt}.key", mesh_timeout_s=20)
+            client.publish(
+                chain.genesis.params.chain_id,
+                chain.bootstrap,
+                [post],
+                args.datadir / f"p2p-{attempt}.key",
+                mesh_timeout_s=20,
+            )
         except Exception as exc:  # noqa: BLE001 - no mesh yet: say so and try again
             print(f"publishing failed ({exc!r}); trying again", file=sys.stderr)
         time.sleep(POST_SETTLE_S)
-    raise CeremonyError(f"task {post.tx_id.hex()[:16]} did not reach the chain after {POST_ATTEMPTS} tries; "
-                        f"are the peers in {args.chain / 'bootstrap.json'} running?")
+    raise CeremonyError(
+        f"task {post.tx_id.hex()[:16]} did not reach the chain after {POST_ATTEMPTS} tries; "
+        f"are the peers in {args.chain / 'bootstrap.json'} running?"
+    )
 
 
 def _address(public_key: bytes) -> bytes:

@@ -15,8 +15,9 @@ from app.net.host import NetConfig
 from app.net.topics import kind_for_record
 
 
-def publish(chain_id: str, bootstrap: Sequence[str], records: Sequence[Record], key_path: Path,
-            mesh_timeout_s: float = 30.0) -> None:
+def publish(
+    chain_id: str, bootstrap: Sequence[str], records: Sequence[Record], key_path: Path, mesh_timeout_s: float = 30.0
+) -> None:
     """Connect to `bootstrap`, wait for a gossip mesh on each record's topic, publish, disconnect."""
     net = NetThread(NetConfig(chain_id=chain_id, key_path=key_path, bootstrap=tuple(bootstrap), heartbeat_s=0.2))
     net.start()

@@ -19,8 +19,8 @@ from pathlib import Path
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.core.types import Committee
-from app.net.messages import Request, Response
 from app.fsutil import write_atomic
+from app.net.messages import Request, Response
 
 log = logging.getLogger(__name__)
 

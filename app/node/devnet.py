@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_to_json, make_devnet_genesis
 from app.core.params import DEVNET, ChainParams
@@ -28,9 +29,8 @@ from app.miner.demo import seed_blobs, task_spec
 from app.net.identity import load_or_create_identity, peer_id_of
 from app.node import client
 from app.node.keys import save_key
-from app.resources import cli_command
 from app.node.status import read_status
-from app.core.blobstore import BlobStore
+from app.resources import cli_command
 
 REQUESTER_FUNDS = 1_000_000 * GRAINS_PER_POT
 FEE_PER_ROUND = 10 * GRAINS_PER_POT
@@ -107,8 +107,12 @@ class Devnet:
         self.members: dict[str, Member] = {}
         self.requester = SigningKey.generate()
         self.genesis: Genesis | None = None
-        self.spec: TaskSpec = task_spec(local_steps=config.local_steps, checkpoint_interval=config.checkpoint_interval,
-                                        batch_size=config.batch_size, rounds=config.rounds)
+        self.spec: TaskSpec = task_spec(
+            local_steps=config.local_steps,
+            checkpoint_interval=config.checkpoint_interval,
+            batch_size=config.batch_size,
+            rounds=config.rounds,
+        )
         self.task_id: bytes | None = None
 
     # ------------------------------------------------------------------ setup
@@ -172,19 +176,38 @@ class Devnet:
         others = [a for a in self.bootstrap if not a.endswith(member.peer_id)]
         # cli_command(): `python -m app` from source, the bundled potminer executable in a PyInstaller build
         program = list(member.program) if member.program is not None else [*cli_command(), "node"]
-        return [*program, "--datadir", str(member.datadir),
-                "--genesis", str(self.root / "genesis.json"), "--key", str(member.datadir / "node.key"),
-                "--role", member.role, "--listen", f"/ip4/127.0.0.1/tcp/{member.port}",
-                "--block-interval", str(self.config.block_interval_s), "--round-wait", str(self.config.round_wait_s),
-                *self.config.extra_args, "--bootstrap", *others]
+        return [
+            *program,
+            "--datadir",
+            str(member.datadir),
+            "--genesis",
+            str(self.root / "genesis.json"),
+            "--key",
+            str(member.datadir / "node.key"),
+            "--role",
+            member.role,
+            "--listen",
+            f"/ip4/127.0.0.1/tcp/{member.port}",
+            "--block-interval",
+            str(self.config.block_interval_s),
+            "--round-wait",
+            str(self.config.round_wait_s),
+            *self.config.extra_args,
+            "--bootstrap",
+            *others,
+        ]
 
     def start(self, name: str) -> None:
         member = self.members[name]
         if member.process is not None and member.process.poll() is None:
             return
         member.log_file = open(member.datadir / "node.log", "ab")
-        member.process = subprocess.Popen(self.command(member), stdout=member.log_file, stderr=subprocess.STDOUT,
-                                          cwd=Path(__file__).resolve().parents[2])
+        member.process = subprocess.Popen(
+            self.command(member),
+            stdout=member.log_file,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Stop one node abruptly (SIGKILL by default: nothing is flushed but what was committed)."""
@@ -230,8 +253,15 @@ class Devnet:
 
     def task_post(self) -> TaskPost:
         assert self.genesis is not None
-        unsigned = TaskPost(chain_id=self.genesis.params.chain_id, sender=self.requester.public_key, nonce=0,
-                            spec=self.spec, fee_per_round=FEE_PER_ROUND, fee=TX_FEE, signature=NO_SIGNATURE)
+        unsigned = TaskPost(
+            chain_id=self.genesis.params.chain_id,
+            sender=self.requester.public_key,
+            nonce=0,
+            spec=self.spec,
+            fee_per_round=FEE_PER_ROUND,
+            fee=TX_FEE,
+            signature=NO_SIGNATURE,
+        )
         return unsigned.signed_by(self.requester)
 
     def post_task(self, timeout_s: float = 120.0) -> bytes:
@@ -265,8 +295,9 @@ class Devnet:
             return None
         return next((t for t in st["tasks"] if t["task_id"] == self.task_id.hex()), None)
 
-    def wait_for(self, condition: Callable[[], Any], timeout_s: float = 120.0, poll_s: float = 1.0,
-                 fail: bool = True) -> Any:
+    def wait_for(
+        self, condition: Callable[[], Any], timeout_s: float = 120.0, poll_s: float = 1.0, fail: bool = True
+    ) -> Any:
         """Poll `condition` until it is truthy; raise TimeoutError (or return None with fail=False)."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -292,11 +323,16 @@ class Devnet:
         """One progress line: height, task round and validation loss, miners' balances."""
         st = self.status("v0") or {}
         task = self.task_status("v0") or {}
-        miners = [f"{n}={(self.status(n) or {}).get('balance', 0) / GRAINS_PER_POT:.2f}"
-                  for n, m in self.members.items() if m.role == "miner"]
+        miners = [
+            f"{n}={(self.status(n) or {}).get('balance', 0) / GRAINS_PER_POT:.2f}"
+            for n, m in self.members.items()
+            if m.role == "miner"
+        ]
         loss = task.get("validation_loss")
-        return (f"height {st.get('height', '?')}  round {task.get('round', '-')}/{task.get('rounds', '-')}  "
-                f"val loss {loss if loss is None else round(loss, 4)}  rewards POT {' '.join(miners)}")
+        return (
+            f"height {st.get('height', '?')}  round {task.get('round', '-')}/{task.get('rounds', '-')}  "
+            f"val loss {loss if loss is None else round(loss, 4)}  rewards POT {' '.join(miners)}"
+        )
 
     def watch(self, out: Callable[[str], None], every_s: float = 2.0) -> None:
         """Print a progress line every `every_s` until Ctrl-C."""

@@ -77,7 +77,9 @@ def round_anchor_in_blocks(block_at: BlockAt, task_id: bytes, round_number: int,
                 return block.block_hash
         elif any(r.task_id == task_id and r.round == round_number - 1 for r in body.results):
             return block.block_hash
-    raise AnchorNotFound(f"no stored block below {before_height} opened round {round_number} of task {task_id.hex()[:16]}")
+    raise AnchorNotFound(
+        f"no stored block below {before_height} opened round {round_number} of task {task_id.hex()[:16]}"
+    )
 
 
 def round_view(block_at: BlockAt, proof: FraudProof, head: ChainState) -> TaskView:
@@ -94,8 +96,13 @@ def receipt_view(block_at: BlockAt, receipt: WorkReceipt, head: ChainState) -> T
     # the paying height is not kept (vesting differs per key), so search down from the head: the block
     # that opened the round is unique, and at most one vesting window above the paying block
     anchor = round_anchor_in_blocks(block_at, receipt.task_id, receipt.round, head.height + 1)
-    return TaskView(spec=task.spec, current_round=task.round, current_checkpoint=task.checkpoint,
-                    anchor_block_hash=anchor, finished=False)
+    return TaskView(
+        spec=task.spec,
+        current_round=task.round,
+        current_checkpoint=task.checkpoint,
+        anchor_block_hash=anchor,
+        finished=False,
+    )
 
 
 @dataclass
@@ -108,8 +115,12 @@ class _Entry:
 class FraudDesk:
     """Re-execution verdicts on fraud proofs, and the pool of proven ones, as seen by one validator."""
 
-    def __init__(self, schedule_check: Callable[[FraudProof, TaskView], None],
-                 view_of: Callable[[FraudProof, ChainState], TaskView], max_pool: int = MAX_POOL) -> None:
+    def __init__(
+        self,
+        schedule_check: Callable[[FraudProof, TaskView], None],
+        view_of: Callable[[FraudProof, ChainState], TaskView],
+        max_pool: int = MAX_POOL,
+    ) -> None:
         self._schedule_check = schedule_check
         self._view_of = view_of
         self._max_pool = max_pool
@@ -191,7 +202,11 @@ class FraudDesk:
         for proof in block.body.fraud_proofs:
             verdict = self.verdict(proof)
             if verdict is None:
-                raise RoundNotChecked(f"fraud proof against receipt {proof.receipt_id.hex()[:16]} was not re-executed here")
+                raise RoundNotChecked(
+                    f"fraud proof against receipt {proof.receipt_id.hex()[:16]} was not re-executed here"
+                )
             if verdict.reason != PROVEN:
-                raise RoundNotChecked(f"fraud proof against receipt {proof.receipt_id.hex()[:16]} is not proven here "
-                                      f"({verdict.reason}: {verdict.detail})")
+                raise RoundNotChecked(
+                    f"fraud proof against receipt {proof.receipt_id.hex()[:16]} is not proven here "
+                    f"({verdict.reason}: {verdict.detail})"
+                )

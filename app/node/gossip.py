@@ -83,8 +83,12 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
 def for_open_round(receipt: WorkReceipt, state: ChainState) -> bool:
     """Whether `receipt` claims work on a task's open round from its current checkpoint (only such can be paid)."""
     task = state.task(receipt.task_id)
-    return (task is not None and task.status == TASK_OPEN and receipt.round == task.round
-            and receipt.base_checkpoint == task.checkpoint)
+    return (
+        task is not None
+        and task.status == TASK_OPEN
+        and receipt.round == task.round
+        and receipt.base_checkpoint == task.checkpoint
+    )
 
 
 def _evidence(check: Callable[[], bytes]) -> Verdict:

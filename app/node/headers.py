@@ -18,7 +18,6 @@ from app.core.genesis import Genesis, genesis_block
 from app.core.types import BlockHeader, Committee, SignedHeader
 from app.core.validation import leader
 
-
 RECENT = 64  # verified headers kept for proofs made against a slightly older head
 
 
@@ -88,8 +87,9 @@ class HeaderChain:
         if committee.committee_hash != self._pending_hash:
             raise HeaderChainError("the committee served does not hash to the one the chain announced")
         if committee.epoch != self.committee.epoch + 1:
-            raise HeaderChainError(f"the committee served is for epoch {committee.epoch}, "
-                                   f"expected {self.committee.epoch + 1}")
+            raise HeaderChainError(
+                f"the committee served is for epoch {committee.epoch}, expected {self.committee.epoch + 1}"
+            )
         self.committee, self._pending_hash = committee, None
 
     def _adopt_from_signers(self, signatures, epoch: int) -> None:  # type: ignore[no-untyped-def]

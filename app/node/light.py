@@ -54,8 +54,9 @@ class LightClient:
     def fetch_committee(self, peer: str, digest: bytes | None) -> Committee:
         """The Committee record with hash `digest` from `peer` (the caller checks it against the chain)."""
         assert digest is not None
-        resp = self.net.call(lambda h: h.request(peer, COMMITTEE_PROTOCOL, CommitteeRequest(digest), CommitteeResponse),
-                             timeout_s=30)
+        resp = self.net.call(
+            lambda h: h.request(peer, COMMITTEE_PROTOCOL, CommitteeRequest(digest), CommitteeResponse), timeout_s=30
+        )
         self.fetched_committees += 1
         return resp.committee
 
@@ -85,8 +86,9 @@ class LightClient:
             try:
                 for _ in range(attempts):
                     self.sync(peer)
-                    proof = AccountProof.decode(self.net.call(lambda h: h.call_state_proof(peer, address),
-                                                              timeout_s=30))
+                    proof = AccountProof.decode(
+                        self.net.call(lambda h: h.call_state_proof(peer, address), timeout_s=30)
+                    )
                     for header in reversed(self.headers.recent):
                         try:
                             return ProvenAnswer(proof.verify(header.state_root), header, peer, tuple(refused))
@@ -111,8 +113,12 @@ class ProvenAnswer:
 def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], datadir: Path) -> dict[str, Any]:
     """Sync headers from a bootstrap peer and prove `address`; a JSON-able report."""
     datadir.mkdir(parents=True, exist_ok=True)
-    config = NetConfig(chain_id=genesis.params.chain_id, key_path=datadir / "p2p.key", bootstrap=tuple(bootstrap),
-                       topics=(TopicKind.BLOCKS,))
+    config = NetConfig(
+        chain_id=genesis.params.chain_id,
+        key_path=datadir / "p2p.key",
+        bootstrap=tuple(bootstrap),
+        topics=(TopicKind.BLOCKS,),
+    )
     net = NetThread(config)
     net.start()
     try:
@@ -120,9 +126,18 @@ def light_check(genesis: Genesis, address: bytes, bootstrap: Sequence[str], data
         client = LightClient(genesis, net)
         account, proven = client.prove(peer, address)
         head = client.headers.head
-        return {"height": head.height, "head_hash": head.block_hash.hex(), "proven_height": proven.height,
-                "proven_state_root": proven.state_root.hex(), "epoch": head.epoch, "committee_epoch": client.headers.committee.epoch,
-                "fetched_committees": client.fetched_committees,
-                "address": address.hex(), "balance": account.balance, "bond": account.bond, "peer": peer}
+        return {
+            "height": head.height,
+            "head_hash": head.block_hash.hex(),
+            "proven_height": proven.height,
+            "proven_state_root": proven.state_root.hex(),
+            "epoch": head.epoch,
+            "committee_epoch": client.headers.committee.epoch,
+            "fetched_committees": client.fetched_committees,
+            "address": address.hex(),
+            "balance": account.balance,
+            "bond": account.bond,
+            "peer": peer,
+        }
     finally:
         net.stop()

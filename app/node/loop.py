@@ -65,8 +65,9 @@ class EventLoop:
         """Run blocking network I/O (sync, fetches) off the loop; `done` comes back on the loop thread."""
         self._submit(self._background, job, done)
 
-    def _submit(self, pool: ThreadPoolExecutor, job: Callable[[], T],
-                done: Callable[[T | None, BaseException | None], None]) -> None:
+    def _submit(
+        self, pool: ThreadPoolExecutor, job: Callable[[], T], done: Callable[[T | None, BaseException | None], None]
+    ) -> None:
         def wrapped() -> None:
             try:
                 result = job()

@@ -99,8 +99,12 @@ class ManifestBook:
         return manifest
 
 
-async def request_manifest(host, peer: str, root: bytes,  # type: ignore[no-untyped-def]
-                           deadline_s: float = MANIFEST_DEADLINE_S) -> DatasetManifest:
+async def request_manifest(
+    host,
+    peer: str,
+    root: bytes,  # type: ignore[no-untyped-def]
+    deadline_s: float = MANIFEST_DEADLINE_S,
+) -> DatasetManifest:
     """Ask `peer` for the manifest of `root`; a peer that answers another data set is reported."""
     with trio.move_on_after(deadline_s):
         response = await host.request(peer, PROTOCOL_NAME, ManifestRequest(root), ManifestResponse)

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-
 from app.core import crypto
 from app.core.state import TASK_OPEN, ChainState
 from app.miner.loop import RoundJob, RoundOutput, train_round
@@ -38,8 +37,14 @@ class MinerDesk:
             if task.status != TASK_OPEN or (task_id, task.round) in self._started:
                 continue
             self._started.add((task_id, task.round))
-            job = RoundJob(chain_id=head.chain_id, task_id=task_id, spec=task.spec, round=task.round,
-                           anchor_block_hash=head.round_anchor(task_id), base_checkpoint=task.checkpoint)
+            job = RoundJob(
+                chain_id=head.chain_id,
+                task_id=task_id,
+                spec=task.spec,
+                round=task.round,
+                anchor_block_hash=head.round_anchor(task_id),
+                base_checkpoint=task.checkpoint,
+            )
             log.info("training round %d of task %s", task.round, task_id.hex()[:16])
             self._schedule(job)
 
@@ -52,4 +57,3 @@ def train(job: RoundJob, key: crypto.SigningKey, work: TrainingWork, resume_root
     out = train_round(job, key, work.blobs, data, device=work.device, resume=resume)
     assert isinstance(out, RoundOutput)  # no should_pause, so it never pauses
     return out
-

@@ -166,8 +166,9 @@ class Node:
         self.mempool = Mempool()
         self.evidence: list[Evidence] = []
         # a trace stays while its receipt can be challenged (reward vesting), however many rounds follow
-        self.traces = TraceBook(directory=config.datadir / TRACES_DIR,
-                                retain=lambda receipt: still_challengeable(receipt, self.chain.state))
+        self.traces = TraceBook(
+            directory=config.datadir / TRACES_DIR, retain=lambda receipt: still_challengeable(receipt, self.chain.state)
+        )
         self.committees = CommitteeBook(config.datadir / COMMITTEES_DIR)
         self.manifests = ManifestBook(config.datadir / MANIFESTS_DIR)
         self._remember_committees()
@@ -183,29 +184,58 @@ class Node:
         self._denied_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the deny list last read
         self.fatal_error: str | None = None  # why run() returned on its own (None: stopped by a signal or request)
         self.net = NetThread(
-            NetConfig(chain_id=self.chain.params.chain_id, key_path=config.datadir / "p2p.key",
-                      listen_host=config.listen_host, listen_port=config.listen_port,
-                      bootstrap=config.bootstrap, heartbeat_s=0.5),
-            Providers(headers=self.chain.signed_headers, block=self.chain.block,
-                      state_proof=self.chain.state_proof, blob=self._read_blob),
+            NetConfig(
+                chain_id=self.chain.params.chain_id,
+                key_path=config.datadir / "p2p.key",
+                listen_host=config.listen_host,
+                listen_port=config.listen_port,
+                bootstrap=config.bootstrap,
+                heartbeat_s=0.5,
+            ),
+            Providers(
+                headers=self.chain.signed_headers,
+                block=self.chain.block,
+                state_proof=self.chain.state_proof,
+                blob=self._read_blob,
+            ),
             on_gossip=self._on_gossip,
         )
-        self.work = TrainingWork(self.chain.params.chain_id, self.blobs, self._fetch_blob, self._fetch_trace,
-                                 key=self.key, manifest=self.dataset_manifest)
+        self.work = TrainingWork(
+            self.chain.params.chain_id,
+            self.blobs,
+            self._fetch_blob,
+            self._fetch_trace,
+            key=self.key,
+            manifest=self.dataset_manifest,
+        )
         is_validator = config.role == "validator"
-        self.desk = RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
-        self.fraud = FraudDesk(self._schedule_fraud_check,
-                               lambda proof, head: round_view(self.chain.store.block_by_height, proof, head)) \
-            if is_validator else None
+        self.desk = (
+            RoundDesk(self._schedule_verify, self._schedule_aggregate, config.round_wait_s) if is_validator else None
+        )
+        self.fraud = (
+            FraudDesk(
+                self._schedule_fraud_check,
+                lambda proof, head: round_view(self.chain.store.block_by_height, proof, head),
+            )
+            if is_validator
+            else None
+        )
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
-        self.auditor = Auditor(AuditConfig(segments_per_minute=config.audit_segments_per_minute)) \
-            if config.audits else None
+        self.auditor = (
+            Auditor(AuditConfig(segments_per_minute=config.audit_segments_per_minute)) if config.audits else None
+        )
         self._audit_backfill()
         self._resume_receipts()
         self.signing = SigningStateStore(config.datadir / SIGNING_RECORD_FILE) if is_validator else None
         self.resume = ResumeStateStore(config.datadir / RESUME_RECORD_FILE) if is_validator else None
-        self.engine = BftEngine(self.chain.params.chain_id, self, self.key if is_validator else None, config.timeouts,
-                                signing_record=self._load_signing_record(), resume_record=self._load_resume_record())
+        self.engine = BftEngine(
+            self.chain.params.chain_id,
+            self,
+            self.key if is_validator else None,
+            config.timeouts,
+            signing_record=self._load_signing_record(),
+            resume_record=self._load_resume_record(),
+        )
 
     def _resume_receipts(self) -> None:
         """Receipts this key signed before a restart: republish them (until their round closes) and
@@ -216,16 +246,19 @@ class Node:
             self._published[receipt.receipt_id] = (receipt, float("-inf"))  # republished at the first tick
             if self.miner is not None:
                 self.miner.mark_started(receipt.task_id, receipt.round)
-            log.info("resuming receipt for round %d of task %s (trace on disk)", receipt.round,
-                     receipt.task_id.hex()[:16])
+            log.info(
+                "resuming receipt for round %d of task %s (trace on disk)", receipt.round, receipt.task_id.hex()[:16]
+            )
 
     def _load_signing_record(self) -> SigningRecord | None:
         """The saved signing record of this validator; SigningRecordError if it cannot be trusted."""
         if self.signing is None:
             return None
         path = self.signing.path
-        hint = (f"refusing to start: without it this validator could sign a vote that contradicts one it signed "
-                f"before. Move {path} away only once the chain has finalised past the height it names")
+        hint = (
+            f"refusing to start: without it this validator could sign a vote that contradicts one it signed "
+            f"before. Move {path} away only once the chain has finalised past the height it names"
+        )
         try:
             record = self.signing.load()
         except StorageError as exc:
@@ -234,15 +267,21 @@ class Node:
             return None
         chain_id = self.chain.params.chain_id
         if record.chain_id != chain_id:
-            raise SigningRecordError(f"the signing record {path} is for chain {record.chain_id!r}, not {chain_id!r}; "
-                                     f"{hint}")
+            raise SigningRecordError(
+                f"the signing record {path} is for chain {record.chain_id!r}, not {chain_id!r}; {hint}"
+            )
         if record.member != self.key.public_key:
-            raise SigningRecordError(f"the signing record {path} belongs to another key than {self.config.key_path}; "
-                                     f"{hint}")
-        lock = "no lock" if record.locked_hash is None else \
-            f"locked on {record.locked_hash.hex()[:16]} since view {record.locked_view}"
-        log.info("signing record: last signed height %d view %d step %d, %s", record.height, record.view,
-                 record.step, lock)
+            raise SigningRecordError(
+                f"the signing record {path} belongs to another key than {self.config.key_path}; {hint}"
+            )
+        lock = (
+            "no lock"
+            if record.locked_hash is None
+            else f"locked on {record.locked_hash.hex()[:16]} since view {record.locked_view}"
+        )
+        log.info(
+            "signing record: last signed height %d view %d step %d, %s", record.height, record.view, record.step, lock
+        )
         return record
 
     def _load_resume_record(self) -> ResumeRecord | None:
@@ -254,7 +293,9 @@ class Node:
         except StorageError as exc:
             log.warning("%s; starting without it (a lock held alone may cost this height a few views)", exc)
             return None
-        if record is not None and (record.chain_id != self.chain.params.chain_id or record.member != self.key.public_key):
+        if record is not None and (
+            record.chain_id != self.chain.params.chain_id or record.member != self.key.public_key
+        ):
             log.warning("the resume record %s is for another chain or key; starting without it", self.resume.path)
             return None
         return record
@@ -265,8 +306,13 @@ class Node:
         self.net.start()
         validator = gossip.make_validator(lambda: self.chain.state)
         self.net.call(lambda h: self._install(h, validator))
-        log.info("node %s (%s) at height %d listening on %s", self.key.address.hex()[:12], self.config.role,
-                 self.chain.height, self.net.listen_addrs)
+        log.info(
+            "node %s (%s) at height %d listening on %s",
+            self.key.address.hex()[:12],
+            self.config.role,
+            self.chain.height,
+            self.net.listen_addrs,
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.loop.stop())
         self.loop.post(self._after_commit)
@@ -303,10 +349,17 @@ class Node:
     def build_block(self, height: int, view: int, proposer: bytes) -> Block:
         state = self.chain.state
         results, receipts = self.desk.ready(state) if self.desk is not None else ([], [])
-        built = build_block(state, proposer, timestamp_ms=int(time.time() * 1000), view=view,
-                            transactions=self.mempool.pending(), results=results, receipts=receipts,
-                            evidence=list(self.evidence),
-                            fraud_proofs=self.fraud.ready(state) if self.fraud is not None else [])
+        built = build_block(
+            state,
+            proposer,
+            timestamp_ms=int(time.time() * 1000),
+            view=view,
+            transactions=self.mempool.pending(),
+            results=results,
+            receipts=receipts,
+            evidence=list(self.evidence),
+            fraud_proofs=self.fraud.ready(state) if self.fraud is not None else [],
+        )
         for item, error in built.rejected:
             log.info("left %s out of block %d: %s", type(item).__name__, height, error)
             if isinstance(item, Evidence) and item in self.evidence:
@@ -379,9 +432,15 @@ class Node:
             log.error("refused to commit block %d: %s", block.header.height, exc)
             return
         body = block.body
-        log.info("committed block %d (%d txs, %d receipts, %d results, %d evidence, %d fraud proofs)",
-                 block.header.height, len(body.transactions), len(body.receipts), len(body.results),
-                 len(body.evidence), len(body.fraud_proofs))
+        log.info(
+            "committed block %d (%d txs, %d receipts, %d results, %d evidence, %d fraud proofs)",
+            block.header.height,
+            len(body.transactions),
+            len(body.receipts),
+            len(body.results),
+            len(body.evidence),
+            len(body.fraud_proofs),
+        )
         if self.auditor is not None and body.receipts:
             self.auditor.on_block(block, self.chain.state)
         self._after_commit()
@@ -470,8 +529,11 @@ class Node:
             return  # only a validator re-executes proofs and proposes them; others just relay
         try:
             if self.fraud.offer(proof, self.chain.state):
-                log.info("re-executing a fraud proof against receipt %s (segment %d)", proof.receipt_id.hex()[:16],
-                         proof.segment)
+                log.info(
+                    "re-executing a fraud proof against receipt %s (segment %d)",
+                    proof.receipt_id.hex()[:16],
+                    proof.segment,
+                )
         except PotError as exc:
             log.info("refused a fraud proof against receipt %s: %s", proof.receipt_id.hex()[:16], exc)
 
@@ -509,12 +571,19 @@ class Node:
             verdict = checked.verdict if checked is not None else None
             accepted = verdict is not None and verdict.accepted
             why = f"{verdict.reason}: {verdict.detail}" if verdict is not None else repr(error)
-            log.info("receipt of %s round %d: %s", receipt.miner.hex()[:12], receipt.round,
-                     "verified" if accepted else f"{'NOT CHECKED, will retry' if verdict is None else 'REJECTED'} "
-                                                f"({why})")
+            log.info(
+                "receipt of %s round %d: %s",
+                receipt.miner.hex()[:12],
+                receipt.round,
+                "verified" if accepted else f"{'NOT CHECKED, will retry' if verdict is None else 'REJECTED'} ({why})",
+            )
             if verdict is not None and verdict.reason == UNAVAILABLE:
-                log.warning("miner %s withheld challenged data of receipt %s (segments %s)", receipt.miner.hex()[:12],
-                            receipt.receipt_id.hex()[:16], list(checked.segments) if checked else [])
+                log.warning(
+                    "miner %s withheld challenged data of receipt %s (segments %s)",
+                    receipt.miner.hex()[:12],
+                    receipt.receipt_id.hex()[:16],
+                    list(checked.segments) if checked else [],
+                )
             assert self.desk is not None
             self.desk.verified(receipt, verdict, self.chain.state, checked.segments if checked is not None else ())
             self._retry_deferred()
@@ -531,8 +600,13 @@ class Node:
         def done(verdict: Verdict | None, error: BaseException | None) -> None:
             if verdict is None:
                 verdict = Verdict(False, "unavailable", f"the re-execution failed: {error!r}")
-            log.info("fraud proof against receipt %s segment %d: %s (%s)", proof.receipt_id.hex()[:16], proof.segment,
-                     verdict.reason, verdict.detail)
+            log.info(
+                "fraud proof against receipt %s segment %d: %s (%s)",
+                proof.receipt_id.hex()[:16],
+                proof.segment,
+                verdict.reason,
+                verdict.detail,
+            )
             assert self.fraud is not None
             self.fraud.checked(proof, verdict)
             self._retry_deferred()
@@ -547,14 +621,17 @@ class Node:
             if agg is None:
                 log.error("aggregating round %d failed: %r", key[1], error)
             else:
-                log.info("aggregated round %d over %d receipts: validation loss %.4f", key[1], len(receipts),
-                         agg.validation_loss)
+                log.info(
+                    "aggregated round %d over %d receipts: validation loss %.4f",
+                    key[1],
+                    len(receipts),
+                    agg.validation_loss,
+                )
             assert self.desk is not None
             self.desk.aggregated(key, agg.result if agg is not None else None)
             self._retry_deferred()
 
-        self.loop.run_in_worker(
-            lambda: self.work.aggregate(key[0], key[1], task.spec, task.checkpoint, receipts), done)
+        self.loop.run_in_worker(lambda: self.work.aggregate(key[0], key[1], task.spec, task.checkpoint, receipts), done)
 
     def _schedule_train(self, job: RoundJob) -> None:
         def done(out: RoundOutput | None, error: BaseException | None) -> None:
@@ -593,8 +670,10 @@ class Node:
         except PotError as exc:
             self.auditor.finished(job, AuditOutcome("inconclusive", str(exc)), state.height)
             return
-        self.loop.run_low(lambda: audit_segment(self.work, job, view, self.key.address),
-                          lambda outcome, error: self._audited(job, outcome, error))
+        self.loop.run_low(
+            lambda: audit_segment(self.work, job, view, self.key.address),
+            lambda outcome, error: self._audited(job, outcome, error),
+        )
 
     def _audited(self, job: AuditJob, outcome: AuditOutcome | None, error: BaseException | None) -> None:
         assert self.auditor is not None
@@ -603,14 +682,25 @@ class Node:
         self.auditor.finished(job, outcome, self.chain.height)
         rid = job.receipt.receipt_id.hex()[:16]
         if outcome.proof is not None:
-            log.warning("audit: segment %d of receipt %s (miner %s, included at %d) is fraudulent (%s); "
-                        "publishing the fraud proof", job.segment, rid, job.receipt.miner.hex()[:12], job.included_at,
-                        outcome.detail)
+            log.warning(
+                "audit: segment %d of receipt %s (miner %s, included at %d) is fraudulent (%s); "
+                "publishing the fraud proof",
+                job.segment,
+                rid,
+                job.receipt.miner.hex()[:12],
+                job.included_at,
+                outcome.detail,
+            )
             self._publish(outcome.proof)
             self._on_fraud_proof(outcome.proof)
         elif outcome.kind == "withheld":
-            log.warning("audit: the miner %s of receipt %s did not serve segment %d: %s", job.receipt.miner.hex()[:12],
-                        rid, job.segment, outcome.detail)
+            log.warning(
+                "audit: the miner %s of receipt %s did not serve segment %d: %s",
+                job.receipt.miner.hex()[:12],
+                rid,
+                job.segment,
+                outcome.detail,
+            )
         else:
             log.info("audit: segment %d of receipt %s: %s %s", job.segment, rid, outcome.kind, outcome.detail)
 
@@ -624,9 +714,12 @@ class Node:
                 del self._published[rid]
                 if state.pending_reward(rid) is None:  # the round closed without it: refused as late
                     self.late_receipts += 1
-                    log.warning("round %d of task %s closed without this node's receipt: it came too late and is "
-                                "not carried over (docs/PROTOCOL.md, round timing)", receipt.round,
-                                receipt.task_id.hex()[:16])
+                    log.warning(
+                        "round %d of task %s closed without this node's receipt: it came too late and is "
+                        "not carried over (docs/PROTOCOL.md, round timing)",
+                        receipt.round,
+                        receipt.task_id.hex()[:16],
+                    )
             elif now - at >= RECEIPT_REPUBLISH_S:
                 self._published[rid] = (receipt, now)
                 self._publish(receipt)
@@ -646,8 +739,9 @@ class Node:
         errors = []
         for peer in order:
             try:
-                trace = self.net.call(lambda h: request_trace(h, peer, root, publisher=peer == origin),
-                                      timeout_s=TRACE_DEADLINE_S + 5)
+                trace = self.net.call(
+                    lambda h: request_trace(h, peer, root, publisher=peer == origin), timeout_s=TRACE_DEADLINE_S + 5
+                )
                 if trace.root == root:
                     return trace
                 errors.append(f"{peer}: wrong trace")
@@ -765,27 +859,47 @@ class Node:
 
     def _write_status(self) -> None:
         self._refresh_peers()
-        extra = {"peer_id": self.net.peer_id, "listen": self.net.listen_addrs, "mempool": len(self.mempool),
-                 "engine_view": self.engine.view, "written_at": time.time()}
+        extra = {
+            "peer_id": self.net.peer_id,
+            "listen": self.net.listen_addrs,
+            "mempool": len(self.mempool),
+            "engine_view": self.engine.view,
+            "written_at": time.time(),
+        }
         if self.miner is not None:
             extra["late_receipts"] = self.late_receipts
         if self.desk is not None:
             extra["late_refused"] = self.desk.late_refused
         if self.auditor is not None:
             st = self.auditor.stats
-            extra["audit"] = {"segments": st.segments, "frauds": st.frauds, "withheld": st.withheld,
-                              "tracked": len(self.auditor)}
-        write_status(self.config.datadir, snapshot(self.chain.state, role=self.config.role,
-                                                   key_address=self.key.address, peers=self._peers,
-                                                   extra=extra))
+            extra["audit"] = {
+                "segments": st.segments,
+                "frauds": st.frauds,
+                "withheld": st.withheld,
+                "tracked": len(self.auditor),
+            }
+        write_status(
+            self.config.datadir,
+            snapshot(
+                self.chain.state, role=self.config.role, key_address=self.key.address, peers=self._peers, extra=extra
+            ),
+        )
 
     def _refresh_peers(self) -> None:
         """Ask the network thread for the peer table without waiting (a loaded host answers late)."""
 
         def done(future: Any) -> None:
             if future.exception() is None:
-                self._peers = [{"peer_id": p.peer_id, "score": round(p.score, 2), "banned": p.banned,
-                                "connected": p.connected, "offences": p.offences} for p in future.result()]
+                self._peers = [
+                    {
+                        "peer_id": p.peer_id,
+                        "score": round(p.score, 2),
+                        "banned": p.banned,
+                        "connected": p.connected,
+                        "offences": p.offences,
+                    }
+                    for p in future.result()
+                ]
 
         self.net.submit(lambda h: _peers(h)).add_done_callback(done)
 

@@ -34,8 +34,9 @@ def estimated_round_s(spec: TaskSpec) -> float:
         return spec.local_steps * spec.batch_size * FALLBACK_S_PER_SAMPLE
 
 
-def round_window_s(spec: TaskSpec, arrivals_s: Sequence[float], min_s: float, max_s: float = MAX_WINDOW_S,
-                   slack: float = SLACK) -> float:
+def round_window_s(
+    spec: TaskSpec, arrivals_s: Sequence[float], min_s: float, max_s: float = MAX_WINDOW_S, slack: float = SLACK
+) -> float:
     """How long after opening a round of `spec` stays open, from the measured `arrivals_s` (seconds from
     a round's opening to each verified receipt of earlier rounds; the median resists a few fast cheats)."""
     typical = statistics.median(arrivals_s) if arrivals_s else estimated_round_s(spec)

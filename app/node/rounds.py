@@ -66,9 +66,13 @@ class Unavailable:
 class RoundDesk:
     """Receipts, verdicts and aggregates of the open rounds, as seen by one committee member."""
 
-    def __init__(self, schedule_verify: Callable[[WorkReceipt, TaskView], None],
-                 schedule_aggregate: Callable[[AggKey, list[WorkReceipt], ChainState], None],
-                 round_wait_s: float = ROUND_WAIT_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        schedule_verify: Callable[[WorkReceipt, TaskView], None],
+        schedule_aggregate: Callable[[AggKey, list[WorkReceipt], ChainState], None],
+        round_wait_s: float = ROUND_WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
         self._schedule_verify = schedule_verify
         self._schedule_aggregate = schedule_aggregate
@@ -99,8 +103,13 @@ class RoundDesk:
             # refused, never carried into the next round (it was trained from the old checkpoint).
             self._late.add(receipt.receipt_id)
             self.late_refused += 1
-            log.info("late receipt of %s refused: round %d of task %s closed (the open round is %d)",
-                     receipt.miner.hex()[:12], receipt.round, receipt.task_id.hex()[:16], task.round)
+            log.info(
+                "late receipt of %s refused: round %d of task %s closed (the open round is %d)",
+                receipt.miner.hex()[:12],
+                receipt.round,
+                receipt.task_id.hex()[:16],
+                task.round,
+            )
         if task is None or task.status != TASK_OPEN or receipt.round != task.round:
             return False
         if receipt.base_checkpoint != task.checkpoint:
@@ -121,13 +130,18 @@ class RoundDesk:
         if origin is not None:
             rnd.origins[rid] = origin
         self.verdicts[rid] = None
-        view = TaskView(spec=task.spec, current_round=task.round, current_checkpoint=task.checkpoint,
-                        anchor_block_hash=head.round_anchor(receipt.task_id))
+        view = TaskView(
+            spec=task.spec,
+            current_round=task.round,
+            current_checkpoint=task.checkpoint,
+            anchor_block_hash=head.round_anchor(receipt.task_id),
+        )
         self._schedule_verify(receipt, view)
         return True
 
-    def verified(self, receipt: WorkReceipt, verdict: Verdict | None, head: ChainState,
-                 segments: tuple[int, ...] = ()) -> None:
+    def verified(
+        self, receipt: WorkReceipt, verdict: Verdict | None, head: ChainState, segments: tuple[int, ...] = ()
+    ) -> None:
         """The verdict on `receipt` (None: this member's own check crashed, not the miner's fault).
 
         A crashed check is forgotten, so the miner's next republication is checked again: the draw is
@@ -145,8 +159,9 @@ class RoundDesk:
         accepted = verdict.accepted
         self.verdicts[receipt.receipt_id] = accepted
         if verdict.reason == UNAVAILABLE:
-            self.unavailable[receipt.receipt_id] = Unavailable(receipt.receipt_id, receipt.miner, receipt.task_id,
-                                                               receipt.round, tuple(segments), verdict.detail)
+            self.unavailable[receipt.receipt_id] = Unavailable(
+                receipt.receipt_id, receipt.miner, receipt.task_id, receipt.round, tuple(segments), verdict.detail
+            )
         if accepted:
             self._miners.setdefault(receipt.task_id, set()).add(receipt.miner)
             rnd = self._rounds.get((receipt.task_id, receipt.round))
@@ -171,8 +186,9 @@ class RoundDesk:
             rnd = self._rounds.pop(key)
             # measured speeds count once their round is over: fast miners cannot shorten an open round
             samples = self._arrival_s.setdefault(key[0], deque(maxlen=SAMPLES_KEPT))
-            samples.extend(rnd.arrivals[r.receipt_id] - rnd.opened_at for r in self._good(rnd)
-                           if r.receipt_id in rnd.arrivals)
+            samples.extend(
+                rnd.arrivals[r.receipt_id] - rnd.opened_at for r in self._good(rnd) if r.receipt_id in rnd.arrivals
+            )
             for rid in rnd.receipts:
                 self.verdicts.pop(rid, None)
                 self.unavailable.pop(rid, None)
@@ -197,7 +213,8 @@ class RoundDesk:
             known = self._miners.get(task_id, set())
             everyone = {r.miner for r in good} >= known
             waited = rnd.first_verified_at is not None and now >= ready_at(
-                rnd.opened_at, rnd.first_verified_at, self.window_s(head, task_id), self.round_wait_s)
+                rnd.opened_at, rnd.first_verified_at, self.window_s(head, task_id), self.round_wait_s
+            )
             if everyone or waited:
                 self.request(task_id, round_no, good, head)
 

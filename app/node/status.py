@@ -18,22 +18,30 @@ STATUS_FILE = "status.json"
 _TASK_STATUS = {TASK_FINISHED: "finished", TASK_EXPIRED: "expired"}
 
 
-def snapshot(state: ChainState, *, role: str, key_address: bytes, peers: list[dict[str, Any]],
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def snapshot(
+    state: ChainState,
+    *,
+    role: str,
+    key_address: bytes,
+    peers: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The status document of `state` as seen by the node holding `key_address`."""
     acct = state.account(key_address)
     tasks = []
     for task_id, task in sorted(state.tasks().items()):
         loss = task.last_loss_micro
-        tasks.append({
-            "task_id": task_id.hex(),
-            "round": task.round,
-            "rounds": task.spec.rounds,
-            "status": _TASK_STATUS.get(task.status, "open"),
-            "checkpoint": task.checkpoint.hex(),
-            "validation_loss": None if loss is None else loss / 1_000_000,
-            "escrow": task.escrow,
-        })
+        tasks.append(
+            {
+                "task_id": task_id.hex(),
+                "round": task.round,
+                "rounds": task.spec.rounds,
+                "status": _TASK_STATUS.get(task.status, "open"),
+                "checkpoint": task.checkpoint.hex(),
+                "validation_loss": None if loss is None else loss / 1_000_000,
+                "escrow": task.escrow,
+            }
+        )
     doc = {
         "role": role,
         "height": state.height,

@@ -59,8 +59,13 @@ class TraceStalled(PotError):
     """A peer did not answer a trace request within `TRACE_DEADLINE_S`."""
 
 
-async def request_trace(host, peer: str, root: bytes, deadline_s: float = TRACE_DEADLINE_S,  # type: ignore[no-untyped-def]
-                        publisher: bool = False) -> TrainingTrace:
+async def request_trace(
+    host,
+    peer: str,
+    root: bytes,
+    deadline_s: float = TRACE_DEADLINE_S,  # type: ignore[no-untyped-def]
+    publisher: bool = False,
+) -> TrainingTrace:
     """Ask `peer` (a NetHost's peer id) for the trace with commitments root `root`, within `deadline_s`.
 
     A `publisher` (the peer that gossiped the receipt) that lets the deadline pass is penalised with
@@ -89,8 +94,9 @@ class TraceBook:
     or does not hash to its name is ignored (and logged), never served.
     """
 
-    def __init__(self, keep: int = 64, directory: Path | None = None,
-                 retain: Callable[[WorkReceipt], bool] | None = None) -> None:
+    def __init__(
+        self, keep: int = 64, directory: Path | None = None, retain: Callable[[WorkReceipt], bool] | None = None
+    ) -> None:
         self._traces: dict[bytes, TrainingTrace] = {}
         self._keep = keep
         self._retain = retain
@@ -129,7 +135,10 @@ class TraceBook:
             except (OSError, PotError, ValueError) as exc:
                 log.warning("ignoring unreadable receipt file %s: %s", path, exc)
                 continue
-            if receipt.commitments_root.hex() != path.name[: -len(RECEIPT_SUFFIX)] or self.get(receipt.commitments_root) is None:
+            if (
+                receipt.commitments_root.hex() != path.name[: -len(RECEIPT_SUFFIX)]
+                or self.get(receipt.commitments_root) is None
+            ):
                 log.warning("ignoring receipt file %s: it does not match a saved trace", path)
                 continue
             found.append(receipt)
@@ -167,7 +176,6 @@ class TraceBook:
                     path.unlink()
                 except FileNotFoundError:
                     pass
-
 
     def _retained(self, receipt_path: Path) -> bool:
         if self._retain is None:

@@ -59,9 +59,17 @@ class TrainingWork:
     draw (a fresh key per instance when none is given, e.g. a node that only re-executes fraud proofs).
     """
 
-    def __init__(self, chain_id: str, blobs: BlobStore, fetch_blob: FetchBlob, fetch_trace: FetchTrace,
-                 q: int = DEFAULT_Q, device: torch.device | None = None, key: SigningKey | None = None,
-                 manifest: FindManifest = manifest_for_root) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        blobs: BlobStore,
+        fetch_blob: FetchBlob,
+        fetch_trace: FetchTrace,
+        q: int = DEFAULT_Q,
+        device: torch.device | None = None,
+        key: SigningKey | None = None,
+        manifest: FindManifest = manifest_for_root,
+    ) -> None:
         self.chain_id = chain_id
         self.key = key or SigningKey.generate()
         self.blobs = blobs
@@ -111,11 +119,13 @@ class TrainingWork:
         try:
             trace = self._fetch_trace(receipt)
             if trace.root != receipt.commitments_root:
-                return Checked(Verdict(False, "bad-trace", "the trace served does not match the receipt's root"),
-                               segments)
+                return Checked(
+                    Verdict(False, "bad-trace", "the trace served does not match the receipt's root"), segments
+                )
             if len(trace.checkpoints) != n + 1:
-                return Checked(Verdict(False, "bad-trace", f"{len(trace.checkpoints)} checkpoints, expected {n + 1}"),
-                               segments)
+                return Checked(
+                    Verdict(False, "bad-trace", f"{len(trace.checkpoints)} checkpoints, expected {n + 1}"), segments
+                )
             # On the receipt's own configuration replay is exact: a segment's end is checked against its
             # committed hash, and fetched (in `replay`) only when it differs, to say by how much.
             ends = () if self._replays_exactly(receipt) else (j + 1 for j in segments)
@@ -130,8 +140,9 @@ class TrainingWork:
 
     def replay(self, receipt: WorkReceipt, view: TaskView, gathered: "Gathered") -> Checked:
         """Re-execute the challenged segments from local blobs (the costly part)."""
-        verifier = Verifier(self.chain_id, {receipt.task_id: view}, _Fetching(self), self.training_data, self.device,
-                            self.q)
+        verifier = Verifier(
+            self.chain_id, {receipt.task_id: view}, _Fetching(self), self.training_data, self.device, self.q
+        )
         return Checked(verifier.verify(receipt, gathered.trace, list(gathered.segments)), gathered.segments)
 
     def _replays_exactly(self, receipt: WorkReceipt) -> bool:
@@ -167,19 +178,28 @@ class TrainingWork:
             self.training_data(view.spec)
         except Exception as exc:  # noqa: BLE001 - unavailable data proves nothing either way
             return Verdict(False, "unavailable", str(exc))
-        verifier = Verifier(self.chain_id, {proof.receipt.task_id: view}, self.blobs, self.training_data, self.device,
-                            self.q)
+        verifier = Verifier(
+            self.chain_id, {proof.receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q
+        )
         return check_fraud_proof(proof, verifier)
 
-    def aggregate(self, task_id: bytes, round_number: int, spec: TaskSpec, base: bytes,
-                  receipts: list[WorkReceipt]) -> Aggregate:
+    def aggregate(
+        self, task_id: bytes, round_number: int, spec: TaskSpec, base: bytes, receipts: list[WorkReceipt]
+    ) -> Aggregate:
         """The round's robust aggregate over `receipts` (already verified), stored as a blob."""
         self.ensure(base)
         for r in receipts:
             self.ensure(r.update_hash)
-        return aggregate_round(task_id=task_id, round_number=round_number, spec=spec, base_checkpoint=base,
-                               verified=receipts, store=self.blobs, validation=self.validation_data(spec),
-                               device=self.device)
+        return aggregate_round(
+            task_id=task_id,
+            round_number=round_number,
+            spec=spec,
+            base_checkpoint=base,
+            verified=receipts,
+            store=self.blobs,
+            validation=self.validation_data(spec),
+            device=self.device,
+        )
 
 
 class _Fetching:

@@ -71,7 +71,9 @@ def clip(update: Tensors, max_norm: float) -> Tensors:
     return {k: v * scale for k, v in update.items()}
 
 
-def robust_mean(updates: Sequence[Tensors], trim_fraction: float = TRIM_FRACTION, clip_multiple: float = CLIP_MULTIPLE) -> Tensors:
+def robust_mean(
+    updates: Sequence[Tensors], trim_fraction: float = TRIM_FRACTION, clip_multiple: float = CLIP_MULTIPLE
+) -> Tensors:
     """Norm-clipped, coordinate-wise trimmed mean of same-shaped updates (in the given order)."""
     if not updates:
         raise ValueError("nothing to aggregate")
@@ -133,7 +135,10 @@ def aggregate_round(
     if kept:
         mean = robust_mean(kept)
         candidate = {k: base[k] + mean[k] for k in sorted(base)}
-        if usefulness is not None and not paired_score(base_losses, sample_losses(spec, candidate, validation), usefulness).useful:
+        if (
+            usefulness is not None
+            and not paired_score(base_losses, sample_losses(spec, candidate, validation), usefulness).useful
+        ):
             kept_base = True
         else:
             new = candidate

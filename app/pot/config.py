@@ -59,7 +59,9 @@ class DeviceConfig:
         """The receipt's `device_class` text: ``class|build|kernels|t<threads>|det`` (at most 64 chars)."""
         if not self.committed:
             return self.device_class
-        text = _SEP.join((self.device_class, self.build, self.kernels, f"t{self.threads}", "det" if self.deterministic else "nondet"))
+        text = _SEP.join(
+            (self.device_class, self.build, self.kernels, f"t{self.threads}", "det" if self.deterministic else "nondet")
+        )
         if len(text) > MAX_LABEL:
             raise BadDeviceConfig(f"configuration label {text!r} exceeds {MAX_LABEL} characters")
         return text
@@ -72,7 +74,12 @@ def parse(label: str) -> DeviceConfig:
     parts = label.split(_SEP)
     if len(parts) == 1:
         return DeviceConfig(parts[0])
-    if len(parts) != 5 or not parts[3].startswith("t") or not parts[3][1:].isdigit() or parts[4] not in ("det", "nondet"):
+    if (
+        len(parts) != 5
+        or not parts[3].startswith("t")
+        or not parts[3][1:].isdigit()
+        or parts[4] not in ("det", "nondet")
+    ):
         raise BadDeviceConfig(f"configuration label {label!r} is not class|build|kernels|t<n>|det")
     if not parts[1] or not parts[2]:
         raise BadDeviceConfig(f"configuration label {label!r} has an empty field")
@@ -85,10 +92,14 @@ def parse(label: str) -> DeviceConfig:
 def current(device: torch.device) -> DeviceConfig:
     """This process's configuration for training on `device`, as a miner commits it now."""
     if device.type == "cpu":
-        return DeviceConfig("cpu", torch.__version__, torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), True)
+        return DeviceConfig(
+            "cpu", torch.__version__, torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), True
+        )
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
-        return DeviceConfig("cuda", torch.__version__, f"sm{major}{minor}", 0, torch.are_deterministic_algorithms_enabled())
+        return DeviceConfig(
+            "cuda", torch.__version__, f"sm{major}{minor}", 0, torch.are_deterministic_algorithms_enabled()
+        )
     if device.type == "mps":
         return DeviceConfig("mps", torch.__version__, "mps", 0, torch.are_deterministic_algorithms_enabled())
     raise BadDeviceConfig(f"unsupported device type {device.type}")

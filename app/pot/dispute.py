@@ -77,7 +77,16 @@ class DisputeVerdict:
 class Revealer:
     """The miner side: recomputes any requested state of its round from its committed checkpoints."""
 
-    def __init__(self, receipt: WorkReceipt, trace: TrainingTrace, spec: TaskSpec, anchor: bytes, data: Split, store: BlobStore, device: torch.device) -> None:
+    def __init__(
+        self,
+        receipt: WorkReceipt,
+        trace: TrainingTrace,
+        spec: TaskSpec,
+        anchor: bytes,
+        data: Split,
+        store: BlobStore,
+        device: torch.device,
+    ) -> None:
         self.receipt, self.trace, self.spec, self.store, self.device = receipt, trace, spec, store, device
         self.data = data.to(device)
         self.seed = round_seed(anchor, receipt.miner, receipt.task_id, receipt.round)
@@ -94,7 +103,11 @@ class Revealer:
         """Answer one request; `ValueError` for a request outside the receipt's segment."""
         k = self.spec.checkpoint_interval
         j = request.segment
-        if request.receipt_id != self.receipt.receipt_id or not 0 <= j < segment_count(self.spec) or not j * k < request.step <= (j + 1) * k:
+        if (
+            request.receipt_id != self.receipt.receipt_id
+            or not 0 <= j < segment_count(self.spec)
+            or not j * k < request.step <= (j + 1) * k
+        ):
             raise ValueError(f"no state {request.step} in segment {j} of this receipt")
         committed = config.parse(self.receipt.device_class)
         # recomputed in the configuration the receipt commits to, so an exact verifier agrees bit for bit
@@ -142,17 +155,23 @@ class Bisection:
         if pending is None:
             raise ValueError("the dispute is over")
         if reveal is None:
-            self.verdict = DisputeVerdict(True, UNAVAILABLE, pending.step, f"state after step {pending.step} not served")
+            self.verdict = DisputeVerdict(
+                True, UNAVAILABLE, pending.step, f"state after step {pending.step} not served"
+            )
             return
         if reveal.receipt_id != pending.receipt_id or reveal.step != pending.step:
-            self.verdict = DisputeVerdict(True, BAD_REVEAL, pending.step, f"reveal for step {reveal.step}, asked {pending.step}")
+            self.verdict = DisputeVerdict(
+                True, BAD_REVEAL, pending.step, f"reveal for step {reveal.step}, asked {pending.step}"
+            )
             return
         self.reveals += 1
         mid = pending.step
         try:
             excess = self._agrees(self.lo, mid, reveal.state)
         except InvalidReceipt as exc:
-            self.verdict = DisputeVerdict(True, exc.reason if exc.reason == UNAVAILABLE else BAD_REVEAL, mid, exc.detail)
+            self.verdict = DisputeVerdict(
+                True, exc.reason if exc.reason == UNAVAILABLE else BAD_REVEAL, mid, exc.detail
+            )
             return
         self.states[mid] = reveal.state
         if excess is None:

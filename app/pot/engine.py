@@ -84,7 +84,9 @@ def update_tensors(final: dict[str, torch.Tensor], base: dict[str, torch.Tensor]
 
 
 @torch.no_grad()
-def evaluate(spec: TaskSpec, params: Mapping[str, torch.Tensor], data: Split, device: torch.device, batch: int = 512) -> float:
+def evaluate(
+    spec: TaskSpec, params: Mapping[str, torch.Tensor], data: Split, device: torch.device, batch: int = 512
+) -> float:
     """Mean cross-entropy of the model with `params` over every sample of `data`."""
     session = Session(spec, device)
     session.load(optim.params_of(params))

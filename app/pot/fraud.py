@@ -75,7 +75,9 @@ class _TwoOpenings:
 
 def make_fraud_proof(receipt: WorkReceipt, segment: int, openings: Openings) -> FraudProof:
     """The proof that `segment` of `receipt` is wrong, from the miner's own openings."""
-    return FraudProof(receipt=receipt, segment=segment, start=openings.opening(segment), end=openings.opening(segment + 1))
+    return FraudProof(
+        receipt=receipt, segment=segment, start=openings.opening(segment), end=openings.opening(segment + 1)
+    )
 
 
 def check_fraud_proof(proof: FraudProof | types.FraudProof, verifier: Verifier) -> Verdict:

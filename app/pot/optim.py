@@ -51,7 +51,9 @@ def build_optimizer(name: str, params: tuple[tuple[str, str], ...], model: nn.Mo
     )
 
 
-def export_state(model: nn.Module, opt: torch.optim.Optimizer, optimizer_name: str, copy: bool = True) -> dict[str, torch.Tensor]:
+def export_state(
+    model: nn.Module, opt: torch.optim.Optimizer, optimizer_name: str, copy: bool = True
+) -> dict[str, torch.Tensor]:
     """Parameters and optimiser slots as one flat tensor dict, float32 on the CPU.
 
     `copy=False` returns views of the live tensors where they already are on the CPU: only for a
@@ -67,7 +69,9 @@ def export_state(model: nn.Module, opt: torch.optim.Optimizer, optimizer_name: s
         slots = opt.state.get(p, {})
         for slot in _SLOTS[optimizer_name]:
             if slot in slots and slots[slot] is not None:
-                out[f"{OPT}{n}.{slot}"] = out_of(torch.as_tensor(slots[slot])).reshape(-1 if slot == "step" else slots[slot].shape)
+                out[f"{OPT}{n}.{slot}"] = out_of(torch.as_tensor(slots[slot])).reshape(
+                    -1 if slot == "step" else slots[slot].shape
+                )
     return out
 
 

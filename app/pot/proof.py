@@ -50,7 +50,10 @@ class CheckpointOpening(Record):
     def check(self, root: bytes, index: int, leaf_count: int) -> bytes:
         """The opened hash, after checking it is leaf `index` of `leaf_count` under `root`."""
         if self.proof.index != index or self.proof.leaf_count != leaf_count:
-            raise InvalidReceipt("bad-opening", f"opening is for leaf {self.proof.index}/{self.proof.leaf_count}, wanted {index}/{leaf_count}")
+            raise InvalidReceipt(
+                "bad-opening",
+                f"opening is for leaf {self.proof.index}/{self.proof.leaf_count}, wanted {index}/{leaf_count}",
+            )
         try:
             verify_proof(root, self.checkpoint, self.proof)
         except InvalidProof as exc:

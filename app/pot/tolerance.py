@@ -71,7 +71,9 @@ def distance(name: str, replay: torch.Tensor, committed: torch.Tensor, start: to
     return diff / scale if scale > _TINY else math.inf
 
 
-def distances(replay: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> dict[str, float]:
+def distances(
+    replay: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]
+) -> dict[str, float]:
     """Each tensor's distance; a missing or extra tensor is inf under its name."""
     out = {n: math.inf for n in set(replay) ^ set(committed)}
     for n in set(replay) & set(committed):
@@ -123,7 +125,9 @@ for _v, _r in ((v, r) for v in _CLASSES for r in _CLASSES if not v == r == "cpu"
     CROSS_BOUNDS[(_v, _r, "tiny-lm")] = Bounds(param=0.3, exp_avg=5e-5, exp_avg_sq=1.5e-5, momentum_buffer=5e-5)
 
 
-def cross_bounds(verifier_class: str, receipt_class: str, table: Mapping[tuple[str, ...], Bounds] = CROSS_BOUNDS, model: str = "") -> Bounds:
+def cross_bounds(
+    verifier_class: str, receipt_class: str, table: Mapping[tuple[str, ...], Bounds] = CROSS_BOUNDS, model: str = ""
+) -> Bounds:
     """The bounds a `verifier_class` verifier applies to a `receipt_class` receipt of `model` it cannot reproduce.
 
     The pair's honest noise, as measured: the receipt's label only says which pair.
@@ -143,7 +147,12 @@ class Excess:
         return f"{self.name}: relative distance {self.distance:.3g} > {self.bound:g}"
 
 
-def first_excess(replay: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor], bounds: Bounds) -> Excess | None:
+def first_excess(
+    replay: Mapping[str, torch.Tensor],
+    committed: Mapping[str, torch.Tensor],
+    start: Mapping[str, torch.Tensor],
+    bounds: Bounds,
+) -> Excess | None:
     """The worst tensor over its bound (by ratio), or None when every tensor is within its bound."""
     worst: Excess | None = None
     worst_ratio = 1.0

@@ -86,7 +86,12 @@ class ReplayRule:
         return self.replay_config is not None
 
 
-def replay_rule(verifier: config.DeviceConfig, receipt: config.DeviceConfig, table: Mapping[tuple[str, ...], tolerance.Bounds] = tolerance.CROSS_BOUNDS, model: str = "") -> ReplayRule:
+def replay_rule(
+    verifier: config.DeviceConfig,
+    receipt: config.DeviceConfig,
+    table: Mapping[tuple[str, ...], tolerance.Bounds] = tolerance.CROSS_BOUNDS,
+    model: str = "",
+) -> ReplayRule:
     """Exact when `verifier` reproduces `receipt`'s configuration, else the pair's measured bounds."""
     if config.reproducible(verifier, receipt):
         return ReplayRule(tolerance.EXACT, receipt)
@@ -206,7 +211,9 @@ class Verifier:
         for j in chosen:
             self._replay(session, data, seed, opened, j, n, r)
 
-    def _replay(self, session: Session, data: Split, seed: bytes, opened: "_Opened", j: int, n: int, r: WorkReceipt) -> None:
+    def _replay(
+        self, session: Session, data: Split, seed: bytes, opened: "_Opened", j: int, n: int, r: WorkReceipt
+    ) -> None:
         if not 0 <= j < n:
             raise ValueError(f"segment {j} outside 0..{n - 1}")
         k = session.spec.checkpoint_interval
@@ -225,7 +232,11 @@ class Verifier:
         else:
             excess = tolerance.first_excess(got, opened.tensors(j + 1), start, rule.bounds)
         if excess is not None:
-            mode = "exact replay in the receipt's configuration" if rule.exact else f"bounds {self.device_config.device_class}/{config.parse(r.device_class).device_class}"
+            mode = (
+                "exact replay in the receipt's configuration"
+                if rule.exact
+                else f"bounds {self.device_config.device_class}/{config.parse(r.device_class).device_class}"
+            )
             raise InvalidReceipt("segment-mismatch", f"segment {j}: {excess} ({mode})")
         if j == n - 1:
             loss = float(loss_sum) / k
@@ -237,9 +248,13 @@ class Verifier:
                 raise InvalidReceipt("loss-mismatch", f"claimed final loss {claimed:.6f}, re-executed {loss:.6f}")
 
 
-def _check_update(update: Mapping[str, torch.Tensor], final: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor]) -> None:
+def _check_update(
+    update: Mapping[str, torch.Tensor], final: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor]
+) -> None:
     """The update blob must be exactly final - base over the parameters (elementwise, bit-exact)."""
-    if set(base) != set(optim.params_of(final)) or any(final[n].shape != t.shape or final[n].dtype != t.dtype for n, t in base.items()):
+    if set(base) != set(optim.params_of(final)) or any(
+        final[n].shape != t.shape or final[n].dtype != t.dtype for n, t in base.items()
+    ):
         raise InvalidReceipt("malformed-checkpoint", "final checkpoint parameters differ from the base's")
     expected = update_tensors(dict(final), dict(base))
     if set(update) != set(expected):

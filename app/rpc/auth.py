@@ -50,8 +50,7 @@ def check_private_file(path: Path, expected_uid: int | None = None) -> None:
     uid = os.getuid() if expected_uid is None else expected_uid
     if st.st_uid != uid:
         raise InsecureFileError(
-            f"refusing {path}: it belongs to user id {st.st_uid}, not to you (user id {uid}); "
-            "use your own data folder"
+            f"refusing {path}: it belongs to user id {st.st_uid}, not to you (user id {uid}); use your own data folder"
         )
     if st.st_mode & 0o077:
         raise InsecureFileError(

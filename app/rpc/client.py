@@ -65,7 +65,9 @@ class RpcClient:
         """A client for the daemon running on `data_dir`, found through its lockfile and token file."""
         info = read_lock_info(data_dir)
         if info is None:
-            raise DaemonNotRunning(f"no daemon is running on {data_dir} (no lockfile); start one with 'potminer daemon'")
+            raise DaemonNotRunning(
+                f"no daemon is running on {data_dir} (no lockfile); start one with 'potminer daemon'"
+            )
         if info.endpoint is None:
             raise DaemonNotRunning(f"the daemon on {data_dir} (pid {info.pid}) is still starting; try again shortly")
         return cls(info.endpoint, read_token_file(token_path(data_dir)), **kwargs)
@@ -80,7 +82,9 @@ class RpcClient:
         except socket.timeout:
             raise RpcTimeout(f"connecting to the daemon at {self.endpoint} timed out") from None
         except OSError as exc:
-            raise DaemonNotRunning(f"nothing answers at {self.endpoint} ({exc.strerror or exc}); is the daemon running?") from None
+            raise DaemonNotRunning(
+                f"nothing answers at {self.endpoint} ({exc.strerror or exc}); is the daemon running?"
+            ) from None
         params = {"token": self._token, "versions": list(p.SUPPORTED_VERSIONS), "client": self._client_name}
         try:
             self.server_info = self.call("hello", params)
@@ -102,11 +106,15 @@ class RpcClient:
         self.close()
 
     # -- calls --------------------------------------------------------------------------------
-    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None, *, timeout: float | None = None) -> Any:
+    def call(
+        self, method: str, params: dict[str, Any] | list[Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Call `method` and return its result; raises RpcError for an error answer."""
         req_id = next(self._ids)
         try:
-            self.send_raw(p.encode_request(p.Request(method=method, params={} if params is None else params, id=req_id)))
+            self.send_raw(
+                p.encode_request(p.Request(method=method, params={} if params is None else params, id=req_id))
+            )
         except RpcConnectionError as exc:
             raise self._parting_error() or exc
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)

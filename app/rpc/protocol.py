@@ -180,7 +180,7 @@ def decode_request(line: bytes) -> Request:
         raise ProtocolError(ErrorCode.INVALID_REQUEST, "'jsonrpc' must be \"2.0\"", req_id)
     method = msg.get("method")
     if not isinstance(method, str) or not METHOD_NAME.match(method):
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'method' must be a name like \"ping\" or \"wallet.send\"", req_id)
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, '\'method\' must be a name like "ping" or "wallet.send"', req_id)
     params = msg.get("params", {})
     if not isinstance(params, (dict, list)):
         raise ProtocolError(ErrorCode.INVALID_REQUEST, "'params' must be an object or an array", req_id)

@@ -13,7 +13,14 @@ from typing import Any, Mapping
 from app.rpc.protocol import ErrorCode, RpcError
 
 _REQUIRED = object()
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "an object"}
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,16 @@ LOGS = "logs"
 CONFIG_GET = "config.get"
 CONFIG_SET = "config.set"
 
-ALL_EVENTS = ("new_block", "round_started", "receipt_verified", "reward", "mining_state", "mining_progress", "warning",
-              "log")
+ALL_EVENTS = (
+    "new_block",
+    "round_started",
+    "receipt_verified",
+    "reward",
+    "mining_state",
+    "mining_progress",
+    "warning",
+    "log",
+)
 
 # Method error codes the window reacts to specifically (>= 1000, docs/RPC.md "Daemon methods").
 WALLET_LOCKED = 1001
@@ -126,15 +134,23 @@ def parse_status(raw: Any) -> Status:
     addresses = _dict(wallet, "addresses")
     network = _dict(raw, "network")
     return Status(
-        network_state=str(network.get("state", "")), network_message=str(network.get("message", "")),
+        network_state=str(network.get("state", "")),
+        network_message=str(network.get("message", "")),
         island=bool(network.get("island", False)),
-        version=str(daemon.get("version", "")), data_dir=str(daemon.get("data_dir", "")),
-        chain=str(node.get("chain_id", "")), node_mode=str(node.get("mode", "")),
-        height=int(node.get("height") or 0), head_time=float(node.get("head_time") or 0),
+        version=str(daemon.get("version", "")),
+        data_dir=str(daemon.get("data_dir", "")),
+        chain=str(node.get("chain_id", "")),
+        node_mode=str(node.get("mode", "")),
+        height=int(node.get("height") or 0),
+        head_time=float(node.get("head_time") or 0),
         committee=[str(a) for a in _list(node, "committee")],
-        wallet_info=WalletInfo(exists=bool(wallet.get("exists", False)), locked=bool(wallet.get("locked", True)),
-                               address=str(addresses.get("spending", "")),
-                               damaged=str(_dict(wallet, "damaged").get("reason", ""))))
+        wallet_info=WalletInfo(
+            exists=bool(wallet.get("exists", False)),
+            locked=bool(wallet.get("locked", True)),
+            address=str(addresses.get("spending", "")),
+            damaged=str(_dict(wallet, "damaged").get("reason", "")),
+        ),
+    )
 
 
 @dataclass
@@ -296,16 +312,18 @@ class Balance:
 
     @property
     def summary(self) -> str:
-        """"12.5 POT spendable, 27.5 POT vesting"."""
+        """ "12.5 POT spendable, 27.5 POT vesting"."""
         return f"{format_pot(self.total)} spendable, {format_pot(self.pending)} vesting"
 
 
 def parse_balance(raw: Any) -> Balance:
     accounts = _dict(raw, "accounts")
-    return Balance(spending=int(_dict(accounts, "spending").get("balance") or 0),
-                   reward=int(_dict(accounts, "reward").get("balance") or 0),
-                   total=int(raw.get("total") or 0) if isinstance(raw, dict) else 0,
-                   pending=int(raw.get("pending") or 0) if isinstance(raw, dict) else 0)
+    return Balance(
+        spending=int(_dict(accounts, "spending").get("balance") or 0),
+        reward=int(_dict(accounts, "reward").get("balance") or 0),
+        total=int(raw.get("total") or 0) if isinstance(raw, dict) else 0,
+        pending=int(raw.get("pending") or 0) if isinstance(raw, dict) else 0,
+    )
 
 
 def parse_addresses(raw: Any) -> dict[str, str]:
@@ -326,20 +344,28 @@ class KeyRoles:
         if not self.spending_kept:
             return ""
         if self.single_key:
-            return ("This wallet has one key for both roles (it was imported from a private key), kept "
-                    "encrypted: mining after a restart needs the password. A wallet made from a seed phrase "
-                    "mines by itself after a restart.")
-        return (f"Spending key: holds your savings, kept in the {self.spending_kept}; every send asks for the "
-                f"password.\nReward key: receives mining rewards and signs your work, kept in the "
-                f"{self.reward_kept}, so mining resumes by itself after a restart. Move rewards to the "
-                "spending account to keep them safe.")
+            return (
+                "This wallet has one key for both roles (it was imported from a private key), kept "
+                "encrypted: mining after a restart needs the password. A wallet made from a seed phrase "
+                "mines by itself after a restart."
+            )
+        return (
+            f"Spending key: holds your savings, kept in the {self.spending_kept}; every send asks for the "
+            f"password.\nReward key: receives mining rewards and signs your work, kept in the "
+            f"{self.reward_kept}, so mining resumes by itself after a restart. Move rewards to the "
+            "spending account to keep them safe."
+        )
 
 
 def parse_key_roles(raw: Any) -> KeyRoles:
     keys = _dict(raw, "keys")
     spending, reward = _dict(keys, "spending"), _dict(keys, "reward")
-    return KeyRoles(single_key=bool(keys.get("single_key", False)), spending_kept=str(spending.get("kept", "")),
-                    reward_kept=str(reward.get("kept", "")), mining_ready=bool(reward.get("mining_ready", False)))
+    return KeyRoles(
+        single_key=bool(keys.get("single_key", False)),
+        spending_kept=str(spending.get("kept", "")),
+        reward_kept=str(reward.get("kept", "")),
+        mining_ready=bool(reward.get("mining_ready", False)),
+    )
 
 
 def parse_config(raw: Any) -> dict[str, Any]:
@@ -347,13 +373,19 @@ def parse_config(raw: Any) -> dict[str, Any]:
     return _dict(raw, "config")
 
 
-def send_params(to: str, grains: int, fee_grains: int, memo: str, password: str,
-                account: str = "spending") -> dict[str, Any]:
+def send_params(
+    to: str, grains: int, fee_grains: int, memo: str, password: str, account: str = "spending"
+) -> dict[str, Any]:
     """`wallet.send` params: amounts travel as decimal POT strings, never floats; `account` is the role
     paying (spending, or reward: where mining rewards arrive)."""
-    return {"to": to, "amount": format_pot(grains, unit=False).replace(",", ""),
-            "fee": format_pot(fee_grains, unit=False).replace(",", ""), "memo": memo, "password": password,
-            "account": account}
+    return {
+        "to": to,
+        "amount": format_pot(grains, unit=False).replace(",", ""),
+        "fee": format_pot(fee_grains, unit=False).replace(",", ""),
+        "memo": memo,
+        "password": password,
+        "account": account,
+    }
 
 
 def export_params(kind: str, password: str, path: str, role: str = "spending") -> dict[str, Any]:

@@ -32,7 +32,9 @@ class DaemonModel(QObject):
     addressesChanged = Signal(dict)  # role -> address
     keysChanged = Signal(object)  # api.KeyRoles: which key holds what
     historyChanged = Signal()
-    rewardReceived = Signal(object, str, object)  # grains (an int beyond 32 bits), task id, vesting-until height or None
+    rewardReceived = Signal(
+        object, str, object
+    )  # grains (an int beyond 32 bits), task id, vesting-until height or None
     warning = Signal(str)
     configChanged = Signal(dict)
     devicesChanged = Signal(list)  # [api.Device]
@@ -126,12 +128,14 @@ class DaemonModel(QObject):
         self.call(api.MINING_PAUSE).then(self._on_mining, lambda e: self._failed("Could not pause mining", e))
 
     def snooze_mining(self, minutes: int = 60) -> PendingCall:
-        """"Pause for 1 hour" (the dashboard's and the tray's): mining resumes by itself afterwards."""
+        """ "Pause for 1 hour" (the dashboard's and the tray's): mining resumes by itself afterwards."""
         return self.call(api.MINING_SNOOZE, {"minutes": minutes}).then(
-            self._on_mining, lambda e: self._failed("Could not pause mining", e))
+            self._on_mining, lambda e: self._failed("Could not pause mining", e)
+        )
 
     def unlock_and_start(self, password: str) -> PendingCall:
         """Unlock the wallet (the daemon then mines with its reward key) and switch mining on."""
+
         def unlocked(_result: Any) -> None:
             self.refresh_status()
             self.call(api.MINING_START).then(self._on_mining, lambda e: self._failed("Could not start mining", e))
@@ -247,8 +251,9 @@ class DaemonModel(QObject):
         elif kind == "reward":
             amount, task = data.get("amount", 0), str(data.get("task_id", ""))
             unlock = data.get("unlock_height") if data.get("vesting") else None
-            self.rewardReceived.emit(int(amount) if isinstance(amount, int) else 0, task,
-                                     unlock if isinstance(unlock, int) else None)
+            self.rewardReceived.emit(
+                int(amount) if isinstance(amount, int) else 0, task, unlock if isinstance(unlock, int) else None
+            )
             self.refresh_wallet()
             self.refresh_mining()
         elif kind == "warning":

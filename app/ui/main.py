@@ -132,8 +132,9 @@ class GuiApp:
         self.wizard = Wizard(self.model, wallet_exists=self.model.status.wallet_info.exists, parent=self.window)
         self.wizard.finished.connect(lambda _r: self.model.refresh_all())
         wizard = self.wizard
-        wizard.accepted.connect(lambda: wizard.network_changed and self.window.statusBar().showMessage(
-            RESTART_NOTE, 60_000))  # a new network is joined at the service's next start: say so
+        wizard.accepted.connect(
+            lambda: wizard.network_changed and self.window.statusBar().showMessage(RESTART_NOTE, 60_000)
+        )  # a new network is joined at the service's next start: say so
         self.wizard.open()
 
     def _theme_from_config(self, config: dict) -> None:  # type: ignore[type-arg]
@@ -161,8 +162,10 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.launcher import has_display, window_possible
 
     if QApplication.instance() is None and has_display() and not window_possible():
-        print("potminer gui: the window cannot open here; the daemon runs without it ('potminer daemon').",
-              file=sys.stderr)
+        print(
+            "potminer gui: the window cannot open here; the daemon runs without it ('potminer daemon').",
+            file=sys.stderr,
+        )
         return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PoT Miner")

@@ -28,8 +28,7 @@ PAGES = ("Dashboard", "Wallet", "Earnings", "Network", "Settings", "Logs")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, model: DaemonModel, tray: Tray | None = None,
-                 on_quit: Callable[[], None] | None = None) -> None:
+    def __init__(self, model: DaemonModel, tray: Tray | None = None, on_quit: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.model = model
         self.tray = tray
@@ -52,8 +51,9 @@ class MainWindow(QMainWindow):
         self.network = NetworkPage(model)
         self.settings = SettingsPage(model)
         self.logs = LogsPage(model)
-        for name, page in zip(PAGES, (self.dashboard, self.wallet, self.earnings, self.network, self.settings,
-                                      self.logs)):
+        for name, page in zip(
+            PAGES, (self.dashboard, self.wallet, self.earnings, self.network, self.settings, self.logs)
+        ):
             self.sidebar.addItem(name)
             self.stack.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -84,10 +84,14 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(PAGES.index(name))
 
     def show_connection(self, state: str, detail: str) -> None:
-        text = {"ready": "Connected to the background service",
-                "connecting": "Connecting to the background service…"}.get(
-            state, f"Background service not reachable ({detail}). It is started for you; if this stays, "
-                   "run 'potminer daemon' in a terminal to see why.")
+        text = {
+            "ready": "Connected to the background service",
+            "connecting": "Connecting to the background service…",
+        }.get(
+            state,
+            f"Background service not reachable ({detail}). It is started for you; if this stays, "
+            "run 'potminer daemon' in a terminal to see why.",
+        )
         self.connection.setText(text)
 
     def show_status(self, status: api.Status) -> None:
@@ -102,8 +106,10 @@ class MainWindow(QMainWindow):
         if not self.quitting and keep and self.tray is not None and self.tray.available():
             event.ignore()
             self.hide()
-            self.tray.notify("PoT Miner is still running", "Mining goes on in the background. "
-                             "Use the tray icon to open the window or quit.")
+            self.tray.notify(
+                "PoT Miner is still running",
+                "Mining goes on in the background. Use the tray icon to open the window or quit.",
+            )
             return
         event.accept()
         if self.on_quit is not None:

@@ -82,15 +82,21 @@ class HistoryModel(RecordModel[api.HistoryItem]):
     """Transfers and rewards, newest first."""
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__([
-            Column("Date", lambda h: when(h.time)),
-            Column("Type", lambda h: KIND_TEXT.get(h.kind, h.kind)),
-            Column("Amount", lambda h: api.format_pot(h.amount, signed=True), right=True),
-            Column("Fee", lambda h: api.format_pot(h.fee) if h.fee else "", right=True),
-            Column("Counterparty / task", lambda h: h.counterparty or h.reference,
-                   tooltip=lambda h: f"{h.counterparty or h.reference}\nblock {h.height}"),
-            Column("Memo", lambda h: h.memo),
-        ], parent)
+        super().__init__(
+            [
+                Column("Date", lambda h: when(h.time)),
+                Column("Type", lambda h: KIND_TEXT.get(h.kind, h.kind)),
+                Column("Amount", lambda h: api.format_pot(h.amount, signed=True), right=True),
+                Column("Fee", lambda h: api.format_pot(h.fee) if h.fee else "", right=True),
+                Column(
+                    "Counterparty / task",
+                    lambda h: h.counterparty or h.reference,
+                    tooltip=lambda h: f"{h.counterparty or h.reference}\nblock {h.height}",
+                ),
+                Column("Memo", lambda h: h.memo),
+            ],
+            parent,
+        )
 
     def set_history(self, items: Iterable[api.HistoryItem]) -> None:
         self.set_records(sorted(items, key=lambda h: (h.time, h.height), reverse=True))
@@ -101,12 +107,21 @@ class HistoryModel(RecordModel[api.HistoryItem]):
 
 class PeersModel(RecordModel[api.Peer]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__([
-            Column("Peer", lambda p: p.peer_id[:24] + ("…" if len(p.peer_id) > 24 else ""), tooltip=lambda p: p.peer_id),
-            Column("State", lambda p: "banned" if p.banned else ("connected" if p.connected else "known")),
-            Column("Score", lambda p: f"{p.score:.2f}", right=True,
-                   tooltip=lambda _p: "How well this peer has behaved; misbehaving peers are banned"),
-        ], parent)
+        super().__init__(
+            [
+                Column(
+                    "Peer", lambda p: p.peer_id[:24] + ("…" if len(p.peer_id) > 24 else ""), tooltip=lambda p: p.peer_id
+                ),
+                Column("State", lambda p: "banned" if p.banned else ("connected" if p.connected else "known")),
+                Column(
+                    "Score",
+                    lambda p: f"{p.score:.2f}",
+                    right=True,
+                    tooltip=lambda _p: "How well this peer has behaved; misbehaving peers are banned",
+                ),
+            ],
+            parent,
+        )
 
 
 def plain_tooltip(*parts: str) -> str:
@@ -120,16 +135,25 @@ TASK_STATUS = {"open": "training", "finished": "finished", "expired": "expired"}
 
 class TasksModel(RecordModel[api.Task]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__([
-            Column("Task", lambda t: t.title or t.task_id[:16] + "…",
-                   tooltip=lambda t: plain_tooltip(t.task_id, t.description)),
-            Column("Model", lambda t: t.model),
-            Column("Status", lambda t: TASK_STATUS.get(t.status, t.status)),
-            Column("Round", lambda t: f"{min(t.round, t.rounds)} of {t.rounds}", right=True),
-            Column("Validation loss", lambda t: "" if t.validation_loss is None else f"{t.validation_loss:.4f}",
-                   right=True),
-            Column("Escrow left", lambda t: api.format_pot(t.escrow), right=True),
-        ], parent)
+        super().__init__(
+            [
+                Column(
+                    "Task",
+                    lambda t: t.title or t.task_id[:16] + "…",
+                    tooltip=lambda t: plain_tooltip(t.task_id, t.description),
+                ),
+                Column("Model", lambda t: t.model),
+                Column("Status", lambda t: TASK_STATUS.get(t.status, t.status)),
+                Column("Round", lambda t: f"{min(t.round, t.rounds)} of {t.rounds}", right=True),
+                Column(
+                    "Validation loss",
+                    lambda t: "" if t.validation_loss is None else f"{t.validation_loss:.4f}",
+                    right=True,
+                ),
+                Column("Escrow left", lambda t: api.format_pot(t.escrow), right=True),
+            ],
+            parent,
+        )
 
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -139,12 +163,15 @@ class LogModel(RecordModel[api.LogLine]):
     """The daemon's log lines, oldest first, capped to the newest `limit`."""
 
     def __init__(self, limit: int = 5000, parent: Any = None) -> None:
-        super().__init__([
-            Column("Time", lambda line: dt.datetime.fromtimestamp(line.time).strftime("%H:%M:%S")),
-            Column("Level", lambda line: line.level),
-            Column("Source", lambda line: line.logger),
-            Column("Message", lambda line: line.message, tooltip=lambda line: line.message),
-        ], parent)
+        super().__init__(
+            [
+                Column("Time", lambda line: dt.datetime.fromtimestamp(line.time).strftime("%H:%M:%S")),
+                Column("Level", lambda line: line.level),
+                Column("Source", lambda line: line.logger),
+                Column("Message", lambda line: line.message, tooltip=lambda line: line.message),
+            ],
+            parent,
+        )
         self.limit = limit
 
     def append(self, line: api.LogLine) -> None:
@@ -228,6 +255,12 @@ def rewards_csv(rewards: Iterable[api.HistoryItem]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["time", "height", "task", "amount_pot"])
     for r in sorted(rewards, key=lambda r: r.time):
-        writer.writerow([dt.datetime.fromtimestamp(r.time).isoformat(timespec="seconds"), r.height, r.reference,
-                         api.format_pot(r.amount, unit=False).replace(",", "")])
+        writer.writerow(
+            [
+                dt.datetime.fromtimestamp(r.time).isoformat(timespec="seconds"),
+                r.height,
+                r.reference,
+                api.format_pot(r.amount, unit=False).replace(",", ""),
+            ]
+        )
     return out.getvalue()

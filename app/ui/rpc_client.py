@@ -73,8 +73,9 @@ class PendingCall(QObject):
         self.method = method
         self.finished = False
 
-    def then(self, on_done: Callable[[Any], None] | None = None,
-             on_failed: Callable[[p.RpcError], None] | None = None) -> PendingCall:
+    def then(
+        self, on_done: Callable[[Any], None] | None = None, on_failed: Callable[[p.RpcError], None] | None = None
+    ) -> PendingCall:
         if on_done is not None:
             self.done.connect(on_done)
         if on_failed is not None:
@@ -239,8 +240,12 @@ class RpcClient(QObject):
             self._pending[req_id] = pending
             self._queued.append((req_id, data))
         else:
-            QTimer.singleShot(0, lambda: pending._finish(
-                error=p.RpcError(NOT_CONNECTED, f"not connected to the daemon ({self.detail or 'offline'})")))
+            QTimer.singleShot(
+                0,
+                lambda: pending._finish(
+                    error=p.RpcError(NOT_CONNECTED, f"not connected to the daemon ({self.detail or 'offline'})")
+                ),
+            )
             return pending
         QTimer.singleShot(self._call_timeout_ms, pending, lambda: self._time_out(req_id))
         return pending
@@ -305,4 +310,3 @@ class RpcClient(QObject):
                 self.eventsLost.emit()
             self._last_seq = seq
         self.event.emit(note.kind, note.data if note.data is not None else {})
-

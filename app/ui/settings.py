@@ -36,8 +36,10 @@ from app.ui.pages.common import hint, title
 from app.ui.widgets.network_choice import CHAINS, network_change
 
 MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Never (until I press Start)"))
-NODE_MODES = (("full", "Full node (keeps the whole chain, helps the network)"),
-              ("light", "Light client (headers only, little disk)"))
+NODE_MODES = (
+    ("full", "Full node (keeps the whole chain, helps the network)"),
+    ("light", "Light client (headers only, little disk)"),
+)
 
 
 def _combo(items: tuple[tuple[str, str], ...]) -> QComboBox:
@@ -87,12 +89,16 @@ class SettingsPage(QWidget):
         self.temp_note = hint("")
         self.apps = QLineEdit()
         self.apps.setPlaceholderText("none; e.g. steam, obs, blender")
-        self.apps.setToolTip("Mining pauses while any of these programs runs (names as the task manager shows "
-                             "them, separated by commas) and resumes when they exit.")
+        self.apps.setToolTip(
+            "Mining pauses while any of these programs runs (names as the task manager shows "
+            "them, separated by commas) and resumes when they exit."
+        )
         self.disk_cap = QDoubleSpinBox(suffix=" GB", minimum=0, maximum=100000, decimals=1, singleStep=1)
         self.disk_cap.setSpecialValueText("no cap")
-        self.disk_cap.setToolTip("The most disk the data folder may use. Data no round can still challenge is "
-                                 "removed as it ages; at the cap mining pauses and says so.")
+        self.disk_cap.setToolTip(
+            "The most disk the data folder may use. Data no round can still challenge is "
+            "removed as it ages; at the cap mining pauses and says so."
+        )
         f.addRow("Mine", self.mode)
         f.addRow("Device", self.device)
         f.addRow("GPU memory cap", self.gpu_memory)
@@ -126,8 +132,10 @@ class SettingsPage(QWidget):
         f.addRow("", self.chain_note)
         self.node_mode = _combo(NODE_MODES)
         self.bootstrap = QPlainTextEdit()
-        self.bootstrap.setPlaceholderText("one multiaddr per line, e.g. /ip4/203.0.113.5/tcp/4001/p2p/12D3Koo…\n"
-                                          "empty: the network's built-in bootstrap list")
+        self.bootstrap.setPlaceholderText(
+            "one multiaddr per line, e.g. /ip4/203.0.113.5/tcp/4001/p2p/12D3Koo…\n"
+            "empty: the network's built-in bootstrap list"
+        )
         self.bootstrap.setMaximumHeight(90)
         self.data_dir = QLabel("—")
         self.data_dir.setWordWrap(True)
@@ -171,10 +179,14 @@ class SettingsPage(QWidget):
             cap = f" of a {info.disk_cap_bytes / 1e9:.1f} GB cap" if info.disk_cap_bytes else " (no cap)"
             self.data_size.setText(f"{info.disk_used_bytes / 1e9:.2f} GB{cap}")
         if info.cpu_temperature_c is not None:
-            self.temp_note.setText(f"Applies to the graphics card and to the processor (now {info.cpu_temperature_c:.0f} °C).")
+            self.temp_note.setText(
+                f"Applies to the graphics card and to the processor (now {info.cpu_temperature_c:.0f} °C)."
+            )
         else:
-            self.temp_note.setText("This system does not report the processor's temperature, so the limit cannot "
-                                   "be enforced on the CPU; it applies to NVIDIA graphics cards.")
+            self.temp_note.setText(
+                "This system does not report the processor's temperature, so the limit cannot "
+                "be enforced on the CPU; it applies to NVIDIA graphics cards."
+            )
 
     def show_devices(self, devices: list[api.Device]) -> None:
         current = self.device.currentData()
@@ -210,16 +222,23 @@ class SettingsPage(QWidget):
         peers = [line.strip() for line in self.bootstrap.toPlainText().splitlines() if line.strip()]
         return {
             "mining": {
-                "mode": self.mode.currentData(), "device": self.device.currentData() or "auto",
-                "gpu_memory_fraction": self.gpu_memory.value() / 100, "utilization_cap": self.utilization.value(),
-                "cpu_threads": self.cpu_threads.value(), "max_temperature_c": self.max_temp.value(),
-                "idle_minutes": self.idle_minutes.value(), "pause_on_battery": self.battery.isChecked(),
+                "mode": self.mode.currentData(),
+                "device": self.device.currentData() or "auto",
+                "gpu_memory_fraction": self.gpu_memory.value() / 100,
+                "utilization_cap": self.utilization.value(),
+                "cpu_threads": self.cpu_threads.value(),
+                "max_temperature_c": self.max_temp.value(),
+                "idle_minutes": self.idle_minutes.value(),
+                "pause_on_battery": self.battery.isChecked(),
                 "schedule": self.schedule.text().strip(),
                 "pause_for_apps": [a.strip() for a in self.apps.text().split(",") if a.strip()],
                 "disk_cap_gb": round(self.disk_cap.value(), 1),
             },
-            "ui": {"start_at_login": self.start_at_login.isChecked(), "close_to_tray": self.close_to_tray.isChecked(),
-                   "theme": self.theme.currentData()},
+            "ui": {
+                "start_at_login": self.start_at_login.isChecked(),
+                "close_to_tray": self.close_to_tray.isChecked(),
+                "theme": self.theme.currentData(),
+            },
             "network": {"node_mode": self.node_mode.currentData(), "bootstrap_peers": peers}
             | network_change(self.chain.currentData(), self.model.config.get("network", {})),
         }
@@ -227,9 +246,12 @@ class SettingsPage(QWidget):
     def _chain_note(self) -> None:
         """A network change starts from that network's own files, at the service's next start."""
         saved = self.model.config.get("network", {}).get("chain", "devnet")
-        self.chain_note.setText("" if self.chain.currentData() == saved else
-                                "Changing the network clears the bootstrap peers above (they belong to the old "
-                                "one) and takes effect when PoT Miner next starts.")
+        self.chain_note.setText(
+            ""
+            if self.chain.currentData() == saved
+            else "Changing the network clears the bootstrap peers above (they belong to the old "
+            "one) and takes effect when PoT Miner next starts."
+        )
 
     def save(self) -> None:
         """Save mining, then the app, then the network section; the first refusal stops there and keeps
@@ -256,5 +278,7 @@ class SettingsPage(QWidget):
             self.message.setText("Saved. Mining settings apply at once; the network and node mode after a restart.")
             return
         names = {"mining": "Mining", "ui": "This app", "network": "Network"}
-        self.message.setText(f"Not saved ({names.get(section, section)}): {error.message}. Your edits are kept: "
-                             "correct the field and save again.")
+        self.message.setText(
+            f"Not saved ({names.get(section, section)}): {error.message}. Your edits are kept: "
+            "correct the field and save again."
+        )

@@ -24,7 +24,7 @@ def system_is_dark(app: QGuiApplication) -> bool:
 
 
 def resolve(choice: str, app: QGuiApplication) -> str:
-    """"light" or "dark" for a choice of system, light or dark."""
+    """ "light" or "dark" for a choice of system, light or dark."""
     if choice == "system":
         return "dark" if system_is_dark(app) else "light"
     return choice if choice in ("light", "dark") else "light"
@@ -34,12 +34,24 @@ def dark_palette() -> QPalette:
     pal = QPalette()
     roles = QPalette.ColorRole
     for role, color in (
-        (roles.Window, "#1f2227"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#16181c"),
-        (roles.AlternateBase, "#23262b"), (roles.ToolTipBase, "#2b2f36"), (roles.ToolTipText, "#e6e6e6"),
-        (roles.Text, "#e6e6e6"), (roles.Button, "#2a2e35"), (roles.ButtonText, "#e6e6e6"),
-        (roles.BrightText, "#ff6b6b"), (roles.Highlight, "#3d8bfd"), (roles.HighlightedText, "#ffffff"),
-        (roles.Link, "#6ea8fe"), (roles.PlaceholderText, "#8a9099"), (roles.Mid, "#3a3f47"),
-        (roles.Light, "#3a3f47"), (roles.Dark, "#101215"), (roles.Shadow, "#000000"),
+        (roles.Window, "#1f2227"),
+        (roles.WindowText, "#e6e6e6"),
+        (roles.Base, "#16181c"),
+        (roles.AlternateBase, "#23262b"),
+        (roles.ToolTipBase, "#2b2f36"),
+        (roles.ToolTipText, "#e6e6e6"),
+        (roles.Text, "#e6e6e6"),
+        (roles.Button, "#2a2e35"),
+        (roles.ButtonText, "#e6e6e6"),
+        (roles.BrightText, "#ff6b6b"),
+        (roles.Highlight, "#3d8bfd"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.Link, "#6ea8fe"),
+        (roles.PlaceholderText, "#8a9099"),
+        (roles.Mid, "#3a3f47"),
+        (roles.Light, "#3a3f47"),
+        (roles.Dark, "#101215"),
+        (roles.Shadow, "#000000"),
     ):
         pal.setColor(role, QColor(color))
     for role in (roles.Text, roles.ButtonText, roles.WindowText):
@@ -71,6 +83,7 @@ def apply(app: QApplication, choice: str = "system") -> str:
 
 def follow_system(app: QApplication, current_choice: Callable[[], str]) -> None:
     """Re-apply when the OS colour scheme changes, while the user's choice is "system"."""
+
     def changed(_scheme: Qt.ColorScheme) -> None:
         if current_choice() == "system":
             apply(app, "system")

@@ -45,8 +45,9 @@ class Tray(QObject):
     showRequested = Signal()
     quitRequested = Signal()
 
-    def __init__(self, model: DaemonModel, parent: QObject | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, model: DaemonModel, parent: QObject | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(parent)
         self.model = model
         self._clock = clock
@@ -125,8 +126,10 @@ class Tray(QObject):
         else:
             text = f"{len(held)} rewards, {api.format_pot(total)} in all, for your training."
         if vesting:
-            text += f" {'It is' if len(held) == 1 else 'They are'} vesting until block {max(vesting)}, then " \
-                    f"{'it becomes' if len(held) == 1 else 'they become'} spendable."
+            text += (
+                f" {'It is' if len(held) == 1 else 'They are'} vesting until block {max(vesting)}, then "
+                f"{'it becomes' if len(held) == 1 else 'they become'} spendable."
+            )
         self.notify("Reward received", text)
 
     def notify(self, heading: str, text: str) -> None:

@@ -94,42 +94,74 @@ class Wizard(QDialog):
         if damaged:  # the daemon could not open the wallet file: restoring from the phrase is the way back
             self.damaged_note.setText(
                 f"Your wallet file could not be opened ({damaged}). Restore the wallet from its seed phrase: "
-                "the damaged file is kept next to it, renamed with today's date, and is never deleted.")
+                "the damaged file is kept next to it, renamed with today's date, and is never deleted."
+            )
             self.restore_radio.setChecked(True)
-        self._add(Step.WELCOME, _page(
-            "Welcome", "PoT Miner trains machine-learning models for the network while your computer is free, "
-            "and pays you in POT for verified work. First, a wallet to receive the rewards.",
-            self.damaged_note, self.create_radio, self.restore_radio))
+        self._add(
+            Step.WELCOME,
+            _page(
+                "Welcome",
+                "PoT Miner trains machine-learning models for the network while your computer is free, "
+                "and pays you in POT for verified work. First, a wallet to receive the rewards.",
+                self.damaged_note,
+                self.create_radio,
+                self.restore_radio,
+            ),
+        )
 
         self.password = password_field("Password (at least 8 characters)")
         self.password_repeat = password_field("The same password again")
-        self._add(Step.PASSWORD, _page(
-            "Choose a password", "It encrypts the wallet on this computer and is asked before sending or "
-            "showing keys. It cannot be recovered: the seed phrase is the backup.",
-            self.password, self.password_repeat))
+        self._add(
+            Step.PASSWORD,
+            _page(
+                "Choose a password",
+                "It encrypts the wallet on this computer and is asked before sending or "
+                "showing keys. It cannot be recovered: the seed phrase is the backup.",
+                self.password,
+                self.password_repeat,
+            ),
+        )
 
         self.seed_grid = SeedGrid()
-        self._add(Step.SHOW_SEED, _page(
-            "Write down your seed phrase", "These words are the only backup of your wallet. Write them on paper, "
-            "in order, and keep it safe. Anyone who has them can take your coins; never type them into a website.",
-            self.seed_grid))
+        self._add(
+            Step.SHOW_SEED,
+            _page(
+                "Write down your seed phrase",
+                "These words are the only backup of your wallet. Write them on paper, "
+                "in order, and keep it safe. Anyone who has them can take your coins; never type them into a website.",
+                self.seed_grid,
+            ),
+        )
 
         self.confirm_fields = [QLineEdit() for _ in range(3)]
-        self.confirm_page = _page("Confirm your seed phrase", "Type the words asked for, from your paper copy.",
-                                  *self.confirm_fields)
+        self.confirm_page = _page(
+            "Confirm your seed phrase", "Type the words asked for, from your paper copy.", *self.confirm_fields
+        )
         self._add(Step.CONFIRM_SEED, self.confirm_page)
 
         self.restore_text = QPlainTextEdit()
         self.restore_text.setPlaceholderText("word1 word2 word3 …")
         self.restore_passphrase = password_field("Passphrase (only if you set one; usually empty)")
-        self._add(Step.RESTORE_SEED, _page(
-            "Restore from your seed phrase", "Type the 12 or 24 words in order, separated by spaces.",
-            self.restore_text, self.restore_passphrase))
+        self._add(
+            Step.RESTORE_SEED,
+            _page(
+                "Restore from your seed phrase",
+                "Type the 12 or 24 words in order, separated by spaces.",
+                self.restore_text,
+                self.restore_passphrase,
+            ),
+        )
 
         self.device = QComboBox()
-        self._add(Step.DEVICE, _page(
-            "Pick the device to train on", "A graphics card earns much more than the processor. You can change "
-            "this, and set limits on memory, load and temperature, in Settings.", self.device))
+        self._add(
+            Step.DEVICE,
+            _page(
+                "Pick the device to train on",
+                "A graphics card earns much more than the processor. You can change "
+                "this, and set limits on memory, load and temperature, in Settings.",
+                self.device,
+            ),
+        )
 
         self.idle_radio = QRadioButton("When the computer is idle (recommended): pauses as soon as you use it")
         self.always_radio = QRadioButton("Always: mines while you work too")
@@ -137,8 +169,12 @@ class Wizard(QDialog):
         group = QButtonGroup(self)
         for r in (self.idle_radio, self.always_radio):
             group.addButton(r)
-        self._add(Step.MINING_MODE, _page("When should it mine?", "You can change this any time in Settings.",
-                                          self.idle_radio, self.always_radio))
+        self._add(
+            Step.MINING_MODE,
+            _page(
+                "When should it mine?", "You can change this any time in Settings.", self.idle_radio, self.always_radio
+            ),
+        )
 
         self.network_radios = {chain: QRadioButton(label) for chain, label in CHAINS}
         group = QButtonGroup(self)
@@ -146,11 +182,16 @@ class Wizard(QDialog):
             group.addButton(r)
         saved = self.model.config.get("network", {}).get("chain", PRACTICE)
         self.network_radios.get(saved, self.network_radios[PRACTICE]).setChecked(True)
-        self._add(Step.NETWORK, _page(
-            "Which network?", "The public test network pays for training shared with other volunteers. The "
-            "practice network runs on this computer only, to see how mining works. If the test network cannot be "
-            "reached, the window says so and offers the practice network. You can change this in Settings.",
-            *self.network_radios.values()))
+        self._add(
+            Step.NETWORK,
+            _page(
+                "Which network?",
+                "The public test network pays for training shared with other volunteers. The "
+                "practice network runs on this computer only, to see how mining works. If the test network cannot be "
+                "reached, the window says so and offers the practice network. You can change this in Settings.",
+                *self.network_radios.values(),
+            ),
+        )
 
     def _add(self, step: Step, page: QWidget) -> None:
         self.pages[step] = page
@@ -166,8 +207,11 @@ class Wizard(QDialog):
     def _collect(self) -> None:
         a, step = self.flow.answers, self.flow.current
         if step is Step.WELCOME:
-            a.action = Action.CREATE if self.create_radio.isChecked() else (
-                Action.RESTORE if self.restore_radio.isChecked() else None)
+            a.action = (
+                Action.CREATE
+                if self.create_radio.isChecked()
+                else (Action.RESTORE if self.restore_radio.isChecked() else None)
+            )
         elif step is Step.PASSWORD:
             a.password, a.password_repeat = self.password.text(), self.password_repeat.text()
         elif step is Step.CONFIRM_SEED:
@@ -211,8 +255,9 @@ class Wizard(QDialog):
         if a.action is Action.CREATE:
             call = self.model.call(api.WALLET_CREATE, {"password": a.password})
         else:
-            call = self.model.call(api.WALLET_RESTORE, {"phrase": a.phrase, "password": a.password,
-                                                        "passphrase": a.passphrase})
+            call = self.model.call(
+                api.WALLET_RESTORE, {"phrase": a.phrase, "password": a.password, "passphrase": a.passphrase}
+            )
         call.then(self._wallet_made, self._wallet_failed)
 
     def _wallet_made(self, result: Any) -> None:

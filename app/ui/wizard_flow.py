@@ -182,8 +182,15 @@ class WizardFlow:
         elif self.answers.action is Action.RESTORE:
             path = [Step.WELCOME, Step.RESTORE_SEED, Step.PASSWORD, Step.DEVICE, Step.MINING_MODE, Step.NETWORK]
         else:
-            path = [Step.WELCOME, Step.PASSWORD, Step.SHOW_SEED, Step.CONFIRM_SEED, Step.DEVICE, Step.MINING_MODE,
-                    Step.NETWORK]
+            path = [
+                Step.WELCOME,
+                Step.PASSWORD,
+                Step.SHOW_SEED,
+                Step.CONFIRM_SEED,
+                Step.DEVICE,
+                Step.MINING_MODE,
+                Step.NETWORK,
+            ]
         if self.current is Step.DONE:
             return len(path), len(path)
         return path.index(self.current) + 1, len(path)

@@ -50,9 +50,7 @@ def build_history(
             delta = -(tx.amount + tx.fee)
             entries.append(HistoryEntry(height, SENT, delta, tx.fee, tx.recipient, tx.tx_id, tx.memo, order))
         elif recipient_ours:
-            entries.append(
-                HistoryEntry(height, RECEIVED, tx.amount, 0, tx.sender_address, tx.tx_id, tx.memo, order)
-            )
+            entries.append(HistoryEntry(height, RECEIVED, tx.amount, 0, tx.sender_address, tx.tx_id, tx.memo, order))
     for order, (height, reward) in enumerate(rewards, start=order + 1):
         if reward.recipient in own:
             entries.append(HistoryEntry(height, REWARD, reward.amount, 0, None, reward.task_id, reward.kind, order))

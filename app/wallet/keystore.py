@@ -182,8 +182,7 @@ def parse(content: bytes) -> Sealed:
         raise KeystoreCorrupted("keystore version is missing")
     if version != VERSION:
         raise UnsupportedKeystoreVersion(
-            f"keystore version {version} is not supported (this app reads version {VERSION}); "
-            "a newer app wrote it"
+            f"keystore version {version} is not supported (this app reads version {VERSION}); a newer app wrote it"
         )
     checksum = document.pop("checksum", None)
     if not isinstance(checksum, str) or hashlib.sha256(_canonical(document)).hexdigest() != checksum:

@@ -46,7 +46,7 @@ def parse_amount(text: str) -> int:
 
 
 def balance_summary(spendable: int, vesting: int) -> str:
-    """"12.5 POT spendable, 27.5 POT vesting": what can be sent now apart from rewards still in their window."""
+    """ "12.5 POT spendable, 27.5 POT vesting": what can be sent now apart from rewards still in their window."""
     return f"{format_amount(spendable)} spendable, {format_amount(vesting)} vesting"
 
 

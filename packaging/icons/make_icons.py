@@ -69,8 +69,13 @@ def build() -> dict[str, bytes]:
     images = {size: Image.open(io.BytesIO(data)) for size, data in pngs.items()}
 
     ico = io.BytesIO()
-    images[256].save(ico, "ICO", sizes=[(s, s) for s in ICO_SIZES],
-                     append_images=[images[s] for s in ICO_SIZES if s != 256], bitmap_format="png")
+    images[256].save(
+        ico,
+        "ICO",
+        sizes=[(s, s) for s in ICO_SIZES],
+        append_images=[images[s] for s in ICO_SIZES if s != 256],
+        bitmap_format="png",
+    )
     files["potminer.ico"] = ico.getvalue()
 
     icns = io.BytesIO()
@@ -100,8 +105,11 @@ def png_size(path: Path) -> tuple[int, int]:
 def problems() -> list[str]:
     """What is missing or stale among the committed icons (empty when all is well)."""
     found = [f"missing: resources/icons/{name}" for name in OUTPUTS if not (ICONS / name).is_file()]
-    found += [f"wrong size: resources/icons/potminer-{size}.png" for size in PNG_SIZES
-              if (ICONS / f"potminer-{size}.png").is_file() and png_size(ICONS / f"potminer-{size}.png") != (size, size)]
+    found += [
+        f"wrong size: resources/icons/potminer-{size}.png"
+        for size in PNG_SIZES
+        if (ICONS / f"potminer-{size}.png").is_file() and png_size(ICONS / f"potminer-{size}.png") != (size, size)
+    ]
     if not STAMP.is_file() or STAMP.read_text().split()[0] != svg_digest():
         found.append("stale: resources/icons/potminer.svg changed since the icons were made")
     return found

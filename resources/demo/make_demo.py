@@ -73,9 +73,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     scale, shear = uniform(0.85, 1.15), uniform(-0.15, 0.15)
     shift = (torch.randint(-1, 2, (n, 2), generator=gen).float() * 2 / 8).T
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin + shear, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1
-    )
+    theta = torch.stack([torch.stack([cos, -sin + shear, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta, [n, 1, 8, 8], align_corners=False)
     out = torch.nn.functional.grid_sample(x.float().unsqueeze(1), grid, align_corners=False).squeeze(1)
     noise = torch.randint(-1, 2, out.shape, generator=gen) * (torch.rand(out.shape, generator=gen) < 0.15)

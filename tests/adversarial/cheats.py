@@ -70,8 +70,16 @@ def mine(
     final = decode_tensors(store.get(checkpoints[-1]))
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
     receipt = make_receipt(
-        key=key, chain_id=CHAIN, task_id=TASK_ID, round_number=round_number, checkpoints=checkpoints,
-        update_hash=update_hash, steps=spec.local_steps, final_loss=float(loss_sum) / k,
+        key=key,
+        chain_id=CHAIN,
+        task_id=TASK_ID,
+        round_number=round_number,
+        checkpoints=checkpoints,
+        update_hash=update_hash,
+        steps=spec.local_steps,
+        final_loss=float(loss_sum) / k,
         device_class=label or config.current(CPU).label(),
     )
-    return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size), update_hash)
+    return RoundOutput(
+        receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size), update_hash
+    )

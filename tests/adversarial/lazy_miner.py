@@ -47,23 +47,41 @@ def forge(out: RoundOutput, key: SigningKey, node: Node, committee: Sequence[Sig
     blobs, chain_id, receipt = node.blobs, node.chain.params.chain_id, out.receipt
     ckpt = decode_tensors(blobs.get(out.trace.checkpoints[DOCTORED]))
     n = len(out.trace.checkpoints) - 1
-    final, base = decode_tensors(blobs.get(out.trace.checkpoints[-1])), decode_tensors(blobs.get(out.trace.checkpoints[0]))
+    final, base = (
+        decode_tensors(blobs.get(out.trace.checkpoints[-1])),
+        decode_tensors(blobs.get(out.trace.checkpoints[0])),
+    )
     update_hash = blobs.put(encode_tensors(update_tensors(final, base)))
     bad = {DOCTORED - 1, DOCTORED}
     for attempt in range(MAX_TRIES):
         gen = torch.Generator().manual_seed(attempt)
-        forged = {k: v + 0.05 * torch.randn(v.shape, generator=gen, dtype=v.dtype) if k.startswith(optim.PARAM) else v
-                  for k, v in ckpt.items()}
+        forged = {
+            k: v + 0.05 * torch.randn(v.shape, generator=gen, dtype=v.dtype) if k.startswith(optim.PARAM) else v
+            for k, v in ckpt.items()
+        }
         checkpoints = list(out.trace.checkpoints)
         checkpoints[DOCTORED] = blobs.put(encode_tensors(forged))
-        fake = make_receipt(key=key, chain_id=chain_id, task_id=receipt.task_id, round_number=receipt.round,
-                            checkpoints=checkpoints, update_hash=update_hash, steps=receipt.steps,
-                            final_loss=receipt.final_loss_micro / 1e6, device_class=receipt.device_class)
+        fake = make_receipt(
+            key=key,
+            chain_id=chain_id,
+            task_id=receipt.task_id,
+            round_number=receipt.round,
+            checkpoints=checkpoints,
+            update_hash=update_hash,
+            steps=receipt.steps,
+            final_loss=receipt.final_loss_micro / 1e6,
+            device_class=receipt.device_class,
+        )
         if all(bad.isdisjoint(draw_segments(k, chain_id, fake.receipt_id, n, q)) for k in committee):
-            log.warning("LAZY: doctored checkpoint %d of round %d after %d tries; no committee draw touches it",
-                        DOCTORED, receipt.round, attempt + 1)
-            return RoundOutput(fake, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples),
-                               update_hash)
+            log.warning(
+                "LAZY: doctored checkpoint %d of round %d after %d tries; no committee draw touches it",
+                DOCTORED,
+                receipt.round,
+                attempt + 1,
+            )
+            return RoundOutput(
+                fake, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples), update_hash
+            )
     raise RuntimeError("no forgery escaped every committee draw")
 
 
@@ -99,10 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = args.listen
-    config = NodeConfig(datadir=args.datadir, genesis_path=args.genesis, key_path=args.key, role="miner",
-                        listen_host=host, listen_port=port, bootstrap=tuple(args.bootstrap),
-                        block_interval_s=args.block_interval, round_wait_s=args.round_wait,
-                        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms))
+    config = NodeConfig(
+        datadir=args.datadir,
+        genesis_path=args.genesis,
+        key_path=args.key,
+        role="miner",
+        listen_host=host,
+        listen_port=port,
+        bootstrap=tuple(args.bootstrap),
+        block_interval_s=args.block_interval,
+        round_wait_s=args.round_wait,
+        timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms),
+    )
     LazyNode(config, [load_key(path) for path in args.committee_key], args.committee_q).run()
     return 0
 

@@ -29,8 +29,9 @@ class OpenRound:
     steps: int
 
 
-def stall_traces(target: str, key_path: Path, open_round: OpenRound, duration_s: float,
-                 every_s: float = 0.5) -> tuple[str, list[bytes]]:
+def stall_traces(
+    target: str, key_path: Path, open_round: OpenRound, duration_s: float, every_s: float = 0.5
+) -> tuple[str, list[bytes]]:
     """Run the attack for `duration_s`; return this peer's id and the miner keys it signed with."""
     keys: list[bytes] = []
 
@@ -46,12 +47,19 @@ def stall_traces(target: str, key_path: Path, open_round: OpenRound, duration_s:
             with trio.move_on_after(duration_s):
                 while True:
                     fresh = SigningKey.generate()
-                    receipt = WorkReceipt(chain_id=open_round.chain_id, task_id=open_round.task_id,
-                                          round=open_round.round, miner=fresh.public_key,
-                                          base_checkpoint=open_round.base_checkpoint,
-                                          commitments_root=fresh.public_key, update_hash=fresh.public_key,
-                                          steps=open_round.steps, final_loss_micro=1_000_000, device_class="cpu",
-                                          signature=NO_SIGNATURE).signed_by(fresh)
+                    receipt = WorkReceipt(
+                        chain_id=open_round.chain_id,
+                        task_id=open_round.task_id,
+                        round=open_round.round,
+                        miner=fresh.public_key,
+                        base_checkpoint=open_round.base_checkpoint,
+                        commitments_root=fresh.public_key,
+                        update_hash=fresh.public_key,
+                        steps=open_round.steps,
+                        final_loss_micro=1_000_000,
+                        device_class="cpu",
+                        signature=NO_SIGNATURE,
+                    ).signed_by(fresh)
                     try:
                         await host.publish(receipt)
                         keys.append(fresh.public_key)

@@ -42,7 +42,9 @@ DEGENERATE = [
 def _gossiped(chain: Chain, post: TaskPost) -> tuple[Verdict, list[str]]:
     """The verdict of a node's real gossip validator on `post` from a peer, and the peers it reported."""
     reported: list[str] = []
-    gossip = GossipValidator(chain.params.chain_id, "me", lambda peer, offence: reported.append(peer), lambda peer: None)
+    gossip = GossipValidator(
+        chain.params.chain_id, "me", lambda peer, offence: reported.append(peer), lambda peer: None
+    )
     gossip.set_semantic(TopicKind.TASKS, make_validator(lambda: chain.state))
     verdict, _ = asyncio.run(gossip.check(TopicKind.TASKS, "peer", post.encode()))
     return verdict, reported
@@ -55,7 +57,9 @@ def _fair_fee(chain: Chain, task: object) -> int:
 def test_the_self_dealers_lr0_batch1_million_step_task_is_refused_and_nothing_is_stored() -> None:
     chain = Chain()
     dealer = chain.users[0]
-    task = spec(rounds=3).replace(optimizer_params=_sgd("0"), batch_size=1, local_steps=1_000_000, checkpoint_interval=1000)
+    task = spec(rounds=3).replace(
+        optimizer_params=_sgd("0"), batch_size=1, local_steps=1_000_000, checkpoint_interval=1000
+    )
     post = chain.post_task(dealer, fee_per_round=1, task_spec=task)
     before = chain.state
     with pytest.raises(InadmissibleTask) as exc:

@@ -53,8 +53,9 @@ def lazy(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     task_id = post.tx_id
     work = TrainingWork(CHAIN, miner_blobs, fetch_blob=_nothing, fetch_trace=_nothing)
     job = RoundJob(CHAIN, task_id, spec, 0, chain.state.round_anchor(task_id), spec.initial_checkpoint)
-    out = train_round(job, key("lazy"), miner_blobs, work.training_data(spec), device=CPU,
-                      resume=ResumeDir(tmp / "resume"))
+    out = train_round(
+        job, key("lazy"), miner_blobs, work.training_data(spec), device=CPU, resume=ResumeDir(tmp / "resume")
+    )
     assert isinstance(out, RoundOutput)
     bad = _forged(out, key("lazy"), miner_blobs, task_id)
     return chain, spec, miner_blobs, bad, tmp
@@ -64,8 +65,14 @@ def _nothing(_: object) -> bytes:
     raise LookupError("no peers")
 
 
-def _withholding_work(tmp: Path, spec, miner_blobs: BlobStore, bad: RoundOutput, verifier: SigningKey,  # type: ignore[no-untyped-def]
-                      served: list[bytes]) -> TrainingWork:
+def _withholding_work(
+    tmp: Path,
+    spec,
+    miner_blobs: BlobStore,
+    bad: RoundOutput,
+    verifier: SigningKey,  # type: ignore[no-untyped-def]
+    served: list[bytes],
+) -> TrainingWork:
     """A validator's TrainingWork whose only peer is the lazy miner, which never serves the doctored blob."""
     withheld = bad.trace.checkpoints[DOCTORED]
 
@@ -75,8 +82,14 @@ def _withholding_work(tmp: Path, spec, miner_blobs: BlobStore, bad: RoundOutput,
         served.append(digest)
         return miner_blobs.get(digest)
 
-    return TrainingWork(CHAIN, _node_blobs(tmp / verifier.public_key.hex()[:8], spec), fetch_blob,
-                        lambda receipt: bad.trace, q=Q, key=verifier)
+    return TrainingWork(
+        CHAIN,
+        _node_blobs(tmp / verifier.public_key.hex()[:8], spec),
+        fetch_blob,
+        lambda receipt: bad.trace,
+        q=Q,
+        key=verifier,
+    )
 
 
 def _touches_doctored(draw: list[int]) -> bool:
@@ -87,8 +100,11 @@ def test_withholding_a_challenged_blob_gets_the_receipt_refused_not_redrawn(lazy
     chain, spec, miner_blobs, bad, tmp = lazy
     receipt, n = bad.receipt, 4
     # a validator whose (fixed) draw lands on a segment the miner cannot back
-    verifier = next(k for k in (key(f"validator-{i}") for i in range(64))
-                    if _touches_doctored(draw_segments(k, CHAIN, receipt.receipt_id, n, Q)))
+    verifier = next(
+        k
+        for k in (key(f"validator-{i}") for i in range(64))
+        if _touches_doctored(draw_segments(k, CHAIN, receipt.receipt_id, n, Q))
+    )
     draw = draw_segments(verifier, CHAIN, receipt.receipt_id, n, Q)
     assert all(draw_segments(verifier, CHAIN, receipt.receipt_id, n, Q) == draw for _ in range(5))
 
@@ -116,8 +132,11 @@ def test_a_verifier_whose_draw_misses_the_doctored_segment_accepts_at_once(lazy)
     (the auditor's later draws are what catch such a receipt, see test_auditor_devnet)."""
     chain, spec, miner_blobs, bad, tmp = lazy
     receipt, n = bad.receipt, 4
-    verifier = next(k for k in (key(f"validator-{i}") for i in range(64))
-                    if not _touches_doctored(draw_segments(k, CHAIN, receipt.receipt_id, n, Q)))
+    verifier = next(
+        k
+        for k in (key(f"validator-{i}") for i in range(64))
+        if not _touches_doctored(draw_segments(k, CHAIN, receipt.receipt_id, n, Q))
+    )
     work = _withholding_work(tmp, spec, miner_blobs, bad, verifier, [])
     queued: list = []
     desk = RoundDesk(lambda r, view: queued.append(view), lambda *a: None, round_wait_s=60)

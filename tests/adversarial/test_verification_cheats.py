@@ -32,10 +32,15 @@ OLD_TOLERANCE = {"cpu": 1e-2, "cuda": 2e-2}
 TARGET = 0  # the backdoor's class
 
 
-def _old_distance(reexec: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]) -> float:
+def _old_distance(
+    reexec: Mapping[str, torch.Tensor], committed: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor]
+) -> float:
     """The rule this file's cheats were written against: one norm over all parameters, one over all slots."""
     worst = 0.0
-    for moved, names in ((True, [n for n in committed if n.startswith(optim.PARAM)]), (False, [n for n in committed if not n.startswith(optim.PARAM)])):
+    for moved, names in (
+        (True, [n for n in committed if n.startswith(optim.PARAM)]),
+        (False, [n for n in committed if not n.startswith(optim.PARAM)]),
+    ):
         if not names:
             continue
         diff = sum(float(((reexec[n].double() - committed[n].double()) ** 2).sum()) for n in names)
@@ -73,7 +78,14 @@ def world():  # type: ignore[no-untyped-def]
 
 
 def _verifier(spec, store, data, round_number: int = 0, key: crypto.SigningKey | None = None) -> Verifier:  # type: ignore[no-untyped-def]
-    return Verifier(CHAIN, {TASK_ID: TaskView(spec, round_number, spec.initial_checkpoint, ANCHOR)}, store, lambda _s: data, CPU, key=key)
+    return Verifier(
+        CHAIN,
+        {TASK_ID: TaskView(spec, round_number, spec.initial_checkpoint, ANCHOR)},
+        store,
+        lambda _s: data,
+        CPU,
+        key=key,
+    )
 
 
 def _trigger_rate(spec, params: Mapping[str, torch.Tensor], validation: Split) -> float:  # type: ignore[no-untyped-def]
@@ -115,7 +127,7 @@ def test_steering_through_the_optimiser_state_passes_the_old_rule_and_is_rejecte
         if j == 1:  # the first segment starts without optimiser state: nothing to steer through yet
             return out
         for n, w in target.items():
-            slot = f"{optim.OPT}{n[len(optim.PARAM):]}"
+            slot = f"{optim.OPT}{n[len(optim.PARAM) :]}"
             # Adam moves against exp_avg / sqrt(exp_avg_sq): point the moments at the backdoored model
             # (tiny second moments turn a small first moment into a long step: ~10% of the way per step)
             out[slot + ".exp_avg"] = 0.02 * (state[n] - w)
@@ -132,7 +144,9 @@ def test_steering_through_the_optimiser_state_passes_the_old_rule_and_is_rejecte
     assert _verifier(spec, store, data).verify(honest.receipt, honest.trace, segments=range(6)).accepted
 
 
-def test_riding_the_parameter_tolerance_is_rejected_and_what_fits_the_bounds_leaves_the_trigger_at_honest_level(world) -> None:  # type: ignore[no-untyped-def]
+def test_riding_the_parameter_tolerance_is_rejected_and_what_fits_the_bounds_leaves_the_trigger_at_honest_level(
+    world,
+) -> None:  # type: ignore[no-untyped-def]
     spec, store, data, validation, target = world
     bounds = CROSS_BOUNDS[("cpu", "cpu")]
 
@@ -168,7 +182,10 @@ def test_false_cuda_label_on_cpu_work_gets_no_extra_room(world) -> None:  # type
 
     def push(j: int, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(j)
-        return {n: t + 1.5e-2 * 0.3 * (target[n] - t) + 1e-4 * torch.randn(t.shape, generator=g) if n in target else t for n, t in state.items()}
+        return {
+            n: t + 1.5e-2 * 0.3 * (target[n] - t) + 1e-4 * torch.randn(t.shape, generator=g) if n in target else t
+            for n, t in state.items()
+        }
 
     labelled = cheats.mine(spec, _key(2), store, data, label="cuda", commit=push)
     assert set(_all_rejected(spec, store, data, labelled)) == {"segment-mismatch"}

@@ -64,9 +64,20 @@ def committee_of(keys: list[SigningKey], epoch: int = 0) -> Committee:
 
 GENESIS = Block(
     header=BlockHeader(
-        chain_id=CHAIN, height=0, prev_hash=ZERO_HASH, epoch=0, view=0, timestamp_ms=0,
-        state_root=ZERO_HASH, txs_root=ZERO_HASH, receipts_root=ZERO_HASH, results_root=ZERO_HASH,
-        rewards_root=ZERO_HASH, evidence_root=ZERO_HASH, next_committee_hash=ZERO_HASH, proposer=bytes(32),
+        chain_id=CHAIN,
+        height=0,
+        prev_hash=ZERO_HASH,
+        epoch=0,
+        view=0,
+        timestamp_ms=0,
+        state_root=ZERO_HASH,
+        txs_root=ZERO_HASH,
+        receipts_root=ZERO_HASH,
+        results_root=ZERO_HASH,
+        rewards_root=ZERO_HASH,
+        evidence_root=ZERO_HASH,
+        next_committee_hash=ZERO_HASH,
+        proposer=bytes(32),
     ),
     body=EMPTY_BODY,
     qc=None,
@@ -109,7 +120,9 @@ class SimApp:
         return sim_block(self.node.sim, self.node.tip, height, view, proposer, self.node.poison_blocks)
 
 
-def sim_block(sim: "Simulator", tip: Block, height: int, view: int, proposer: bytes, poison: bool = False, salt: int = 0) -> Block:
+def sim_block(
+    sim: "Simulator", tip: Block, height: int, view: int, proposer: bytes, poison: bool = False, salt: int = 0
+) -> Block:
     root = POISONED_ROOT if poison else tagged_hash(b"sim-state", tip.block_hash + height.to_bytes(8, "big"))
     header = GENESIS.header.replace(
         height=height,
@@ -259,7 +272,9 @@ class Simulator:
 
     def _schedule_timeout(self, node: Node, a: ScheduleTimeout) -> None:
         # Its own scope: a lambda in _execute's loop would fire every timeout of one batch with the last one's step.
-        self.at(self.now + a.delay_ms, lambda: self._call(node, lambda: node.engine.on_timeout(a.height, a.view, a.step)))
+        self.at(
+            self.now + a.delay_ms, lambda: self._call(node, lambda: node.engine.on_timeout(a.height, a.view, a.step))
+        )
 
     def _send_proposal(self, node: Node, proposal: Proposal) -> None:
         if node.mute_proposals:

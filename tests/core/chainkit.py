@@ -10,8 +10,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.core.builder import BuiltBlock, build_block
 from app.core import crypto
+from app.core.builder import BuiltBlock, build_block
 from app.core.consensus import leader_for, make_qc
 from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_block, make_devnet_genesis
@@ -114,24 +114,43 @@ class Chain:
         self.nonces[sender.public_key] = nonce + 1
         return nonce
 
-    def transfer(self, sender: SigningKey, recipient: bytes, amount: int, fee: int = 1, nonce: int | None = None) -> Transfer:
+    def transfer(
+        self, sender: SigningKey, recipient: bytes, amount: int, fee: int = 1, nonce: int | None = None
+    ) -> Transfer:
         nonce = self.next_nonce(sender) if nonce is None else nonce
         tx = Transfer(self.params.chain_id, sender.public_key, nonce, recipient, amount, fee, "", NO_SIGNATURE)
         return tx.signed_by(sender)
 
     def post_task(
-        self, sender: SigningKey, fee_per_round: int = 500, rounds: int = 2, fee: int = 1, task_spec: TaskSpec | None = None
+        self,
+        sender: SigningKey,
+        fee_per_round: int = 500,
+        rounds: int = 2,
+        fee: int = 1,
+        task_spec: TaskSpec | None = None,
     ) -> TaskPost:
         """A signed post of `task_spec` (default: chainkit's `spec(rounds)`)."""
         task_spec = spec(rounds) if task_spec is None else task_spec
-        tx = TaskPost(self.params.chain_id, sender.public_key, self.next_nonce(sender), task_spec, fee_per_round, fee, NO_SIGNATURE)
+        tx = TaskPost(
+            self.params.chain_id,
+            sender.public_key,
+            self.next_nonce(sender),
+            task_spec,
+            fee_per_round,
+            fee,
+            NO_SIGNATURE,
+        )
         return tx.signed_by(sender)
 
     def bond(self, sender: SigningKey, amount: int, fee: int = 1) -> Bond:
-        return Bond(self.params.chain_id, sender.public_key, self.next_nonce(sender), amount, fee, NO_SIGNATURE).signed_by(sender)
+        return Bond(
+            self.params.chain_id, sender.public_key, self.next_nonce(sender), amount, fee, NO_SIGNATURE
+        ).signed_by(sender)
 
     def unbond(self, sender: SigningKey, amount: int, fee: int = 1) -> Unbond:
-        return Unbond(self.params.chain_id, sender.public_key, self.next_nonce(sender), amount, fee, NO_SIGNATURE).signed_by(sender)
+        return Unbond(
+            self.params.chain_id, sender.public_key, self.next_nonce(sender), amount, fee, NO_SIGNATURE
+        ).signed_by(sender)
 
     def receipt(self, miner: SigningKey, task_id: bytes, **changes: object) -> WorkReceipt:
         """A valid receipt for the task's current round (fields overridable to make invalid ones)."""
@@ -158,9 +177,13 @@ class Chain:
         """The checkpoint hashes a miner's receipt for the task's current round commits to."""
         task = self.state.task(task_id)
         assert task is not None
-        return made_up_trace(miner.public_key, task_id, task.checkpoint, task.spec.local_steps // task.spec.checkpoint_interval)
+        return made_up_trace(
+            miner.public_key, task_id, task.checkpoint, task.spec.local_steps // task.spec.checkpoint_interval
+        )
 
-    def fraud_proof(self, receipt: WorkReceipt, segment: int, challenger: bytes, trace: Sequence[bytes] | None = None) -> FraudProof:
+    def fraud_proof(
+        self, receipt: WorkReceipt, segment: int, challenger: bytes, trace: Sequence[bytes] | None = None
+    ) -> FraudProof:
         """A well-formed fraud proof of `segment` of a chainkit `receipt` (openings from its made-up trace)."""
         if trace is None:
             task = self.state.task(receipt.task_id)
@@ -210,7 +233,9 @@ class Chain:
 
     def qc(self, block: Block, signers: Iterable[SigningKey] | None = None) -> QuorumCert:
         committee = self.state.next_committee
-        chosen = list(signers) if signers is not None else [self.signers[m] for m in committee.members[: committee.quorum]]
+        chosen = (
+            list(signers) if signers is not None else [self.signers[m] for m in committee.members[: committee.quorum]]
+        )
         return make_qc([self.vote(s, block.header.height, block.block_hash, block.header.view) for s in chosen])
 
     # ---- blocks

@@ -35,13 +35,28 @@ def _counted_forward_flops(model: str, hp: dict[str, int]) -> int:
 
 def _random_hp(model: str, rng: random.Random) -> dict[str, int]:
     if model == "mlp":
-        return {"classes": rng.randint(2, 20), "hidden": rng.randint(1, 48), "input_max": 16,
-                "inputs": rng.randint(1, 80), "layers": rng.randint(1, 4)}
+        return {
+            "classes": rng.randint(2, 20),
+            "hidden": rng.randint(1, 48),
+            "input_max": 16,
+            "inputs": rng.randint(1, 80),
+            "layers": rng.randint(1, 4),
+        }
     if model == "cnn":
-        return {"channels": rng.randint(1, 6), "classes": rng.randint(2, 12), "input_max": 255, "side": rng.randint(2, 12)}
+        return {
+            "channels": rng.randint(1, 6),
+            "classes": rng.randint(2, 12),
+            "input_max": 255,
+            "side": rng.randint(2, 12),
+        }
     heads = rng.randint(1, 4)
-    return {"context": rng.randint(2, 40), "heads": heads, "layers": rng.randint(1, 2), "vocab": rng.randint(2, 300),
-            "width": heads * rng.randint(8, 12)}
+    return {
+        "context": rng.randint(2, 40),
+        "heads": heads,
+        "layers": rng.randint(1, 2),
+        "vocab": rng.randint(2, 300),
+        "width": heads * rng.randint(8, 12),
+    }
 
 
 def test_the_chain_knows_exactly_the_registry_models_with_the_same_schemas() -> None:
@@ -79,7 +94,9 @@ def test_forward_flops_equal_torch_flop_counter_for_every_model() -> None:
 
 
 @pytest.mark.parametrize("dataset,model", [("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")])
-def test_specs_the_chain_admits_the_registry_can_train_and_the_registry_refusals_are_refused(dataset: str, model: str) -> None:
+def test_specs_the_chain_admits_the_registry_can_train_and_the_registry_refusals_are_refused(
+    dataset: str, model: str
+) -> None:
     spec = demo.task_spec(dataset, model)
     admission.check_spec(spec)
     registry.check_task_spec(spec)
@@ -110,7 +127,9 @@ def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return data.inputs[:256], data.targets[:256].long()
 
 
-def _loss_after(batch: tuple[torch.Tensor, torch.Tensor], optimizer: str, settings: dict[str, object]) -> tuple[float, float]:
+def _loss_after(
+    batch: tuple[torch.Tensor, torch.Tensor], optimizer: str, settings: dict[str, object]
+) -> tuple[float, float]:
     """Full-batch training of the digits MLP on a real batch for 30 steps: (first loss, last loss)."""
     x, y = batch
     torch.manual_seed(0)

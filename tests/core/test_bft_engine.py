@@ -49,22 +49,43 @@ class StubApp:
 def block_for(view: int, proposer: bytes | None = None, salt: int = 0, poison: bool = False) -> Block:
     proposer = proposer or leader_for(COMMITTEE, H, view)
     header = GENESIS.header.replace(
-        height=H, prev_hash=GENESIS.block_hash, view=view, timestamp_ms=1000 + salt,
-        state_root=POISONED_ROOT if poison else bytes([7]) * 32, proposer=proposer,
+        height=H,
+        prev_hash=GENESIS.block_hash,
+        view=view,
+        timestamp_ms=1000 + salt,
+        state_root=POISONED_ROOT if poison else bytes([7]) * 32,
+        proposer=proposer,
     )
     return Block(header=header, body=EMPTY_BODY, qc=None)
 
 
-def proposal(view: int, block: Block | None = None, pol_view: int | None = None, signer: SigningKey | None = None) -> Proposal:
+def proposal(
+    view: int, block: Block | None = None, pol_view: int | None = None, signer: SigningKey | None = None
+) -> Proposal:
     leader = leader_for(COMMITTEE, H, view)
     key = signer or BY_PUB[leader]
-    p = Proposal(chain_id=CHAIN, height=H, view=view, pol_view=pol_view, block=block or block_for(view),
-                 proposer=key.public_key, signature=bytes(64))
+    p = Proposal(
+        chain_id=CHAIN,
+        height=H,
+        view=view,
+        pol_view=pol_view,
+        block=block or block_for(view),
+        proposer=key.public_key,
+        signature=bytes(64),
+    )
     return p.replace(signature=key.sign(p.SIG_DOMAIN, CHAIN, p.signing_bytes()))
 
 
 def vote(key: SigningKey, view: int, kind: int, block_hash: bytes, height: int = H, chain: str = CHAIN) -> Vote:
-    v = Vote(chain_id=chain, height=height, view=view, kind=kind, block_hash=block_hash, voter=key.public_key, signature=bytes(64))
+    v = Vote(
+        chain_id=chain,
+        height=height,
+        view=view,
+        kind=kind,
+        block_hash=block_hash,
+        voter=key.public_key,
+        signature=bytes(64),
+    )
     return v.replace(signature=key.sign(v.SIG_DOMAIN, chain, v.signing_bytes()))
 
 
@@ -117,7 +138,10 @@ def test_votes_that_break_rules_are_rejected_without_changing_state() -> None:
         (lambda: proposal(0).replace(signature=bytes(64)), "signature"),
         (lambda: proposal(0).replace(chain_id="x"), "chain"),
         (lambda: proposal(1, block_for(1), pol_view=1), "proof-of-lock"),
-        (lambda: proposal(0, block_for(0).replace(qc=make_qc([vote(KEYS[0], 0, VOTE_PRECOMMIT, b"\x02" * 32)]))), "no quorum certificate"),
+        (
+            lambda: proposal(0, block_for(0).replace(qc=make_qc([vote(KEYS[0], 0, VOTE_PRECOMMIT, b"\x02" * 32)]))),
+            "no quorum certificate",
+        ),
         (lambda: proposal(0, block_for(0).replace(header=block_for(0).header.replace(height=5))), "at 5"),
         (lambda: proposal(0, block_for(0, proposer=non_leader(0).public_key)), "builder"),
         (lambda: proposal(0, block_for(1)), "cannot be proposed"),
@@ -275,7 +299,9 @@ def test_next_height_messages_are_buffered_and_replayed() -> None:
     engine, me = started()
     early = vote(others(me)[0], 0, VOTE_PREVOTE, ZERO_HASH, height=H + 1)
     assert engine.on_vote(early) == []
-    engine.on_certificate(block_for(0), make_qc([vote(k, 0, VOTE_PRECOMMIT, block_for(0).block_hash) for k in KEYS[:3]]))
+    engine.on_certificate(
+        block_for(0), make_qc([vote(k, 0, VOTE_PRECOMMIT, block_for(0).block_hash) for k in KEYS[:3]])
+    )
     engine.start_height(H + 1)
     assert engine._book.total(0, VOTE_PREVOTE) >= 1
     with pytest.raises(ValueError):

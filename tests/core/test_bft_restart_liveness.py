@@ -35,7 +35,7 @@ from app.core.bft import (
 from app.core.errors import StorageError
 from app.core.types import VOTE_PREVOTE, Block, Proposal, Vote
 from tests.core.bft_sim import CHAIN
-from tests.core.test_bft_engine import COMMITTEE, H, KEYS, StubApp, block_for, vote
+from tests.core.test_bft_engine import COMMITTEE, KEYS, H, StubApp, block_for, vote
 
 TIMEOUTS = TimeoutConfig(100, 100, 100, 50)
 
@@ -110,8 +110,9 @@ def crash_locked_member() -> tuple[Clocked, bytes, SigningRecord, ResumeRecord]:
 def restart_and_run(resume: bool) -> tuple[Clocked, bytes, ResumeRecord]:
     net, m, signing, record = crash_locked_member()
     by_pub = {k.public_key: k for k in KEYS}
-    net.engines[m] = BftEngine(CHAIN, StubApp(), by_pub[m], TIMEOUTS, signing_record=signing,
-                               resume_record=record if resume else None)
+    net.engines[m] = BftEngine(
+        CHAIN, StubApp(), by_pub[m], TIMEOUTS, signing_record=signing, resume_record=record if resume else None
+    )
     net.act(m, net.engines[m].start_height(H))
     net.run(until_ms=60_000)
     return net, m, record
@@ -127,7 +128,9 @@ def test_with_it_the_locked_block_is_final_everywhere() -> None:
     net, m, record = restart_and_run(resume=True)
     assert record.proposal is not None and record.proposal.block_hash == block_for(0).block_hash
     assert len(record.pol_votes) == 3 and [v.kind for v in record.own_votes] == [1, 2]
-    assert set(net.commits) == set(net.engines) and {b.block_hash for b in net.commits.values()} == {block_for(0).block_hash}
+    assert set(net.commits) == set(net.engines) and {b.block_hash for b in net.commits.values()} == {
+        block_for(0).block_hash
+    }
     assert max(e.view for e in net.engines.values()) < len(COMMITTEE.members) + 1  # within one turn of leaders
 
 

@@ -43,7 +43,11 @@ def test_silent_leader_triggers_a_view_change_and_the_chain_goes_on() -> None:
     assert all(n.tip.header.height >= 12 for n in sim.nodes if n.honest)
     chain = sim.nodes[1].chain[1:]
     assert all(b.header.proposer != mute.key.public_key for b in chain)
-    skipped = [b for b in chain if leader_for(sim.schedule.committee(b.header.height), b.header.height, 0) == mute.key.public_key]
+    skipped = [
+        b
+        for b in chain
+        if leader_for(sim.schedule.committee(b.header.height), b.header.height, 0) == mute.key.public_key
+    ]
     assert skipped and all(b.qc is not None and b.qc.view >= 1 for b in skipped)
 
 
@@ -145,7 +149,9 @@ def test_random_schedules_never_finalise_conflicting_blocks(seed: int) -> None:
         setattr(faulty, fault, True)
     if rng.random() < 0.5:
         start = rng.randrange(0, 3_000)
-        sim.partition(start, start + rng.randrange(500, 4_000), [{0, 1}, {2, 3}] if rng.random() < 0.5 else [{0, 1, 2}, {3}])
+        sim.partition(
+            start, start + rng.randrange(500, 4_000), [{0, 1}, {2, 3}] if rng.random() < 0.5 else [{0, 1, 2}, {3}]
+        )
     sim.run(heights=8, max_ms=40_000)
     sim.assert_safe()
     sim.assert_certified()
@@ -187,14 +193,15 @@ class RestartingSimulator(Simulator):
 
 def evidence_against(sim: Simulator, key: bytes) -> list[Evidence | ProposalEvidence]:
     return [
-        e for n in sim.nodes for e in n.evidence
-        if (e.vote_a.voter if isinstance(e, Evidence) else e.proposer) == key
+        e for n in sim.nodes for e in n.evidence if (e.vote_a.voter if isinstance(e, Evidence) else e.proposer) == key
     ]
 
 
 def restarting_run(seed: int, persist: bool) -> RestartingSimulator:
     rng = random.Random(1000 + seed)
-    sim = RestartingSimulator(make_keys(4), seed=seed, persist=persist, drop=rng.choice([0.0, 0.1]), delay_ms=(1, rng.choice([30, 150])))
+    sim = RestartingSimulator(
+        make_keys(4), seed=seed, persist=persist, drop=rng.choice([0.0, 0.1]), delay_ms=(1, rng.choice([30, 150]))
+    )
     victim = seed % 4
     t = 0
     for _ in range(12):  # restarts at random instants: mid-view, mid-height, right after signing
@@ -217,5 +224,9 @@ def test_a_member_restarted_mid_height_never_equivocates_and_the_chain_stays_saf
 
 def test_without_its_record_a_restarted_member_is_caught_equivocating() -> None:
     """The control: the same runs with the record thrown away produce evidence against the member."""
-    caught = [seed for seed in range(12) if evidence_against(restarting_run(seed, persist=False), make_keys(4)[seed % 4].public_key)]
+    caught = [
+        seed
+        for seed in range(12)
+        if evidence_against(restarting_run(seed, persist=False), make_keys(4)[seed % 4].public_key)
+    ]
     assert len(caught) >= 6

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from app.core.blobstore import (
     BlobHashMismatch,
@@ -185,8 +184,7 @@ def test_listing_ignores_foreign_files(store: BlobStore) -> None:
 # --------------------------------------------------------------------------- crash safety
 
 
-def _kill_writer_and_check(argv: list[str], root: Path, round_: int, rng: random.Random,
-                           reported: set[str]) -> None:
+def _kill_writer_and_check(argv: list[str], root: Path, round_: int, rng: random.Random, reported: set[str]) -> None:
     """Run a blob writer, SIGKILL it, then check the store: every reported blob is listed, every listed
     file verifies against its name (no partial or foreign bytes), and no temporary survives a sweep.
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from app.core import crypto
 from app.core.errors import InvalidSignature
@@ -73,7 +72,13 @@ def test_record_signature_is_bound_to_its_record_domain() -> None:
     assert not crypto.is_valid(KEY.public_key, vote.signature, crypto.SIG_TX, CHAIN, vote.signing_bytes())
     # A transfer carrying the vote's signature does not verify.
     transfer = Transfer(
-        chain_id=CHAIN, sender=KEY.public_key, nonce=0, recipient=bytes(20), amount=1, fee=1, memo="",
+        chain_id=CHAIN,
+        sender=KEY.public_key,
+        nonce=0,
+        recipient=bytes(20),
+        amount=1,
+        fee=1,
+        memo="",
         signature=vote.signature,
     )
     with pytest.raises(InvalidSignature):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from app.core.encoding import INT64_MIN, MAX_DEPTH, UINT64_MAX, decode, encode
 from app.core.errors import EncodingError, SizeLimitExceeded

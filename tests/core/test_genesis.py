@@ -90,7 +90,10 @@ def test_epoch_of_one_block_elects_at_genesis() -> None:
     assert state.next_committee.epoch == 1 and state.next_committee.members == state.committee.members
 
 
-V0, V1 = sorted((GenesisValidator(key(n).public_key, DEVNET.min_bond) for n in ("v0", "v1")), key=lambda v: crypto.key_hash(v.public_key))
+V0, V1 = sorted(
+    (GenesisValidator(key(n).public_key, DEVNET.min_bond) for n in ("v0", "v1")),
+    key=lambda v: crypto.key_hash(v.public_key),
+)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +106,14 @@ V0, V1 = sorted((GenesisValidator(key(n).public_key, DEVNET.min_bond) for n in (
         ({"validators": (V0.replace(bond=1),)}, "min_bond"),
         ({"allocations": (Allocation(b"\x01" * 20, 2**64 - 1),)}, "overflow"),
     ],
-    ids=["unsorted-allocations", "duplicate-allocation", "unsorted-validators", "no-validators", "low-bond", "supply-overflow"],
+    ids=[
+        "unsorted-allocations",
+        "duplicate-allocation",
+        "unsorted-validators",
+        "no-validators",
+        "low-bond",
+        "supply-overflow",
+    ],
 )
 def test_invalid_genesis_documents_are_refused(kwargs: dict, match: str) -> None:
     fields = {"params": DEVNET, "timestamp_ms": 1, "allocations": (), "validators": (V0, V1)}

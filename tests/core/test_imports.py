@@ -14,9 +14,25 @@ import app.core
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = (
-    "torch", "PySide6", "shiboken6",  # training and the window
-    "libp2p", "trio", "multiaddr", "socket", "ssl", "http", "asyncio", "urllib.request",  # the network
-    "app.net", "app.node", "app.pot", "app.miner", "app.rpc", "app.daemon", "app.ui", "app.wallet",  # the rooms built on core
+    "torch",
+    "PySide6",
+    "shiboken6",  # training and the window
+    "libp2p",
+    "trio",
+    "multiaddr",
+    "socket",
+    "ssl",
+    "http",
+    "asyncio",
+    "urllib.request",  # the network
+    "app.net",
+    "app.node",
+    "app.pot",
+    "app.miner",
+    "app.rpc",
+    "app.daemon",
+    "app.ui",
+    "app.wallet",  # the rooms built on core
 )
 
 
@@ -26,8 +42,10 @@ def core_modules() -> list[str]:
 
 def forbidden_after_import(modules: list[str]) -> list[str]:
     """The forbidden modules loaded once `modules` are imported in a new interpreter."""
-    code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            "print(json.dumps(sorted(sys.modules)))")
+    code = (
+        f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = json.loads(out.stdout)

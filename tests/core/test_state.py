@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from app.core import admission, crypto
+from app.core.consensus import leader_for
 from app.core.errors import (
     BadNonce,
     InsufficientFunds,
@@ -43,7 +44,6 @@ from app.core.state import (
     elect_committee,
     verify_account_proof,
 )
-from app.core.consensus import leader_for
 from app.core.types import Committee, Evidence, ProposalEvidence, Reward, proposal_signing_bytes
 from app.core.validation import validate_block
 from tests.core.chainkit import BALANCE, PARAMS, Chain, key
@@ -63,7 +63,9 @@ def test_transfer_moves_amount_pays_fee_to_proposer_and_leaves_input_untouched(c
     alice, bob = chain.users[0], chain.users[1]
     before = chain.state
     after = before.apply_tx(chain.transfer(alice, bob.address, 700, fee=3), PROPOSER)
-    assert after.account(alice.address) == replace(before.account(alice.address), balance=BALANCE - 703, nonce=1, public_key=alice.public_key)
+    assert after.account(alice.address) == replace(
+        before.account(alice.address), balance=BALANCE - 703, nonce=1, public_key=alice.public_key
+    )
     assert after.account(bob.address).balance == BALANCE + 700
     assert after.account(PROPOSER).balance == 3
     assert before.account(alice.address).balance == BALANCE
@@ -217,7 +219,9 @@ def test_invalid_receipts_are_rejected(chain: Chain, change: dict, error: type, 
 
 def _apply_rounds(chain: Chain, receipts, results) -> None:  # type: ignore[no-untyped-def]
     built = chain.build()
-    chain.state.apply_body(built.block.header, built.block.body.replace(receipts=tuple(receipts), results=tuple(results)))
+    chain.state.apply_body(
+        built.block.header, built.block.body.replace(receipts=tuple(receipts), results=tuple(results))
+    )
 
 
 def test_round_results_must_claim_exactly_the_blocks_receipts(chain: Chain) -> None:
@@ -333,7 +337,15 @@ def test_proposal_evidence_slashes_the_leader_to_the_proposer(chain: Chain) -> N
 @pytest.mark.parametrize(
     "make, reason",
     [
-        (lambda c: _double_proposal(c, signer=c.validators[0] if c.signers[leader_for(c.state.next_committee, 1, 0)] is not c.validators[0] else c.validators[1]), "signature"),
+        (
+            lambda c: _double_proposal(
+                c,
+                signer=c.validators[0]
+                if c.signers[leader_for(c.state.next_committee, 1, 0)] is not c.validators[0]
+                else c.validators[1],
+            ),
+            "signature",
+        ),
         (lambda c: _double_proposal(c).replace(view=1), "did not lead|signature"),
         (lambda c: _double_proposal(c).replace(signature_b=_double_proposal(c).signature_a), "signature"),
         (lambda c: _double_proposal(c).replace(block_hash_b=b"\x0a" * 32), "agree"),
@@ -341,7 +353,15 @@ def test_proposal_evidence_slashes_the_leader_to_the_proposer(chain: Chain) -> N
         (lambda c: _double_proposal(c, height=5), "epoch's past"),
         (lambda c: _double_proposal(c).replace(proposer=key("stranger").public_key), "did not lead"),
     ],
-    ids=["not-the-leaders-key", "wrong-view", "bad-signature", "agreeing", "foreign-chain", "future-height", "stranger"],
+    ids=[
+        "not-the-leaders-key",
+        "wrong-view",
+        "bad-signature",
+        "agreeing",
+        "foreign-chain",
+        "future-height",
+        "stranger",
+    ],
 )
 def test_invalid_proposal_evidence_is_rejected(chain: Chain, make, reason: str) -> None:  # type: ignore[no-untyped-def]
     chain.advance()
@@ -359,14 +379,20 @@ def test_an_offence_is_punished_once_even_by_other_evidence_or_after_a_new_bond(
     leader_key = chain.signers[evidence.proposer]
     other_pair = evidence.replace(
         block_hash_b=b"\x0c" * 32,
-        signature_b=leader_key.sign(crypto.SIG_PROPOSAL, chain.params.chain_id, proposal_signing_bytes(chain.params.chain_id, 1, 0, None, b"\x0c" * 32, evidence.proposer)),
+        signature_b=leader_key.sign(
+            crypto.SIG_PROPOSAL,
+            chain.params.chain_id,
+            proposal_signing_bytes(chain.params.chain_id, 1, 0, None, b"\x0c" * 32, evidence.proposer),
+        ),
     )
     same_slot_votes = Evidence(chain.vote(leader_key, 1, b"\x01" * 32), chain.vote(leader_key, 1, b"\x02" * 32))
     # The same offence twice in one block: only the first counts.
     once = chain.build(evidence=[evidence, other_pair, same_slot_votes])
     assert once.block.body.evidence == (evidence,) and len(once.rejected) == 2
     # Height 2 slashes it; then (transactions come after evidence) the offender is funded and bonds again.
-    chain.advance([chain.transfer(chain.users[0], leader_key.address, 500), chain.bond(leader_key, 200)], evidence=[evidence])
+    chain.advance(
+        [chain.transfer(chain.users[0], leader_key.address, 500), chain.bond(leader_key, 200)], evidence=[evidence]
+    )
     assert chain.state.account(leader_key.address).bond == 200
     for again in (evidence, other_pair, same_slot_votes):
         built = chain.build(evidence=[again])
@@ -392,7 +418,9 @@ def _names(committee: Committee) -> list[str]:
     return sorted(lookup[m] for m in committee.members)
 
 
-CURRENT = Committee(epoch=0, members=tuple(sorted((key(n).public_key for n in ["m1", "m2", "m3"]), key=crypto.key_hash)))
+CURRENT = Committee(
+    epoch=0, members=tuple(sorted((key(n).public_key for n in ["m1", "m2", "m3"]), key=crypto.key_hash))
+)
 P3 = PARAMS.replace(committee_size=3)
 
 
@@ -477,7 +505,15 @@ def test_head_hash_is_stored_but_not_under_the_state_root(chain: Chain) -> None:
         lambda e: {**e, NEXT_COMMITTEE_KEY: Committee(epoch=0, members=()).encode()},
         lambda e: {**e, SLASHED_KEY: SlashedOffences(offences=()).encode()},
     ],
-    ids=["unknown-key", "missing-meta", "empty-account", "truncated-value", "short-head", "empty-committee", "empty-slashed"],
+    ids=[
+        "unknown-key",
+        "missing-meta",
+        "empty-account",
+        "truncated-value",
+        "short-head",
+        "empty-committee",
+        "empty-slashed",
+    ],
 )
 def test_from_entries_refuses_corrupt_entries(chain: Chain, corrupt) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(StorageError):

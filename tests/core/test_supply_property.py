@@ -10,8 +10,7 @@ the genesis supply plus the rewards minted so far, and the minted total must fol
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from app.core.state import TASK_OPEN
 from app.core.types import Evidence, Reward
@@ -60,7 +59,9 @@ def _block(chain: Chain, plan: list[tuple]) -> None:  # type: ignore[type-arg]
         elif kind == "evidence":
             signer = chain.validators[who]
             height = chain.state.height
-            evidence.append(Evidence(chain.vote(signer, height, b"\x01" * 32), chain.vote(signer, height, b"\x02" * 32)))
+            evidence.append(
+                Evidence(chain.vote(signer, height, b"\x01" * 32), chain.vote(signer, height, b"\x02" * 32))
+            )
         elif kind == "fraud" and pending:
             receipt = included[pending[who % len(pending)]]
             fraud.append(chain.fraud_proof(receipt, action[2] % 2, _recipient(chain, action[3])))
@@ -83,7 +84,9 @@ def test_supply_is_conserved_except_scheduled_minting(plans: list[list[tuple]]) 
         miner_pool = block_reward - PARAMS.validator_share(block_reward)
         for result in block.body.results:  # one task's mint: at most its fee and its share cap
             fee = before.task(result.task_id).fee_per_round  # type: ignore[union-attr]
-            to_miners = sum(r.amount for r in block.body.rewards if r.kind == Reward.KIND_MINER and r.task_id == result.task_id)
+            to_miners = sum(
+                r.amount for r in block.body.rewards if r.kind == Reward.KIND_MINER and r.task_id == result.task_id
+            )
             assert to_miners - fee <= min(fee, PARAMS.task_share_cap(miner_pool))
         assert all(r.kind in (Reward.KIND_MINER, Reward.KIND_VALIDATOR) for r in block.body.rewards)
         unminted = before.meta.minted + minted_now - chain.state.meta.minted  # only a fraud proof unmints
@@ -91,6 +94,11 @@ def test_supply_is_conserved_except_scheduled_minting(plans: list[list[tuple]]) 
         assert chain.state.total_held() == genesis_supply + chain.state.meta.minted
         held = sum(r.amount for r in chain.state.pending_rewards().values())
         assert held == sum(a.pending for a in chain.state.accounts().values())
-        for name, items in (("txs", block.body.transactions), ("rounds", block.body.results), ("evidence", block.body.evidence), ("fraud", block.body.fraud_proofs)):
+        for name, items in (
+            ("txs", block.body.transactions),
+            ("rounds", block.body.results),
+            ("evidence", block.body.evidence),
+            ("fraud", block.body.fraud_proofs),
+        ):
             if items:
                 event(f"block with {name}")

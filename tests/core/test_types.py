@@ -12,11 +12,9 @@ import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from app.core import crypto, merkle
-from app.core import types as wire
+from app.core import crypto, merkle, types as wire
 from app.core.encoding import UINT64_MAX, Len, MaxLen, Range, Record, encode
 from app.core.errors import EncodingError, SizeLimitExceeded
 
@@ -189,8 +187,9 @@ def test_oversized_input_is_refused_before_parsing() -> None:
 
 def test_text_and_sequence_limits() -> None:
     key = crypto.SigningKey.from_seed(bytes(32))
-    base = dict(chain_id="t", sender=key.public_key, nonce=0, recipient=bytes(20), amount=1, fee=0,
-                signature=wire.NO_SIGNATURE)
+    base = dict(
+        chain_id="t", sender=key.public_key, nonce=0, recipient=bytes(20), amount=1, fee=0, signature=wire.NO_SIGNATURE
+    )
     wire.Transfer(memo="m" * 128, **base)
     with pytest.raises(SizeLimitExceeded):
         wire.Transfer(memo="m" * 129, **base)
@@ -200,8 +199,16 @@ def test_text_and_sequence_limits() -> None:
 
 def test_signatures_and_ids() -> None:
     key = crypto.SigningKey.from_seed(bytes(range(32)))
-    tx = wire.Transfer(chain_id="t", sender=key.public_key, nonce=1, recipient=bytes(20), amount=5, fee=1,
-                       memo="", signature=wire.NO_SIGNATURE)
+    tx = wire.Transfer(
+        chain_id="t",
+        sender=key.public_key,
+        nonce=1,
+        recipient=bytes(20),
+        amount=5,
+        fee=1,
+        memo="",
+        signature=wire.NO_SIGNATURE,
+    )
     signed = tx.signed_by(key)
     signed.verify_signature()
     assert signed.signing_bytes() == tx.encode()

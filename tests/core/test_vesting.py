@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.errors import InsufficientFunds
+from app.core.errors import InsufficientFunds, StorageError
 from app.core.merkle import merkle_proof
 from app.core.state import (
     REWARD_CLAWED,
@@ -18,7 +18,6 @@ from app.core.state import (
     check_fraud_proof_structure,
     reward_key,
 )
-from app.core.errors import StorageError
 from app.core.types import FraudProof, Reward, WorkReceipt
 from app.core.validation import validate_block
 from tests.core.chainkit import PARAMS, Chain, key, spec
@@ -174,7 +173,10 @@ def test_a_proof_after_vesting_is_refused(chain: Chain) -> None:
 
 def test_a_second_proof_of_one_receipt_is_refused(chain: Chain) -> None:
     _, receipts, _ = _paid_round(chain)
-    first, second = chain.fraud_proof(receipts[0], 0, CHALLENGER), chain.fraud_proof(receipts[0], 1, key("late").address)
+    first, second = (
+        chain.fraud_proof(receipts[0], 0, CHALLENGER),
+        chain.fraud_proof(receipts[0], 1, key("late").address),
+    )
     built = chain.build(fraud_proofs=[first, second])
     assert built.block.body.fraud_proofs == (first,)
     assert [type(e) for _, e in built.rejected] == [DuplicateFraudProof]

@@ -26,18 +26,25 @@ def start_daemon(datadir: Path, *extra: str, env: dict[str, str] | None = None) 
     """Start the daemon and wait until it answers a ping (raises with its log if it dies first)."""
     datadir.mkdir(parents=True, exist_ok=True)
     log = open(datadir / "daemon.out", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "app", "daemon", "--datadir", str(datadir), *extra],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "daemon", "--datadir", str(datadir), *extra],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
     wait_until_serving(proc, datadir, START_TIMEOUT_S, poll_s=0.2)
     return proc
 
 
-def cli(datadir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    datadir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `potminer ARGS --datadir D` as a real process."""
     argv = [sys.executable, "-m", "app", *args, "--datadir", str(datadir)]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, input=input_text,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=120, input=input_text, env={**os.environ, **(env or {})}
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr}{done.stdout}")
     return done

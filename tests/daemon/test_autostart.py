@@ -31,12 +31,16 @@ def test_launch_agent_runs_the_command_at_login(tmp_path: Path) -> None:
 
 
 def test_windows_run_value_quotes_paths_with_spaces() -> None:
-    assert autostart.windows_run_value(["C:\\Program Files\\PoT\\potminer.exe", "daemon"]) == \
-        '"C:\\Program Files\\PoT\\potminer.exe" daemon'
+    assert (
+        autostart.windows_run_value(["C:\\Program Files\\PoT\\potminer.exe", "daemon"])
+        == '"C:\\Program Files\\PoT\\potminer.exe" daemon'
+    )
 
 
-@pytest.mark.parametrize("platform, suffix", [("linux", ".config/autostart/potminer.desktop"),
-                                              ("darwin", "Library/LaunchAgents/org.potminer.daemon.plist")])
+@pytest.mark.parametrize(
+    "platform, suffix",
+    [("linux", ".config/autostart/potminer.desktop"), ("darwin", "Library/LaunchAgents/org.potminer.daemon.plist")],
+)
 def test_enable_disable_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str, suffix: str) -> None:
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     assert not autostart.is_enabled(platform, tmp_path)

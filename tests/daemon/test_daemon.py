@@ -80,7 +80,9 @@ def test_refusals_are_clear_and_the_daemon_keeps_serving(daemon: Path) -> None:
         assert params.value.code == p.ErrorCode.INVALID_PARAMS and "limit" in params.value.message
         assert client.ping()  # the same connection still serves
     with RpcClient.for_datadir(daemon, timeout=10) as client:
-        client.send_raw(b'{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":"' + b"a" * (p.MAX_REQUEST_BYTES + 10) + b'"}}\n')
+        client.send_raw(
+            b'{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":"' + b"a" * (p.MAX_REQUEST_BYTES + 10) + b'"}}\n'
+        )
         with pytest.raises(p.RpcError) as big:
             client.call("ping")
         assert big.value.code == p.ErrorCode.MESSAGE_TOO_LARGE

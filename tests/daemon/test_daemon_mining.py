@@ -60,8 +60,10 @@ def test_idle_source_switches_mining_on_and_off(tmp_path: Path) -> None:
     states: list[tuple[str, str]] = []
     bus.subscribe(lambda e: states.append((e.state, e.reason)), ["mining_state"])  # type: ignore[attr-defined]
     service = MiningService(
-        bus, Preferences(mode=Mode.WHEN_IDLE, idle_minutes=1, pause_on_battery=False),
-        GateSources(idle=idle, power=lambda: PowerState(on_battery=False)), clock,
+        bus,
+        Preferences(mode=Mode.WHEN_IDLE, idle_minutes=1, pause_on_battery=False),
+        GateSources(idle=idle, power=lambda: PowerState(on_battery=False)),
+        clock,
         MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
         settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 8),
     )
@@ -104,9 +106,14 @@ def test_hot_gpu_pauses_mining_and_it_resumes_below_the_hysteresis(tmp_path: Pat
     states: list[tuple[str, str]] = []
     bus.subscribe(lambda e: states.append((e.state, e.reason)), ["mining_state"])  # type: ignore[attr-defined]
     service = MiningService(
-        bus, Preferences(mode=Mode.ALWAYS, pause_on_battery=False, max_gpu_temp_c=85.0, gpu_temp_resume_margin_c=10.0),
-        GateSources(idle=FakeIdleSource(clock.monotonic), power=lambda: PowerState(on_battery=False),
-                    gpu_temp_c=lambda: temperature[0]), clock,
+        bus,
+        Preferences(mode=Mode.ALWAYS, pause_on_battery=False, max_gpu_temp_c=85.0, gpu_temp_resume_margin_c=10.0),
+        GateSources(
+            idle=FakeIdleSource(clock.monotonic),
+            power=lambda: PowerState(on_battery=False),
+            gpu_temp_c=lambda: temperature[0],
+        ),
+        clock,
         MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
         settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 8),
     )
@@ -166,8 +173,10 @@ def test_subscribed_client_receives_progress_events_while_a_round_trains(tmp_pat
     server = RpcServer(default_endpoint(tmp_path), token, bus)
     server.start()
     service = MiningService(
-        bus, Preferences(mode=Mode.ALWAYS, pause_on_battery=False),
-        GateSources(idle=FakeIdleSource(clock.monotonic), power=lambda: PowerState(on_battery=False)), clock,
+        bus,
+        Preferences(mode=Mode.ALWAYS, pause_on_battery=False),
+        GateSources(idle=FakeIdleSource(clock.monotonic), power=lambda: PowerState(on_battery=False)),
+        clock,
         MiningHooks(prepare=lambda j: None, publish=lambda r, t: None, is_open=lambda j: True),
         settings_for(tmp_path / "blobs", tmp_path / "resume", DeviceSettings(preference="cpu", cpu_threads=1), 2),
     )

@@ -58,8 +58,17 @@ def test_folder_size_and_the_meter_that_caches_it(tmp_path: Path) -> None:
 
 def test_the_round_in_training_and_the_shipped_data_are_pinned(tmp_path: Path) -> None:
     base, c1 = blob_hash(b"base"), blob_hash(b"c1")
-    state = RoundState(chain_id="pot-devnet", task_id=bytes(32), round=3, miner=bytes(32), base_checkpoint=base,
-                       anchor=bytes(32), step=64, checkpoints=(base, c1), state_file=bytes(32))
+    state = RoundState(
+        chain_id="pot-devnet",
+        task_id=bytes(32),
+        round=3,
+        miner=bytes(32),
+        base_checkpoint=base,
+        anchor=bytes(32),
+        step=64,
+        checkpoints=(base, c1),
+        state_file=bytes(32),
+    )
     (tmp_path / RECORD).write_bytes(state.encode())
     assert resume_pins(tmp_path) == {base, c1}
     assert resume_pins(tmp_path / "none") == set()

@@ -40,8 +40,11 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_check_address_says_why_an_address_is_wrong(offline: Path) -> None:
     good = encode_address(SigningKey.generate().address, HRP)
-    assert rpc(offline, "wallet.check_address", {"address": f"  {good} "}) == {"address": good, "valid": True,
-                                                                                "reason": ""}
+    assert rpc(offline, "wallet.check_address", {"address": f"  {good} "}) == {
+        "address": good,
+        "valid": True,
+        "reason": "",
+    }
     typo = good[:-1] + ("q" if good[-1] != "q" else "p")
     bad = rpc(offline, "wallet.check_address", {"address": typo})
     assert bad["valid"] is False and "checksum" in bad["reason"]
@@ -159,7 +162,8 @@ def test_history_entries_carry_the_block_time(service) -> None:  # type: ignore[
     node.rewards[reward_account] = [SimpleNamespace(height=4, reward=reward)]
     entries = server.methods["wallet.history"](100)["entries"]
     assert [(e["kind"], e["height"], e["time"], e["delta"]) for e in entries] == [
-        ("reward", 4, 1_700_000_004, 12 * 10**9)]
+        ("reward", 4, 1_700_000_004, 12 * 10**9)
+    ]
 
 
 def test_sweep_moves_the_rewards_to_the_spending_account_with_no_password(service) -> None:  # type: ignore[no-untyped-def]
@@ -176,8 +180,9 @@ def test_sweep_moves_the_rewards_to_the_spending_account_with_no_password(servic
     with pytest.raises(RpcError) as empty:
         sweep("0.000001")
     assert empty.value.code == MethodError.BAD_INPUT and "no spendable rewards" in empty.value.message
-    node.state = SimpleNamespace(account=lambda a: SimpleNamespace(balance=3 * 10**9 if a == reward_account else 0,
-                                                                   nonce=2))
+    node.state = SimpleNamespace(
+        account=lambda a: SimpleNamespace(balance=3 * 10**9 if a == reward_account else 0, nonce=2)
+    )
     moved = sweep("0.000001")
     (tx,) = node.submitted
     assert moved["amount"] == 3 * 10**9 - 1000 and moved["to"] == ws.address_of("spending")[0]

@@ -28,8 +28,14 @@ def test_readable_folders_keystore_and_logs_are_made_private(tmp_path: Path) -> 
     keystore.write_bytes(b"{}")
     (logs / LOG_NAME).write_text("old line\n")
     (logs / f"{LOG_NAME}.1").write_text("older\n")
-    for path, mode in [(data, 0o755), (logs, 0o755), (keystore.parent, 0o777), (keystore, 0o644),
-                       (logs / LOG_NAME, 0o644), (logs / f"{LOG_NAME}.1", 0o640)]:
+    for path, mode in [
+        (data, 0o755),
+        (logs, 0o755),
+        (keystore.parent, 0o777),
+        (keystore, 0o644),
+        (logs / LOG_NAME, 0o644),
+        (logs / f"{LOG_NAME}.1", 0o640),
+    ]:
         os.chmod(path, mode)
     fixed = secure_private_paths(data, logs, keystore)
     assert len(fixed) == 6 and all("readable by others" in m for m in fixed)

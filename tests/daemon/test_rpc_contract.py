@@ -67,7 +67,10 @@ def _strings(node: ast.AST, func: ast.AST, module: ast.Module) -> list[str] | No
                 if isinstance(value, ast.Dict):
                     found += [v.value for v in value.values if isinstance(v, ast.Constant)]
                 elif isinstance(value, ast.IfExp):
-                    found += [*(_strings(value.body, func, module) or []), *(_strings(value.orelse, func, module) or [])]
+                    found += [
+                        *(_strings(value.body, func, module) or []),
+                        *(_strings(value.orelse, func, module) or []),
+                    ]
                 else:
                     found += _strings(value, func, module) or []
         return found or None
@@ -77,8 +80,13 @@ def _strings(node: ast.AST, func: ast.AST, module: ast.Module) -> list[str] | No
             return None
         var = parts[0].value.id
         for sub in ast.walk(func):
-            if (isinstance(sub, ast.Compare) and isinstance(sub.left, ast.Name) and sub.left.id == var
-                    and isinstance(sub.ops[0], ast.In) and isinstance(sub.comparators[0], ast.Tuple)):
+            if (
+                isinstance(sub, ast.Compare)
+                and isinstance(sub.left, ast.Name)
+                and sub.left.id == var
+                and isinstance(sub.ops[0], ast.In)
+                and isinstance(sub.comparators[0], ast.Tuple)
+            ):
                 choices = [c.value for c in sub.comparators[0].elts if isinstance(c, ast.Constant)]
                 return [ast.unparse(node)[2:-1].replace("{" + var + "}", c) for c in choices]
     return None
@@ -97,22 +105,41 @@ def _keys(node: ast.AST | None, func: ast.AST, line: int) -> tuple[tuple[frozens
     if (keys := _dict_keys(node)) is not None:
         return (keys,), True
     if isinstance(node, ast.Name):  # the local's last assignment before the call, plus `params["k"] = ...` after it
-        assigns = [sub for sub in ast.walk(func) if isinstance(sub, (ast.Assign, ast.AnnAssign)) and sub.lineno < line
-                   and any(isinstance(t, ast.Name) and t.id == node.id
-                           for t in (sub.targets if isinstance(sub, ast.Assign) else [sub.target]))]
+        assigns = [
+            sub
+            for sub in ast.walk(func)
+            if isinstance(sub, (ast.Assign, ast.AnnAssign))
+            and sub.lineno < line
+            and any(
+                isinstance(t, ast.Name) and t.id == node.id
+                for t in (sub.targets if isinstance(sub, ast.Assign) else [sub.target])
+            )
+        ]
         if not assigns or (last := max(assigns, key=lambda a: a.lineno)).value is None:
             return None, False
         branches = [last.value.body, last.value.orelse] if isinstance(last.value, ast.IfExp) else [last.value]
-        alternatives = [frozenset() if isinstance(b, ast.Constant) and b.value is None else _dict_keys(b)
-                        for b in branches]
+        alternatives = [
+            frozenset() if isinstance(b, ast.Constant) and b.value is None else _dict_keys(b) for b in branches
+        ]
         if any(a is None for a in alternatives):
             return None, False
-        added = {t.slice.value for sub in ast.walk(func) if isinstance(sub, ast.Assign) and last.lineno < sub.lineno < line
-                 for t in sub.targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
-                 and t.value.id == node.id and isinstance(t.slice, ast.Constant)}
+        added = {
+            t.slice.value
+            for sub in ast.walk(func)
+            if isinstance(sub, ast.Assign) and last.lineno < sub.lineno < line
+            for t in sub.targets
+            if isinstance(t, ast.Subscript)
+            and isinstance(t.value, ast.Name)
+            and t.value.id == node.id
+            and isinstance(t.slice, ast.Constant)
+        }
         return tuple(a | added for a in alternatives if a is not None), False
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
-            and node.func.value.id == "api":  # a params builder of app/ui/api.py: every key it may set
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "api"
+    ):  # a params builder of app/ui/api.py: every key it may set
         tree = ast.parse((ROOT / "app" / "ui" / "api.py").read_text(encoding="utf-8"))
         builder = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == node.func.attr)
         returned = next(r for r in ast.walk(builder) if isinstance(r, ast.Return) and r.value is not None)
@@ -122,12 +149,14 @@ def _keys(node: ast.AST | None, func: ast.AST, line: int) -> tuple[tuple[frozens
 
 def _functions(tree: ast.Module) -> Iterator[tuple[ast.AST, ast.Call]]:
     """Every call in the module with the innermost function around it (the module itself at top level)."""
+
     def visit(node: ast.AST, func: ast.AST) -> Iterator[tuple[ast.AST, ast.Call]]:
         for child in ast.iter_child_nodes(node):
             inner = child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
             if isinstance(child, ast.Call):
                 yield func, child
             yield from visit(child, inner)
+
     yield from visit(tree, tree)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import select
 import logging
+import select
 import socket
 import threading
 import time
@@ -15,8 +15,8 @@ import pytest
 
 from app.daemon.events import DaemonWarning, EventBus, MiningState, NewBlock, Reward
 from app.daemon.rpc_server import RpcServer, ServerLimits
-from app.rpc import protocol as p
 from app.log import Redactor
+from app.rpc import protocol as p
 from app.rpc.auth import read_token_file, token_path, write_token_file
 from app.rpc.client import RpcClient, RpcConnectionError
 from app.rpc.endpoint import Endpoint, default_endpoint
@@ -150,7 +150,7 @@ def test_an_integer_past_the_int_str_limit_gets_a_parse_error(tmp_path: Path, tr
     gen = _serve(tmp_path, default_endpoint(tmp_path, transport))
     served = next(gen)
     with served.client() as c:
-        c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"add","params":[' + b"7" * 4400 + b',1]}\n')
+        c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"add","params":[' + b"7" * 4400 + b",1]}\n")
         with pytest.raises(p.RpcError) as err:
             c.call("ping")  # the parse error (id null) arrives first
         assert err.value.code == p.ErrorCode.PARSE_ERROR
@@ -164,7 +164,9 @@ def test_an_integer_past_the_int_str_limit_gets_a_parse_error(tmp_path: Path, tr
 
 def _authenticated_raw(served: Served) -> socket.socket:
     sock = served.raw()
-    sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "hello", "params": {"token": served.token}}).encode() + b"\n")
+    sock.sendall(
+        json.dumps({"jsonrpc": "2.0", "id": 0, "method": "hello", "params": {"token": served.token}}).encode() + b"\n"
+    )
     assert _read_line(sock)["result"]["protocol"] == p.PROTOCOL_VERSION
     return sock
 
@@ -392,10 +394,13 @@ def test_a_client_that_falls_behind_is_told_at_once_how_many_events_it_missed(tm
     gen.close()
 
 
-def test_secret_params_reach_the_redactor_before_the_handler_runs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_secret_params_reach_the_redactor_before_the_handler_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     redactor = Redactor()
-    server = RpcServer(default_endpoint(tmp_path, "unix"), write_token_file(tmp_path), EventBus(), LIMITS,
-                       redact=redactor.add_secret)
+    server = RpcServer(
+        default_endpoint(tmp_path, "unix"), write_token_file(tmp_path), EventBus(), LIMITS, redact=redactor.add_secret
+    )
 
     def leaky(password: str, note: str) -> None:
         logging.getLogger("test.leaky").warning("refused %s for %s", password, note)
@@ -452,8 +457,9 @@ def _hog(endpoint: Endpoint, count: int, stop: threading.Event, opened: list[int
 
 
 @pytest.mark.parametrize(("transport", "hogs"), [("tcp", 16), ("tcp", 150), ("unix", 150)])
-def test_silent_connections_reopened_as_they_drop_never_lock_the_owner_out(tmp_path: Path, transport: str,
-                                                                           hogs: int) -> None:
+def test_silent_connections_reopened_as_they_drop_never_lock_the_owner_out(
+    tmp_path: Path, transport: str, hogs: int
+) -> None:
     gen = _serve(tmp_path, default_endpoint(tmp_path, transport), ServerLimits(hello_timeout=1.0))
     served = next(gen)
     stop, opened = threading.Event(), [0]

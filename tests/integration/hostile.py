@@ -66,8 +66,15 @@ def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: 
             await host.wait_for_mesh(TopicKind.VOTES, 1, 30)
             for height in heights:
                 for fill in (0xA1, 0xB2):
-                    vote = Vote(chain_id=chain_id, height=height, view=0, kind=VOTE_PREVOTE,
-                                block_hash=bytes([fill]) * 32, voter=key.public_key, signature=bytes(64))
+                    vote = Vote(
+                        chain_id=chain_id,
+                        height=height,
+                        view=0,
+                        kind=VOTE_PREVOTE,
+                        block_hash=bytes([fill]) * 32,
+                        voter=key.public_key,
+                        signature=bytes(64),
+                    )
                     await host.publish(vote.signed_by(key))
             await trio.sleep(1.0)
 

@@ -24,10 +24,8 @@ from app.core.types import NO_SIGNATURE, Transfer, WorkReceipt
 from app.net.host import NetConfig, NetHost
 from app.net.topics import TopicKind
 from app.node.devnet import Devnet, DevnetConfig
-from app.node.traces import PROTOCOL_NAME as TRACE_PROTOCOL
-from app.node.traces import TraceRequest
+from app.node.traces import PROTOCOL_NAME as TRACE_PROTOCOL, TraceRequest
 from tests.integration.hostile import _raw_publish
-
 
 NEW_IDENTITY_MARGIN_S = 10.0  # no fresh identity this close to the end: each one must have time to be banned
 
@@ -54,16 +52,20 @@ class SoakReport:
         return self.height_end - self.height_start
 
     def lines(self) -> list[str]:
-        out = [f"soak: {self.seconds:.0f} s, blocks finalised {self.finalised} "
-               f"(height {self.height_start} -> {self.height_end})"]
+        out = [
+            f"soak: {self.seconds:.0f} s, blocks finalised {self.finalised} "
+            f"(height {self.height_start} -> {self.height_end})"
+        ]
         for name in self.memory_start:
             a, b = self.memory_start[name], self.memory_end.get(name)
             end = f"{b.rss_mib:.0f} MiB (peak {b.peak_mib:.0f})" if b else "gone"
             out.append(f"  {name}: RSS start {a.rss_mib:.0f} MiB (peak {a.peak_mib:.0f}), end {end}")
         out.append(f"  attacks sent: {self.attacks}")
         for ident in self.identities:
-            out.append(f"  hostile {ident[:20]}..: banned by {len(self.banned_by.get(ident, []))} of the validators "
-                       f"{sorted(self.banned_by.get(ident, []))}")
+            out.append(
+                f"  hostile {ident[:20]}..: banned by {len(self.banned_by.get(ident, []))} of the validators "
+                f"{sorted(self.banned_by.get(ident, []))}"
+            )
         return out
 
 
@@ -104,8 +106,16 @@ async def _attack_once(host: NetHost, net: Devnet, counts: dict[str, int]) -> No
     assert net.genesis is not None
     chain_id = net.genesis.params.chain_id
     for _ in range(10):
-        tx = Transfer(chain_id=chain_id, sender=(k := SigningKey.generate()).public_key, nonce=0,
-                      recipient=bytes(20), amount=5, fee=1, memo="", signature=NO_SIGNATURE).signed_by(k)
+        tx = Transfer(
+            chain_id=chain_id,
+            sender=(k := SigningKey.generate()).public_key,
+            nonce=0,
+            recipient=bytes(20),
+            amount=5,
+            fee=1,
+            memo="",
+            signature=NO_SIGNATURE,
+        ).signed_by(k)
         await _raw_publish(host, TopicKind.TXS, tx.encode())
         counts["unfunded transfers"] = counts.get("unfunded transfers", 0) + 1
         await trio.sleep(0.005)
@@ -113,11 +123,19 @@ async def _attack_once(host: NetHost, net: Devnet, counts: dict[str, int]) -> No
     for i in range(12):
         k = SigningKey.generate()
         open_round = task is not None and task["status"] == "open" and i >= 10
-        receipt = WorkReceipt(chain_id=chain_id, task_id=net.task_id if open_round else os.urandom(32),  # type: ignore[arg-type]
-                              round=task["round"] if open_round else 0, miner=k.public_key,  # type: ignore[index]
-                              base_checkpoint=bytes.fromhex(task["checkpoint"]) if open_round else os.urandom(32),  # type: ignore[index]
-                              commitments_root=os.urandom(32), update_hash=os.urandom(32), steps=32,
-                              final_loss_micro=1, device_class="cpu", signature=NO_SIGNATURE).signed_by(k)
+        receipt = WorkReceipt(
+            chain_id=chain_id,
+            task_id=net.task_id if open_round else os.urandom(32),  # type: ignore[arg-type]
+            round=task["round"] if open_round else 0,
+            miner=k.public_key,  # type: ignore[index]
+            base_checkpoint=bytes.fromhex(task["checkpoint"]) if open_round else os.urandom(32),  # type: ignore[index]
+            commitments_root=os.urandom(32),
+            update_hash=os.urandom(32),
+            steps=32,
+            final_loss_micro=1,
+            device_class="cpu",
+            signature=NO_SIGNATURE,
+        ).signed_by(k)
         await _raw_publish(host, TopicKind.RECEIPTS, receipt.encode())
         key = "forged receipts, stalled traces" if open_round else "receipts for no task"
         counts[key] = counts.get(key, 0) + 1
@@ -155,14 +173,22 @@ async def _one_identity(net: Devnet, key_path: Path, until: float, counts: dict[
 
 def run_soak(root: Path, seconds: float, validators: int = 4, miners: int = 1, rounds: int = 50) -> SoakReport:
     """Start a devnet in `root`, attack it for `seconds`, and measure; the devnet is stopped at the end."""
-    config = DevnetConfig(validators=validators, miners=miners, datadir=root, rounds=rounds, local_steps=32,
-                          checkpoint_interval=8, round_wait_s=3.0)
+    config = DevnetConfig(
+        validators=validators,
+        miners=miners,
+        datadir=root,
+        rounds=rounds,
+        local_steps=32,
+        checkpoint_interval=8,
+        round_wait_s=3.0,
+    )
     with Devnet(config) as net:
         # Measure from the end of the first round: every node has loaded torch and trained or verified once
         # (RSS grows ~90 MiB on that first use, which is warm-up, not what the soak looks for).
         net.wait_for(lambda: (net.task_status("v0") or {}).get("round", 0) >= 1, timeout_s=300, poll_s=0.5)
-        report = SoakReport(seconds=seconds, height_start=height(net), height_end=-1, memory_start=memories(net),
-                            memory_end={})
+        report = SoakReport(
+            seconds=seconds, height_start=height(net), height_end=-1, memory_start=memories(net), memory_end={}
+        )
         started = time.monotonic()
         until = started + seconds
 

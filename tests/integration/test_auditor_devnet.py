@@ -35,15 +35,32 @@ def _fraud_proofs(net: Devnet, name: str) -> list:  # type: ignore[type-arg]
 
 @pytest.mark.timeout(240)
 def test_the_devnet_auditor_claws_back_a_lazy_miners_reward_on_its_own(tmp_path: Path) -> None:
-    lazy_program = (sys.executable, "-m", "tests.adversarial.lazy_miner",
-                    "--committee-key", str(tmp_path / "v0" / "node.key"))
-    config = DevnetConfig(validators=1, miners=1, datadir=tmp_path, rounds=1, local_steps=8, checkpoint_interval=2,
-                          batch_size=16, block_interval_s=0.5, round_wait_s=1.0, reward_vesting_blocks=VESTING_BLOCKS,
-                          extra_args=("--audit-rate", "240"), programs=(("m0", lazy_program),))
+    lazy_program = (
+        sys.executable,
+        "-m",
+        "tests.adversarial.lazy_miner",
+        "--committee-key",
+        str(tmp_path / "v0" / "node.key"),
+    )
+    config = DevnetConfig(
+        validators=1,
+        miners=1,
+        datadir=tmp_path,
+        rounds=1,
+        local_steps=8,
+        checkpoint_interval=2,
+        batch_size=16,
+        block_interval_s=0.5,
+        round_wait_s=1.0,
+        reward_vesting_blocks=VESTING_BLOCKS,
+        extra_args=("--audit-rate", "240"),
+        programs=(("m0", lazy_program),),
+    )
     with Devnet(config) as net:
         validator, lazy = net.members["v0"], net.members["m0"]
-        paid = net.wait_for(lambda: (net.status("m0") or {}).get("pending", 0) > 0 and time.monotonic(),
-                            timeout_s=150, poll_s=0.25)
+        paid = net.wait_for(
+            lambda: (net.status("m0") or {}).get("pending", 0) > 0 and time.monotonic(), timeout_s=150, poll_s=0.25
+        )
         assert "no committee draw touches it" in (lazy.datadir / "node.log").read_text()
         found = net.wait_for(lambda: _fraud_proofs(net, "v0"), timeout_s=60, poll_s=0.25)
         clawed_after_s = time.monotonic() - paid
@@ -59,5 +76,7 @@ def test_the_devnet_auditor_claws_back_a_lazy_miners_reward_on_its_own(tmp_path:
         with _store(net, "v0") as store:
             paid_at = next(h for h in range(1, height) if store.block_by_height(h).body.receipts)
         assert height - paid_at < VESTING_BLOCKS
-        print(f"\nauditor: fraud proof in block {height}, {height - paid_at} blocks and {clawed_after_s:.1f} s after "
-              f"the receipt was paid (block {paid_at}); {audit['segments']} segment(s) audited")
+        print(
+            f"\nauditor: fraud proof in block {height}, {height - paid_at} blocks and {clawed_after_s:.1f} s after "
+            f"the receipt was paid (block {paid_at}); {audit['segments']} segment(s) audited"
+        )

@@ -32,15 +32,17 @@ TINY = ["--rounds", "2", "--local-steps", "16", "--checkpoint-interval", "8", "-
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    with Devnet(DevnetConfig(validators=1, miners=0, post_task=False, datadir=tmp_path / "net",
-                             round_wait_s=1.0)) as net:
+    with Devnet(
+        DevnetConfig(validators=1, miners=0, post_task=False, datadir=tmp_path / "net", round_wait_s=1.0)
+    ) as net:
         yield net
 
 
 def start_miner_daemon(net: Devnet, datadir: Path, config: str = CONFIG, env: dict[str, str] | None = None) -> object:
     write_config(datadir, config)
-    return start_daemon(datadir, "--genesis", str(net.root / "genesis.json"), "--bootstrap", *net.bootstrap,
-                        env=ENV | (env or {}))
+    return start_daemon(
+        datadir, "--genesis", str(net.root / "genesis.json"), "--bootstrap", *net.bootstrap, env=ENV | (env or {})
+    )
 
 
 def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Devnet, tmp_path: Path) -> None:
@@ -59,15 +61,21 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
             before = cli_json(d, "wallet", "balance")
             after_post = before["total"] + before["pending"]
 
-            finished = wait_for(lambda: (_task(d, posted["task_id"]) or {}).get("status") == "finished", 180,
-                                "both rounds to be mined and closed")
+            finished = wait_for(
+                lambda: (_task(d, posted["task_id"]) or {}).get("status") == "finished",
+                180,
+                "both rounds to be mined and closed",
+            )
             assert finished
             paid = cli_json(d, "wallet", "balance")
             grown = paid["total"] + paid["pending"]
             assert grown > after_post  # rewards for verified work (minted plus the released fee), maybe still vesting
             # Miner rewards vest reward_vesting_blocks (devnet 8) after the block that paid them: then spendable.
-            vested = wait_for(lambda: (lambda b: b["pending"] == 0 and b["total"] >= grown and b)(
-                cli_json(d, "wallet", "balance")), 60, "the rewards to vest")
+            vested = wait_for(
+                lambda: (lambda b: b["pending"] == 0 and b["total"] >= grown and b)(cli_json(d, "wallet", "balance")),
+                60,
+                "the rewards to vest",
+            )
             assert vested["total"] > before["total"] and vested["summary"].endswith(" POT vesting")
             assert _received(events, {"reward", "new_block", "mining_state"})
 
@@ -82,10 +90,15 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
         assert wrong.returncode == 1 and "wrong password" in wrong.stderr
         sent = cli_json(d, "wallet", "send", friend, "5", "--memo", "thanks", env=ENV)
         assert len(sent["tx_id"]) == 64
-        arrived = wait_for(lambda: rpc(d, "chain.account", {"address": friend})["balance"] == parse_amount("5"),
-                           60, "the transfer to arrive")
+        arrived = wait_for(
+            lambda: rpc(d, "chain.account", {"address": friend})["balance"] == parse_amount("5"),
+            60,
+            "the transfer to arrive",
+        )
         assert arrived
-        assert any(e["kind"] == "sent" and e["counterparty"] == friend for e in cli_json(d, "wallet", "history")["entries"])
+        assert any(
+            e["kind"] == "sent" and e["counterparty"] == friend for e in cli_json(d, "wallet", "history")["entries"]
+        )
         assert me == cli_json(d, "wallet", "address")["addresses"]["spending"]
 
         bad = cli(d, "wallet", "send", "potd1notanaddress", "1", check=False, env=ENV)

@@ -27,8 +27,18 @@ SLOW = CONFIG.replace("cpu_threads = 1", "cpu_threads = 1\nutilization_cap = 25"
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Devnet]:
     """One validator; its requester posts a one-round task long enough to interrupt twice."""
-    with Devnet(DevnetConfig(validators=1, miners=0, rounds=1, local_steps=STEPS, checkpoint_interval=32,
-                             batch_size=16, datadir=tmp_path / "net", round_wait_s=1.0)) as net:
+    with Devnet(
+        DevnetConfig(
+            validators=1,
+            miners=0,
+            rounds=1,
+            local_steps=STEPS,
+            checkpoint_interval=32,
+            batch_size=16,
+            datadir=tmp_path / "net",
+            round_wait_s=1.0,
+        )
+    ) as net:
         yield net
 
 
@@ -58,13 +68,26 @@ def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) ->
 
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        proc = start_daemon(d, "--genesis", str(devnet.root / "genesis.json"), "--bootstrap", *devnet.bootstrap,
-                            env={"POTMINER_PASSWORD": ""})  # a reboot: nobody types the password
+        proc = start_daemon(
+            d,
+            "--genesis",
+            str(devnet.root / "genesis.json"),
+            "--bootstrap",
+            *devnet.bootstrap,
+            env={"POTMINER_PASSWORD": ""},
+        )  # a reboot: nobody types the password
         again = wait_for(lambda: _mining(d)["resumed_from"], 120, "training to resume after the restart")
         status = rpc(d, "status")
         assert status["wallet"]["locked"] is True, "mining resumed with the keystore still locked"
-        refused = cli(d, "wallet", "send", status["wallet"]["addresses"]["spending"], "1", check=False,
-                      env={"POTMINER_PASSWORD": ""})
+        refused = cli(
+            d,
+            "wallet",
+            "send",
+            status["wallet"]["addresses"]["spending"],
+            "1",
+            check=False,
+            env={"POTMINER_PASSWORD": ""},
+        )
         assert refused.returncode == 1 and "password" in refused.stderr
         # From the round saved on disk (a checkpoint, or the exact step the orphaned worker saved when
         # its pipe closed), never from step 0; training went on a little between `reached` and the kill.
@@ -72,8 +95,11 @@ def test_pause_resume_and_kill_9_lose_no_work(devnet: Devnet, tmp_path: Path) ->
 
         before = cli_json(d, "wallet", "balance")
         balance_before = before["total"] + before["pending"]  # spendable + still vesting
-        done = wait_for(lambda: cli_json(d, "task", "show", task_id)["status"] == "finished", 240,
-                        "the receipt to be verified and the round closed")
+        done = wait_for(
+            lambda: cli_json(d, "task", "show", task_id)["status"] == "finished",
+            240,
+            "the receipt to be verified and the round closed",
+        )
         assert done
         after = cli_json(d, "wallet", "balance")
         assert after["total"] + after["pending"] > balance_before  # the interrupted round was paid (it may still vest)

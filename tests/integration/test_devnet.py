@@ -32,8 +32,7 @@ from app.net.host import NetConfig
 from app.net.topics import TopicKind
 from app.node.devnet import Devnet, DevnetConfig
 from app.node.node import SIGNING_RECORD_FILE
-from app.node.traces import PROTOCOL_NAME as TRACE_PROTOCOL
-from app.node.traces import TraceRequest, TraceResponse
+from app.node.traces import PROTOCOL_NAME as TRACE_PROTOCOL, TraceRequest, TraceResponse
 from tests.integration.hostile import equivocate, flood
 
 ROUNDS = 3
@@ -44,8 +43,9 @@ MEMBERS = (*VALIDATORS, "m0", "m1")
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     root = tmp_path_factory.mktemp("devnet")
-    config = DevnetConfig(validators=4, miners=2, datadir=root, rounds=ROUNDS, local_steps=32,
-                          checkpoint_interval=8, round_wait_s=5.0)
+    config = DevnetConfig(
+        validators=4, miners=2, datadir=root, rounds=ROUNDS, local_steps=32, checkpoint_interval=8, round_wait_s=5.0
+    )
     with Devnet(config) as net:
         yield net
     for m in net.members.values():  # every child stopped, none orphaned
@@ -87,16 +87,22 @@ def whole_devnet(devnet: Devnet, reap_children: None) -> None:
     for n in down:
         devnet.kill(n)  # reaped or killed: forget the dead process (and close its log) before starting again
         devnet.start(n)
-    devnet.wait_for(lambda: all(devnet.status(n)["written_at"] > started and height(devnet, n) >= target
-                                for n in down), timeout_s=180)
+    devnet.wait_for(
+        lambda: all(devnet.status(n)["written_at"] > started and height(devnet, n) >= target for n in down),
+        timeout_s=180,
+    )
 
 
 def receipts_of(net: Devnet, name: str) -> list:  # type: ignore[type-arg]
     """The receipts of member `name` in v0's finalised blocks."""
     with store_of(net, "v0") as store:
         top = store.head().height
-        return [r for x in range(1, top + 1) for r in store.block_by_height(x).body.receipts
-                if r.miner == net.members[name].key.public_key]
+        return [
+            r
+            for x in range(1, top + 1)
+            for r in store.block_by_height(x).body.receipts
+            if r.miner == net.members[name].key.public_key
+        ]
 
 
 def store_of(net: Devnet, name: str) -> Store:
@@ -159,10 +165,23 @@ def test_light_client_reaches_the_head_and_proves_a_miner_balance(devnet: Devnet
     miner = devnet.members["m0"]
     devnet.wait_for(lambda: devnet.status("m0")["balance"] > 0, timeout_s=300)  # a round paid it
     out = subprocess.run(
-        [sys.executable, "-m", "app", "light", "--genesis", str(devnet.root / "genesis.json"),
-         "--address", miner.key.address.hex(), "--bootstrap", devnet.members["v1"].multiaddr,
-         "--datadir", str(tmp_path / "light")],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "light",
+            "--genesis",
+            str(devnet.root / "genesis.json"),
+            "--address",
+            miner.key.address.hex(),
+            "--bootstrap",
+            devnet.members["v1"].multiaddr,
+            "--datadir",
+            str(tmp_path / "light"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
@@ -199,8 +218,13 @@ def test_a_validator_signing_two_blocks_at_one_height_is_caught_and_slashed(devn
     honest = [n for n in ("v0", "v1", "v2", "v3") if n != culprit.name]
     h = height(devnet, honest[0])
     assert devnet.genesis is not None
-    equivocate(devnet.genesis.params.chain_id, [devnet.members[n].multiaddr for n in honest], culprit.key,
-               range(h + 1, h + 5), tmp_path / "byzantine.key")
+    equivocate(
+        devnet.genesis.params.chain_id,
+        [devnet.members[n].multiaddr for n in honest],
+        culprit.key,
+        range(h + 1, h + 5),
+        tmp_path / "byzantine.key",
+    )
 
     def slashed() -> bool:
         with store_of(devnet, honest[0]) as store:
@@ -243,8 +267,9 @@ def test_a_killed_validator_restarts_from_its_store_and_catches_up(devnet: Devne
     before = len(re.findall(r"resumed at height (\d+)", log_path.read_text()))
     started = time.time()
     devnet.start(name)
-    devnet.wait_for(lambda: devnet.status(name)["written_at"] > started and height(devnet, name) >= target,
-                    timeout_s=120)
+    devnet.wait_for(
+        lambda: devnet.status(name)["written_at"] > started and height(devnet, name) >= target, timeout_s=120
+    )
     resumed = [int(x) for x in re.findall(r"resumed at height (\d+)", log_path.read_text())]
     assert len(resumed) > before and resumed[-1] >= stopped_at > 0  # nothing final was lost to SIGKILL
     devnet.kill(name)  # started by this test; stop it before the reaper does
@@ -320,8 +345,9 @@ def _kill_locked_and_restart(devnet: Devnet, name: str) -> None:
         before = max(height(devnet, v) for v in others)
         devnet.start(name)
         log_path = member.datadir / "node.log"
-        lock_line = (f"resuming height {caught.height} at view {caught.view} with its lock on "
-                     f"{caught.locked_hash.hex()[:16]}")
+        lock_line = (
+            f"resuming height {caught.height} at view {caught.view} with its lock on {caught.locked_hash.hex()[:16]}"
+        )
         devnet.wait_for(lambda: lock_line in log_path.read_text(), timeout_s=90, poll_s=0.5)
     finally:
         signal_others(signal.SIGCONT)
@@ -335,7 +361,9 @@ def _kill_locked_and_restart(devnet: Devnet, name: str) -> None:
     assert len(finalised) == 1
     with store_of(devnet, others[0]) as store:
         top = store.head().height
-        evidence = [e for x in range(max(1, caught.height - 2), top + 1) for e in store.block_by_height(x).body.evidence]
+        evidence = [
+            e for x in range(max(1, caught.height - 2), top + 1) for e in store.block_by_height(x).body.evidence
+        ]
     culprits = {e.vote_a.voter if hasattr(e, "vote_a") else e.proposer for e in evidence}
     assert member.key.public_key not in culprits  # the restart signed nothing contradicting its record
 
@@ -347,12 +375,16 @@ def test_a_restarted_miner_still_serves_the_traces_of_its_receipts(devnet: Devne
     devnet.kill("m1")
     devnet.start("m1")
     assert devnet.genesis is not None
-    net = NetThread(NetConfig(chain_id=devnet.genesis.params.chain_id, key_path=tmp_path / "checker.key",
-                              topics=(TopicKind.BLOCKS,)))
+    net = NetThread(
+        NetConfig(
+            chain_id=devnet.genesis.params.chain_id, key_path=tmp_path / "checker.key", topics=(TopicKind.BLOCKS,)
+        )
+    )
     net.start()
     try:
-        peer = devnet.wait_for(lambda: _try(lambda: net.call(lambda h: h.connect(miner.multiaddr), timeout_s=10)),
-                               timeout_s=60)
+        peer = devnet.wait_for(
+            lambda: _try(lambda: net.call(lambda h: h.connect(miner.multiaddr), timeout_s=10)), timeout_s=60
+        )
         for receipt in mine:
             root = receipt.commitments_root
             resp = net.call(lambda h: h.request(peer, TRACE_PROTOCOL, TraceRequest(root), TraceResponse), timeout_s=30)

@@ -48,9 +48,15 @@ def test_a_damaged_manifest_is_a_clear_error(tmp_path: Path) -> None:
 
 def _launch(root: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "app", "run", "--headless", "--datadir", str(root),
-                             "--validators", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # its own group, as in a terminal
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "run", "--headless", "--datadir", str(root), "--validators", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # its own group, as in a terminal
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
@@ -93,8 +99,13 @@ def test_run_starts_devnet_and_daemon_persists_the_chain_and_stops_everything(tm
         assert "creating the local devnet" in out and "posting the default training task" in out
         assert "running headless" in out
         # the CLI finds the daemon from the folder given to `run` (it lives in ROOT/app): issue 16 item 7
-        status = subprocess.run([sys.executable, "-m", "app", "status", "--datadir", str(root)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            [sys.executable, "-m", "app", "status", "--datadir", str(root)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert status.returncode == 0, status.stderr
     finally:
         rest, alive = _ctrl_c(proc)

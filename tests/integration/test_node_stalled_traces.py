@@ -40,14 +40,27 @@ def _verifications(log_text: str, miners: set[str]) -> list[tuple[datetime, date
 
 
 def test_a_peer_stalling_traces_of_fresh_key_receipts_is_bounded_and_banned(tmp_path: Path) -> None:
-    config = DevnetConfig(validators=1, miners=0, datadir=tmp_path, rounds=1, local_steps=8, checkpoint_interval=2,
-                          batch_size=16, block_interval_s=0.5)
+    config = DevnetConfig(
+        validators=1,
+        miners=0,
+        datadir=tmp_path,
+        rounds=1,
+        local_steps=8,
+        checkpoint_interval=2,
+        batch_size=16,
+        block_interval_s=0.5,
+    )
     with Devnet(config) as net:
         assert net.genesis is not None and net.task_id is not None
         task = net.wait_for(lambda: net.task_status("v0"), timeout_s=30)
         start_height = net.status("v0")["height"]
-        open_round = OpenRound(net.genesis.params.chain_id, net.task_id, task["round"], bytes.fromhex(task["checkpoint"]),
-                               net.spec.local_steps)
+        open_round = OpenRound(
+            net.genesis.params.chain_id,
+            net.task_id,
+            task["round"],
+            bytes.fromhex(task["checkpoint"]),
+            net.spec.local_steps,
+        )
         peer_id, keys = stall_traces(net.members["v0"].multiaddr, tmp_path / "hostile.p2p.key", open_round, ATTACK_S)
         assert len(keys) >= ATTACK_S / 0.5 / 2  # it kept publishing
 
@@ -57,9 +70,11 @@ def test_a_peer_stalling_traces_of_fresh_key_receipts_is_bounded_and_banned(tmp_
         net.wait_for(banned, timeout_s=15, poll_s=0.5)
         spans = _verifications((net.members["v0"].datadir / "node.log").read_text(), {k.hex()[:12] for k in keys})
         assert 1 <= len(spans) < len(keys)  # one at a time: most receipts were never queued
-        for (a0, b0), (a1, _) in zip(spans, spans[1:]):
+        for (_a0, b0), (a1, _) in zip(spans, spans[1:]):
             assert a1 >= b0  # never two of this peer's receipts pending at once
         assert all((b - a).total_seconds() <= TRACE_DEADLINE_S + 3 for a, b in spans)  # vs 10 s each before
         assert net.status("v0")["height"] - start_height >= ATTACK_S  # 0.5 s blocks kept coming (>= half the pace)
-        print(f"\nstalling peer: {len(keys)} receipts published, {len(spans)} verified, "
-              f"longest hold {max((b - a).total_seconds() for a, b in spans):.1f} s, banned")
+        print(
+            f"\nstalling peer: {len(keys)} receipts published, {len(spans)} verified, "
+            f"longest hold {max((b - a).total_seconds() for a, b in spans):.1f} s, banned"
+        )

@@ -40,8 +40,11 @@ TINY = ["--rounds", "1", "--local-steps", "16", "--checkpoint-interval", "8", "-
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    with Devnet(DevnetConfig(validators=1, miners=0, post_task=False, datadir=tmp_path / "net",
-                             round_wait_s=0.5, block_interval_s=0.5)) as net:
+    with Devnet(
+        DevnetConfig(
+            validators=1, miners=0, post_task=False, datadir=tmp_path / "net", round_wait_s=0.5, block_interval_s=0.5
+        )
+    ) as net:
         yield net
 
 
@@ -62,8 +65,11 @@ def test_own_image_folder_posted_mined_and_result_loads_in_plain_pytorch(devnet:
 
         images = write_images(tmp_path / "shapes", {c: [(8, 8)] * 12 for c in ("circle", "square", "triangle")})
         posted = cli_json(d, "task", "post", "--data", str(images), *TINY, "--fee-per-round", "10")
-        finished = wait_for(lambda: (_task(d, posted["task_id"]) or {}).get("status") == "finished", 120,
-                            "the round over the posted images to be mined and closed")
+        finished = wait_for(
+            lambda: (_task(d, posted["task_id"]) or {}).get("status") == "finished",
+            120,
+            "the round over the posted images to be mined and closed",
+        )
         assert finished
         task = _task(d, posted["task_id"])
         assert task is not None
@@ -90,14 +96,16 @@ def test_own_image_folder_posted_mined_and_result_loads_in_plain_pytorch(devnet:
         # the chain's checkpoint (a trained one, not the initial) gives the same outputs
         chain = decode_tensors(blobs.get(bytes.fromhex(task["checkpoint"])))
         reference = registry.build_model("cnn", 1, hyper)
-        reference.load_state_dict({k[len(PARAM):]: v for k, v in chain.items() if k.startswith(PARAM)}, strict=True)
+        reference.load_state_dict({k[len(PARAM) :]: v for k, v in chain.items() if k.startswith(PARAM)}, strict=True)
         shard = next(parse_shard(blobs.get(h)) for h in blobs.list() if _is_shard(blobs.get(h)))
         with torch.no_grad():
             assert torch.equal(model(shard.inputs), reference(shard.inputs))
         initial = registry.build_model("cnn", 1, hyper)
         from app.miner.demo import initial_checkpoint
 
-        initial.load_state_dict({k[len(PARAM):]: v for k, v in decode_tensors(initial_checkpoint("cnn", 1, hyper)).items()})
+        initial.load_state_dict(
+            {k[len(PARAM) :]: v for k, v in decode_tensors(initial_checkpoint("cnn", 1, hyper)).items()}
+        )
         with torch.no_grad():
             assert not torch.equal(model(shard.inputs), initial(shard.inputs))  # mined: the weights moved
     finally:

@@ -10,7 +10,9 @@ from pathlib import Path
 from tests.integration.soak import run_soak
 
 
-def test_a_devnet_under_attack_keeps_finalising_with_flat_memory_and_bans_every_hostile_identity(tmp_path: Path) -> None:
+def test_a_devnet_under_attack_keeps_finalising_with_flat_memory_and_bans_every_hostile_identity(
+    tmp_path: Path,
+) -> None:
     report = run_soak(tmp_path / "soak", seconds=25.0, validators=4, miners=1)
     print("\n".join(report.lines()))
     assert report.finalised >= 5

@@ -23,8 +23,14 @@ NAMES = ("v0", "v1", "v2", "v3")
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    config = DevnetConfig(validators=4, miners=0, datadir=tmp_path_factory.mktemp("split"), post_task=False,
-                          block_interval_s=0.5, extra_args=("--propose-timeout-ms", "1000"))
+    config = DevnetConfig(
+        validators=4,
+        miners=0,
+        datadir=tmp_path_factory.mktemp("split"),
+        post_task=False,
+        block_interval_s=0.5,
+        extra_args=("--propose-timeout-ms", "1000"),
+    )
     with Devnet(config) as devnet:
         yield devnet
 

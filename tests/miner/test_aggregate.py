@@ -51,7 +51,9 @@ def test_exact_norm_does_not_depend_on_summation_order() -> None:
     assert exact_norm(t) == exact_norm({"b": t["b"], "a": t["a"].flip(0)})
 
 
-def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(spec, store, data, validation, keys, mine) -> None:
+def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(
+    spec, store, data, validation, keys, mine
+) -> None:
     rounds_spec = spec.replace(local_steps=16, checkpoint_interval=8)
     honest, liar = keys[:3], keys[3]
     poisoned = Split(data.inputs, (data.targets + 3) % 10)
@@ -68,8 +70,13 @@ def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(
         assert not verdicts[lie.receipt.receipt_id].accepted
         verified = [o.receipt for o in outs + [lie] if verdicts[o.receipt.receipt_id].accepted]
         agg = aggregate_round(
-            task_id=TASK_ID, round_number=r, spec=rounds_spec, base_checkpoint=checkpoint,
-            verified=verified, store=store, validation=validation,
+            task_id=TASK_ID,
+            round_number=r,
+            spec=rounds_spec,
+            base_checkpoint=checkpoint,
+            verified=verified,
+            store=store,
+            validation=validation,
         )
         assert lie.receipt.receipt_id not in agg.result.receipt_ids
         assert len(agg.result.receipt_ids) == 3
@@ -83,7 +90,14 @@ def test_three_honest_miners_lower_the_validation_loss_and_a_liar_never_gets_in(
 
 def test_aggregation_is_bit_reproducible_and_only_uses_the_given_receipts(spec, store, validation, keys, mine) -> None:
     outs = [mine(spec, k) for k in keys[:2]]
-    kwargs = dict(task_id=TASK_ID, round_number=0, spec=spec, base_checkpoint=spec.initial_checkpoint, store=store, validation=validation)
+    kwargs = dict(
+        task_id=TASK_ID,
+        round_number=0,
+        spec=spec,
+        base_checkpoint=spec.initial_checkpoint,
+        store=store,
+        validation=validation,
+    )
     a = aggregate_round(verified=[o.receipt for o in outs], **kwargs)
     b = aggregate_round(verified=[o.receipt for o in reversed(outs)], **kwargs)
     assert a.checkpoint_hash == b.checkpoint_hash

@@ -136,7 +136,9 @@ def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         rig.ctl.close()
 
 
-def test_idle_time_switches_mining_on_and_input_pauses_it_within_one_sample(rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
+def test_idle_time_switches_mining_on_and_input_pauses_it_within_one_sample(
+    rig_factory: Callable[..., Rig], tmp_path: Path
+) -> None:
     spec = demo.task_spec(**LONG)  # type: ignore[arg-type]
     rig = rig_factory(spec, Preferences(mode=Mode.WHEN_IDLE, idle_minutes=IDLE_MINUTES))
     assert rig.ctl.status.state is State.OFF
@@ -194,20 +196,31 @@ def test_each_reason_shows_without_starting_the_worker(rig_factory: Callable[...
     rig.power = PowerState(on_battery=False, charge_percent=100.0)
     rig.ctl.set_preferences(Preferences(mode=Mode.ALWAYS, schedule=parse_schedule("mon-fri 18:00-08:00")))
     status = rig.ctl.status
-    assert (status.state, status.reason, status.text) == (State.PAUSED, "outside-schedule", "Paused: outside schedule (resumes 18:00)")
+    assert (status.state, status.reason, status.text) == (
+        State.PAUSED,
+        "outside-schedule",
+        "Paused: outside schedule (resumes 18:00)",
+    )
     rig.ctl.set_preferences(Preferences(mode=Mode.ALWAYS))
     assert rig.ctl.pause().reason == "user-paused"
     assert rig.ctl.resume().reason == NO_TASK
     assert rig.ctl.stop().state is State.OFF
     assert rig.ctl.status.to_json()["state"] == "off"
     assert rig.states() == [
-        ("waiting", NO_TASK), ("paused", "on-battery"), ("paused", "outside-schedule"),
-        ("waiting", NO_TASK), ("paused", "user-paused"), ("waiting", NO_TASK), ("off", ""),
+        ("waiting", NO_TASK),
+        ("paused", "on-battery"),
+        ("paused", "outside-schedule"),
+        ("waiting", NO_TASK),
+        ("paused", "user-paused"),
+        ("waiting", NO_TASK),
+        ("off", ""),
     ]
     assert rig.worker.pid is None
 
 
-def test_failed_round_is_an_error_with_its_reason_then_retried_and_a_crash_is_reported(rig_factory: Callable[..., Rig]) -> None:
+def test_failed_round_is_an_error_with_its_reason_then_retried_and_a_crash_is_reported(
+    rig_factory: Callable[..., Rig],
+) -> None:
     spec = demo.task_spec(local_steps=240, checkpoint_interval=8, batch_size=16)
     rig = rig_factory(spec, Preferences(mode=Mode.ALWAYS))
     good = rig.task
@@ -234,7 +247,6 @@ def test_failed_round_is_an_error_with_its_reason_then_retried_and_a_crash_is_re
     assert isinstance(done, RoundFinished) and done.receipt.round == 0
     done.receipt.verify_signature()
     assert rig.states() == [("mining", ""), ("error", "blob-missing"), ("mining", ""), ("waiting", NO_TASK)]
-
 
 
 def test_run_loop_samples_as_the_clock_advances_and_stops_when_asked(rig_factory: Callable[..., Rig]) -> None:

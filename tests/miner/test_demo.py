@@ -65,9 +65,24 @@ def test_default_task_validation_loss_falls_round_after_round(tmp_path) -> None:
     checkpoint = spec.initial_checkpoint
     losses = [evaluate(spec, decode_tensors(store.get(checkpoint)), val, torch.device("cpu"))]
     for r in range(2):
-        out = train_round(RoundJob("d", bytes(32), spec, r, bytes([1]) * 32, checkpoint), key, store, data, device=torch.device("cpu"), resume=ResumeDir(tmp_path / str(r)))
+        out = train_round(
+            RoundJob("d", bytes(32), spec, r, bytes([1]) * 32, checkpoint),
+            key,
+            store,
+            data,
+            device=torch.device("cpu"),
+            resume=ResumeDir(tmp_path / str(r)),
+        )
         assert isinstance(out, RoundOutput)
-        agg = aggregate_round(task_id=bytes(32), round_number=r, spec=spec, base_checkpoint=checkpoint, verified=[out.receipt], store=store, validation=val)
+        agg = aggregate_round(
+            task_id=bytes(32),
+            round_number=r,
+            spec=spec,
+            base_checkpoint=checkpoint,
+            verified=[out.receipt],
+            store=store,
+            validation=val,
+        )
         checkpoint = agg.checkpoint_hash
         losses.append(agg.validation_loss)
     assert losses[0] > 2.0 and losses[1] < 0.7 * losses[0] and losses[2] < 0.8 * losses[1], losses

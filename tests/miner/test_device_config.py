@@ -18,7 +18,15 @@ def test_label_round_trips_and_bad_labels_are_refused() -> None:
     here = config.current(CPU)
     assert here.committed and config.parse(here.label()) == here
     assert config.parse("cuda") == config.DeviceConfig("cuda") and not config.parse("cuda").committed
-    for bad in ("tpu", "cpu|2.1|AVX2|t0|det", "cpu|2.1|AVX2|2|det", "cpu||AVX2|t1|det", "cpu|2.1|AVX2|t1|maybe", "x" * 65, "cpu|a|b"):
+    for bad in (
+        "tpu",
+        "cpu|2.1|AVX2|t0|det",
+        "cpu|2.1|AVX2|2|det",
+        "cpu||AVX2|t1|det",
+        "cpu|2.1|AVX2|t1|maybe",
+        "x" * 65,
+        "cpu|a|b",
+    ):
         with pytest.raises(config.BadDeviceConfig):
             config.parse(bad)
 
@@ -39,10 +47,17 @@ def test_replaying_sets_the_receipts_thread_count_and_restores_ours() -> None:
     assert torch.get_num_threads() == before
 
 
-def test_round_resumed_with_another_thread_count_commits_only_its_class_and_still_verifies(spec, store, data, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_round_resumed_with_another_thread_count_commits_only_its_class_and_still_verifies(
+    spec, store, data, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     resume = ResumeDir(tmp_path / "r")
     steps = iter(range(100))
-    assert not isinstance(train_round(make_job(spec), keys[0], store, data, device=CPU, resume=resume, should_pause=lambda: next(steps) == 5), RoundOutput)
+    assert not isinstance(
+        train_round(
+            make_job(spec), keys[0], store, data, device=CPU, resume=resume, should_pause=lambda: next(steps) == 5
+        ),
+        RoundOutput,
+    )
     torch.set_num_threads(2)
     try:
         out = train_round(make_job(spec), keys[0], store, data, device=CPU, resume=resume)

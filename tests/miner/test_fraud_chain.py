@@ -50,13 +50,22 @@ def _forged(out: RoundOutput, key_: crypto.SigningKey, store: MemoryBlobStore, t
     final, base = decode_tensors(store.get(checkpoints[-1])), decode_tensors(store.get(checkpoints[0]))
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
     receipt = make_receipt(
-        key=key_, chain_id=CHAIN, task_id=task_id, round_number=out.receipt.round, checkpoints=checkpoints,
-        update_hash=update_hash, steps=out.receipt.steps, final_loss=out.receipt.final_loss_micro / 1e6, device_class="cpu",
+        key=key_,
+        chain_id=CHAIN,
+        task_id=task_id,
+        round_number=out.receipt.round,
+        checkpoints=checkpoints,
+        update_hash=update_hash,
+        steps=out.receipt.steps,
+        final_loss=out.receipt.final_loss_micro / 1e6,
+        device_class="cpu",
     )
     return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples), update_hash)
 
 
-def test_a_missed_cheat_is_proven_and_clawed_back(spec: TaskSpec, store: MemoryBlobStore, data: Split, keys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missed_cheat_is_proven_and_clawed_back(
+    spec: TaskSpec, store: MemoryBlobStore, data: Split, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     chain, task_id = _chain_with_task(spec)
     anchor = chain.state.round_anchor(task_id)
     cheater, honest = keys[0], keys[1]

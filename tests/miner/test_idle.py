@@ -30,8 +30,13 @@ def broken() -> IdleSource | None:
 
 def test_factory_keeps_the_first_source_that_answers() -> None:
     chosen = first_available(
-        [("raises", broken), ("absent", lambda: None), ("silent", lambda: Fixed("silent", None)),
-         ("good", lambda: Fixed("good", 3.0)), ("later", lambda: Fixed("later", 9.0))]
+        [
+            ("raises", broken),
+            ("absent", lambda: None),
+            ("silent", lambda: Fixed("silent", None)),
+            ("good", lambda: Fixed("good", 3.0)),
+            ("later", lambda: Fixed("later", 9.0)),
+        ]
     )
     assert chosen.name == "good"
 

@@ -66,7 +66,17 @@ def test_state_of_another_round_is_discarded_not_continued(spec, store, data, ke
 def test_progress_reports_steps_loss_and_throughput(spec, store, data, keys, tmp_path: Path) -> None:
     seen: list[Progress] = []
     ticks: list[int] = []
-    train_round(make_job(spec), keys[0], store, data, device=CPU, resume=ResumeDir(tmp_path), progress=seen.append, after_step=lambda: ticks.append(1), report_every=5)
+    train_round(
+        make_job(spec),
+        keys[0],
+        store,
+        data,
+        device=CPU,
+        resume=ResumeDir(tmp_path),
+        progress=seen.append,
+        after_step=lambda: ticks.append(1),
+        report_every=5,
+    )
     assert [p.step for p in seen] == [5, 10, 12]
     assert all(p.total_steps == spec.local_steps and p.loss > 0 and p.samples_per_s > 0 for p in seen)
     assert len(ticks) == spec.local_steps
@@ -87,7 +97,9 @@ def test_diverging_training_raises_instead_of_signing_garbage(spec, store, data,
     assert not (tmp_path / "round.cbor").exists()
 
 
-def test_checkpoints_are_durable_before_a_resume_record_or_the_receipt_names_them(spec, data, keys, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoints_are_durable_before_a_resume_record_or_the_receipt_names_them(
+    spec, data, keys, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """Checkpoints are written deferred (no fsync each) and synced in one pass; no resume record is
     saved, and no receipt returned, while a blob it names is still unsynced."""
     from app.core.blobstore import BlobStore as DiskStore

@@ -22,14 +22,21 @@ def write_images(root: Path, sizes: dict[str, list[tuple[int, int]]], suffix: st
         (root / label).mkdir(parents=True, exist_ok=True)
         for i, (w, h) in enumerate(dims):
             pixels = np.full((h, w), 60 * k + i, dtype=np.uint8)
-            assert QImage(pixels.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).save(str(root / label / f"{i}{suffix}"))
+            assert QImage(pixels.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).save(
+                str(root / label / f"{i}{suffix}")
+            )
     return root
 
 
 def test_image_folder_packs_to_cnn_shards_that_load_like_shipped_data(tmp_path: Path) -> None:
     root = write_images(tmp_path / "imgs", {"cat": [(8, 8)] * 6, "dog": [(8, 8)] * 6, "owl": [(8, 8)] * 6})
     p = pack_path(root)
-    assert p.model == "cnn" and dict(p.hyperparams) == {"channels": "8", "classes": "3", "input_max": "255", "side": "8"}
+    assert p.model == "cnn" and dict(p.hyperparams) == {
+        "channels": "8",
+        "classes": "3",
+        "input_max": "255",
+        "side": "8",
+    }
     assert (p.train_samples, p.validation_samples) == (16, 2)
     assert set(p.blobs) == {*p.manifest.shards, p.validation}
     store = MemoryBlobStore()
@@ -57,7 +64,7 @@ def test_text_packs_to_tiny_lm_windows_shifted_by_one(tmp_path: Path) -> None:
     assert p.model == "tiny-lm" and dict(p.hyperparams)["context"] == "16"
     s = parse_shard(p.blobs[p.manifest.shards[0]])
     assert s.inputs.shape[1:] == s.targets.shape[1:] == (16,)
-    assert bool(((s.inputs[:, 1:].int() == s.targets[:, :-1].int())).all())
+    assert bool((s.inputs[:, 1:].int() == s.targets[:, :-1].int()).all())
 
 
 def test_numpy_arrays_npz_and_folder_pack_to_mlp(tmp_path: Path) -> None:
@@ -72,23 +79,27 @@ def test_numpy_arrays_npz_and_folder_pack_to_mlp(tmp_path: Path) -> None:
     assert a.root == b.root
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("mixed-sizes", "all images must have one size"),
-    ("unreadable-image", "not a readable PNG or JPEG"),
-    ("one-class", "at least 2"),
-    ("pickled", "without pickle"),
-    ("pickled-npy", "without pickle"),
-    ("float", "integers 0..255"),
-    ("out-of-range", "integers 0..255"),
-    ("count-mismatch", "first dimension"),
-    ("missing-targets", "inputs and targets"),
-    ("too-short-text", "windows"),
-    ("too-large", "more than"),
-    ("cnn-not-square", "square"),
-    ("missing", "no such file"),
-])
-def test_bad_data_is_refused_with_a_clear_error(tmp_path: Path, case: str, needle: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("mixed-sizes", "all images must have one size"),
+        ("unreadable-image", "not a readable PNG or JPEG"),
+        ("one-class", "at least 2"),
+        ("pickled", "without pickle"),
+        ("pickled-npy", "without pickle"),
+        ("float", "integers 0..255"),
+        ("out-of-range", "integers 0..255"),
+        ("count-mismatch", "first dimension"),
+        ("missing-targets", "inputs and targets"),
+        ("too-short-text", "windows"),
+        ("too-large", "more than"),
+        ("cnn-not-square", "square"),
+        ("missing", "no such file"),
+    ],
+)
+def test_bad_data_is_refused_with_a_clear_error(
+    tmp_path: Path, case: str, needle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = None
     if case == "mixed-sizes":
         path = write_images(tmp_path / "i", {"a": [(8, 8), (8, 8)], "b": [(8, 8), (9, 8)]})

@@ -32,7 +32,9 @@ def test_size_decides_keeping_every_checkpoint() -> None:
     assert not keeps_every_checkpoint(305_000_000)  # the 25.4M tiny-lm with AdamW: not 60 of them a round
 
 
-def test_sparse_round_commits_the_same_trace_but_keeps_only_base_and_end(spec, store, data, keys, mine, tmp_path) -> None:
+def test_sparse_round_commits_the_same_trace_but_keeps_only_base_and_end(
+    spec, store, data, keys, mine, tmp_path
+) -> None:
     reference = mine(spec, keys[0])
     sparse_store = MemoryBlobStore()
     for digest in (spec.initial_checkpoint,):
@@ -44,18 +46,25 @@ def test_sparse_round_commits_the_same_trace_but_keeps_only_base_and_end(spec, s
     assert sparse_store.has(out.update_hash)
 
 
-def test_challenged_segment_not_on_disk_is_recomputed_to_the_committed_hash_and_verifies(spec, store, data, keys,
-                                                                                         tmp_path) -> None:
+def test_challenged_segment_not_on_disk_is_recomputed_to_the_committed_hash_and_verifies(
+    spec, store, data, keys, tmp_path
+) -> None:
     out = _sparse_round(spec, store, data, keys[0], tmp_path / "m")
     assert not store.has(out.trace.checkpoints[1]) and not store.has(out.trace.checkpoints[2])
-    blobs = recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, [1, 2], CPU,
-                                  out.receipt.device_class)  # replayed in the receipt's configuration
+    blobs = recompute_checkpoints(
+        make_job(spec), keys[0].public_key, store, data, out.trace, [1, 2], CPU, out.receipt.device_class
+    )  # replayed in the receipt's configuration
     assert sorted(blobs) == [1, 2]
     assert store.has(out.trace.checkpoints[1]) and store.has(out.trace.checkpoints[2])
     # A verifier that fetched just the draw's blobs (the served, re-computed ones) accepts segment 1.
     verifier_store = MemoryBlobStore()
-    for digest in (spec.initial_checkpoint, out.trace.checkpoints[1], out.trace.checkpoints[2],
-                   out.trace.checkpoints[-1], out.update_hash):
+    for digest in (
+        spec.initial_checkpoint,
+        out.trace.checkpoints[1],
+        out.trace.checkpoints[2],
+        out.trace.checkpoints[-1],
+        out.update_hash,
+    ):
         verifier_store.put(store.get(digest))
     verdict = verifier_for(spec, verifier_store, data).verify(out.receipt, out.trace, [1])
     assert verdict.accepted, verdict
@@ -77,11 +86,14 @@ def test_recomputing_with_another_miners_order_is_refused_not_served(spec, store
         recompute_checkpoints(make_job(spec), keys[1].public_key, store, data, out.trace, [1], CPU)
     assert not store.has(out.trace.checkpoints[1])
     with pytest.raises(ValueError):
-        recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, [len(out.trace.checkpoints)], CPU)
+        recompute_checkpoints(
+            make_job(spec), keys[0].public_key, store, data, out.trace, [len(out.trace.checkpoints)], CPU
+        )
 
 
-def test_sparse_pause_and_periodic_saves_keep_one_resume_point_and_resume_exactly(spec, store, data, keys, mine,
-                                                                                  tmp_path, monkeypatch) -> None:
+def test_sparse_pause_and_periodic_saves_keep_one_resume_point_and_resume_exactly(
+    spec, store, data, keys, mine, tmp_path, monkeypatch
+) -> None:
     reference = mine(spec, keys[0])
     monkeypatch.setattr(loop, "RESUME_SAVE_INTERVAL_S", 0.0)  # a resume record after every checkpoint
     sparse_store = MemoryBlobStore()
@@ -98,8 +110,9 @@ def test_sparse_pause_and_periodic_saves_keep_one_resume_point_and_resume_exactl
     other = MemoryBlobStore()
     other.put(store.get(spec.initial_checkpoint))
     asked = iter(range(10**6))
-    paused = train_round(job, keys[0], other, data, device=CPU, resume=resume2, keep_every=False,
-                         should_pause=lambda: next(asked) >= 8)
+    paused = train_round(
+        job, keys[0], other, data, device=CPU, resume=resume2, keep_every=False, should_pause=lambda: next(asked) >= 8
+    )
     assert paused == Paused(8)
     assert _kept(other, first.trace) == [0, 2]
     done = train_round(job, keys[0], other, data, device=CPU, resume=resume2, keep_every=False)
@@ -107,8 +120,9 @@ def test_sparse_pause_and_periodic_saves_keep_one_resume_point_and_resume_exactl
     assert _kept(other, first.trace) == [0, 3]
 
 
-def test_verifier_on_the_receipts_configuration_checks_segment_ends_by_hash_without_fetching(spec, store, data, keys,
-                                                                                         tmp_path) -> None:
+def test_verifier_on_the_receipts_configuration_checks_segment_ends_by_hash_without_fetching(
+    spec, store, data, keys, tmp_path
+) -> None:
     out = _sparse_round(spec, store, data, keys[0], tmp_path / "v")
     n = len(out.trace.checkpoints) - 1
     recompute_checkpoints(make_job(spec), keys[0].public_key, store, data, out.trace, range(n + 1), CPU)

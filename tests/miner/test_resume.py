@@ -10,8 +10,15 @@ from app.core.hashing import ZERO_HASH
 from app.miner.resume import ResumeDir, RoundState
 
 STATE = RoundState(
-    chain_id="c", task_id=b"\x01" * 32, round=2, miner=b"\x02" * 32, base_checkpoint=b"\x03" * 32,
-    anchor=b"\x04" * 32, step=5, checkpoints=(b"\x03" * 32, b"\x05" * 32), state_file=ZERO_HASH,
+    chain_id="c",
+    task_id=b"\x01" * 32,
+    round=2,
+    miner=b"\x02" * 32,
+    base_checkpoint=b"\x03" * 32,
+    anchor=b"\x04" * 32,
+    step=5,
+    checkpoints=(b"\x03" * 32, b"\x05" * 32),
+    state_file=ZERO_HASH,
 )
 
 

@@ -21,14 +21,22 @@ from .conftest import CHAIN, TASK_ID, verifier_for
 ALL = [0, 1, 2]
 
 
-def resign(out: RoundOutput, key, store: MemoryBlobStore, checkpoints: list[bytes], steps: int | None = None) -> RoundOutput:  # type: ignore[no-untyped-def]
+def resign(
+    out: RoundOutput, key, store: MemoryBlobStore, checkpoints: list[bytes], steps: int | None = None
+) -> RoundOutput:  # type: ignore[no-untyped-def]
     """A receipt over a (possibly doctored) trace, consistently committed and signed by `key`."""
     final = decode_tensors(store.get(checkpoints[-1]))
     base = decode_tensors(store.get(checkpoints[0]))
     update_hash = store.put(encode_tensors(update_tensors(final, base)))
     receipt = make_receipt(
-        key=key, chain_id=CHAIN, task_id=TASK_ID, round_number=out.receipt.round, checkpoints=checkpoints,
-        update_hash=update_hash, steps=steps or out.receipt.steps, final_loss=out.receipt.final_loss_micro / 1e6,
+        key=key,
+        chain_id=CHAIN,
+        task_id=TASK_ID,
+        round_number=out.receipt.round,
+        checkpoints=checkpoints,
+        update_hash=update_hash,
+        steps=steps or out.receipt.steps,
+        final_loss=out.receipt.final_loss_micro / 1e6,
         device_class=out.receipt.device_class,
     )
     return RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=out.trace.samples), update_hash)
@@ -140,7 +148,9 @@ def test_update_that_is_not_final_minus_base_is_rejected(spec, store, data, keys
     out = mine(spec, keys[0])
     update = decode_tensors(store.get(out.update_hash))
     boosted = {k: v * 3 for k, v in update.items()}  # claims a bigger step than the trace shows
-    receipt = out.receipt.replace(update_hash=store.put(encode_tensors(boosted)), signature=NO_SIGNATURE).signed_by(keys[0])
+    receipt = out.receipt.replace(update_hash=store.put(encode_tensors(boosted)), signature=NO_SIGNATURE).signed_by(
+        keys[0]
+    )
     assert verifier_for(spec, store, data).verify(receipt, out.trace).reason == "update-mismatch"
 
 
@@ -156,7 +166,9 @@ def test_wrong_step_count_and_false_final_loss_are_rejected(spec, store, data, k
     v = verifier_for(spec, store, data)
     more = out.receipt.replace(steps=spec.local_steps * 2, signature=NO_SIGNATURE).signed_by(keys[0])
     assert v.verify(more, out.trace).reason == "wrong-steps"
-    lower = out.receipt.replace(final_loss_micro=out.receipt.final_loss_micro // 2, signature=NO_SIGNATURE).signed_by(keys[0])
+    lower = out.receipt.replace(final_loss_micro=out.receipt.final_loss_micro // 2, signature=NO_SIGNATURE).signed_by(
+        keys[0]
+    )
     assert v.verify(lower, out.trace, segments=[2]).reason == "loss-mismatch"
 
 
@@ -225,7 +237,9 @@ def test_checkpoints_with_wrong_shapes_are_rejected_not_broadcast(spec, store, d
         checkpoints[index] = store.put(encode_tensors(ckpt))
         bad = resign(out, keys[0], store, checkpoints) if index != 3 else None
         if bad is None:  # the final checkpoint: the update cannot even be formed, so sign by hand
-            receipt = out.receipt.replace(commitments_root=merkle_root(checkpoints), signature=NO_SIGNATURE).signed_by(keys[0])
+            receipt = out.receipt.replace(commitments_root=merkle_root(checkpoints), signature=NO_SIGNATURE).signed_by(
+                keys[0]
+            )
             bad = RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=0), out.update_hash)
         verdict = verifier_for(spec, store, data).verify(bad.receipt, bad.trace, segments=[segment])
         assert (verdict.accepted, verdict.reason) == (False, reason), verdict

@@ -138,7 +138,9 @@ def own_worker() -> Iterator[TrainingWorker]:
     w.shutdown(timeout=30)
 
 
-def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent_signs(tmp_path: Path, worker: TrainingWorker) -> None:
+def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent_signs(
+    tmp_path: Path, worker: TrainingWorker
+) -> None:
     spec = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
     unknown_base = bytes([0xAB]) * 32  # a base checkpoint that is in no store
     worker.run(order_for(spec, tmp_path, task=round_task(spec, base=unknown_base)))
@@ -163,7 +165,9 @@ def test_failed_round_reports_its_reason_then_the_same_process_trains_and_parent
     assert all(BlobStore(tmp_path / "blobs").has(h) for h in (*done.trace.checkpoints, done.update_hash))
 
 
-def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput) -> None:
+def test_pause_and_resume_mid_round_lose_no_work(
+    tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec, long_reference: RoundOutput
+) -> None:
     order = order_for(long_spec, tmp_path)
     worker.run(order)
     events = collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 20)
@@ -185,7 +189,9 @@ def test_pause_and_resume_mid_round_lose_no_work(tmp_path: Path, worker: Trainin
     assert done.update_hash == long_reference.update_hash and done.trace == long_reference.trace
 
 
-def test_a_new_order_while_training_pauses_the_old_round_and_trains_the_new_one(tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec) -> None:
+def test_a_new_order_while_training_pauses_the_old_round_and_trains_the_new_one(
+    tmp_path: Path, worker: TrainingWorker, long_spec: TaskSpec
+) -> None:
     worker.run(order_for(long_spec, tmp_path))
     collect(worker, lambda e: isinstance(e, RoundProgress) and e.step >= 8)
     short = demo.task_spec(local_steps=8, checkpoint_interval=4, batch_size=8)
@@ -256,7 +262,9 @@ def test_a_worker_that_keeps_dying_is_not_restarted_forever() -> None:
         worker.shutdown(timeout=5)
 
 
-def test_a_round_finished_but_never_recorded_is_handed_back_not_retrained(tmp_path: Path, worker: TrainingWorker) -> None:
+def test_a_round_finished_but_never_recorded_is_handed_back_not_retrained(
+    tmp_path: Path, worker: TrainingWorker
+) -> None:
     """Issue 17 row 12: the round trained to its end, then the daemon died (SIGKILL) before recording the
     receipt, so its restarted controller orders the same round again. The worker writes the finished round
     to the resume folder before it reports it, so what a kill at any later point leaves on disk is what
@@ -272,7 +280,8 @@ def test_a_round_finished_but_never_recorded_is_handed_back_not_retrained(tmp_pa
     worker.run(order_for(spec, tmp_path))  # as the restarted daemon's controller does
     events = collect(worker, lambda e: isinstance(e, RoundDone))
     assert [e for e in events if isinstance(e, RoundStarted)] == [
-        RoundStarted(TASK_ID, 0, resumed_from=spec.local_steps, device="cpu")]  # was resumed_from=0
+        RoundStarted(TASK_ID, 0, resumed_from=spec.local_steps, device="cpu")
+    ]  # was resumed_from=0
     assert not [e for e in events if isinstance(e, RoundProgress)]  # no step was trained again
     done = events[-1]
     assert isinstance(done, RoundDone) and done.receipt == first.receipt and done.trace == first.trace

@@ -18,9 +18,20 @@ CHAIN = "testnet"
 
 def make_header(height: int, chain_id: str = CHAIN, prev: bytes = bytes(32)) -> BlockHeader:
     return BlockHeader(
-        chain_id=chain_id, height=height, prev_hash=prev, epoch=0, view=0, timestamp_ms=1_000 * height,
-        state_root=bytes(32), txs_root=bytes(32), receipts_root=bytes(32), results_root=bytes(32),
-        rewards_root=bytes(32), evidence_root=bytes(32), next_committee_hash=bytes(32), proposer=bytes(32),
+        chain_id=chain_id,
+        height=height,
+        prev_hash=prev,
+        epoch=0,
+        view=0,
+        timestamp_ms=1_000 * height,
+        state_root=bytes(32),
+        txs_root=bytes(32),
+        receipts_root=bytes(32),
+        results_root=bytes(32),
+        rewards_root=bytes(32),
+        evidence_root=bytes(32),
+        next_committee_hash=bytes(32),
+        proposer=bytes(32),
     )
 
 
@@ -35,21 +46,40 @@ def make_chain(n: int) -> list[SignedHeader]:
 
 def make_vote(height: int = 1, chain_id: str = CHAIN) -> Vote:
     key = SigningKey.from_seed(bytes([7]) * 32)
-    vote = Vote(chain_id=chain_id, height=height, view=0, kind=1, block_hash=bytes(32),
-                voter=key.public_key, signature=bytes(64))
+    vote = Vote(
+        chain_id=chain_id,
+        height=height,
+        view=0,
+        kind=1,
+        block_hash=bytes(32),
+        voter=key.public_key,
+        signature=bytes(64),
+    )
     return vote.signed_by(key)
 
 
 def make_transfer(nonce: int = 0) -> Transfer:
     key = SigningKey.from_seed(bytes([9]) * 32)
-    tx = Transfer(chain_id=CHAIN, sender=key.public_key, nonce=nonce, recipient=bytes(20), amount=5, fee=1,
-                  memo="", signature=bytes(64))
+    tx = Transfer(
+        chain_id=CHAIN,
+        sender=key.public_key,
+        nonce=nonce,
+        recipient=bytes(20),
+        amount=5,
+        fee=1,
+        memo="",
+        signature=bytes(64),
+    )
     return tx.signed_by(key)
 
 
 @asynccontextmanager
-async def swarm(tmp: Path, n: int, providers: Callable[[int], Providers] | None = None,
-                configure: Callable[[int], dict] | None = None) -> AsyncIterator[list[NetHost]]:
+async def swarm(
+    tmp: Path,
+    n: int,
+    providers: Callable[[int], Providers] | None = None,
+    configure: Callable[[int], dict] | None = None,
+) -> AsyncIterator[list[NetHost]]:
     """`n` hosts in a line (each dials the previous one), all joined to every topic."""
     async with AsyncExitStack() as stack:
         hosts: list[NetHost] = []

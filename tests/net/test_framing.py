@@ -5,8 +5,7 @@ from __future__ import annotations
 import cbor2
 import pytest
 import trio
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.core.encoding import encode
 from app.net.errors import FrameError, FrameTooLarge

@@ -35,8 +35,10 @@ def test_the_default_network_settings_listen_on_loopback_and_offer_no_dead_mdns_
 
 
 def test_unspecified_listen_addresses_become_interface_addresses() -> None:
-    got = concrete([multiaddr.Multiaddr("/ip4/0.0.0.0/tcp/4001"), multiaddr.Multiaddr("/ip4/10.1.2.3/tcp/9")],
-                   ["192.168.1.5", "127.0.0.1"])
+    got = concrete(
+        [multiaddr.Multiaddr("/ip4/0.0.0.0/tcp/4001"), multiaddr.Multiaddr("/ip4/10.1.2.3/tcp/9")],
+        ["192.168.1.5", "127.0.0.1"],
+    )
     assert [str(a) for a in got] == ["/ip4/192.168.1.5/tcp/4001", "/ip4/127.0.0.1/tcp/4001", "/ip4/10.1.2.3/tcp/9"]
     assert "127.0.0.1" in interface_ipv4()
 
@@ -46,8 +48,10 @@ def test_a_host_listening_on_all_interfaces_advertises_dialable_addresses(tmp_pa
 
     async def main() -> None:
         wide = NetConfig(chain_id="testnet", key_path=tmp_path / "a" / "p2p.key", listen_host="0.0.0.0")
-        async with NetHost.open(wide) as a, \
-                NetHost.open(NetConfig(chain_id="testnet", key_path=tmp_path / "b" / "p2p.key")) as b:
+        async with (
+            NetHost.open(wide) as a,
+            NetHost.open(NetConfig(chain_id="testnet", key_path=tmp_path / "b" / "p2p.key")) as b,
+        ):
             result["addrs"] = a.listen_addrs
             loopback = next(x for x in a.listen_addrs if x.startswith("/ip4/127.0.0.1/"))
             result["peer"] = await b.connect(loopback)

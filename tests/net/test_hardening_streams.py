@@ -51,8 +51,11 @@ def test_stalled_streams_neither_starve_an_honest_peer_nor_go_unpunished(tmp_pat
             assert [h.header.height for h in headers] == [3]
 
             # The stalled streams are dropped at the first-frame deadline and the attacker is banned.
-            await wait_until(lambda: server.peer_table.is_banned(attacker.peer_id),
-                             timeout_s=limits.FIRST_FRAME_TIMEOUT_S + 5, what="the staller banned")
+            await wait_until(
+                lambda: server.peer_table.is_banned(attacker.peer_id),
+                timeout_s=limits.FIRST_FRAME_TIMEOUT_S + 5,
+                what="the staller banned",
+            )
             offences = {v.peer_id: v.offences for v in server.peers()}
             assert offences[attacker.peer_id].get("stalled-stream", 0) >= 1
             assert offences.get(honest.peer_id, {}) == {}

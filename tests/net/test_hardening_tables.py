@@ -40,8 +40,14 @@ def test_the_nodes_receipt_origins_are_bounded_and_pruned_as_rounds_close(tmp_pa
 
     (tmp_path / "genesis.json").write_text(genesis_to_json(genesis()))
     save_key(tmp_path / "node.key", KEYS[0])
-    node = Node(NodeConfig(datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json",
-                           key_path=tmp_path / "node.key", role="full"))
+    node = Node(
+        NodeConfig(
+            datadir=tmp_path / "data",
+            genesis_path=tmp_path / "genesis.json",
+            key_path=tmp_path / "node.key",
+            role="full",
+        )
+    )
     try:
         state, task_id = head_with_task()
         miner = SigningKey.from_seed(bytes([77]) * 32)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.net.peers import PENALTIES, Backoff, Offence, PeerTable, ScorePolicy
 
@@ -69,7 +68,9 @@ def test_manual_ban_and_snapshot_order() -> None:
     assert {v.peer_id: v.banned for v in views} == {"good": False, "bad": False, "evil": True}
 
 
-@pytest.mark.parametrize("kwargs", [dict(ban_threshold=5), dict(ban_threshold=-200), dict(ban_seconds=0), dict(half_life_s=-1)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(ban_threshold=5), dict(ban_threshold=-200), dict(ban_seconds=0), dict(half_life_s=-1)]
+)
 def test_inconsistent_policy_is_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         ScorePolicy(**kwargs)

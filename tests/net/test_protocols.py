@@ -85,7 +85,10 @@ def test_bad_and_oversized_request_frames_close_the_stream_and_ban(tmp_path: Pat
     policy = ScorePolicy(ban_seconds=60)
 
     async def main() -> None:
-        async with swarm(tmp_path, 2, providers=providers, configure=lambda i: {"score_policy": policy}) as (full, rogue):
+        async with swarm(tmp_path, 2, providers=providers, configure=lambda i: {"score_policy": policy}) as (
+            full,
+            rogue,
+        ):
             frames = [pack_frame(b"\xff\xfe", 100), (10**8).to_bytes(4, "big"), (10**8).to_bytes(4, "big")]
             for frame in frames:
                 stream = await rogue._host.new_stream(ID.from_base58(full.peer_id), [TProtocol(full.ids.headers)])

@@ -21,9 +21,18 @@ def genesis() -> Genesis:
 def certify(state: ChainState, block: Block, signers: int | None = None) -> Block:
     by_public = {k.public_key: k for k in KEYS}
     members = list(state.next_committee.members)[: signers or state.next_committee.quorum]
-    votes = [Vote(chain_id=state.chain_id, height=block.header.height, view=block.header.view, kind=VOTE_PRECOMMIT,
-                  block_hash=block.block_hash, voter=pk, signature=NO_SIGNATURE).signed_by(by_public[pk])
-             for pk in members]
+    votes = [
+        Vote(
+            chain_id=state.chain_id,
+            height=block.header.height,
+            view=block.header.view,
+            kind=VOTE_PRECOMMIT,
+            block_hash=block.block_hash,
+            voter=pk,
+            signature=NO_SIGNATURE,
+        ).signed_by(by_public[pk])
+        for pk in members
+    ]
     return block.replace(qc=make_qc(votes))
 
 

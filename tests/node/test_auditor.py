@@ -6,9 +6,18 @@ import random
 
 import pytest
 
-from app.core.types import FraudProof
 from app.core.state import REWARD_PENDING
-from app.node.auditor import CORRECT, FRAUD, INCONCLUSIVE, WITHHELD, AuditConfig, AuditOutcome, Auditor, backfill_heights
+from app.core.types import FraudProof
+from app.node.auditor import (
+    CORRECT,
+    FRAUD,
+    INCONCLUSIVE,
+    WITHHELD,
+    AuditConfig,
+    Auditor,
+    AuditOutcome,
+    backfill_heights,
+)
 from tests.core.chainkit import PARAMS, Chain, key
 
 
@@ -36,9 +45,12 @@ def test_the_auditor_covers_every_segment_once_at_its_rate_and_only_while_reward
     auditor = Auditor(AuditConfig(segments_per_minute=60), rng=random.Random(1), clock=clock)
     auditor.on_block(chain.blocks[-1], chain.state)
     assert len(auditor) == 2
-    n = chain.state.task(receipts[0].task_id).spec.local_steps // chain.state.task(receipts[0].task_id).spec.checkpoint_interval
+    n = (
+        chain.state.task(receipts[0].task_id).spec.local_steps
+        // chain.state.task(receipts[0].task_id).spec.checkpoint_interval
+    )
     seen = set()
-    for i in range(2 * n):
+    for _i in range(2 * n):
         assert auditor.next_job(may_run=False) is None  # the mining policy says no: nothing runs
         job = auditor.next_job()
         assert job is not None and auditor.next_job() is None  # one at a time

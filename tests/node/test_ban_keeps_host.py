@@ -36,8 +36,10 @@ def test_banned_peers_leave_the_mesh_and_the_host_keeps_gossiping(tmp_path: Path
                     victim.ban(attacker.peer_id)
                     pid = ID.from_base58(attacker.peer_id)
                     await wait_until(lambda: not victim.is_connected(attacker.peer_id), what="the disconnect")
-                    await wait_until(lambda: all(pid not in m for m in victim._router.mesh.values()),
-                                     what="the banned peer to leave the mesh")
+                    await wait_until(
+                        lambda: all(pid not in m for m in victim._router.mesh.values()),
+                        what="the banned peer to leave the mesh",
+                    )
                     assert pid not in victim._pubsub.peers
                     assert victim._pubsub.is_peer_blacklisted(pid)
                 # the banning host still relays and delivers honest gossip
@@ -56,8 +58,9 @@ def test_a_lifted_ban_lets_the_peer_back_at_once(tmp_path: Path) -> None:
             await wait_until(lambda: not a.is_connected(b.peer_id), what="the disconnect")
             a.unban(b.peer_id)
             assert not a.peer_table.is_banned(b.peer_id) and a.peer_table.score(b.peer_id) == 0.0
-            await wait_until(lambda: not a._pubsub.is_peer_blacklisted(ID.from_base58(b.peer_id)),
-                             what="the blacklist entry lifted")
+            await wait_until(
+                lambda: not a._pubsub.is_peer_blacklisted(ID.from_base58(b.peer_id)), what="the blacklist entry lifted"
+            )
             await b.connect(a.listen_addrs[0])
             await trio.sleep(0.5)
             assert a.is_connected(b.peer_id)

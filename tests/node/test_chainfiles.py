@@ -112,11 +112,12 @@ def test_checkpoint_file_checks(tmp_path: Path) -> None:
     path.write_text(checkpoint_json(cp))
     assert load_checkpoint(path, g) == cp  # type: ignore[arg-type]
     doc = json.loads(checkpoint_json(cp))
-    for key, value, error in [("header_hash", "00" * 32, "does not hash to header_hash"),
-                              ("height", 6, "height 6 but the header is at 5"),
-                              ("committee", {"epoch": 0, "members": [KEYS[0].public_key.hex()]},
-                               "not the one the header announces"),
-                              ("header", "zz", "malformed checkpoint")]:
+    for key, value, error in [
+        ("header_hash", "00" * 32, "does not hash to header_hash"),
+        ("height", 6, "height 6 but the header is at 5"),
+        ("committee", {"epoch": 0, "members": [KEYS[0].public_key.hex()]}, "not the one the header announces"),
+        ("header", "zz", "malformed checkpoint"),
+    ]:
         path.write_text(json.dumps(doc | {key: value}))
         with pytest.raises(ChainFilesError, match=error):
             load_checkpoint(path, g)  # type: ignore[arg-type]
@@ -146,8 +147,17 @@ def test_a_checkpoint_naming_a_false_committee_lets_nothing_through() -> None:
     with pytest.raises(HeaderChainError, match="does not announce its committee"):
         HeaderChain(g, (cp.header, liar))
     b = blocks[12]  # the real next header, its QC replaced by one a stranger signed three times
-    forged = [Vote(chain_id=b.header.chain_id, height=b.header.height, view=0, kind=VOTE_PRECOMMIT,
-                   block_hash=b.block_hash, voter=USER.public_key, signature=NO_SIGNATURE).signed_by(USER)] * 3
+    forged = [
+        Vote(
+            chain_id=b.header.chain_id,
+            height=b.header.height,
+            view=0,
+            kind=VOTE_PRECOMMIT,
+            block_hash=b.block_hash,
+            voter=USER.public_key,
+            signature=NO_SIGNATURE,
+        ).signed_by(USER)
+    ] * 3
     hc = HeaderChain(g, (cp.header, cp.committee))
     with pytest.raises(InvalidQuorumCertificate):
         hc.extend(SignedHeader(header=b.header, qc=make_qc(forged)))

@@ -37,15 +37,34 @@ CULPRIT = KEYS[4]
 def _certify(state, block: Block) -> Block:  # type: ignore[no-untyped-def]
     committee = state.next_committee
     signers = list(committee.members)[: committee.quorum]  # a bare quorum, not every member
-    votes = [Vote(chain_id=PARAMS.chain_id, height=block.header.height, view=0, kind=VOTE_PRECOMMIT,
-                  block_hash=block.block_hash, voter=pk, signature=NO_SIGNATURE).signed_by(BY_PUBLIC[pk])
-             for pk in signers]
+    votes = [
+        Vote(
+            chain_id=PARAMS.chain_id,
+            height=block.header.height,
+            view=0,
+            kind=VOTE_PRECOMMIT,
+            block_hash=block.block_hash,
+            voter=pk,
+            signature=NO_SIGNATURE,
+        ).signed_by(BY_PUBLIC[pk])
+        for pk in signers
+    ]
     return block.replace(qc=make_qc(votes))
 
 
 def _double_vote() -> Evidence:
-    a, b = (Vote(chain_id=PARAMS.chain_id, height=1, view=0, kind=VOTE_PREVOTE, block_hash=bytes([fill]) * 32,
-                 voter=CULPRIT.public_key, signature=NO_SIGNATURE).signed_by(CULPRIT) for fill in (1, 2))
+    a, b = (
+        Vote(
+            chain_id=PARAMS.chain_id,
+            height=1,
+            view=0,
+            kind=VOTE_PREVOTE,
+            block_hash=bytes([fill]) * 32,
+            voter=CULPRIT.public_key,
+            signature=NO_SIGNATURE,
+        ).signed_by(CULPRIT)
+        for fill in (1, 2)
+    )
     return Evidence(vote_a=a, vote_b=b)
 
 
@@ -57,8 +76,9 @@ def chain():  # type: ignore[no-untyped-def]
     committees.add(state.next_committee)
     for height in range(1, 10):
         evidence = [_double_vote()] if height == 2 else []
-        built = build_block(state, leader(state.next_committee, height, 0), timestamp_ms=1_000 + 1_000 * height,
-                            evidence=evidence)
+        built = build_block(
+            state, leader(state.next_committee, height, 0), timestamp_ms=1_000 + 1_000 * height, evidence=evidence
+        )
         assert not built.rejected
         blocks.append(_certify(state, built.block))
         state = built.state
@@ -100,8 +120,9 @@ def test_a_light_client_fetches_the_committee_from_a_full_node(chain, tmp_path: 
         return CommitteeResponse(committee=committees.get(req.committee_hash))
 
     addr: list[str] = []
-    server = NetThread(NetConfig(chain_id=PARAMS.chain_id, key_path=tmp_path / "full" / "p2p.key"),
-                       Providers(headers=headers_provider))
+    server = NetThread(
+        NetConfig(chain_id=PARAMS.chain_id, key_path=tmp_path / "full" / "p2p.key"), Providers(headers=headers_provider)
+    )
     server.start()
     client_net = NetThread(NetConfig(chain_id=PARAMS.chain_id, key_path=tmp_path / "light" / "p2p.key"))
     try:
@@ -131,8 +152,9 @@ def test_a_node_serves_the_committees_its_chain_elected_across_restarts(tmp_path
     genesis = make_devnet_genesis([k.public_key for k in KEYS], {}, params=PARAMS, timestamp_ms=1_000)
     (tmp_path / "genesis.json").write_text(genesis_to_json(genesis))
     save_key(tmp_path / "node.key", KEYS[0])
-    config = NodeConfig(datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json",
-                        key_path=tmp_path / "node.key", role="full")
+    config = NodeConfig(
+        datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json", key_path=tmp_path / "node.key", role="full"
+    )
     node = Node(config)
     try:
         committee = node.chain.state.next_committee

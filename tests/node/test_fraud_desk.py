@@ -74,9 +74,10 @@ def _no_peers(_: object) -> bytes:
 def make_desk(chain: Chain, work: TrainingWork):  # type: ignore[no-untyped-def]
     """A desk wired as the node wires it, its re-executions queued to run when the test says."""
     queued: list = []
-    desk = FraudDesk(lambda proof, view: queued.append((proof, view)),
-                     lambda proof, head: round_view(lambda h: chain.blocks[h] if h < len(chain.blocks) else None,
-                                                    proof, head))
+    desk = FraudDesk(
+        lambda proof, view: queued.append((proof, view)),
+        lambda proof, head: round_view(lambda h: chain.blocks[h] if h < len(chain.blocks) else None, proof, head),
+    )
 
     def run_queued() -> None:
         while queued:

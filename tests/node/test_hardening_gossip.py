@@ -32,20 +32,45 @@ JUNK = 300
 def head_with_task() -> tuple[ChainState, bytes]:
     _, state = genesis_block(genesis())
     spec = task_spec(local_steps=16, checkpoint_interval=8, batch_size=8, rounds=2)
-    post = TaskPost(chain_id=state.chain_id, sender=USER.public_key, nonce=0, spec=spec, fee_per_round=10, fee=1,
-                    signature=NO_SIGNATURE).signed_by(USER)
+    post = TaskPost(
+        chain_id=state.chain_id,
+        sender=USER.public_key,
+        nonce=0,
+        spec=spec,
+        fee_per_round=10,
+        fee=1,
+        signature=NO_SIGNATURE,
+    ).signed_by(USER)
     return state.apply_tx(post, bytes(20)), post.tx_id
 
 
 def transfer(state: ChainState, sender: SigningKey, nonce: int) -> Transfer:
-    return Transfer(chain_id=state.chain_id, sender=sender.public_key, nonce=nonce, recipient=bytes(20), amount=5,
-                    fee=1, memo="", signature=NO_SIGNATURE).signed_by(sender)
+    return Transfer(
+        chain_id=state.chain_id,
+        sender=sender.public_key,
+        nonce=nonce,
+        recipient=bytes(20),
+        amount=5,
+        fee=1,
+        memo="",
+        signature=NO_SIGNATURE,
+    ).signed_by(sender)
 
 
 def receipt(state: ChainState, task_id: bytes, miner: SigningKey, base: bytes, round_: int = 0) -> WorkReceipt:
-    return WorkReceipt(chain_id=state.chain_id, task_id=task_id, round=round_, miner=miner.public_key,
-                       base_checkpoint=base, commitments_root=os.urandom(32), update_hash=os.urandom(32), steps=16,
-                       final_loss_micro=1, device_class="cpu", signature=NO_SIGNATURE).signed_by(miner)
+    return WorkReceipt(
+        chain_id=state.chain_id,
+        task_id=task_id,
+        round=round_,
+        miner=miner.public_key,
+        base_checkpoint=base,
+        commitments_root=os.urandom(32),
+        update_hash=os.urandom(32),
+        steps=16,
+        final_loss_micro=1,
+        device_class="cpu",
+        signature=NO_SIGNATURE,
+    ).signed_by(miner)
 
 
 def test_unfunded_transfers_and_receipts_for_no_open_round_are_not_relayed_or_rewarded(tmp_path: Path) -> None:
@@ -83,17 +108,22 @@ def test_unfunded_transfers_and_receipts_for_no_open_round_are_not_relayed_or_re
 
             # Paced: py-libp2p drops what overflows a peer's 32-RPC outbound queue, on both hops.
             for record in [*junk_txs, *junk_receipts, good_tx, good_receipt]:
-                await _raw_publish(attacker, TopicKind.TXS if isinstance(record, Transfer) else TopicKind.RECEIPTS,
-                                   record.encode())
+                await _raw_publish(
+                    attacker, TopicKind.TXS if isinstance(record, Transfer) else TopicKind.RECEIPTS, record.encode()
+                )
                 await trio.sleep(0.004)
             wanted = {good_tx.tx_id, good_receipt.receipt_id}
             with trio.move_on_after(20):
                 while not wanted <= {_id(m) for m in seen}:
                     await trio.sleep(0.05)
             await trio.sleep(1.0)  # anything relayed with them has arrived too
-            outcome.update(score=node.peer_table.score(attacker.peer_id), reward=node.peer_table.policy.reward,
-                           offences={v.peer_id: v.offences for v in node.peers()}.get(attacker.peer_id, {}),
-                           seen={_id(m) for m in seen}, wanted=wanted)
+            outcome.update(
+                score=node.peer_table.score(attacker.peer_id),
+                reward=node.peer_table.policy.reward,
+                offences={v.peer_id: v.offences for v in node.peers()}.get(attacker.peer_id, {}),
+                seen={_id(m) for m in seen},
+                wanted=wanted,
+            )
         # Asserted outside the hosts' nurseries, so a failure reads as itself.
 
     outcome: dict = {}

@@ -37,16 +37,21 @@ def test_a_lie_about_a_balance_is_refused_and_another_peer_asked(tmp_path: Path)
 
     honest_proof = state.prove_account(USER.address).encode()
     assert AccountProof.decode(lie(honest_proof)).value != AccountProof.decode(honest_proof).value
-    servers = {name: NetThread(NetConfig(chain_id=genesis.params.chain_id, key_path=tmp_path / name / "p2p.key"),
-                               Providers(headers=headers, state_proof=serve))
-               for name, serve in (("liar", lambda a: lie(honest_proof)), ("honest", lambda a: honest_proof))}
+    servers = {
+        name: NetThread(
+            NetConfig(chain_id=genesis.params.chain_id, key_path=tmp_path / name / "p2p.key"),
+            Providers(headers=headers, state_proof=serve),
+        )
+        for name, serve in (("liar", lambda a: lie(honest_proof)), ("honest", lambda a: honest_proof))
+    }
     client_net = NetThread(NetConfig(chain_id=genesis.params.chain_id, key_path=tmp_path / "light" / "p2p.key"))
     try:
         for server in servers.values():
             server.start()
         client_net.start()
-        liar, honest = (client_net.call(lambda h, s=s: h.connect(s.listen_addrs[0]), timeout_s=30)
-                        for s in servers.values())
+        liar, honest = (
+            client_net.call(lambda h, s=s: h.connect(s.listen_addrs[0]), timeout_s=30) for s in servers.values()
+        )
         client = LightClient(genesis, client_net)
         answer = client.prove_any([liar, honest], USER.address)
         assert answer.peer == honest and answer.account.balance == state.account(USER.address).balance

@@ -26,7 +26,9 @@ OWN = DatasetManifest(name="shapes", shards=(b"\x01" * 32, b"\x02" * 32))
 OTHER = DatasetManifest(name="shapes", shards=(b"\x03" * 32,))
 
 
-def test_book_knows_shipped_data_keeps_added_manifests_across_restarts_and_ignores_damaged_files(tmp_path: Path) -> None:
+def test_book_knows_shipped_data_keeps_added_manifests_across_restarts_and_ignores_damaged_files(
+    tmp_path: Path,
+) -> None:
     digits = demo_datasets()["digits"]
     book = ManifestBook(tmp_path)
     assert book.get(digits.root) == digits.manifest  # shipped with every node
@@ -47,8 +49,11 @@ def test_a_manifest_comes_from_a_peer_only_if_it_hashes_to_the_asked_root(tmp_pa
 
     async def honest(peer: str, req: ManifestRequest) -> ManifestResponse | ErrorResponse:
         found = book.get(req.dataset_root)
-        return ErrorResponse(code=ERR_NOT_FOUND, message="no such data set") if found is None \
+        return (
+            ErrorResponse(code=ERR_NOT_FOUND, message="no such data set")
+            if found is None
             else ManifestResponse(manifest=found)
+        )
 
     async def lying(peer: str, req: ManifestRequest) -> ManifestResponse:
         return ManifestResponse(manifest=OTHER)  # the cheat: another shard list (data of its choosing)

@@ -12,8 +12,16 @@ from tests.node.chainkit import USER, genesis
 
 
 def transfer(nonce: int, amount: int = 5, key=USER) -> Transfer:  # type: ignore[no-untyped-def]
-    tx = Transfer(chain_id="pot-devnet", sender=key.public_key, nonce=nonce, recipient=bytes(20), amount=amount,
-                  fee=1, memo="", signature=NO_SIGNATURE)
+    tx = Transfer(
+        chain_id="pot-devnet",
+        sender=key.public_key,
+        nonce=nonce,
+        recipient=bytes(20),
+        amount=amount,
+        fee=1,
+        memo="",
+        signature=NO_SIGNATURE,
+    )
     return tx.signed_by(key)
 
 

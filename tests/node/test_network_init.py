@@ -30,8 +30,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def card(tmp: Path, name: str, capsys: pytest.CaptureFixture[str], bond: int = 1000, port: int | None = None) -> Path:
     extra = [] if port is None else ["--public-address", f"/ip4/127.0.0.1/tcp/{port}"]
-    assert main(["network", "validator", "--key", str(tmp / name / "consensus.key"), "--datadir",
-                 str(tmp / name / "data"), "--bond", str(bond), "--card", str(tmp / f"{name}.card"), *extra]) == 0
+    assert (
+        main(
+            [
+                "network",
+                "validator",
+                "--key",
+                str(tmp / name / "consensus.key"),
+                "--datadir",
+                str(tmp / name / "data"),
+                "--bond",
+                str(bond),
+                "--card",
+                str(tmp / f"{name}.card"),
+                *extra,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     return tmp / f"{name}.card"
 
@@ -40,14 +56,27 @@ def init(tmp: Path, *args: str) -> list[str]:
     return ["network", "init", "--out", str(tmp / "chain"), "--base", "devnet", "--chain-id", "pot-ceremony-1", *args]
 
 
-def test_cards_make_chain_files_a_node_runs_on_and_the_first_task_lands(tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cards_make_chain_files_a_node_runs_on_and_the_first_task_lands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = free_port()
     v0 = card(tmp_path, "v0", capsys, port=port)
     requester = SigningKey.generate()
     save_key(tmp_path / "requester.key", requester)
-    assert main(init(tmp_path, "--validator", str(v0), "--first-task-key", str(tmp_path / "requester.key"),
-                     "--first-task-rounds", "2")) == 0
+    assert (
+        main(
+            init(
+                tmp_path,
+                "--validator",
+                str(v0),
+                "--first-task-key",
+                str(tmp_path / "requester.key"),
+                "--first-task-rounds",
+                "2",
+            )
+        )
+        == 0
+    )
     chain = load_chain("pot-ceremony-1", root=tmp_path / "chain")  # checksums, bootstrap and checkpoint agree
     consensus = load_key(tmp_path / "v0" / "consensus.key")
     assert [v.public_key for v in chain.genesis.validators] == [consensus.public_key]
@@ -59,17 +88,43 @@ def test_cards_make_chain_files_a_node_runs_on_and_the_first_task_lands(tmp_path
     assert funded == post.fee_per_round * post.spec.rounds + post.fee
 
     datadir = tmp_path / "v0" / "data"  # the node identity the card named, apart from the consensus key
-    node = subprocess.Popen([sys.executable, "-m", "app", "node", "--datadir", str(datadir), "--genesis",
-                             str(tmp_path / "chain" / "genesis.json"), "--key", str(tmp_path / "v0" / "consensus.key"),
-                             "--role", "validator", "--listen", f"/ip4/127.0.0.1/tcp/{port}", "--block-interval", "0.2",
-                             "--audit", "off"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "node",
+            "--datadir",
+            str(datadir),
+            "--genesis",
+            str(tmp_path / "chain" / "genesis.json"),
+            "--key",
+            str(tmp_path / "v0" / "consensus.key"),
+            "--role",
+            "validator",
+            "--listen",
+            f"/ip4/127.0.0.1/tcp/{port}",
+            "--block-interval",
+            "0.2",
+            "--audit",
+            "off",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(lambda: (read_status(datadir) or {}).get("height", 0) >= 2, node, "two blocks on the new genesis")
-        assert main(["network", "post-task", "--chain", str(tmp_path / "chain"), "--datadir",
-                     str(tmp_path / "poster")]) == 0
+        assert (
+            main(["network", "post-task", "--chain", str(tmp_path / "chain"), "--datadir", str(tmp_path / "poster")])
+            == 0
+        )
         assert f"task {post.tx_id.hex()} is in the chain" in capsys.readouterr().out
-        _wait(lambda: any(t["task_id"] == post.tx_id.hex() for t in (read_status(datadir) or {}).get("tasks", [])),
-              node, "the first task in the chain")
+        _wait(
+            lambda: any(t["task_id"] == post.tx_id.hex() for t in (read_status(datadir) or {}).get("tasks", [])),
+            node,
+            "the first task in the chain",
+        )
     finally:
         node.terminate()
         node.wait(20)
@@ -95,27 +150,47 @@ def test_bad_inputs_are_refused_in_one_line_each(tmp_path: Path, capsys: pytest.
     v1 = card(tmp_path, "v1", capsys)
     assert "at least one validator card" in _refusal(init(tmp_path), capsys)
     assert "cannot read validator card" in _refusal(init(tmp_path, "--validator", str(tmp_path / "none.card")), capsys)
-    (tmp_path / "bad.card").write_text(json.dumps({"format": "pot-validator-card/1", "public_key": "ab", "bond": 1,
-                                                   "peer": None}))
+    (tmp_path / "bad.card").write_text(
+        json.dumps({"format": "pot-validator-card/1", "public_key": "ab", "bond": 1, "peer": None})
+    )
     assert "64 hex digits" in _refusal(init(tmp_path, "--validator", str(tmp_path / "bad.card")), capsys)
     (tmp_path / "junk.card").write_text("{not json")
     assert "not JSON" in _refusal(init(tmp_path, "--validator", str(tmp_path / "junk.card")), capsys)
     assert "same public key" in _refusal(init(tmp_path, "--validator", str(v0), "--validator", str(v0)), capsys)
-    assert "committee_size is 1" in _refusal(init(tmp_path, "--validator", str(v0), "--validator", str(v1),
-                                                  "--param", "committee_size=1"), capsys)
+    assert "committee_size is 1" in _refusal(
+        init(tmp_path, "--validator", str(v0), "--validator", str(v1), "--param", "committee_size=1"), capsys
+    )
     assert "NAME=VALUE" in _refusal(init(tmp_path, "--validator", str(v0), "--param", "colour=blue"), capsys)
     assert "whole number" in _refusal(init(tmp_path, "--validator", str(v0), "--param", "min_bond=lots"), capsys)
-    assert "below min_bond" in _refusal(init(tmp_path, "--validator", str(v0), "--param",
-                                             f"min_bond={2000 * GRAINS_PER_POT}"), capsys)
+    assert "below min_bond" in _refusal(
+        init(tmp_path, "--validator", str(v0), "--param", f"min_bond={2000 * GRAINS_PER_POT}"), capsys
+    )
     assert "ADDRESS_HEX:GRAINS" in _refusal(init(tmp_path, "--validator", str(v0), "--allocation", "zz:5"), capsys)
-    assert "/p2p/ peer id" in _refusal(init(tmp_path, "--validator", str(v0), "--bootstrap", "/ip4/1.2.3.4/tcp/1"),
-                                       capsys)
+    assert "/p2p/ peer id" in _refusal(
+        init(tmp_path, "--validator", str(v0), "--bootstrap", "/ip4/1.2.3.4/tcp/1"), capsys
+    )
     save_key(tmp_path / "req.key", SigningKey.generate())
-    assert "first task would be refused" in _refusal(init(tmp_path, "--validator", str(v0), "--first-task-key",
-                                                          str(tmp_path / "req.key"), "--first-task-fee", "1"), capsys)
+    assert "first task would be refused" in _refusal(
+        init(tmp_path, "--validator", str(v0), "--first-task-key", str(tmp_path / "req.key"), "--first-task-fee", "1"),
+        capsys,
+    )
     (tmp_path / "chain").mkdir()
     (tmp_path / "chain" / "genesis.json").write_text("{}")
     assert "never overwrites" in _refusal(init(tmp_path, "--validator", str(v0)), capsys)
-    assert "--public-address" in _refusal(["network", "validator", "--key", str(tmp_path / "k"), "--datadir",
-                                           str(tmp_path / "d"), "--bond", "5", "--public-address", "localhost:1",
-                                           "--card", str(tmp_path / "c")], capsys)
+    assert "--public-address" in _refusal(
+        [
+            "network",
+            "validator",
+            "--key",
+            str(tmp_path / "k"),
+            "--datadir",
+            str(tmp_path / "d"),
+            "--bond",
+            "5",
+            "--public-address",
+            "localhost:1",
+            "--card",
+            str(tmp_path / "c"),
+        ],
+        capsys,
+    )

@@ -24,17 +24,33 @@ MINERS = [SigningKey.from_seed(bytes([90 + i]) * 32) for i in range(2)]
 def head():  # type: ignore[no-untyped-def]
     _, state = genesis_block(genesis())
     spec = task_spec(local_steps=16, checkpoint_interval=8, batch_size=8, rounds=2)
-    post = TaskPost(chain_id="pot-devnet", sender=USER.public_key, nonce=0, spec=spec, fee_per_round=10, fee=1,
-                    signature=NO_SIGNATURE).signed_by(USER)
+    post = TaskPost(
+        chain_id="pot-devnet",
+        sender=USER.public_key,
+        nonce=0,
+        spec=spec,
+        fee_per_round=10,
+        fee=1,
+        signature=NO_SIGNATURE,
+    ).signed_by(USER)
     return state.apply_tx(post, bytes(20)), post.tx_id
 
 
 def receipt(head, task_id: bytes, miner: SigningKey, fill: int = 1) -> WorkReceipt:  # type: ignore[no-untyped-def]
     task = head.task(task_id)
-    return WorkReceipt(chain_id="pot-devnet", task_id=task_id, round=0, miner=miner.public_key,
-                       base_checkpoint=task.checkpoint, commitments_root=bytes([fill]) * 32,
-                       update_hash=bytes([fill]) * 32, steps=16, final_loss_micro=1, device_class="cpu",
-                       signature=NO_SIGNATURE).signed_by(miner)
+    return WorkReceipt(
+        chain_id="pot-devnet",
+        task_id=task_id,
+        round=0,
+        miner=miner.public_key,
+        base_checkpoint=task.checkpoint,
+        commitments_root=bytes([fill]) * 32,
+        update_hash=bytes([fill]) * 32,
+        steps=16,
+        final_loss_micro=1,
+        device_class="cpu",
+        signature=NO_SIGNATURE,
+    ).signed_by(miner)
 
 
 def make_desk(wait: float = 60.0):  # type: ignore[no-untyped-def]
@@ -62,8 +78,9 @@ def test_a_failed_receipt_is_never_aggregated_or_voted_for(head) -> None:  # typ
     desk.on_receipt(bad, state)
     desk.verified(bad, BAD, state)
     assert asked["aggregate"] == []
-    result = RoundResult(task_id=task_id, round=0, new_checkpoint=ZERO_HASH, validation_loss_micro=1,
-                         receipt_ids=(bad.receipt_id,))
+    result = RoundResult(
+        task_id=task_id, round=0, new_checkpoint=ZERO_HASH, validation_loss_micro=1, receipt_ids=(bad.receipt_id,)
+    )
     block = genesis_block(genesis())[0]
     block = block.replace(body=block.body.replace(receipts=(bad,), results=(result,)))
     with pytest.raises(RoundNotChecked):
@@ -77,8 +94,13 @@ def test_a_proposed_aggregate_must_match_this_members_own(head) -> None:  # type
     desk.on_receipt(r, state)
     desk.verified(r, OK, state)
     key = (task_id, 0, (r.receipt_id,))
-    mine = RoundResult(task_id=task_id, round=0, new_checkpoint=b"\x01" * 32, validation_loss_micro=500_000,
-                       receipt_ids=(r.receipt_id,))
+    mine = RoundResult(
+        task_id=task_id,
+        round=0,
+        new_checkpoint=b"\x01" * 32,
+        validation_loss_micro=500_000,
+        receipt_ids=(r.receipt_id,),
+    )
     desk.aggregated(key, mine)
     assert desk.ready(state) == ([mine], [r])
     block = genesis_block(genesis())[0]
@@ -139,8 +161,9 @@ def test_a_round_stays_open_for_a_miner_of_the_median_measured_speed(head) -> No
     state, task_id = head
     clock = _Clock()
     asked: dict[str, list] = {"verify": [], "aggregate": []}
-    desk = RoundDesk(lambda r, v: asked["verify"].append(r), lambda k, rs, h: asked["aggregate"].append(k), 5.0,
-                     clock=clock)
+    desk = RoundDesk(
+        lambda r, v: asked["verify"].append(r), lambda k, rs, h: asked["aggregate"].append(k), 5.0, clock=clock
+    )
     desk.on_commit(state)  # the round is seen open now
     # measured in earlier rounds: receipts arrived 40, 60 and 90 s after their round opened
     desk._arrival_s[task_id] = deque([40.0, 60.0, 90.0])

@@ -32,14 +32,22 @@ def _config(tmp_path: Path, key_index: int = 0, role: str = "validator") -> Node
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "genesis.json").write_text(genesis_to_json(g))
     save_key(tmp_path / "node.key", KEYS[key_index])
-    return NodeConfig(datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json",
-                      key_path=tmp_path / "node.key", role=role)
+    return NodeConfig(
+        datadir=tmp_path / "data", genesis_path=tmp_path / "genesis.json", key_path=tmp_path / "node.key", role=role
+    )
 
 
 def _record(member: bytes, chain_id: str, *, height: int = 3, locked: bool = True) -> SigningRecord:
-    return SigningRecord(chain_id=chain_id, member=member, height=height, view=2, step=int(Step.PRECOMMIT),
-                         block_hash=b"\x07" * 32, locked_view=2 if locked else None,
-                         locked_hash=b"\x07" * 32 if locked else None)
+    return SigningRecord(
+        chain_id=chain_id,
+        member=member,
+        height=height,
+        view=2,
+        step=int(Step.PRECOMMIT),
+        block_hash=b"\x07" * 32,
+        locked_view=2 if locked else None,
+        locked_hash=b"\x07" * 32 if locked else None,
+    )
 
 
 def _close(node: Node) -> None:
@@ -92,9 +100,26 @@ def test_the_node_command_refuses_a_corrupt_record_with_a_clear_message(tmp_path
     path = config.datadir / SIGNING_RECORD_FILE
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\xa1not a record")
-    out = subprocess.run([sys.executable, "-m", "app", "node", "--datadir", str(config.datadir), "--genesis",
-                          str(config.genesis_path), "--key", str(config.key_path), "--role", "validator"],
-                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "node",
+            "--datadir",
+            str(config.datadir),
+            "--genesis",
+            str(config.genesis_path),
+            "--key",
+            str(config.key_path),
+            "--role",
+            "validator",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert out.returncode == 2
     assert "signing record" in out.stderr and "corrupt" in out.stderr and "refusing to start" in out.stderr
 
@@ -110,8 +135,15 @@ def test_persist_actions_are_saved_durably_and_a_failed_save_stops_signing(tmp_p
         # a record that cannot be written: the node stops and the vote after it is never broadcast
         (config.datadir / SIGNING_RECORD_FILE).unlink()
         (config.datadir / SIGNING_RECORD_FILE).mkdir()
-        vote = Vote(chain_id=chain_id, height=1, view=0, kind=VOTE_PREVOTE, block_hash=b"\x01" * 32,
-                    voter=KEYS[0].public_key, signature=NO_SIGNATURE).signed_by(KEYS[0])
+        vote = Vote(
+            chain_id=chain_id,
+            height=1,
+            view=0,
+            kind=VOTE_PREVOTE,
+            block_hash=b"\x01" * 32,
+            voter=KEYS[0].public_key,
+            signature=NO_SIGNATURE,
+        ).signed_by(KEYS[0])
         with pytest.raises(SigningRecordError, match="cannot save"):
             node._act([PersistSigningState(record), BroadcastVote(vote)])
         assert node.loop.stopping
@@ -119,14 +151,21 @@ def test_persist_actions_are_saved_durably_and_a_failed_save_stops_signing(tmp_p
         _close(node)
 
 
-
 def test_the_resume_record_is_saved_and_taken_back_and_a_bad_one_only_costs_liveness(tmp_path: Path) -> None:
     config = _config(tmp_path)
     chain_id = genesis().params.chain_id
-    vote = Vote(chain_id=chain_id, height=1, view=0, kind=VOTE_PREVOTE, block_hash=b"\x01" * 32,
-                voter=KEYS[0].public_key, signature=NO_SIGNATURE).signed_by(KEYS[0])
-    resume = ResumeRecord(chain_id=chain_id, member=KEYS[0].public_key, height=1, proposal=None, pol_votes=(),
-                          own_votes=(vote,))
+    vote = Vote(
+        chain_id=chain_id,
+        height=1,
+        view=0,
+        kind=VOTE_PREVOTE,
+        block_hash=b"\x01" * 32,
+        voter=KEYS[0].public_key,
+        signature=NO_SIGNATURE,
+    ).signed_by(KEYS[0])
+    resume = ResumeRecord(
+        chain_id=chain_id, member=KEYS[0].public_key, height=1, proposal=None, pol_votes=(), own_votes=(vote,)
+    )
     node = Node(config)
     try:
         node._act([PersistResumeState(resume)])

@@ -16,8 +16,17 @@ KEY = SigningKey.from_seed(b"\x05" * 32)
 def _round(n: int) -> tuple[TrainingTrace, object]:
     checkpoints = [bytes([n, i]) * 16 for i in range(5)]
     trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=128)
-    receipt = make_receipt(key=KEY, chain_id="devnet", task_id=b"\x09" * 32, round_number=n, checkpoints=checkpoints,
-                           update_hash=bytes([n]) * 32, steps=64, final_loss=0.5, device_class="cpu")
+    receipt = make_receipt(
+        key=KEY,
+        chain_id="devnet",
+        task_id=b"\x09" * 32,
+        round_number=n,
+        checkpoints=checkpoints,
+        update_hash=bytes([n]) * 32,
+        steps=64,
+        final_loss=0.5,
+        device_class="cpu",
+    )
     return trace, receipt
 
 
@@ -93,8 +102,12 @@ def test_a_trace_whose_reward_still_vests_is_never_pruned(tmp_path: Path) -> Non
     for trace, receipt in [_round(n) for n in range(1, 5)]:
         book.add(trace, receipt)  # four newer rounds (another task here; the chain has not seen them)
     assert TraceBook(keep=2, directory=tmp_path).get(paid.commitments_root) == vesting_trace  # kept on disk
-    assert [TraceBook(directory=tmp_path).get(t.root) is not None for t, _ in [_round(n) for n in range(1, 5)]] \
-        == [False, False, True, True]
+    assert [TraceBook(directory=tmp_path).get(t.root) is not None for t, _ in [_round(n) for n in range(1, 5)]] == [
+        False,
+        False,
+        True,
+        True,
+    ]
 
     while chain.state.height <= chain.state.pending_reward(paid.receipt_id).unlock_height:
         chain.advance()  # the reward vests: nothing can challenge the receipt any more

@@ -41,9 +41,16 @@ def test_a_paid_reward_shows_as_vesting_until_its_unlock_height() -> None:
     assert event.unlock_height == block.header.height + window == reward.unlock_height
 
     # The window's balance card and the daemon's summary say which part can be spent now.
-    balance = api.parse_balance({"accounts": {"spending": {"balance": 12_500_000_000, "pending": 0},
-                                              "reward": {"balance": 0, "pending": 27_500_000_000}},
-                                 "total": 12_500_000_000, "pending": 27_500_000_000})
+    balance = api.parse_balance(
+        {
+            "accounts": {
+                "spending": {"balance": 12_500_000_000, "pending": 0},
+                "reward": {"balance": 0, "pending": 27_500_000_000},
+            },
+            "total": 12_500_000_000,
+            "pending": 27_500_000_000,
+        }
+    )
     assert balance.summary == "12.5 POT spendable, 27.5 POT vesting"
     assert balance_summary(12_500_000_000, 27_500_000_000) == "12.5 POT spendable, 27.5 POT vesting"
 

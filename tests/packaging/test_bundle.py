@@ -38,8 +38,10 @@ EXE = ".exe" if sys.platform == "win32" else ""
 def need(path: Path | None, what: str) -> Path:
     if path is not None and path.exists():
         return path
-    reason = (f"no {what} in {DIST}: built by `make dist` (or the build workflow), not by the test CI, "
-              "which must stay under 15 minutes")
+    reason = (
+        f"no {what} in {DIST}: built by `make dist` (or the build workflow), not by the test CI, "
+        "which must stay under 15 minutes"
+    )
     if REQUIRE:
         pytest.fail(reason)
     pytest.skip(reason)
@@ -55,11 +57,18 @@ def isolated_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "QT_"))}
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env.update(HOME=str(home), USERPROFILE=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local/share"), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_STATE_HOME=str(home / ".local/state"), LOCALAPPDATA=str(home / "AppData/Local"),
-               APPDATA=str(home / "AppData/Roaming"), QT_QPA_PLATFORM="offscreen",
-               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+    env.update(
+        HOME=str(home),
+        USERPROFILE=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_STATE_HOME=str(home / ".local/state"),
+        LOCALAPPDATA=str(home / "AppData/Local"),
+        APPDATA=str(home / "AppData/Roaming"),
+        QT_QPA_PLATFORM="offscreen",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+    )
     return env
 
 
@@ -92,13 +101,18 @@ def exercise(bin_dir: Path, tmp: Path) -> None:
     # The shipped testnet genesis (read from the bundle's resources/); loopback only, no mDNS: the
     # daemon the window starts talks to nothing beyond this machine.
     (datadir / "config.toml").write_text(
-        '[network]\nchain = "testnet"\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\n')
+        '[network]\nchain = "testnet"\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\n'
+    )
     # Output to a file, not a pipe: the daemon the window starts inherits the window's stdout and
     # keeps it open after the window has quit.
     window_log = tmp / "window.out"
     with window_log.open("w") as out_file:
-        window = subprocess.Popen([str(gui), "--datadir", str(datadir)], env={**env, "POTMINER_SMOKE_QUIT_AFTER": "8"},
-                                  stdout=out_file, stderr=subprocess.STDOUT)
+        window = subprocess.Popen(
+            [str(gui), "--datadir", str(datadir)],
+            env={**env, "POTMINER_SMOKE_QUIT_AFTER": "8"},
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         try:
             window.wait(timeout=90)
@@ -173,11 +187,18 @@ def test_appimage_runs_without_fuse(tmp_path: Path) -> None:
     env = isolated_env(tmp_path)
     offset = run([str(image), "--appimage-offset"], env)
     assert offset.returncode == 0 and int(offset.stdout) > 0
-    assert image.read_bytes()[int(offset.stdout):][:4] == b"hsqs", "no SquashFS image after the runtime"
+    assert image.read_bytes()[int(offset.stdout) :][:4] == b"hsqs", "no SquashFS image after the runtime"
     # Extract-and-run: what the runtime does where FUSE is missing (containers, CI); no mount needed.
     version = run([str(image), "--version"], {**env, "APPIMAGE_EXTRACT_AND_RUN": "1"}, timeout=300)
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"potminer {__version__}"
     extracted = next((tmp_path / "home/.cache/potminer/appimage").iterdir())
-    for name in ("AppRun", "potminer.desktop", "potminer.png", ".DirIcon", "potminer/potminer", "potminer/potminer-gui"):
+    for name in (
+        "AppRun",
+        "potminer.desktop",
+        "potminer.png",
+        ".DirIcon",
+        "potminer/potminer",
+        "potminer/potminer-gui",
+    ):
         assert (extracted / name).exists(), name

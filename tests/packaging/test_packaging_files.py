@@ -76,8 +76,9 @@ def test_ico_and_icns_are_real_multi_size_icons() -> None:
 
 
 def test_icons_are_up_to_date_with_the_svg() -> None:
-    result = subprocess.run([sys.executable, str(PKG / "icons" / "make_icons.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(PKG / "icons" / "make_icons.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -124,15 +125,30 @@ def test_deb_control_template_fields() -> None:
 def test_workflow_is_valid() -> None:
     """The vendored GitHub Actions schema (check-jsonschema comes with packaging/requirements-dist.txt)."""
     pytest.importorskip("check_jsonschema", reason="check-jsonschema is a build-only tool (make dist installs it)")
-    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                             str(ROOT / ".github" / "workflows" / "build.yml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(ROOT / ".github" / "workflows" / "build.yml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.skipif(not shutil.which("sh"), reason="no POSIX shell")
 def test_shell_scripts_parse() -> None:
-    scripts = [*(PKG / "linux").glob("*.sh"), *(PKG / "linux" / "appimage").glob("*.sh"),
-               PKG / "linux" / "appimage" / "AppRun", *(PKG / "macos").glob("*.sh"), *(PKG / "ci").glob("*.sh")]
+    scripts = [
+        *(PKG / "linux").glob("*.sh"),
+        *(PKG / "linux" / "appimage").glob("*.sh"),
+        PKG / "linux" / "appimage" / "AppRun",
+        *(PKG / "macos").glob("*.sh"),
+        *(PKG / "ci").glob("*.sh"),
+    ]
     for script in scripts:
         result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"

@@ -30,8 +30,11 @@ def unit() -> dict[str, str]:
 
 
 def env() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (UNITS / "node.env.example").read_text().splitlines()
-             if line and not line.startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in (UNITS / "node.env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     return {k: v for k, v in pairs}
 
 
@@ -76,7 +79,11 @@ def test_restart_policy_and_journal_logs() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:
     shutil.copy(UNITS / "potminer-node@.service", tmp_path)
-    out = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / f"potminer-node@{INSTANCE}.service")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / f"potminer-node@{INSTANCE}.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     problems = [line for line in out.stderr.splitlines() if "/usr/bin/potminer is not executable" not in line]
     assert problems == [], problems  # only the program itself is missing here (it is installed by the package)

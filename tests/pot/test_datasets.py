@@ -23,7 +23,10 @@ def test_batch_indices_are_deterministic_in_range_and_depend_on_seed_and_step() 
 
 def test_batch_indices_vector() -> None:
     """A fixed vector, so any other implementation of the spec can check itself against this one."""
-    assert batch_indices(SEED, 0, 4, 1000).tolist() == [int.from_bytes(__import__("hashlib").shake_256(SEED + bytes(8)).digest(32)[i : i + 8], "big") % 1000 for i in range(0, 32, 8)]
+    assert batch_indices(SEED, 0, 4, 1000).tolist() == [
+        int.from_bytes(__import__("hashlib").shake_256(SEED + bytes(8)).digest(32)[i : i + 8], "big") % 1000
+        for i in range(0, 32, 8)
+    ]
 
 
 def test_round_seed_binds_anchor_miner_task_and_round() -> None:
@@ -40,7 +43,9 @@ def test_round_seed_binds_anchor_miner_task_and_round() -> None:
 
 
 def _shard(n: int, shape: tuple[int, ...] = (8, 8)) -> bytes:
-    return encode_tensors({"inputs": torch.zeros(n, *shape, dtype=torch.uint8), "targets": torch.ones(n, dtype=torch.uint8)})
+    return encode_tensors(
+        {"inputs": torch.zeros(n, *shape, dtype=torch.uint8), "targets": torch.ones(n, dtype=torch.uint8)}
+    )
 
 
 def test_dataset_loads_only_under_its_root() -> None:

@@ -66,8 +66,15 @@ def test_honest_miner_is_acquitted_across_thread_counts_exact_and_within_bounds(
             torch.set_num_threads(1)
         assert config.parse(out.receipt.device_class).committed == committed
         verdict, reveals = _dispute(spec, store, data, out, verifier_threads=verifier_threads)
-        assert (verdict.convicted, verdict.reason) == (False, ACQUITTED), (miner_threads, verifier_threads, committed, verdict)
-        assert reveals == 2 and verdict.step == SEGMENT * spec.checkpoint_interval + 3  # log2(k) reveals, down to the last step
+        assert (verdict.convicted, verdict.reason) == (False, ACQUITTED), (
+            miner_threads,
+            verifier_threads,
+            committed,
+            verdict,
+        )
+        assert (
+            reveals == 2 and verdict.step == SEGMENT * spec.checkpoint_interval + 3
+        )  # log2(k) reveals, down to the last step
 
 
 def test_one_bent_step_is_convicted_at_that_step_whatever_the_miner_reveals(spec, store, data, keys) -> None:

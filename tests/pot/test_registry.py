@@ -89,7 +89,10 @@ def test_check_task_spec_accepts_the_demo_tasks_and_names_each_fault() -> None:
     for dataset, model in (("digits", "mlp"), ("digits", "cnn"), ("fables", "tiny-lm")):
         check_task_spec(demo.task_spec(dataset, model))
     spec = demo.default_task_spec()
-    huge = spec.replace(model="tiny-lm", hyperparams=format_params({"context": 1024, "heads": 16, "layers": 12, "vocab": 65536, "width": 1024}))
+    huge = spec.replace(
+        model="tiny-lm",
+        hyperparams=format_params({"context": 1024, "heads": 16, "layers": 12, "vocab": 65536, "width": 1024}),
+    )
     check_task_spec(huge)  # built on the meta device: nothing allocated
     cases = {
         "unknown-model": spec.replace(model="gpt-9"),

@@ -11,7 +11,8 @@ from app.pot.hparams import format_params
 def _spec(hp: dict[str, int]):  # type: ignore[no-untyped-def]
     # The shipped fables task with the rung's architecture; the admission rules read no checkpoint.
     return demo.task_spec("fables", "tiny-lm", local_steps=1200, checkpoint_interval=20).replace(
-        hyperparams=format_params(hp))
+        hyperparams=format_params(hp)
+    )
 
 
 def test_ladder_grows_from_thousands_to_25_million_parameters() -> None:

@@ -23,7 +23,14 @@ def _parts(blob: bytes) -> tuple[dict, bytes]:  # type: ignore[type-arg]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.dictionaries(st.text("abcxyz._", min_size=1, max_size=8), st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=16), min_size=1, max_size=5))
+@given(
+    st.dictionaries(
+        st.text("abcxyz._", min_size=1, max_size=8),
+        st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=16),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_round_trip_is_exact_and_independent_of_insertion_order(values: dict[str, list[float]]) -> None:
     tensors = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()}
     blob = encode_tensors(tensors)
@@ -43,7 +50,9 @@ BLOB = encode_tensors({"a": torch.arange(4, dtype=torch.float32), "b": torch.one
         lambda b: (10**9).to_bytes(8, "little") + b[8:],  # absurd header length
         lambda b: b[:8] + b"[" + b[9:],  # header is not JSON
         lambda b: _rebuild({**_parts(b)[0], "__metadata__": {"x": "y"}}, _parts(b)[1]),  # metadata smuggled in
-        lambda b: _rebuild({k: {**v, "dtype": "F64"} if k == "a" else v for k, v in _parts(b)[0].items()}, _parts(b)[1]),
+        lambda b: _rebuild(
+            {k: {**v, "dtype": "F64"} if k == "a" else v for k, v in _parts(b)[0].items()}, _parts(b)[1]
+        ),
         lambda b: _rebuild(dict(sorted(_parts(b)[0].items(), reverse=True)), _parts(b)[1]),  # reordered header
         lambda b: b[:8] + b[8:].replace(b'"a"', b'"b"', 1),  # duplicate name
     ],
@@ -73,11 +82,18 @@ _DT = st.sampled_from([torch.float32, torch.uint8, torch.int64])
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text(min_size=1, max_size=6), st.tuples(_DT, st.lists(st.integers(0, 3), max_size=3)), min_size=1, max_size=6))
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=6), st.tuples(_DT, st.lists(st.integers(0, 3), max_size=3)), min_size=1, max_size=6
+    )
+)
 def test_bytes_are_exactly_what_the_safetensors_library_writes(spec) -> None:  # type: ignore[no-untyped-def]
     from safetensors.torch import save
 
-    tensors = {name: torch.arange(int(torch.tensor(shape).prod()) if shape else 1).reshape(shape).to(dt) for name, (dt, shape) in spec.items()}
+    tensors = {
+        name: torch.arange(int(torch.tensor(shape).prod()) if shape else 1).reshape(shape).to(dt)
+        for name, (dt, shape) in spec.items()
+    }
     assert encode_tensors(tensors) == save(tensors)
     decoded = decode_tensors(encode_tensors(tensors))
     assert all(torch.equal(decoded[k], v) for k, v in tensors.items())

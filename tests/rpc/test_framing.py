@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.rpc.framing import FrameTooLarge, LineSplitter
 
@@ -25,7 +24,9 @@ def test_line_over_limit_is_refused_even_without_newline() -> None:
     assert LineSplitter(10).feed(b"x" * 10 + b"\n") == [b"x" * 10]
 
 
-@given(st.lists(st.binary(min_size=1, max_size=30).filter(lambda b: b"\n" not in b and b.strip()), max_size=10), st.data())
+@given(
+    st.lists(st.binary(min_size=1, max_size=30).filter(lambda b: b"\n" not in b and b.strip()), max_size=10), st.data()
+)
 def test_any_chunking_gives_the_same_lines(lines: list[bytes], data: st.DataObject) -> None:
     stream = b"".join(line + b"\n" for line in lines)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.rpc import protocol as p
 
@@ -51,7 +50,9 @@ def test_server_messages_decode() -> None:
     bad = p.decode_server_message(p.encode_response(p.Response(id=None, error=p.RpcError(-32001, "no", {"x": 1}))))
     assert isinstance(bad, p.Response) and bad.error is not None
     assert (bad.error.code, bad.error.message, bad.error.data) == (-32001, "no", {"x": 1})
-    note = p.decode_server_message(p.encode_notification(p.Notification("event", {"kind": "log", "seq": 4, "data": {}})))
+    note = p.decode_server_message(
+        p.encode_notification(p.Notification("event", {"kind": "log", "seq": 4, "data": {}}))
+    )
     assert isinstance(note, p.Notification) and (note.kind, note.seq) == ("log", 4)
     for line in (b'{"jsonrpc":"2.0","id":1}', b'{"jsonrpc":"2.0","result":1}', b'{"jsonrpc":"2.0","id":1,"error":"x"}'):
         with pytest.raises(p.ProtocolError):
@@ -96,7 +97,8 @@ def test_decoder_never_crashes_on_json(value: object) -> None:
 def test_an_integer_past_the_int_str_limit_is_a_parse_error(where: str) -> None:
     big = "9" * 5000
     line = (
-        f'{{"jsonrpc":"2.0","method":"ping","id":{big}}}' if where == "id"
+        f'{{"jsonrpc":"2.0","method":"ping","id":{big}}}'
+        if where == "id"
         else f'{{"jsonrpc":"2.0","method":"ping","id":1,"params":[{big}]}}'
     ).encode()
     with pytest.raises(p.ProtocolError) as err:

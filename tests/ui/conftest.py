@@ -52,5 +52,3 @@ def gui(qtbot, devnet_daemon: DevnetDaemon):  # type: ignore[no-untyped-def]
     app.client.stop()
     if app.wizard is not None:
         app.wizard.close()
-
-

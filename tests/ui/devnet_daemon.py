@@ -38,17 +38,32 @@ class DevnetDaemon:
     def __init__(self, root: Path, *, local_steps: int = 64, rounds: int = 1000) -> None:
         self.root = Path(root)
         self.data_dir = self.root / "daemon"
-        self.devnet = Devnet(DevnetConfig(validators=1, miners=0, post_task=True, datadir=self.root / "net",
-                                          rounds=rounds, local_steps=local_steps, checkpoint_interval=16,
-                                          batch_size=32, round_wait_s=1.0))
+        self.devnet = Devnet(
+            DevnetConfig(
+                validators=1,
+                miners=0,
+                post_task=True,
+                datadir=self.root / "net",
+                rounds=rounds,
+                local_steps=local_steps,
+                checkpoint_interval=16,
+                batch_size=32,
+                round_wait_s=1.0,
+            )
+        )
         self.proc: Any = None
 
     def __enter__(self) -> DevnetDaemon:
         self.devnet.__enter__()
         try:
             write_config(self.data_dir, CONFIG)
-            self.proc = start_daemon(self.data_dir, "--genesis", str(self.devnet.root / "genesis.json"),
-                                     "--bootstrap", *self.devnet.bootstrap)
+            self.proc = start_daemon(
+                self.data_dir,
+                "--genesis",
+                str(self.devnet.root / "genesis.json"),
+                "--bootstrap",
+                *self.devnet.bootstrap,
+            )
             wait_for(lambda: (self.rpc("status")["node"] or {}).get("open_tasks"), 60, "the task to reach the daemon")
         except BaseException:
             self.close()
@@ -98,6 +113,7 @@ class DevnetDaemon:
 
     def wait_training(self, timeout_s: float = 60.0, min_points: int = 2) -> dict[str, Any]:
         """Until a round is training with a loss curve of `min_points` points; returns `mine.state`."""
+
         def ready() -> dict[str, Any] | None:
             state = self.rpc("mine.state")
             return state if state["state"] == "mining" and len(state["loss_curve"]) >= min_points else None

@@ -108,11 +108,17 @@ def test_refused_hello_is_reported_and_retried(qtbot, sock_path: Path) -> None: 
 def test_garbage_is_skipped_and_silent_calls_time_out(qtbot, sock_path: Path) -> None:  # type: ignore[no-untyped-def]
     def reply(req: dict) -> list[bytes] | None:  # type: ignore[type-arg]
         if req["method"] == "hello":
-            return [b"not json\n", b'{"jsonrpc":"2.0","method":"event","params":{"kind":"warning","seq":1,'
-                    b'"data":{"message":"disk almost full"}}}\n', answer(req, {"server": "scripted", "events": ["warning"]})]
+            return [
+                b"not json\n",
+                b'{"jsonrpc":"2.0","method":"event","params":{"kind":"warning","seq":1,'
+                b'"data":{"message":"disk almost full"}}}\n',
+                answer(req, {"server": "scripted", "events": ["warning"]}),
+            ]
         if req["method"] == "subscribe":
-            return [answer(req, {"subscribed": ["warning"]}),
-                    b'{"jsonrpc":"2.0","method":"event","params":{"kind":"warning","seq":3,"data":{}}}\n']
+            return [
+                answer(req, {"subscribed": ["warning"]}),
+                b'{"jsonrpc":"2.0","method":"event","params":{"kind":"warning","seq":3,"data":{}}}\n',
+            ]
         return None  # "status" is never answered
 
     ScriptedServer(sock_path, reply)
@@ -137,8 +143,10 @@ def test_a_missed_notice_tells_the_window_to_refresh(qtbot, sock_path: Path) -> 
         if req["method"] == "hello":
             return [answer(req, {"server": "scripted", "events": ["warning"]})]
         if req["method"] == "subscribe":  # the daemon dropped 40 events: no later event needed to notice
-            return [answer(req, {"subscribed": ["warning"]}),
-                    b'{"jsonrpc":"2.0","method":"missed","params":{"missed":40,"last_seq":40}}\n']
+            return [
+                answer(req, {"subscribed": ["warning"]}),
+                b'{"jsonrpc":"2.0","method":"missed","params":{"missed":40,"last_seq":40}}\n',
+            ]
         return None
 
     ScriptedServer(sock_path, reply)

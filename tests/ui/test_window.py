@@ -38,8 +38,10 @@ def test_switch_mines_round_progresses_reward_in_history_and_chart(qtbot, gui, d
         gui.wizard.close()
     dash = gui.window.dashboard
     # the daemon's own "off" (the model starts as "off" before the daemon's state arrives)
-    qtbot.waitUntil(lambda: gui.model.mining.state == "off" and dash.switch.isEnabled() and "off" in dash.state.text(),
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: gui.model.mining.state == "off" and dash.switch.isEnabled() and "off" in dash.state.text(),
+        timeout=10000,
+    )
     assert dash.switch.text() == "Start mining"
     click(qtbot, dash.switch)
     qtbot.waitUntil(lambda: gui.model.mining.state == "mining" and dash.progress.value() > 0, timeout=60000)
@@ -88,8 +90,10 @@ def test_window_stays_responsive_while_the_daemon_trains(qtbot, gui, devnet_daem
     monitor.stop()
     assert len(monitor.gaps) > 200, "the timer ran"
     assert gui.model.logs.rowCount() > 10 and gui.model.status.height > 0
-    print(f"frames: {len(monitor.gaps)}, worst {monitor.worst_ms:.1f} ms wall / {monitor.worst_cpu_ms:.1f} ms "
-          f"GUI-thread CPU, p99 {monitor.percentile_ms(0.99):.1f} ms wall")
+    print(
+        f"frames: {len(monitor.gaps)}, worst {monitor.worst_ms:.1f} ms wall / {monitor.worst_cpu_ms:.1f} ms "
+        f"GUI-thread CPU, p99 {monitor.percentile_ms(0.99):.1f} ms wall"
+    )
     # CPU time of the GUI thread: what our code spent in one frame. Wall time also counts waiting for a
     # CPU on a shared machine (2 cores, the daemon training, other jobs), which no window code can avoid.
     assert monitor.worst_cpu_ms < MAX_FRAME_MS, f"one frame did {monitor.worst_cpu_ms:.0f} ms of work"
@@ -100,8 +104,10 @@ def test_send_with_bad_address_is_refused_with_a_message(qtbot, gui, devnet_daem
     addresses = devnet_daemon.ensure_wallet()
     balance = devnet_daemon.wait_reward()
     form = gui.window.wallet.send_form
-    qtbot.waitUntil(lambda: form.isEnabled() and gui.model.balance.total == balance or
-                    gui.model.balance.total > balance, timeout=10000)
+    qtbot.waitUntil(
+        lambda: form.isEnabled() and gui.model.balance.total == balance or gui.model.balance.total > balance,
+        timeout=10000,
+    )
     assert form.account.currentData() == "reward", "the account holding the rewards pays by default"
     assert form.fee.text() == "0.000001", "the daemon's suggested fee"
     good = encode_address(SigningKey.generate().address, "potd")
@@ -129,8 +135,9 @@ def test_send_with_bad_address_is_refused_with_a_message(qtbot, gui, devnet_daem
     qtbot.waitUntil(lambda: form.message.text().startswith("Sent"), timeout=30000)
     arrived = lambda: devnet_daemon.rpc("chain.account", {"address": good})["balance"] == 10**9  # noqa: E731
     qtbot.waitUntil(arrived, timeout=60000)
-    qtbot.waitUntil(lambda: any(h.kind == "sent" and h.counterparty == good for h in gui.model.history.records),
-                    timeout=30000)
+    qtbot.waitUntil(
+        lambda: any(h.kind == "sent" and h.counterparty == good for h in gui.model.history.records), timeout=30000
+    )
     assert addresses["reward"] != good
 
 
@@ -177,8 +184,11 @@ def test_task_history_and_the_dashboards_validation_curve(qtbot, gui, devnet_dae
     devnet_daemon.ensure_wallet()
     devnet_daemon.rpc("mine.start", {"mode": "always"})
     task_id = devnet_daemon.rpc("task.list")["tasks"][0]["task_id"]
-    rounds = wait_for(lambda: (r := devnet_daemon.rpc("task.history", {"task_id": task_id})["rounds"]) and
-                      len(r) >= 2 and r, 240, "two closed rounds")
+    rounds = wait_for(
+        lambda: (r := devnet_daemon.rpc("task.history", {"task_id": task_id})["rounds"]) and len(r) >= 2 and r,
+        240,
+        "two closed rounds",
+    )
     assert [r["round"] for r in rounds] == sorted(r["round"] for r in rounds)
     assert all(r["height"] > 0 and isinstance(r["validation_loss"], float) for r in rounds)
     heights = [r["height"] for r in rounds]

@@ -25,8 +25,9 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
     proc = start_daemon(datadir, "--bootstrap-file", str(boot), env={"POTMINER_REACH_GRACE_S": "1"})
     app = None
     try:
-        status = wait_for(lambda: (s := cli_json(datadir, "status"))["network"]["island"] and s, 60,
-                          "the island report")
+        status = wait_for(
+            lambda: (s := cli_json(datadir, "status"))["network"]["island"] and s, 60, "the island report"
+        )
         network = status["network"]
         assert (network["state"], network["bootstrap"], network["connected"]) == ("unreachable", 2, 0)
         assert status["node"]["chain_id"] == "pot-testnet-1" and status["mining"]["island"] is True

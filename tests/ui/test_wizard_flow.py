@@ -21,44 +21,58 @@ PHRASE = " ".join(f"w{i}" for i in range(12))
 
 
 def ready(**kw: object) -> Answers:
-    a = Answers(action=Action.CREATE, password="longenough", password_repeat="longenough", phrase=PHRASE,
-                wallet_created=True, confirm_positions=(0, 5, 11),
-                confirm_words={0: "w0", 5: "W5 ", 11: "w11"}, device="auto", mode="when-idle")
+    a = Answers(
+        action=Action.CREATE,
+        password="longenough",
+        password_repeat="longenough",
+        phrase=PHRASE,
+        wallet_created=True,
+        confirm_positions=(0, 5, 11),
+        confirm_words={0: "w0", 5: "W5 ", 11: "w11"},
+        device="auto",
+        mode="when-idle",
+    )
     for k, v in kw.items():
         setattr(a, k, v)
     return a
 
 
-@pytest.mark.parametrize("step, answers, expected", [
-    (Step.WELCOME, ready(), Step.PASSWORD),
-    (Step.WELCOME, ready(action=Action.RESTORE), Step.RESTORE_SEED),
-    (Step.PASSWORD, ready(wallet_created=False), Step.SHOW_SEED),
-    (Step.PASSWORD, ready(action=Action.RESTORE, wallet_created=False), Step.DEVICE),
-    (Step.SHOW_SEED, ready(), Step.CONFIRM_SEED),
-    (Step.CONFIRM_SEED, ready(), Step.DEVICE),
-    (Step.RESTORE_SEED, ready(action=Action.RESTORE), Step.PASSWORD),
-    (Step.DEVICE, ready(), Step.MINING_MODE),
-    (Step.MINING_MODE, ready(mode="always"), Step.NETWORK),
-    (Step.NETWORK, ready(chain="testnet"), Step.DONE),
-])
+@pytest.mark.parametrize(
+    "step, answers, expected",
+    [
+        (Step.WELCOME, ready(), Step.PASSWORD),
+        (Step.WELCOME, ready(action=Action.RESTORE), Step.RESTORE_SEED),
+        (Step.PASSWORD, ready(wallet_created=False), Step.SHOW_SEED),
+        (Step.PASSWORD, ready(action=Action.RESTORE, wallet_created=False), Step.DEVICE),
+        (Step.SHOW_SEED, ready(), Step.CONFIRM_SEED),
+        (Step.CONFIRM_SEED, ready(), Step.DEVICE),
+        (Step.RESTORE_SEED, ready(action=Action.RESTORE), Step.PASSWORD),
+        (Step.DEVICE, ready(), Step.MINING_MODE),
+        (Step.MINING_MODE, ready(mode="always"), Step.NETWORK),
+        (Step.NETWORK, ready(chain="testnet"), Step.DONE),
+    ],
+)
 def test_next_step(step: Step, answers: Answers, expected: Step) -> None:
     assert next_step(step, answers) is expected
 
 
-@pytest.mark.parametrize("step, answers, message", [
-    (Step.WELCOME, ready(action=None), "create a new wallet or restore"),
-    (Step.PASSWORD, ready(wallet_created=False, password="short", password_repeat="short"), "at least 8"),
-    (Step.PASSWORD, ready(wallet_created=False, password_repeat="different!"), "differ"),
-    (Step.SHOW_SEED, ready(wallet_created=False), "being created"),
-    (Step.CONFIRM_SEED, ready(confirm_words={0: "w0", 5: "w4", 11: "w11"}), "#6"),
-    (Step.CONFIRM_SEED, ready(confirm_words={}), "#1, #6, #12"),
-    (Step.RESTORE_SEED, ready(phrase=""), "Type the words"),
-    (Step.RESTORE_SEED, ready(phrase="a b c"), "you typed 3"),
-    (Step.DEVICE, ready(device=""), "Pick the device"),
-    (Step.MINING_MODE, ready(mode="sometimes"), "Choose when"),
-    (Step.NETWORK, ready(chain="mainnet"), "Choose the network"),
-    (Step.DONE, ready(), "finished"),
-])
+@pytest.mark.parametrize(
+    "step, answers, message",
+    [
+        (Step.WELCOME, ready(action=None), "create a new wallet or restore"),
+        (Step.PASSWORD, ready(wallet_created=False, password="short", password_repeat="short"), "at least 8"),
+        (Step.PASSWORD, ready(wallet_created=False, password_repeat="different!"), "differ"),
+        (Step.SHOW_SEED, ready(wallet_created=False), "being created"),
+        (Step.CONFIRM_SEED, ready(confirm_words={0: "w0", 5: "w4", 11: "w11"}), "#6"),
+        (Step.CONFIRM_SEED, ready(confirm_words={}), "#1, #6, #12"),
+        (Step.RESTORE_SEED, ready(phrase=""), "Type the words"),
+        (Step.RESTORE_SEED, ready(phrase="a b c"), "you typed 3"),
+        (Step.DEVICE, ready(device=""), "Pick the device"),
+        (Step.MINING_MODE, ready(mode="sometimes"), "Choose when"),
+        (Step.NETWORK, ready(chain="mainnet"), "Choose the network"),
+        (Step.DONE, ready(), "finished"),
+    ],
+)
 def test_refusals_say_what_is_missing(step: Step, answers: Answers, message: str) -> None:
     with pytest.raises(FlowError, match=message):
         next_step(step, answers)

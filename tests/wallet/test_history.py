@@ -51,7 +51,7 @@ def test_empty_history() -> None:
 
 
 def test_csv_export(tmp_path: Path) -> None:
-    sent = _tx(ME, THEM.address, 1_500_000_000, 1_000, 0, "=HYPERLINK(\"x\")")
+    sent = _tx(ME, THEM.address, 1_500_000_000, 1_000, 0, '=HYPERLINK("x")')
     history = build_history(OWN, [(7, sent)], [(8, Reward(ME.address, 1, Reward.KIND_VALIDATOR, TASK))])
     export_csv(history, "potd", tmp_path / "h.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "h.csv").read_text())))

@@ -44,9 +44,7 @@ def _rewrite(ks: KeystoreFile, edit, fix_checksum: bool = True) -> None:  # type
     doc.pop("checksum")
     edit(doc)
     if fix_checksum:
-        doc["checksum"] = hashlib.sha256(
-            json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        doc["checksum"] = hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     ks.path.write_text(json.dumps(doc))
 
 
@@ -221,9 +219,7 @@ KILL_POINTS = [
 
 
 @pytest.mark.parametrize("point,nth", KILL_POINTS, ids=[f"{p}-{n}" for p, n in KILL_POINTS])
-def test_sigkill_during_password_change_leaves_an_openable_keystore(
-    store: KeystoreFile, point: str, nth: int
-) -> None:
+def test_sigkill_during_password_change_leaves_an_openable_keystore(store: KeystoreFile, point: str, nth: int) -> None:
     if os.name != "posix":
         pytest.skip("SIGKILL is POSIX")
     root = Path(__file__).parents[2]

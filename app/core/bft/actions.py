@@ -84,4 +84,12 @@ class EvidenceFound:
     evidence: Evidence | ProposalEvidence
 
 
-Action = PersistSigningState | PersistResumeState | BroadcastProposal | BroadcastVote | ScheduleTimeout | CommitBlock | EvidenceFound
+Action = (
+    PersistSigningState
+    | PersistResumeState
+    | BroadcastProposal
+    | BroadcastVote
+    | ScheduleTimeout
+    | CommitBlock
+    | EvidenceFound
+)

@@ -330,7 +330,9 @@ class BftEngine:
         if not self._is_valid(proposal.block):
             return False
         self._fired.add(("lock", self.view))
-        self.valid = _Lock(self.view, proposal.block_hash, proposal.block)  # before the vote: its resume record holds it
+        self.valid = _Lock(
+            self.view, proposal.block_hash, proposal.block
+        )  # before the vote: its resume record holds it
         if self.step == Step.PREVOTE:
             self.locked = _Lock(self.view, proposal.block_hash, proposal.block)
             self._cast(VOTE_PRECOMMIT, proposal.block_hash)
@@ -425,9 +427,18 @@ class BftEngine:
         if proposal is not None and self.valid is not None and proposal.block_hash != self.valid.block_hash:
             proposal = None
         pol = () if proposal is None else tuple(self._book.votes_for(proposal.view, VOTE_PREVOTE, proposal.block_hash))
-        self._out.append(PersistResumeState(ResumeRecord(
-            chain_id=self.chain_id, member=self._signer.public_key, height=self.height, proposal=proposal,
-            pol_votes=pol, own_votes=tuple(self._own[k] for k in sorted(self._own)))))
+        self._out.append(
+            PersistResumeState(
+                ResumeRecord(
+                    chain_id=self.chain_id,
+                    member=self._signer.public_key,
+                    height=self.height,
+                    proposal=proposal,
+                    pol_votes=pol,
+                    own_votes=tuple(self._own[k] for k in sorted(self._own)),
+                )
+            )
+        )
 
     def _may_sign(self, step: Step) -> bool:
         """True unless this member already signed at or after (height, view, `step`), maybe before a restart."""

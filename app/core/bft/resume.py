@@ -49,7 +49,9 @@ class ResumeRecord(Record):
                 raise ValueError("a resume record holds votes of its own chain and height only")
         if any(v.voter != self.member for v in self.own_votes):
             raise ValueError("own votes must be signed by the record's member")
-        if self.proposal is not None and (self.proposal.height != self.height or self.proposal.chain_id != self.chain_id):
+        if self.proposal is not None and (
+            self.proposal.height != self.height or self.proposal.chain_id != self.chain_id
+        ):
             raise ValueError("the proposal is for another chain or height")
 
 

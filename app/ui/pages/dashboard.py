@@ -33,7 +33,7 @@ def state_line(info: api.MiningInfo) -> str:
 
 
 def time_left(seconds: float | None) -> str:
-    """"about 3 min left" for the round's progress bar; "" when unknown."""
+    """ "about 3 min left" for the round's progress bar; "" when unknown."""
     if seconds is None or seconds < 0 or seconds != seconds:
         return ""
     if seconds < 60:
@@ -106,16 +106,21 @@ class DashboardPage(QWidget):
         self.load = value_label()
         self.temperature = value_label()
         self.rewards_today = value_label()
-        for col, (heading, widget) in enumerate((
-            ("Throughput", self.throughput), ("Device load", self.load),
-            ("Temperature", self.temperature), ("Rewards today", self.rewards_today),
-        )):
+        for col, (heading, widget) in enumerate(
+            (
+                ("Throughput", self.throughput),
+                ("Device load", self.load),
+                ("Temperature", self.temperature),
+                ("Rewards today", self.rewards_today),
+            )
+        ):
             grid.addWidget(card(heading, widget), 0, col)
         layout.addLayout(grid)
 
         charts = QHBoxLayout()
-        self.validation = LineChart("The task's validation loss appears once its rounds close on the chain.", ".3f",
-                                    x_name="round")
+        self.validation = LineChart(
+            "The task's validation loss appears once its rounds close on the chain.", ".3f", x_name="round"
+        )
         self.validation.setToolTip("Validation loss of the task's model after each closed round (from the chain)")
         charts.addWidget(card("Validation loss of the task (by round)", self.validation), 3)
         self.loss = LineChart("The loss curve appears once a round is training.", ".3f")
@@ -150,17 +155,22 @@ class DashboardPage(QWidget):
         (self.model.start_mining if checked else self.model.pause_mining)()
 
     def snooze_mining(self) -> None:
-        """"Pause for 1 hour": the daemon saves the round and resumes by itself afterwards."""
+        """ "Pause for 1 hour": the daemon saves the round and resumes by itself afterwards."""
         self.model.snooze_mining(SNOOZE_MINUTES)
 
     def ask_unlock(self) -> None:
         """Mining signs with the wallet's reward key: a wallet never unlocked on this computer needs the
         password once; the reward key is then kept so mining resumes by itself after a restart."""
-        dialog = PasswordDialog("Unlock once to mine", "Mining signs its work with your wallet's reward key. "
-                                "Unlock once: the reward key is then kept on this computer (in the system "
-                                "keyring, or a file only you can read), so mining resumes by itself after a "
-                                "restart. Your spending key stays encrypted, and every send asks for the "
-                                "password.", self, acknowledge="")
+        dialog = PasswordDialog(
+            "Unlock once to mine",
+            "Mining signs its work with your wallet's reward key. "
+            "Unlock once: the reward key is then kept on this computer (in the system "
+            "keyring, or a file only you can read), so mining resumes by itself after a "
+            "restart. Your spending key stays encrypted, and every send asks for the "
+            "password.",
+            self,
+            acknowledge="",
+        )
         self.unlock_dialog = dialog
         dialog.ask(self.model.unlock_and_start)
 
@@ -168,15 +178,22 @@ class DashboardPage(QWidget):
         running = info.state in ("mining", "waiting")
         locked = info.reason == api.REASON_WALLET_LOCKED
         self.switch.setChecked(running)
-        self.switch.setText("Pause mining" if running else "Unlock and mine" if locked else
-                            ("Resume mining" if info.state == "paused" else "Start mining"))
+        self.switch.setText(
+            "Pause mining"
+            if running
+            else "Unlock and mine"
+            if locked
+            else ("Resume mining" if info.state == "paused" else "Start mining")
+        )
         self._update_enabled()
         self.state.setText(state_line(info))
         self.snooze.setEnabled(info.state in ("mining", "waiting") and self.model.client.is_ready())
         if info.task_id:
             model = f"{info.model} model, " if info.model else ""
-            self.task.setText(f"Task {info.task_id[:12]}… ({model}round {info.round}) · step {info.step} of "
-                              f"{info.total_steps or '?'} · on {info.device_name or info.device or 'the device'}")
+            self.task.setText(
+                f"Task {info.task_id[:12]}… ({model}round {info.round}) · step {info.step} of "
+                f"{info.total_steps or '?'} · on {info.device_name or info.device or 'the device'}"
+            )
         elif info.reason == REASON_NO_TASK:
             self.task.setText("No round to train right now; one starts as soon as the network opens it.")
         elif info.state in ("mining", "waiting"):
@@ -190,9 +207,12 @@ class DashboardPage(QWidget):
         self.progress.setFormat("round progress: %p%" + (f" · {left}" if left else ""))
         self.throughput.setText(f"{info.throughput:,.0f} samples/s" if info.state == "mining" else "—")
         live = info.state == "mining"  # the last reading is stale once training stops
-        self.load.setText("—" if not live else f"{info.device_load:.0f} %" if info.device_load is not None else "unknown")
-        self.temperature.setText("—" if not live else f"{info.temperature_c:.0f} °C" if info.temperature_c is not None
-                                 else "unknown")
+        self.load.setText(
+            "—" if not live else f"{info.device_load:.0f} %" if info.device_load is not None else "unknown"
+        )
+        self.temperature.setText(
+            "—" if not live else f"{info.temperature_c:.0f} °C" if info.temperature_c is not None else "unknown"
+        )
         self.rewards_today.setText(api.format_pot(self.model.rewards_today()))
         self.loss.set_points(info.loss_curve)
 

@@ -26,8 +26,9 @@ from app.ui.widgets.charts import BarChart
 
 
 class EarningsPage(QWidget):
-    def __init__(self, model: DaemonModel, parent: QWidget | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, model: DaemonModel, parent: QWidget | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(parent)
         self.model = model
         self.clock = clock
@@ -51,8 +52,9 @@ class EarningsPage(QWidget):
         layout.addLayout(bar)
 
         self.total = value_label()
-        self.chart = BarChart("No rewards in this period yet. Rewards appear here when a round you trained "
-                              "is verified.", "g")
+        self.chart = BarChart(
+            "No rewards in this period yet. Rewards appear here when a round you trained is verified.", "g"
+        )
         layout.addWidget(card("POT earned", self.total, self.chart), 2)
 
         self.tasks = QTableWidget(0, 3)

@@ -54,10 +54,18 @@ class NetworkPage(QWidget):
         self.peer_count = value_label()
         self.mode = value_label()
         self.sync = value_label()
-        self.sync.setToolTip("How long ago the newest block was made. Blocks come every few seconds; an old "
-                             "head means this node is still catching up or has no peers.")
-        for col, (heading, widget) in enumerate((("Chain height", self.height_label), ("Peers", self.peer_count),
-                                                 ("Node", self.mode), ("Newest block", self.sync))):
+        self.sync.setToolTip(
+            "How long ago the newest block was made. Blocks come every few seconds; an old "
+            "head means this node is still catching up or has no peers."
+        )
+        for col, (heading, widget) in enumerate(
+            (
+                ("Chain height", self.height_label),
+                ("Peers", self.peer_count),
+                ("Node", self.mode),
+                ("Newest block", self.sync),
+            )
+        ):
             grid.addWidget(card(heading, widget), 0, col)
         layout.addLayout(grid)
         self.peers = _table(model.peers)

@@ -39,8 +39,10 @@ class SendForm(QWidget):
         self.model = model
         form = QFormLayout(self)
         self.account = QComboBox()
-        self.account.setToolTip("Mining rewards arrive in the rewards account; transfers you receive in the "
-                                "spending account. Either can pay.")
+        self.account.setToolTip(
+            "Mining rewards arrive in the rewards account; transfers you receive in the "
+            "spending account. Either can pay."
+        )
         self.account.addItem("Spending account", "spending")
         self.account.addItem("Rewards account", "reward")
         self.account.activated.connect(lambda _i: setattr(self, "account_chosen", True))
@@ -78,14 +80,16 @@ class SendForm(QWidget):
 
     def show_balance(self, balance: api.Balance) -> None:
         """Each account with what it holds; the fuller one is picked until the user picks."""
-        for i, (name, grains) in enumerate((("Spending account", balance.spending),
-                                            ("Rewards account", balance.reward))):
+        for i, (name, grains) in enumerate(
+            (("Spending account", balance.spending), ("Rewards account", balance.reward))
+        ):
             self.account.setItemText(i, f"{name} ({api.format_pot(grains)})")
         if not self.account_chosen:
             self.account.setCurrentIndex(1 if balance.reward > balance.spending else 0)
 
     def _estimate_fee(self) -> None:
         """The daemon's suggested fee, unless the user typed one."""
+
         def show(result: object) -> None:
             if isinstance(result, dict) and not self.fee.isModified():
                 self.fee.setText(api.format_pot(int(result.get("fee", 0)), unit=False))
@@ -106,8 +110,11 @@ class SendForm(QWidget):
             return  # the field changed meanwhile
         self.address_ok = bool(result.get("valid"))
         if not self.address_ok:
-            self.show_message(f"This address is not valid: {result.get('reason', '')}. "
-                              "Check it, or paste it again from the recipient.", error=True)
+            self.show_message(
+                f"This address is not valid: {result.get('reason', '')}. "
+                "Check it, or paste it again from the recipient.",
+                error=True,
+            )
             self._address_message = self.message.text()
         elif self.message.text() == self._address_message:  # clear only our own complaint, not a send's result
             self.show_message("")
@@ -133,17 +140,22 @@ class SendForm(QWidget):
         if not self.password.text():
             self.show_message("Enter your wallet password to sign the transfer.", error=True)
             return
-        params = api.send_params(self.to.text().strip(), amount, fee, self.memo.text(), self.password.text(),
-                                 self.account.currentData())
+        params = api.send_params(
+            self.to.text().strip(), amount, fee, self.memo.text(), self.password.text(), self.account.currentData()
+        )
         self.confirm(params, amount, fee)
 
     def confirm(self, params: dict[str, Any], amount: int, fee: int) -> None:
         """Ask "send X to Y?" before anything leaves the wallet (a window-modal question, not blocking)."""
         account = "rewards" if params["account"] == "reward" else "spending"
-        box = QMessageBox(QMessageBox.Icon.Question, "Confirm the transfer",
-                          f"Send {api.format_pot(amount)} to\n{params['to']}\nfrom your {account} account, "
-                          f"with a fee of {api.format_pot(fee)}?\n\nA transfer cannot be undone.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Confirm the transfer",
+            f"Send {api.format_pot(amount)} to\n{params['to']}\nfrom your {account} account, "
+            f"with a fee of {api.format_pot(fee)}?\n\nA transfer cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.button(QMessageBox.StandardButton.Yes).setText("Send")
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.accepted.connect(lambda: self._submit(params))
@@ -168,8 +180,10 @@ class SendForm(QWidget):
 
     def _refused(self, error: RpcError) -> None:
         self.button.setEnabled(True)
-        advice = {api.INVALID_ADDRESS: " Check the address.", api.INSUFFICIENT_FUNDS: " Lower the amount or the fee."
-                  }.get(api.error_detail(error), "")
+        advice = {
+            api.INVALID_ADDRESS: " Check the address.",
+            api.INSUFFICIENT_FUNDS: " Lower the amount or the fee.",
+        }.get(api.error_detail(error), "")
         if error.code == api.WRONG_PASSWORD:
             advice = " Type the password again."
             self.password.selectAll()
@@ -184,8 +198,9 @@ class WalletPage(QWidget):
         layout.addWidget(title("Wallet"))
         self.no_wallet = hint("No wallet yet. The first-run assistant creates or restores one.")
         self.setup_button = QPushButton("Set up a wallet…")
-        self.setup_button.setToolTip("Open the first-run assistant again: create a wallet, restore one from its "
-                                     "seed phrase, or import a key.")
+        self.setup_button.setToolTip(
+            "Open the first-run assistant again: create a wallet, restore one from its seed phrase, or import a key."
+        )
         layout.addWidget(self.no_wallet)
         layout.addWidget(self.setup_button)
 
@@ -220,8 +235,10 @@ class WalletPage(QWidget):
 
         self.key_roles = hint("")
         self.sweep_button = QPushButton("Move rewards to spending account")
-        self.sweep_button.setToolTip("One transfer of every spendable reward to your spending account, whose key "
-                                     "stays encrypted. No password needed: it can only go to your own account.")
+        self.sweep_button.setToolTip(
+            "One transfer of every spendable reward to your spending account, whose key "
+            "stays encrypted. No password needed: it can only go to your own account."
+        )
         self.sweep_button.clicked.connect(self.sweep)
         self.sweep_message = hint("")
         keys_box = QWidget()
@@ -234,8 +251,12 @@ class WalletPage(QWidget):
         kb.addLayout(row)
         keys = QHBoxLayout()
         self.export_buttons = {}
-        for kind, text in (("phrase", "Show seed phrase…"), ("keystore", "Export keystore file…"),
-                           ("raw_key", "Show spending key…"), ("reward_key", "Show reward key…")):
+        for kind, text in (
+            ("phrase", "Show seed phrase…"),
+            ("keystore", "Export keystore file…"),
+            ("raw_key", "Show spending key…"),
+            ("reward_key", "Show reward key…"),
+        ):
             button = QPushButton(text)
             button.clicked.connect(lambda _c=False, k=kind: self.export(k))
             keys.addWidget(button)
@@ -274,10 +295,11 @@ class WalletPage(QWidget):
 
     def show_balance(self, balance: api.Balance) -> None:
         self.balance.setText(balance.summary)
-        self.balance_detail.setText(f"spending account {api.format_pot(balance.spending)} · "
-                                    f"rewards account {api.format_pot(balance.reward)}"
-                                    + (" · vesting rewards unlock a few blocks after they are paid"
-                                       if balance.pending else ""))
+        self.balance_detail.setText(
+            f"spending account {api.format_pot(balance.spending)} · "
+            f"rewards account {api.format_pot(balance.reward)}"
+            + (" · vesting rewards unlock a few blocks after they are paid" if balance.pending else "")
+        )
 
     def show_key_roles(self, roles: api.KeyRoles) -> None:
         self.key_roles.setText(roles.text())
@@ -319,26 +341,34 @@ class WalletPage(QWidget):
         what, role = ("raw_key", "reward") if kind == "reward_key" else (kind, "spending")
         path = ""
         if kind == "keystore":
-            path, _ = QFileDialog.getSaveFileName(self, "Export keystore file", "potminer-keystore.json",
-                                                  "Keystore (*.json)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export keystore file", "potminer-keystore.json", "Keystore (*.json)"
+            )
             if not path:
                 return
         dialog = PasswordDialog(heading, warning, self)
         self.last_dialog = dialog
         dialog.setModal(True)
-        dialog.ask(lambda password: self.model.call(api.WALLET_EXPORT, api.export_params(what, password, path, role)),
-                   lambda result: self._show_export(kind, result if isinstance(result, dict) else {}))
+        dialog.ask(
+            lambda password: self.model.call(api.WALLET_EXPORT, api.export_params(what, password, path, role)),
+            lambda result: self._show_export(kind, result if isinstance(result, dict) else {}),
+        )
 
     def _show_export(self, kind: str, result: dict[str, Any]) -> None:
         if kind == "keystore":
-            QMessageBox.information(self, "Keystore exported", f"Written to {api.export_secret(kind, result)}. "
-                                    "It opens only with your password.")
+            QMessageBox.information(
+                self,
+                "Keystore exported",
+                f"Written to {api.export_secret(kind, result)}. It opens only with your password.",
+            )
             return
         secret = api.export_secret("raw_key" if kind == "reward_key" else kind, result)
-        note = {"phrase": "Write these words on paper, in order, and keep it safe. Close this window when done.",
-                "raw_key": "Your spending key. Close this window as soon as you are done.",
-                "reward_key": "Your reward key: the one mining rewards arrive on. Close this window as soon as "
-                              "you are done."}[kind]
+        note = {
+            "phrase": "Write these words on paper, in order, and keep it safe. Close this window when done.",
+            "raw_key": "Your spending key. Close this window as soon as you are done.",
+            "reward_key": "Your reward key: the one mining rewards arrive on. Close this window as soon as "
+            "you are done.",
+        }[kind]
         if result.get("passphrase"):
             note += " This wallet also uses a passphrase; you need it too."
         self.last_secret = SecretDialog(EXPORT_WARNINGS[kind][0], secret, note, self)

@@ -60,8 +60,12 @@ class _ChartBase(QWidget):
         return QSize(480, 220)
 
     def _plot_rect(self) -> QRectF:
-        return QRectF(MARGIN_LEFT, MARGIN_TOP, max(1, self.width() - MARGIN_LEFT - MARGIN_RIGHT),
-                      max(1, self.height() - MARGIN_TOP - MARGIN_BOTTOM))
+        return QRectF(
+            MARGIN_LEFT,
+            MARGIN_TOP,
+            max(1, self.width() - MARGIN_LEFT - MARGIN_RIGHT),
+            max(1, self.height() - MARGIN_TOP - MARGIN_BOTTOM),
+        )
 
     def _accent(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Highlight)
@@ -80,15 +84,23 @@ class _ChartBase(QWidget):
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(text)
-            painter.drawText(QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(0, y - 8, MARGIN_LEFT - 6, 16),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
 
 
 class LineChart(_ChartBase):
     """y over x as one line, e.g. validation loss over training steps."""
 
-    def __init__(self, empty_text: str = "No data yet", y_format: str = ".2f", x_name: str = "step",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        empty_text: str = "No data yet",
+        y_format: str = ".2f",
+        x_name: str = "step",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(empty_text, parent)
         self.y_format = y_format
         self.x_name = x_name
@@ -114,16 +126,23 @@ class LineChart(_ChartBase):
         self._draw_y_axis(painter, rect, y0, y1, self.y_format)
         path = QPainterPath()
         for i, (x, y) in enumerate(self.points):
-            pt = QPointF(rect.left() + (x - x0) / (x1 - x0) * rect.width(),
-                         rect.bottom() - (y - y0) / (y1 - y0) * rect.height())
+            pt = QPointF(
+                rect.left() + (x - x0) / (x1 - x0) * rect.width(), rect.bottom() - (y - y0) / (y1 - y0) * rect.height()
+            )
             path.moveTo(pt) if i == 0 else path.lineTo(pt)
         painter.setPen(QPen(self._accent(), 2))
         painter.drawPath(path)
         painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        painter.drawText(QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
-                         Qt.AlignmentFlag.AlignLeft, f"{self.x_name} {x0:g}")
-        painter.drawText(QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
-                         Qt.AlignmentFlag.AlignRight, f"{self.x_name} {x1:g}")
+        painter.drawText(
+            QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
+            Qt.AlignmentFlag.AlignLeft,
+            f"{self.x_name} {x0:g}",
+        )
+        painter.drawText(
+            QRectF(rect.left(), rect.bottom() + 4, rect.width(), 20),
+            Qt.AlignmentFlag.AlignRight,
+            f"{self.x_name} {x1:g}",
+        )
 
 
 class BarChart(_ChartBase):
@@ -163,5 +182,8 @@ class BarChart(_ChartBase):
             if i % label_every == 0:
                 painter.setPen(text_color)
                 span = slot * label_every
-                painter.drawText(QRectF(rect.left() + (i + 0.5) * slot - span / 2, rect.bottom() + 4, span, 20),
-                                 Qt.AlignmentFlag.AlignHCenter, label)
+                painter.drawText(
+                    QRectF(rect.left() + (i + 0.5) * slot - span / 2, rect.bottom() + 4, span, 20),
+                    Qt.AlignmentFlag.AlignHCenter,
+                    label,
+                )

@@ -15,10 +15,14 @@ from app.ui import api
 from app.ui.daemon_model import DaemonModel
 
 PRACTICE, TESTNET = "devnet", "testnet"
-CHAINS = ((TESTNET, "Public test network (mine with other volunteers; needs the internet)"),
-          (PRACTICE, "Practice network (local, on this computer only; rewards are not shared)"))
-RESTART_NOTE = ("Saved. It takes effect the next time PoT Miner starts: choose Quit in the tray menu "
-                "(or close the window) and open PoT Miner again.")
+CHAINS = (
+    (TESTNET, "Public test network (mine with other volunteers; needs the internet)"),
+    (PRACTICE, "Practice network (local, on this computer only; rewards are not shared)"),
+)
+RESTART_NOTE = (
+    "Saved. It takes effect the next time PoT Miner starts: choose Quit in the tray menu "
+    "(or close the window) and open PoT Miner again."
+)
 
 
 def network_change(chain: str, current: dict[str, Any]) -> dict[str, Any]:

@@ -23,18 +23,26 @@ from PySide6.QtWidgets import (
 )
 
 EXPORT_WARNINGS = {
-    "phrase": ("Show the seed phrase",
-               "Anyone who sees these words can take every coin in this wallet, now and later. "
-               "Show them only to write them down on paper, with no one watching and no screen sharing."),
-    "raw_key": ("Show the raw private key",
-                "Anyone who has this key can spend from this wallet. Paste it only into software you trust, "
-                "and never send it to anyone: no support team will ever ask for it."),
-    "reward_key": ("Show the reward key",
-                   "Anyone who has this key can take the rewards not yet moved to your spending account. Paste "
-                   "it only into software you trust, and never send it to anyone."),
-    "keystore": ("Export the keystore file",
-                 "The file is encrypted with your password; keep it and the password apart. "
-                 "Anyone with both can spend from this wallet."),
+    "phrase": (
+        "Show the seed phrase",
+        "Anyone who sees these words can take every coin in this wallet, now and later. "
+        "Show them only to write them down on paper, with no one watching and no screen sharing.",
+    ),
+    "raw_key": (
+        "Show the raw private key",
+        "Anyone who has this key can spend from this wallet. Paste it only into software you trust, "
+        "and never send it to anyone: no support team will ever ask for it.",
+    ),
+    "reward_key": (
+        "Show the reward key",
+        "Anyone who has this key can take the rewards not yet moved to your spending account. Paste "
+        "it only into software you trust, and never send it to anyone.",
+    ),
+    "keystore": (
+        "Export the keystore file",
+        "The file is encrypted with your password; keep it and the password apart. "
+        "Anyone with both can spend from this wallet.",
+    ),
 }
 
 
@@ -49,8 +57,9 @@ class PasswordDialog(QDialog):
     """Asks for the wallet password, after a warning; the OK button stays off until both are given
     (`acknowledge=""`: no box to tick, the password alone)."""
 
-    def __init__(self, title: str, warning: str, parent: QWidget | None = None,
-                 acknowledge: str = "I understand the risk") -> None:
+    def __init__(
+        self, title: str, warning: str, parent: QWidget | None = None, acknowledge: str = "I understand the risk"
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setObjectName("passwordDialog")
