@@ -253,8 +253,12 @@ def test_a_peer_flooding_garbage_is_banned_and_nothing_it_sent_is_stored(devnet:
     assert devnet.status(name)["mempool"] == 0
     h = height(devnet, name)
     devnet.wait_for(lambda: height(devnet, name) >= h + 2, timeout_s=60)  # still finalising
+    # Other tests of this module may have sent real transactions (task posts, transfers) just before: what
+    # must hold is that nothing stored came from outside the devnet's own keys, i.e. from the flood.
+    ours = {m.key.public_key for m in devnet.members.values()} | {devnet.requester.public_key}
     with store_of(devnet, name) as store:
-        assert all(not store.block_by_height(x).body.transactions for x in range(max(1, h - 5), h + 1))
+        stored = [tx for x in range(max(1, h - 5), h + 1) for tx in store.block_by_height(x).body.transactions]
+    assert all(getattr(tx, "sender", None) in ours for tx in stored), [type(tx).__name__ for tx in stored]
 
 
 def test_a_killed_validator_restarts_from_its_store_and_catches_up(devnet: Devnet) -> None:
@@ -287,8 +291,8 @@ def test_a_validator_killed_while_locked_restarts_with_its_lock(devnet: Devnet) 
     """
     victim = getattr(devnet, "victim", None)
     name = next(n for n in ("v3", "v2", "v1", "v0") if n != victim)
-    # Every other member runs: with only a bare quorum alive, a member killed after saving its lock but
-    # before its prevote left can stall the height (see docs/PROTOCOL.md, Part 6, known limits).
+    # Every other member runs, so the scenario checks the restarted member's record, not a bare quorum's
+    # liveness (that case, cured by the resume record, is tests/core/test_bft_restart_liveness.py).
     started_here = [v for v in ("v0", "v1", "v2", "v3") if devnet.members[v].process is None]
     for v in started_here:
         devnet.start(v)
