@@ -39,6 +39,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     from app.config import ConfigError
     from app.daemon.daemon import Daemon, DaemonOptions
     from app.daemon.lock import DaemonAlreadyRunning
+    from app.net.errors import ListenError
 
     options = DaemonOptions(
         datadir=args.datadir,
@@ -58,7 +59,11 @@ def run_daemon(args: argparse.Namespace) -> int:
         print(f"potminer daemon: {exc}", file=sys.stderr)
         return 2
     print(f"potminer daemon: serving {daemon.paths.data_dir}", file=sys.stderr, flush=True)
-    return daemon.run()
+    try:
+        return daemon.run()
+    except ListenError as exc:  # its port is taken: the message says how to choose another
+        print(f"potminer daemon: {exc}", file=sys.stderr)
+        return 2
 
 
 def add_stop_args(p: argparse.ArgumentParser) -> None:

@@ -56,3 +56,10 @@ class PeerBanned(NetError):
 
 class UnknownTopic(NetError):
     """A topic kind that is not one of the protocol's gossip topics."""
+
+
+class ListenError(NetError):
+    """The host could not listen on its address (the port is taken, or the address is not this machine's).
+
+    A node that runs without listening is reachable by nobody: it must stop and say so, not run on silently.
+    """

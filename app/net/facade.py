@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from app.net.errors import NetError
 from app.net.host import GossipMessage, NetConfig, NetHost
 from app.net.protocols import Providers
 
@@ -52,7 +53,9 @@ class NetThread:
         if not self._ready.wait(timeout_s):
             raise TimeoutError("the network host did not start in time")
         if self._failed is not None:
-            raise RuntimeError(f"the network host failed to start: {self._failed}") from self._failed
+            if isinstance(self._failed, NetError):
+                raise self._failed  # already says what went wrong and what to do
+            raise RuntimeError(f"the network host failed to start: {self._failed!r}") from self._failed
 
     @property
     def failed(self) -> BaseException | None:
@@ -91,7 +94,7 @@ class NetThread:
         try:
             trio.run(self._main)
         except BaseException as exc:  # reported to start(), or logged if it dies later
-            self._failed = exc
+            self._failed = _root_cause(exc)
             if self._ready.is_set():
                 log.exception("the network host stopped with an error")
         finally:
@@ -146,3 +149,11 @@ class NetThread:
                 self._on_gossip(item)
             except Exception:
                 log.exception("gossip callback failed")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The one error inside trio's nested exception groups, so the user reads it and not 'Exceptions from
+    Trio nursery (1 sub-exception)'; a group of several is kept whole."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

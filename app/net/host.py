@@ -10,6 +10,7 @@ GossipSub drops whatever it forwards or originates until the ban ends.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from app.core.errors import PotError
 from app.core.types import Block, SignedHeader
 from app.net import addrs, limits
 from app.net.discovery import Dialer, Target
-from app.net.errors import PeerBanned, RequestFailed
+from app.net.errors import ListenError, PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
 from app.net.identity import load_or_create_identity
 from app.net.messages import Request
@@ -94,6 +95,20 @@ def parse_peer_addr(addr: str) -> PeerInfo:
         return info_from_p2p_addr(multiaddr.Multiaddr(addr))
     except Exception as exc:
         raise ValueError(f"{addr!r} is not a multiaddr with a /p2p/ peer id: {exc}") from None
+
+
+def first_seqno() -> int:
+    """The sequence number this host's first gossip message follows: the time in nanoseconds.
+
+    A message's id is (sender, seqno), and every peer drops an id it saw in the last two minutes (and
+    py-libp2p's gossipsub keeps the first message of each id for good, to spot a sender that reuses one).
+    py-libp2p starts the counter at the time in *seconds*: a validator sends several messages a second,
+    so after a restart under the same peer id its new messages reuse ids its last run already sent, and
+    the other members drop its votes and proposals unread for minutes (a committee stalled 3 minutes
+    this way in the devnet tests). Nanoseconds put a restart's ids past any a process could have used
+    (as go-libp2p does); 2**63 ns is the year 2262, so the 8-byte seqno never overflows.
+    """
+    return time.time_ns()
 
 
 class NetHost:
@@ -158,8 +173,14 @@ class NetHost:
             validation_timeout=limits.GOSSIP_VALIDATION_TIMEOUT_S,
             allowed_topics=topics,
         )
+        pubsub.counter = first_seqno()
         listen = multiaddr.Multiaddr(f"/ip4/{config.listen_host}/tcp/{config.listen_port}")
         async with host.run([listen]), background_trio_service(pubsub), background_trio_service(router):
+            if not host.get_network().listeners:  # libp2p only logs a failed bind and runs on, unreachable
+                raise ListenError(
+                    f"could not listen on {config.listen_host}:{config.listen_port}: the port is in use or the "
+                    "address is not this machine's; choose another port (--listen) or stop the program using it"
+                )
             await pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
                 self = cls(config, host, pubsub, router, nursery, providers or Providers())

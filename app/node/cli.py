@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.core.bft import TimeoutConfig
+from app.net.errors import NetError
 
 
 def _setup_logging(level: str) -> None:
@@ -89,7 +90,12 @@ def run_node(args: argparse.Namespace) -> int:
         logging.getLogger("app.node").critical("%s", exc)
         print(f"potminer node: {exc}", file=sys.stderr)
         return 2
-    node.run()
+    try:
+        node.run()
+    except NetError as exc:  # the port is taken, say: the message says what to do
+        logging.getLogger("app.node").critical("%s", exc)
+        print(f"potminer node: {exc}", file=sys.stderr)
+        return 2
     if node.fatal_error is not None:
         print(f"potminer node: {node.fatal_error}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ class to kill, restart and add nodes, and read each node's status file to wait o
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -74,10 +75,36 @@ class Member:
         return f"/ip4/127.0.0.1/tcp/{self.port}/p2p/{self.peer_id}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux's setting; the IANA range elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def free_port(rng: random.Random | None = None) -> int:
+    """A port free now on 127.0.0.1, chosen below the ephemeral range.
+
+    A port the kernel picked with bind(0) comes from the range it also gives to outgoing connections: while a
+    busy devnet dials, one of them can take that port before the node binds it (or while a killed node is
+    down), and the node then cannot listen. Below the range only another listener can collide, and the bind
+    test here rules that out for now.
+    """
+    rng = rng or random.SystemRandom()
+    low = min(ephemeral_port_range()[0], 49152)
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded machine: let the kernel choose
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def check_devnet_size(validators: int, miners: int) -> None:

@@ -10,13 +10,14 @@ from its own SQLite store.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
 from app.core.errors import PotError
 from app.core.genesis import load_genesis
 from app.fsutil import write_atomic
-from app.node.devnet import Devnet, DevnetConfig, Member
+from app.node.devnet import Devnet, DevnetConfig, Member, free_port
 from app.node.keys import load_key
 
 MANIFEST = "devnet.json"
@@ -94,6 +95,30 @@ class LocalDevnet(Devnet):
             raise LocalDevnetError(
                 f"the local devnet in {self.root} cannot be reopened ({exc}); move that folder aside to start a new one"
             ) from None
+        self._move_off_taken_ports()
+
+    def _move_off_taken_ports(self) -> None:
+        """A saved port another program took since (a reboot, another app) moves to a free one: a node that
+        cannot listen stops, and the devnet would not start."""
+        moved = False
+        for m in self.members.values():
+            if port_is_free(m.port):
+                continue
+            new_port = free_port()
+            self._say(f"port {m.port} of {m.name} is taken by another program: {m.name} moves to port {new_port}")
+            m.port = new_port
+            moved = True
+        if moved:
+            self._write_manifest()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 # The app's task runs for a long time (the volunteer mines it whenever the computer is free), unlike

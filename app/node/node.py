@@ -303,7 +303,11 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> None:
-        self.net.start()
+        try:
+            self.net.start()
+        except BaseException:
+            self.chain.close()  # nothing ran yet: the store closes clean, and the caller says why
+            raise
         validator = gossip.make_validator(lambda: self.chain.state)
         self.net.call(lambda h: self._install(h, validator))
         log.info(
@@ -431,6 +435,7 @@ class Node:
         except PotError as exc:
             log.error("refused to commit block %d: %s", block.header.height, exc)
             return
+        self.engine.note_committed(block.header.height)
         body = block.body
         log.info(
             "committed block %d (%d txs, %d receipts, %d results, %d evidence, %d fraud proofs)",

@@ -214,6 +214,17 @@ def test_silent_leader_timeouts_lead_to_the_next_view_with_longer_timers() -> No
     assert engine.on_timeout(H, 0, Step.PRECOMMIT) == []  # an old view's timer does nothing
 
 
+def test_a_height_committed_by_sync_silences_the_engine_until_the_next_height() -> None:
+    """A synced block ends the height: a view change there would propose on a chain that moved on."""
+    leader_of_view_1 = BY_PUB[leader_for(COMMITTEE, H, 1)]
+    engine, me = started(leader_of_view_1)  # so a view change would make this member propose
+    engine.note_committed(H)
+    assert engine.on_timeout(H, 0, Step.PROPOSE) == []
+    assert engine.on_timeout(H, 0, Step.PRECOMMIT) == []  # no view 1, so no proposal at a decided height
+    assert engine.view == 0
+    assert engine.on_vote(vote(others(me)[0], 0, VOTE_PREVOTE, ZERO_HASH)) == []
+
+
 def lock_on(engine: BftEngine, me: SigningKey, view: int, block: Block) -> None:
     engine.on_proposal(proposal(view, block))
     for k in others(me)[:2]:

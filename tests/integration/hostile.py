@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -55,8 +55,21 @@ def flood(chain_id: str, target: str, key_path: Path, messages: int = 8) -> str:
     return str(_run(main))
 
 
-def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: Sequence[int], key_path: Path) -> None:
-    """Sign two different prevotes at each of `heights` (view 0) with a committee key and gossip both."""
+def equivocate(
+    chain_id: str,
+    targets: Sequence[str],
+    key: SigningKey,
+    committed_height: Callable[[], int],
+    key_path: Path,
+    until: Callable[[], bool],
+    timeout_s: float = 120.0,
+) -> None:
+    """Sign two different prevotes (view 0) with a committee key at the height being decided and the next, gossip
+    both, and go on at each height the chain reaches until `until()` holds.
+
+    Heights fixed before the mesh forms can be behind the chain by the time the votes go out on a slow machine,
+    and a vote for a decided height is dropped unread: the cheat follows the chain instead.
+    """
 
     async def main() -> None:
         config = NetConfig(chain_id=chain_id, key_path=key_path, heartbeat_s=0.2)
@@ -64,18 +77,27 @@ def equivocate(chain_id: str, targets: Sequence[str], key: SigningKey, heights: 
             for t in targets:
                 await host.connect(t)
             await host.wait_for_mesh(TopicKind.VOTES, 1, 30)
-            for height in heights:
-                for fill in (0xA1, 0xB2):
-                    vote = Vote(
-                        chain_id=chain_id,
-                        height=height,
-                        view=0,
-                        kind=VOTE_PREVOTE,
-                        block_hash=bytes([fill]) * 32,
-                        voter=key.public_key,
-                        signature=bytes(64),
-                    )
-                    await host.publish(vote.signed_by(key))
-            await trio.sleep(1.0)
+            signed: set[int] = set()
+            deadline = trio.current_time() + timeout_s
+            while not until():
+                if trio.current_time() > deadline:
+                    raise TimeoutError(f"no slashing {timeout_s:.0f} s after double votes at heights {sorted(signed)}")
+                top = committed_height()
+                for height in (top + 1, top + 2):
+                    if height in signed:
+                        continue
+                    signed.add(height)
+                    for fill in (0xA1, 0xB2):
+                        vote = Vote(
+                            chain_id=chain_id,
+                            height=height,
+                            view=0,
+                            kind=VOTE_PREVOTE,
+                            block_hash=bytes([fill]) * 32,
+                            voter=key.public_key,
+                            signature=bytes(64),
+                        )
+                        await host.publish(vote.signed_by(key))
+                await trio.sleep(0.5)
 
     _run(main)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,24 @@ def test_a_damaged_manifest_is_a_clear_error(tmp_path: Path) -> None:
         assert "move that folder aside" in str(exc)
     else:
         raise AssertionError("a damaged manifest was accepted")
+
+
+def test_a_saved_port_taken_by_another_program_moves_and_the_manifest_says_so(tmp_path: Path) -> None:
+    first = LocalDevnet(DevnetConfig(validators=2, miners=0, datadir=tmp_path))
+    first.setup()
+    taken = first.members["v1"].port
+    said: list[str] = []
+    with socket.socket() as squatter:  # another program listens on v1's port now
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        second = LocalDevnet(DevnetConfig(validators=2, miners=0, datadir=tmp_path), say=said.append)
+        second.setup()
+    assert second.members["v1"].port != taken
+    assert second.members["v0"].port == first.members["v0"].port  # a free port stays put
+    assert any(f"port {taken} of v1 is taken" in line for line in said)
+    third = LocalDevnet(DevnetConfig(validators=2, miners=0, datadir=tmp_path))
+    third.setup()
+    assert third.members["v1"].port == second.members["v1"].port  # the move was saved
 
 
 def _launch(root: Path) -> subprocess.Popen[str]:

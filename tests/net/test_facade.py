@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from app.net.errors import IdentityError, ListenError
 from app.net.facade import NetThread
 from app.net.host import GossipMessage, NetConfig
 from app.net.topics import TopicKind
@@ -50,6 +52,18 @@ def test_a_bad_config_fails_start_with_the_reason(tmp_path: Path) -> None:
     key.write_bytes(b"not a key")
     key.chmod(0o600)
     net = NetThread(NetConfig(CHAIN, key))
-    with pytest.raises(RuntimeError, match="not a PoT peer key"):
+    with pytest.raises(IdentityError, match="not a PoT peer key"):  # the layer's own error, its words intact
         net.start()
     net.stop()
+
+
+def test_a_taken_port_fails_start_with_a_listen_error_that_says_what_to_do(tmp_path: Path) -> None:
+    """libp2p only logs a failed bind and runs on; a host nobody can reach must not start."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        net = NetThread(NetConfig(CHAIN, tmp_path / "a.key", listen_port=port))
+        with pytest.raises(ListenError, match=rf"could not listen on 127\.0\.0\.1:{port}.*choose another port"):
+            net.start()
+        net.stop()

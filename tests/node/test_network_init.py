@@ -8,6 +8,8 @@ the ceremony's signed first task published to it and taken into its chain.
 from __future__ import annotations
 
 import json
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ from app.core.genesis import genesis_block
 from app.core.types import GRAINS_PER_POT
 from app.node.ceremony import FIRST_TASK_FILE, load_first_task
 from app.node.chainfiles import load_chain
-from app.node.devnet import free_port
+from app.node.devnet import ephemeral_port_range, free_port
 from app.node.keys import load_key, save_key
 from app.node.status import read_status
 
@@ -194,3 +196,14 @@ def test_bad_inputs_are_refused_in_one_line_each(tmp_path: Path, capsys: pytest.
         ],
         capsys,
     )
+
+
+def test_devnet_ports_are_below_the_range_outgoing_connections_take() -> None:
+    """An outgoing connection's local port can never be a devnet node's listening port."""
+    low, _ = ephemeral_port_range()
+    rng = random.Random(7)
+    ports = [free_port(rng) for _ in range(20)]
+    assert all(1024 <= p < low for p in ports)
+    for p in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", p))  # free when chosen (nothing on this machine listens there)

@@ -180,9 +180,20 @@ class BftEngine:
         elif step == Step.PREVOTE and self.step == Step.PREVOTE:
             self._cast(VOTE_PRECOMMIT, NIL)
         elif step == Step.PRECOMMIT:
+            log.info("height %d: view %d ended undecided, moving to view %d", height, view, view + 1)
             self._start_view(view + 1)
         self._progress()
         return self._flush()
+
+    def note_committed(self, height: int) -> None:
+        """The node committed `height` without this engine (a synced block): stop deciding that height.
+
+        Until `start_height` of the next one, its timers and messages do nothing. Left running, a view
+        change there would have this member propose on a chain that already moved on (the builder refuses:
+        it is not the leader of the next height's view) and sign votes nobody needs.
+        """
+        if self.height is not None and height >= self.height:
+            self.decided = True
 
     def on_certificate(self, block: Block, qc: QuorumCert) -> list[Action]:
         """Catch up: commit `block` at the current height on the strength of a valid `qc` alone.
@@ -292,6 +303,7 @@ class BftEngine:
             if view <= self.view:
                 break
             if self._book.voters_in(view) >= fault_threshold(self._committee):
+                log.info("height %d: members are in view %d, jumping there from view %d", self.height, view, self.view)
                 self._start_view(view)
                 return True
         return False
@@ -315,6 +327,16 @@ class BftEngine:
             or (pol is not None and self.locked.view <= pol)
         )
         ok = lock_allows and self._is_valid(proposal.block)
+        if not lock_allows and self.locked is not None:
+            log.info(
+                "height %d view %d: prevoting nil on block %s: locked on %s since view %d (proof of lock: %s)",
+                self.height,
+                self.view,
+                proposal.block_hash.hex()[:16],
+                self.locked.block_hash.hex()[:16],
+                self.locked.view,
+                pol,
+            )
         self._cast(VOTE_PREVOTE, proposal.block_hash if ok else NIL)
         return True
 
@@ -334,6 +356,10 @@ class BftEngine:
             self.view, proposal.block_hash, proposal.block
         )  # before the vote: its resume record holds it
         if self.step == Step.PREVOTE:
+            if self.view > 0:  # view 0 is the usual case: one line per block would drown the log
+                log.info(
+                    "height %d view %d: locked on block %s", self.height, self.view, proposal.block_hash.hex()[:16]
+                )
             self.locked = _Lock(self.view, proposal.block_hash, proposal.block)
             self._cast(VOTE_PRECOMMIT, proposal.block_hash)
         elif self.is_member:  # a valid value seen after this member's precommit: keep it for a restart too
@@ -478,6 +504,13 @@ class BftEngine:
         assert self.height is not None and self._signer is not None
         if self.valid is not None and self.valid.block is not None:
             block, pol_view = self.valid.block, self.valid.view
+            log.info(
+                "height %d view %d: proposing again block %s, prevoted by a quorum in view %d",
+                self.height,
+                self.view,
+                block.block_hash.hex()[:16],
+                pol_view,
+            )
         else:
             block, pol_view = self._app.build_block(self.height, self.view, self._signer.public_key), None
         unsigned = Proposal(
