@@ -218,6 +218,10 @@ class NetHost:
         peer = str(info.peer_id)
         if self.peer_table.is_banned(peer):
             raise PeerBanned(f"peer {peer} is banned")
+        # py-libp2p refuses for 60 s to dial a peer whose addresses all failed once. Every dial here is
+        # already paced (the dialer's own retry delays, a caller's poll), and a peer that was down for a
+        # restart must be reachable the moment it listens again, not a minute later.
+        self._host.get_network().unblock_peer(info.peer_id)
         try:
             with trio.fail_after(limits.DIAL_TIMEOUT_S):
                 await self._host.connect(info)
