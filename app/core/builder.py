@@ -9,14 +9,18 @@ transactions left out for room are returned apart (they stay in the mempool).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from app.core import crypto
+from app.core.accounts import apply_tx
 from app.core.encoding import Record
 from app.core.errors import BlockTooLarge, PotError
+from app.core.fraud import apply_fraud_proofs
 from app.core.hashing import ZERO_HASH
-from app.core.state import ChainState, InvalidRoundResult, StateDraft
+from app.core.state import ChainState, StateDraft
+from app.core.tasks import InvalidRoundResult, apply_rounds, check_rounds
 from app.core.types import (
     MAX_TXS_PER_BLOCK,
     AnyTransaction,
@@ -30,6 +34,9 @@ from app.core.types import (
     WorkReceipt,
 )
 from app.core.validation import WrongProposer, block_size, body_roots, leader
+from app.core.validators import apply_evidence
+
+R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -86,45 +93,16 @@ def build_block(
     draft.begin_block(template)
     rejected: list[tuple[Record, PotError]] = []
 
-    included_evidence: list[Evidence | ProposalEvidence] = []
-    for ev in evidence:
-        try:
-            draft.apply_evidence([ev], proposer_address)
-            included_evidence.append(ev)
-        except PotError as exc:
-            rejected.append((ev, exc))
-
-    included_fraud: list[FraudProof] = []
-    for proof in fraud_proofs:
-        try:
-            draft.apply_fraud_proofs([proof])
-            included_fraud.append(proof)
-        except PotError as exc:
-            rejected.append((proof, exc))
-
+    included_evidence = _apply_each(evidence, lambda ev: apply_evidence(draft, [ev], proposer_address), rejected)
+    included_fraud = _apply_each(fraud_proofs, lambda proof: apply_fraud_proofs(draft, [proof]), rejected)
     included_results, included_receipts = _select_rounds(draft, results, receipts, rejected)
-    rewards = draft.apply_rounds(included_receipts, included_results, proposer)
+    rewards = apply_rounds(draft, included_receipts, included_results, proposer)
 
     body = BlockBody(
         (), tuple(included_receipts), tuple(included_results), rewards, tuple(included_evidence), tuple(included_fraud)
     )
     room = state.params.max_block_bytes - block_size(Block(template, body, None))
-    txs: list[AnyTransaction] = []
-    left_out: list[AnyTransaction] = []
-    used = 0
-    for tx in transactions:
-        size = len(tx.encode())
-        # the txs array header grows from 1 byte (< 24 items) to 3 bytes (< 65536 items)
-        if len(txs) >= MAX_TXS_PER_BLOCK or used + size + _array_header_growth(len(txs) + 1) > room:
-            left_out.append(tx)
-            continue
-        try:
-            draft.apply_tx(tx, proposer_address)
-        except PotError as exc:
-            rejected.append((tx, exc))
-            continue
-        txs.append(tx)
-        used += size
+    txs, left_out = _fill_transactions(draft, transactions, room, proposer_address, rejected)
     draft.end_block()
 
     body = replace(body, transactions=tuple(txs))
@@ -147,6 +125,45 @@ def build_block(
     return BuiltBlock(block, unsealed.with_head(block.block_hash), tuple(rejected), tuple(left_out))
 
 
+def _apply_each(items: Iterable[R], apply: Callable[[R], None], rejected: list[tuple[Record, PotError]]) -> list[R]:
+    """The items that `apply` accepts, in order; each refused one goes to `rejected` with its error."""
+    included: list[R] = []
+    for item in items:
+        try:
+            apply(item)
+            included.append(item)
+        except PotError as exc:
+            rejected.append((item, exc))
+    return included
+
+
+def _fill_transactions(
+    draft: StateDraft,
+    transactions: Iterable[AnyTransaction],
+    room: int,
+    proposer_address: bytes,
+    rejected: list[tuple[Record, PotError]],
+) -> tuple[list[AnyTransaction], list[AnyTransaction]]:
+    """Apply transactions in order while they fit in `room` bytes: (included, left out for room)."""
+    txs: list[AnyTransaction] = []
+    left_out: list[AnyTransaction] = []
+    used = 0
+    for tx in transactions:
+        size = len(tx.encode())
+        # the txs array header grows from 1 byte (< 24 items) to 3 bytes (< 65536 items)
+        if len(txs) >= MAX_TXS_PER_BLOCK or used + size + _array_header_growth(len(txs) + 1) > room:
+            left_out.append(tx)
+            continue
+        try:
+            apply_tx(draft, tx, proposer_address)
+        except PotError as exc:
+            rejected.append((tx, exc))
+            continue
+        txs.append(tx)
+        used += size
+    return txs, left_out
+
+
 def _select_rounds(
     draft: StateDraft,
     results: Sequence[RoundResult],
@@ -163,7 +180,7 @@ def _select_rounds(
         try:
             if result.task_id in tasks:
                 raise InvalidRoundResult(f"a second result for task {result.task_id.hex()[:16]}")
-            draft.check_rounds(group, [result])
+            check_rounds(draft, group, [result])
         except PotError as exc:
             rejected.append((result, exc))
             continue

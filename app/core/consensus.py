@@ -1,8 +1,8 @@
 """Pure rules of committee consensus: the leader rotation, quorum certificates and equivocation evidence.
 
-The BFT engine (`app/core/bft/`), block validation (`app/core/validation.py`) and the state machine
-(`app/core/state.py`) all call these, so there is one definition of "finalised" and of "equivocated"
-in the code base. This module imports only types and crypto, so the state machine can use it without
+The BFT engine (`app/core/bft/`), block validation (`app/core/validation.py`) and the state machine's
+slashing (`app/core/validators.py`) all call these, so there is one definition of "finalised" and of
+"equivocated" in the code base. This module imports only types and crypto, so the state machine can use it without
 pulling in the engine (`app.core.bft` re-exports `leader_for` and `check_proposal_evidence`).
 """
 

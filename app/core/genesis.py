@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from app.core import crypto
+from app.core.accounts import Account
 from app.core.encoding import UINT64_MAX, Bytes20, MaxLen, PublicKey32, Record, Uint64
 from app.core.errors import EncodingError, PotError
 from app.core.hashing import DOMAIN_GENESIS, ZERO_HASH, tagged_hash
 from app.core.params import DEVNET, ChainParams
-from app.core.state import Account, ChainMeta, ChainState, elect_committee
+from app.core.state import ChainMeta, ChainState
 from app.core.types import MAX_COMMITTEE, Block, BlockBody, BlockHeader, Committee
+from app.core.validators import elect_committee
 
 MAX_ALLOCATIONS = 100_000
 JSON_FORMAT = "pot-genesis/1"

@@ -251,7 +251,7 @@ class FraudProof(Record):
 
     The on-chain form of `app.pot.fraud.FraudProof` (tag 74), plus the challenger to pay: the two
     checkpoint openings that bound the segment are spelled out as (checkpoint hash, Merkle proof) pairs
-    so that core needs no miner types. The chain checks the structure (`state.check_fraud_proof_structure`)
+    so that core needs no miner types. The chain checks the structure (`app.core.fraud.check_fraud_proof_structure`)
     and that the receipt's reward is still pending; whether the segment really replays outside
     tolerance is re-executed by each committee member (`app.pot.fraud.check_fraud_proof`) before it
     votes. Unsigned, like equivocation evidence: the proof itself is the authority.

@@ -155,7 +155,7 @@ def chain_pins(state: Any, shards: Callable[[bytes], tuple[bytes, ...]] | None =
 
     `shards` maps a dataset root to its shard hashes (the node's manifest book, which knows requesters'
     own data sets too); without it only shipped data sets are known."""
-    from app.core.state import TASK_OPEN
+    from app.core.tasks import TASK_OPEN
 
     pins: set[bytes] = set()
     for task in state.tasks().values():
@@ -186,7 +186,8 @@ def shipped_pins() -> set[bytes]:
 def challengeable(receipt: Any, state: Any) -> bool:
     """Whether a validator may still challenge `receipt`: its reward is pending, or it is unpaid while its
     round is open (a node behind the chain sees rounds open longer: the safe side)."""
-    from app.core.state import REWARD_PENDING, TASK_OPEN
+    from app.core.rewards import REWARD_PENDING
+    from app.core.tasks import TASK_OPEN
 
     reward = state.pending_reward(receipt.receipt_id)
     if reward is not None:

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
-from app.core.state import TASK_OPEN
+from app.core.tasks import TASK_OPEN
 from app.daemon import handlers_mining, handlers_tasks, handlers_wallet
 from app.daemon.handlers_errors import domain_errors
 from app.rpc.schema import Param

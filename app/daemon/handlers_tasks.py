@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.core import admission, tasktext
 from app.core.hashing import blob_hash
-from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
+from app.core.state import ChainState
+from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
 from app.core.types import MAX_TASK_DESCRIPTION, MAX_TASK_TITLE, NO_SIGNATURE, TaskPost, TaskSpec
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.daemon.handlers_wallet import node_account

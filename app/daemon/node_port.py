@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from app.core.crypto import SigningKey
 from app.core.errors import PotError
-from app.core.state import TASK_OPEN, ChainState
+from app.core.state import ChainState
+from app.core.tasks import TASK_OPEN
 from app.core.types import AnyTransaction, Block, WorkReceipt
 from app.miner.loop import RoundJob
 from app.node.mining import MinerDesk

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.core.state import REWARD_PENDING, ChainState
+from app.core.rewards import REWARD_PENDING
+from app.core.state import ChainState
 from app.core.types import Block, FraudProof, WorkReceipt
 from app.pot.fraud import PROVEN, make_fraud_proof
 from app.pot.proof import TrainingTrace, segment_count

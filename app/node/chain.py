@@ -13,8 +13,9 @@ import threading
 import time
 from pathlib import Path
 
+from app.core.accounts import UnknownAccount
 from app.core.genesis import Genesis, genesis_block
-from app.core.state import ChainState, UnknownAccount
+from app.core.state import ChainState
 from app.core.storage import Store
 from app.core.types import Block, SignedHeader
 from app.core.validation import validate_block

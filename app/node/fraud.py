@@ -19,14 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.core.errors import PotError
-from app.core.state import (
-    REWARD_PENDING,
-    ChainState,
-    DuplicateFraudProof,
-    RewardVested,
-    UnknownReceipt,
-    check_fraud_proof_structure,
-)
+from app.core.fraud import DuplicateFraudProof, RewardVested, UnknownReceipt, check_fraud_proof_structure
+from app.core.rewards import REWARD_PENDING
+from app.core.state import ChainState
 from app.core.types import Block, FraudProof, TaskPost, WorkReceipt
 from app.node.rounds import RoundNotChecked
 from app.pot.fraud import PROVEN

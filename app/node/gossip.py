@@ -16,7 +16,9 @@ from app.core.bft import check_proposal_evidence
 from app.core.consensus import check_evidence
 from app.core.encoding import Record
 from app.core.errors import PotError
-from app.core.state import TASK_OPEN, ChainState, MalformedFraudProof
+from app.core.fraud import MalformedFraudProof
+from app.core.state import ChainState
+from app.core.tasks import TASK_OPEN
 from app.core.types import (
     Block,
     Bond,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.accounts import AccountProof
 from app.core.errors import InvalidProof
 from app.core.genesis import Genesis
-from app.core.state import AccountProof
 from app.core.types import BlockHeader, Committee
 from app.net.facade import NetThread
 from app.net.host import NetConfig

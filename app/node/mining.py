@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core import crypto
-from app.core.state import TASK_OPEN, ChainState
+from app.core.state import ChainState
+from app.core.tasks import TASK_OPEN
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.node.work import TrainingWork

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from app.core.errors import InvalidBlock
 from app.core.patience import LOSS_TOLERANCE_MICRO  # the patience rule's margin floor is sized by it
-from app.core.state import TASK_OPEN, ChainState
+from app.core.state import ChainState
+from app.core.tasks import TASK_OPEN
 from app.core.types import Block, RoundResult, WorkReceipt
 from app.node.pacing import SAMPLES_KEPT, ready_at, round_window_s
 from app.pot.verify import TaskView, Verdict

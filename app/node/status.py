@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.core.state import TASK_EXPIRED, TASK_FINISHED, ChainState
+from app.core.state import ChainState
+from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
 from app.fsutil import write_atomic
 
 STATUS_FILE = "status.json"

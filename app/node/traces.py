@@ -21,7 +21,9 @@ import trio
 
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
-from app.core.state import REWARD_PENDING, TASK_OPEN, ChainState
+from app.core.rewards import REWARD_PENDING
+from app.core.state import ChainState
+from app.core.tasks import TASK_OPEN
 from app.core.types import WorkReceipt
 from app.fsutil import write_atomic
 from app.net.messages import Request, Response

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.core import admission
 from app.core.crypto import SigningKey
-from app.core.state import REWARD_PENDING
+from app.core.rewards import REWARD_PENDING
 from app.core.types import FraudProof, RoundResult, WorkReceipt
 from tests.core.chainkit import PARAMS, Chain, key, spec
 

@@ -12,7 +12,7 @@ from app.core.patience import (
     check_patience,
     next_progress,
 )
-from app.core.state import TASK_FINISHED, TASK_OPEN
+from app.core.tasks import TASK_FINISHED, TASK_OPEN
 from app.core.types import MAX_PATIENCE_ROUNDS, TaskSpec
 from tests.core.chainkit import Chain, key, spec
 

@@ -7,6 +7,15 @@ from dataclasses import replace
 import pytest
 
 from app.core import admission, crypto
+from app.core.accounts import (
+    ACCOUNT_PREFIX,
+    EMPTY_ACCOUNT,
+    Account,
+    AccountProof,
+    BondLocked,
+    UnknownAccount,
+    verify_account_proof,
+)
 from app.core.consensus import leader_for
 from app.core.errors import (
     BadNonce,
@@ -20,32 +29,12 @@ from app.core.errors import (
     WrongChain,
 )
 from app.core.hashing import ZERO_HASH
-from app.core.state import (
-    ACCOUNT_PREFIX,
-    EMPTY_ACCOUNT,
-    HEAD_KEY,
-    META_KEY,
-    NEXT_COMMITTEE_KEY,
-    SLASHED_KEY,
-    TASK_EXPIRED,
-    TASK_FINISHED,
-    TASK_OPEN,
-    Account,
-    AccountProof,
-    BondLocked,
-    ChainState,
-    ClosedRound,
-    InvalidEvidence,
-    InvalidRoundResult,
-    SlashedOffences,
-    UnknownAccount,
-    WrongRewards,
-    compute_rewards,
-    elect_committee,
-    verify_account_proof,
-)
+from app.core.rewards import ClosedRound, WrongRewards, compute_rewards
+from app.core.state import HEAD_KEY, META_KEY, NEXT_COMMITTEE_KEY, SLASHED_KEY, ChainState
+from app.core.tasks import TASK_EXPIRED, TASK_FINISHED, TASK_OPEN, InvalidRoundResult
 from app.core.types import Committee, Evidence, ProposalEvidence, Reward, proposal_signing_bytes
 from app.core.validation import validate_block
+from app.core.validators import InvalidEvidence, SlashedOffences, elect_committee
 from tests.core.chainkit import BALANCE, PARAMS, Chain, key
 
 PROPOSER = bytes(range(20))

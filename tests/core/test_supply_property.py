@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from app.core.state import TASK_OPEN
+from app.core.tasks import TASK_OPEN
 from app.core.types import Evidence, Reward
 from tests.core.chainkit import BALANCE, PARAMS, Chain, key
 

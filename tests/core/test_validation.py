@@ -15,7 +15,6 @@ from app.core.errors import (
     WrongPreviousHash,
     WrongStateRoot,
 )
-from app.core.state import InvalidEvidence
 from app.core.types import Block, QuorumCert, VoteSignature
 from app.core.validation import (
     BadTimestamp,
@@ -28,6 +27,7 @@ from app.core.validation import (
     leader,
     validate_block,
 )
+from app.core.validators import InvalidEvidence
 from tests.core.chainkit import PARAMS, Chain, key
 
 RECIPIENT = b"\x05" * 20

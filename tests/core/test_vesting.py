@@ -5,19 +5,16 @@ from __future__ import annotations
 import pytest
 
 from app.core.errors import InsufficientFunds, StorageError
-from app.core.merkle import merkle_proof
-from app.core.state import (
-    REWARD_CLAWED,
-    REWARD_PENDING,
-    REWARD_VESTED,
-    ChainState,
+from app.core.fraud import (
     DuplicateFraudProof,
     MalformedFraudProof,
     RewardVested,
     UnknownReceipt,
     check_fraud_proof_structure,
-    reward_key,
 )
+from app.core.merkle import merkle_proof
+from app.core.rewards import REWARD_CLAWED, REWARD_PENDING, REWARD_VESTED, reward_key
+from app.core.state import ChainState
 from app.core.types import FraudProof, Reward, WorkReceipt
 from app.core.validation import validate_block
 from tests.core.chainkit import PARAMS, Chain, key, spec
@@ -245,7 +242,7 @@ def test_pending_rewards_round_trip_through_entries_and_show_in_account_proofs(c
     # The account's pending must match its rewards.
     bad = dict(entries)
     key_ = b"a" + MINER.address
-    from app.core.state import Account
+    from app.core.accounts import Account
 
     bad[key_] = Account.decode(entries[key_]).replace(pending=1).encode()
     with pytest.raises(StorageError, match="pending"):

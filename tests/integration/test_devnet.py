@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app.core.accounts import Account, account_key
 from app.core.bft import SigningRecord, SigningStateStore, Step
 from app.core.errors import StorageError
-from app.core.state import Account, account_key
 from app.core.storage import Store
 from app.core.types import GRAINS_PER_POT, Committee
 from app.core.validation import leader

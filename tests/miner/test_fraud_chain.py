@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from app.core import admission, crypto
-from app.core.state import REWARD_CLAWED, UnknownReceipt
+from app.core.fraud import UnknownReceipt
+from app.core.rewards import REWARD_CLAWED
 from app.core.types import NO_SIGNATURE, FraudProof as ChainFraudProof, Reward, TaskPost, TaskSpec
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from app.core.state import REWARD_PENDING
+from app.core.rewards import REWARD_PENDING
 from app.core.types import FraudProof
 from app.node.auditor import (
     CORRECT,

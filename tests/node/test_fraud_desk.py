@@ -12,7 +12,8 @@ import torch
 
 from app.core import admission
 from app.core.blobstore import BlobStore
-from app.core.state import REWARD_CLAWED, DuplicateFraudProof
+from app.core.fraud import DuplicateFraudProof
+from app.core.rewards import REWARD_CLAWED
 from app.core.types import FraudProof, TaskPost
 from app.miner import demo
 from app.miner.loop import RoundJob, RoundOutput, train_round

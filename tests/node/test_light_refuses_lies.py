@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.accounts import Account, AccountProof
 from app.core.errors import InvalidProof
-from app.core.state import Account, AccountProof
 from app.core.types import SignedHeader
 from app.net.facade import NetThread
 from app.net.host import NetConfig

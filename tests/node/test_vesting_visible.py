@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from app.core.state import REWARD_PENDING
+from app.core.rewards import REWARD_PENDING
 from app.daemon import events as ev
 from app.daemon.events import EventBus
 from app.daemon.watcher import BlockWatcher
