@@ -10,20 +10,18 @@ connections sit in a bounded pool where the oldest is dropped to admit a new one
 the token that opens connections and stays silent cannot keep the owner's own client out (the owner's
 hello arrives microseconds after its connect). Every bad input gets a JSON-RPC error and leaves the
 other connections untouched; see docs/RPC.md for which errors also close the connection.
+
+This module is the server: registration, the accept thread with its pre-hello slots and the token
+check, dispatch and the built-in methods. An authenticated connection and its event delivery are in
+rpc_connection.py; binding the socket and refusing a connection are in rpc_sockets.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import queue
 import selectors
 import socket
-import stat
-import struct
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,16 +30,17 @@ from typing import Any, Callable
 
 from app import __version__
 from app.daemon.events import Event, EventBus, Subscription
+from app.daemon.rpc_connection import Close, Connection
+from app.daemon.rpc_sockets import bind, close_quietly, peer_refusal, refuse, unlink_socket
 from app.rpc import protocol as p
 from app.rpc.auth import tokens_equal
 from app.rpc.endpoint import Endpoint
-from app.rpc.framing import FrameTooLarge, LineSplitter
+from app.rpc.framing import FrameTooLarge
 from app.rpc.schema import Param, Schema, secret_values, validate_params
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
-_CLOSE = object()  # writer sentinel
 BUILTIN_METHODS = frozenset({"hello", "version", "ping", "subscribe", "unsubscribe"})
 
 
@@ -86,15 +85,6 @@ class _Method:
     schema: Schema
 
 
-class _Close(Exception):
-    """Raised inside a connection to send one last error and hang up."""
-
-    def __init__(self, error: p.RpcError, request_id: p.JsonId = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.request_id = request_id
-
-
 class RpcServer:
     """Serve registered methods and bus events to local clients holding `token`."""
 
@@ -112,7 +102,7 @@ class RpcServer:
         self._redact = redact  # the log redactor: every param a schema marks secret goes here on arrival
         self.limits = limits
         self._methods: dict[str, _Method] = {}
-        self._conns: set[_Connection] = set()
+        self._conns: set[Connection] = set()
         self._pending: dict[socket.socket, _Pending] = {}  # oldest first; accept thread only
         self._refusing = 0
         self._quiet_until = 0.0  # refusal warnings are logged at most once a second (a flood must not fill the log)
@@ -147,7 +137,7 @@ class RpcServer:
         return self._bound
 
     def start(self) -> Endpoint:
-        self._listener, self._bound = _bind(self._requested)
+        self._listener, self._bound = bind(self._requested)
         self._listener.listen(socket.SOMAXCONN)  # a long queue: a flood of connects must not fill it
         self._listener.setblocking(False)
         if self._bus is not None:
@@ -181,7 +171,7 @@ class RpcServer:
         self._wake_r.close()
         self._wake_w.close()
         if self._bound is not None and self._bound.transport == "unix":
-            _unlink_socket(Path(self._bound.path))
+            unlink_socket(Path(self._bound.path))
         log.info("RPC stopped")
 
     def __enter__(self) -> RpcServer:
@@ -240,7 +230,7 @@ class RpcServer:
             self._admit(sock, sel)
 
     def _admit(self, sock: socket.socket, sel: selectors.BaseSelector) -> None:
-        refusal = _peer_refusal(sock)
+        refusal = peer_refusal(sock)
         if refusal is not None:
             self._refuse(sock, refusal)
             return
@@ -258,7 +248,7 @@ class RpcServer:
         if oldest in self._pending:
             self._unpend(oldest, sel)
             self._warn(f"{self.limits.max_pending} connections without hello; dropped the oldest")
-            _close_quietly(
+            close_quietly(
                 oldest,
                 p.RpcError(
                     p.ErrorCode.TOO_MANY_CONNECTIONS, "too many connections waiting to say hello; send hello at once"
@@ -321,13 +311,13 @@ class RpcServer:
             return
         try:
             result = self.check_hello(req.params)
-        except _Close as close:
+        except Close as close:
             self._refuse(sock, close.error, req.id)
             return
         with self._lock:
             full = len(self._conns) >= self.limits.max_connections
             if not full:
-                conn = _Connection(self, sock, next(self._ids), result["protocol"], rest)
+                conn = Connection(self, sock, next(self._ids), result["protocol"], rest)
                 self._conns.add(conn)
         if full:
             self._refuse(
@@ -360,19 +350,19 @@ class RpcServer:
                 busy = False
                 self._refusing += 1
         if busy:
-            _close_quietly(sock, error, request_id)
+            close_quietly(sock, error, request_id)
             return
 
         def run() -> None:
             try:
-                _refuse(sock, error, request_id=request_id)
+                refuse(sock, error, request_id=request_id)
             finally:
                 with self._lock:
                     self._refusing -= 1
 
         threading.Thread(target=run, name="rpc-refuse", daemon=True).start()
 
-    def _forget(self, conn: _Connection) -> None:
+    def _forget(self, conn: Connection) -> None:
         with self._lock:
             self._conns.discard(conn)
 
@@ -385,7 +375,7 @@ class RpcServer:
             conn.push_event(event.KIND, data)
 
     # -- dispatch (runs on a connection's reader thread) --------------------------------------
-    def dispatch(self, conn: _Connection, req: p.Request) -> Any:
+    def dispatch(self, conn: Connection, req: p.Request) -> Any:
         """Run one authenticated request; returns the result or raises RpcError."""
         builtin = getattr(self, f"_rpc_{req.method}", None)
         if req.method in BUILTIN_METHODS and builtin is not None:
@@ -411,16 +401,16 @@ class RpcServer:
             ) from None
 
     def check_hello(self, params: dict[str, Any] | list[Any]) -> dict[str, Any]:
-        """Validate a hello: the token first, then the version; raises _Close on failure."""
+        """Validate a hello: the token first, then the version; raises Close on failure."""
         try:
             args = validate_params(_BUILTIN_SCHEMAS["hello"], params)
         except p.RpcError as err:
-            raise _Close(err) from None
+            raise Close(err) from None
         if not tokens_equal(args["token"], self._token):
-            raise _Close(p.RpcError(p.ErrorCode.UNAUTHORIZED, "wrong RPC token: read it from the daemon's token file"))
+            raise Close(p.RpcError(p.ErrorCode.UNAUTHORIZED, "wrong RPC token: read it from the daemon's token file"))
         chosen = p.choose_version(args["versions"])
         if chosen is None:
-            raise _Close(
+            raise Close(
                 p.RpcError(
                     p.ErrorCode.UNSUPPORTED_PROTOCOL,
                     f"no common protocol version: client speaks {args['versions']}, daemon speaks {list(p.SUPPORTED_VERSIONS)}",
@@ -434,7 +424,7 @@ class RpcServer:
             "events": sorted(p.EVENT_KINDS),
         }
 
-    def _rpc_version(self, conn: _Connection) -> dict[str, Any]:
+    def _rpc_version(self, conn: Connection) -> dict[str, Any]:
         return {
             "app": __version__,
             "protocol": conn.protocol,
@@ -443,16 +433,16 @@ class RpcServer:
             "events": sorted(p.EVENT_KINDS),
         }
 
-    def _rpc_ping(self, conn: _Connection) -> str:
+    def _rpc_ping(self, conn: Connection) -> str:
         return "pong"
 
-    def _rpc_subscribe(self, conn: _Connection, kinds: list[str]) -> dict[str, Any]:
+    def _rpc_subscribe(self, conn: Connection, kinds: list[str]) -> dict[str, Any]:
         return {"subscribed": conn.set_kinds(conn.kinds | set(kinds))}
 
-    def _rpc_unsubscribe(self, conn: _Connection, kinds: list[str] | None) -> dict[str, Any]:
+    def _rpc_unsubscribe(self, conn: Connection, kinds: list[str] | None) -> dict[str, Any]:
         return {"subscribed": conn.set_kinds(set() if kinds is None else conn.kinds - set(kinds))}
 
-    def _rpc_hello(self, conn: _Connection, **_: Any) -> None:
+    def _rpc_hello(self, conn: Connection, **_: Any) -> None:
         raise p.RpcError(p.ErrorCode.INVALID_REQUEST, "already authenticated: hello is only sent once")
 
 
@@ -468,304 +458,3 @@ _BUILTIN_SCHEMAS: dict[str, Schema] = {
     "subscribe": {"kinds": Param(list, items=str, choices=_KINDS, max_length=32)},
     "unsubscribe": {"kinds": Param(list, default=None, items=str, choices=_KINDS, max_length=32)},
 }
-
-
-class _Connection:
-    """One client: a reader thread that parses and dispatches, a writer thread that sends."""
-
-    def __init__(self, server: RpcServer, sock: socket.socket, conn_id: int, protocol: int, leftover: bytes) -> None:
-        self.server = server
-        self.sock = sock
-        self.id = conn_id
-        self.protocol = protocol  # agreed in hello, which the accept thread checked
-        self.kinds: frozenset[str] = frozenset()
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=server.limits.send_queue)
-        self._leftover = leftover  # what the client sent right after its hello
-        self._seq = 0
-        self._missed = 0  # events dropped since the client was last told
-        self._missed_last_seq = 0
-        self._seq_lock = threading.Lock()
-        self._close_lock = threading.Lock()
-        self._close_requested = False
-        self._reader = threading.Thread(target=self._read_loop, name=f"rpc-read-{conn_id}", daemon=True)
-        self._writer = threading.Thread(target=self._write_loop, name=f"rpc-write-{conn_id}", daemon=True)
-
-    def start(self, hello_id: p.JsonId, hello_result: dict[str, Any]) -> None:
-        """Answer the hello the accept thread checked, then serve."""
-        self.sock.setblocking(True)
-        self.offer(p.encode_response(p.Response(id=hello_id, result=hello_result)))
-        self._writer.start()
-        self._reader.start()
-
-    def flush_and_abort(self, timeout: float) -> None:
-        """For server stop: let the writer send what is queued, then hang up without waiting for the client."""
-        self._writer.join(timeout)
-        self._shutdown_socket()
-        self._reader.join(timeout)
-
-    # -- outgoing -----------------------------------------------------------------------------
-    def offer(self, data: bytes) -> bool:
-        """Queue without waiting; False when the client is too far behind."""
-        try:
-            self._queue.put_nowait(data)
-            return True
-        except queue.Full:
-            return False
-
-    def _send(self, data: bytes) -> None:
-        """Queue, waiting while the client reads slowly (back-pressure on its own requests only)."""
-        while self._writer.is_alive():
-            try:
-                self._queue.put(data, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def push_event(self, kind: str, data: dict[str, Any]) -> None:
-        """Deliver an event if subscribed. A dropped event still uses up a seq, and is counted: the writer
-        sends a `missed` notice ahead of everything still queued (see `_missed_notice`)."""
-        if kind not in self.kinds:
-            return
-        with self._seq_lock:
-            self._seq += 1
-            note = p.Notification(p.NOTIFY_EVENT, {"kind": kind, "seq": self._seq, "data": data})
-            if not self.offer(p.encode_notification(note)):
-                self._missed += 1
-                self._missed_last_seq = self._seq
-                log.debug("RPC client %d is behind; dropped %s event %d", self.id, kind, self._seq)
-
-    def _missed_notice(self) -> bytes | None:
-        """The `missed` notification for events dropped since the last one, or None."""
-        with self._seq_lock:
-            if not self._missed:
-                return None
-            params = {"missed": self._missed, "last_seq": self._missed_last_seq}
-            self._missed = 0
-        return p.encode_notification(p.Notification(p.NOTIFY_MISSED, params))
-
-    def set_kinds(self, kinds: set[str] | frozenset[str]) -> list[str]:
-        self.kinds = frozenset(kinds)
-        return sorted(self.kinds)
-
-    def request_close(self) -> None:
-        with self._close_lock:
-            if self._close_requested:
-                return
-            self._close_requested = True
-        try:
-            self._queue.put(_CLOSE, timeout=self.server.limits.close_timeout)
-        except queue.Full:
-            self._shutdown_socket()
-
-    def _shutdown_socket(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _write_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _CLOSE:
-                break
-            assert isinstance(item, bytes)
-            try:
-                self.sock.sendall(item)
-                # A drop is told as soon as the client reads again: the notice jumps the queue.
-                if (notice := self._missed_notice()) is not None:
-                    self.sock.sendall(notice)
-            except OSError:
-                self._shutdown_socket()  # the client is gone: wake the reader
-                break
-        try:
-            self.sock.shutdown(socket.SHUT_WR)  # FIN after the last message; the reader closes the socket
-        except OSError:
-            pass
-
-    # -- incoming -----------------------------------------------------------------------------
-    def _read_loop(self) -> None:
-        splitter = LineSplitter(self.server.limits.max_request_bytes)
-        sel = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ)
-        try:
-            try:
-                early = splitter.feed(self._leftover)
-            except FrameTooLarge as exc:
-                raise _Close(p.RpcError(p.ErrorCode.MESSAGE_TOO_LARGE, f"request refused: {exc}")) from None
-            for line in early:
-                self._handle_line(line)
-            while True:
-                if not sel.select(None):
-                    continue
-                try:
-                    chunk = self.sock.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                try:
-                    lines = splitter.feed(chunk)
-                except FrameTooLarge as exc:
-                    raise _Close(p.RpcError(p.ErrorCode.MESSAGE_TOO_LARGE, f"request refused: {exc}")) from None
-                for line in lines:
-                    self._handle_line(line)
-        except _Close as close:
-            log.warning("RPC client %d: %s", self.id, close.error.message)
-            self._send(p.encode_response(p.Response(id=close.request_id, error=close.error)))
-            self.request_close()
-            self._writer.join(self.server.limits.close_timeout)
-            self._linger(sel)
-        except Exception:
-            log.exception("RPC connection %d crashed", self.id)
-        finally:
-            sel.close()
-            self.request_close()
-            self._writer.join(self.server.limits.close_timeout)
-            self.sock.close()
-            self.server._forget(self)
-            log.debug("RPC client %d disconnected", self.id)
-
-    def _linger(self, sel: selectors.BaseSelector) -> None:
-        """Discard what the client still sends until it hangs up (or briefly), so that closing does not
-        reset the connection (TCP RST) and destroy the error we just sent before the client reads it."""
-        deadline = time.monotonic() + self.server.limits.close_timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not sel.select(remaining):
-                return
-            try:
-                if not self.sock.recv(65536):
-                    return
-            except OSError:
-                return
-
-    def _handle_line(self, line: bytes) -> None:
-        try:
-            req = p.decode_request(line)
-        except p.ProtocolError as exc:
-            self._reply(exc.request_id, error=exc.as_rpc_error())
-            return
-        try:
-            result = self.server.dispatch(self, req)
-        except p.RpcError as err:
-            if not req.is_notification:
-                self._reply(req.id, error=err)
-            return
-        if not req.is_notification:
-            self._reply(req.id, result=result, method=req.method)
-
-    def _reply(self, req_id: p.JsonId, result: Any = None, error: p.RpcError | None = None, method: str = "") -> None:
-        try:
-            data = p.encode_response(p.Response(id=req_id, result=result, error=error))
-        except (TypeError, ValueError) as exc:
-            log.error("RPC method %s returned a result that is not JSON: %s", method, exc)
-            data = p.encode_response(
-                p.Response(
-                    id=req_id,
-                    error=p.RpcError(
-                        p.ErrorCode.INTERNAL_ERROR, f"{method!r} produced a result that cannot be sent as JSON"
-                    ),
-                )
-            )
-        if len(data) > p.MAX_RESPONSE_BYTES:
-            log.error("RPC method %s returned %d bytes, over the limit", method, len(data))
-            data = p.encode_response(
-                p.Response(
-                    id=req_id,
-                    error=p.RpcError(
-                        p.ErrorCode.INTERNAL_ERROR,
-                        f"{method!r} produced a result larger than {p.MAX_RESPONSE_BYTES} bytes",
-                    ),
-                )
-            )
-        self._send(data)
-
-
-# -- sockets ------------------------------------------------------------------------------------
-def _bind(endpoint: Endpoint) -> tuple[socket.socket, Endpoint]:
-    if endpoint.transport == "tcp":
-        family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if os.name == "nt":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
-            sock.bind((endpoint.host, endpoint.port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock, Endpoint.tcp(endpoint.host, sock.getsockname()[1])
-    path = Path(endpoint.path)
-    _prepare_socket_dir(path.parent)
-    _unlink_socket(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)  # the socket file is born 0600 (umask is process-wide but this is brief)
-    try:
-        sock.bind(str(path))
-    except BaseException:
-        sock.close()
-        raise
-    finally:
-        os.umask(old_umask)
-    return sock, endpoint
-
-
-def _prepare_socket_dir(directory: Path) -> None:
-    """Make sure the socket's folder exists and is ours (matters for the shared temp folder fallback)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = directory.stat()
-    if os.name != "posix":
-        return
-    if st.st_uid != os.getuid():
-        raise PermissionError(f"refusing to put the RPC socket in {directory}: it belongs to another user")
-    in_shared_temp = directory.resolve().parent == Path(tempfile.gettempdir()).resolve()
-    if in_shared_temp and st.st_mode & 0o077:
-        raise PermissionError(f"refusing to put the RPC socket in {directory}: others can access it (chmod 700)")
-
-
-def _unlink_socket(path: Path) -> None:
-    """Remove a socket file left by a dead daemon; never remove anything that is not a socket."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(st.st_mode):
-        raise FileExistsError(f"{path} exists and is not a socket; move it away")
-    path.unlink(missing_ok=True)
-
-
-def _refuse(sock: socket.socket, error: p.RpcError, linger: float = 1.0, request_id: p.JsonId = None) -> None:
-    """Send the refusal, then drain briefly before closing so a TCP reset cannot swallow it."""
-    sock.settimeout(linger)
-    try:
-        sock.sendall(p.encode_response(p.Response(id=request_id, error=error)))
-        sock.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + linger
-        while time.monotonic() < deadline and sock.recv(65536):
-            pass
-    except OSError:
-        pass
-    finally:
-        sock.close()
-
-
-def _close_quietly(sock: socket.socket, error: p.RpcError, request_id: p.JsonId = None) -> None:
-    """Try to say why without waiting (the socket may be full or gone), then close."""
-    try:
-        sock.setblocking(False)
-        sock.send(p.encode_response(p.Response(id=request_id, error=error)))
-    except OSError:
-        pass
-    sock.close()
-
-
-def _peer_refusal(sock: socket.socket) -> p.RpcError | None:
-    """On Linux, refuse Unix-socket peers running as another user (the token is the check elsewhere)."""
-    if sock.family != getattr(socket, "AF_UNIX", None) or not sys.platform.startswith("linux"):
-        return None
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except OSError:
-        return None
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    if uid != os.getuid():
-        return p.RpcError(p.ErrorCode.UNAUTHORIZED, f"connections from user id {uid} are refused")
-    return None
