@@ -903,6 +903,12 @@ class Node:
 
         self.net.submit(lambda h: _peers(h)).add_done_callback(done)
 
+    # public surface for the daemon's port (app/daemon/node_port.py)
+    def publish_own_receipt(self, receipt: WorkReceipt) -> None:
+        """Gossip this miner's `receipt` now and again until its round closes. On the node's loop."""
+        self._published[receipt.receipt_id] = (receipt, time.monotonic())
+        self._publish(receipt)
+
 
 async def _peers(host):  # type: ignore[no-untyped-def]
     return host.peers()
