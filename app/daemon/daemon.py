@@ -13,11 +13,10 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import config as cfg
 from app.daemon import events as ev
@@ -25,22 +24,26 @@ from app.daemon.disk import DiskKeeper, DiskMeter
 from app.daemon.events import EventBus
 from app.daemon.gpu_temp import cpu_temperature_source, gpu_temperature_source
 from app.daemon.handlers import register_all
-from app.daemon.handlers_errors import offline
 from app.daemon.lock import DaemonLock
 from app.daemon.mining import MiningHooks, MiningService, settings_for
 from app.daemon.permissions import secure_private_paths
 from app.daemon.rpc_server import RpcServer
+from app.daemon.services import Services, preferences
 from app.daemon.wallet_service import KEYSTORE, WalletService
 from app.daemon.watcher import BlockWatcher
-from app.log import LoggingSetup, setup_logging
+from app.log import setup_logging
 from app.miner import worker as w
 from app.miner.apps import ExclusiveApps
 from app.miner.idle import IdleSource, detect_idle_source
-from app.miner.policy import Clock, GateSources, Mode, Preferences, SystemClock
+from app.miner.policy import Clock, GateSources, SystemClock
 from app.miner.power import PsutilPower
-from app.miner.schedule import WeeklySchedule, parse as parse_schedule
 from app.rpc.auth import write_token_file
 from app.rpc.endpoint import default_endpoint
+
+if TYPE_CHECKING:  # the node port pulls in torch and libp2p: built lazily, in _build_node
+    from app.daemon.disk import BlobPruner
+    from app.daemon.node_port import NodePort
+    from app.daemon.reach import ReachWatcher
 
 log = logging.getLogger(__name__)
 
@@ -61,69 +64,6 @@ class DaemonOptions:
     console_log: bool = False
     log_level: str = "INFO"
     block_interval_s: float = 1.0
-
-
-@dataclass
-class Services:
-    """What RPC handlers may use; built by `Daemon`, passed to `register_all`."""
-
-    config: cfg.Config
-    paths: cfg.Paths
-    bus: EventBus
-    logging: LoggingSetup
-    wallet: WalletService
-    mining: MiningService
-    node: Any  # NodePort | None (imported lazily: the node pulls in torch and libp2p)
-    request_stop: Any
-    started: float = field(default_factory=time.monotonic)
-    reach: Any = None  # ReachWatcher | None: whether the node reached its network (app/daemon/reach.py)
-
-    def require_node(self) -> Any:
-        if self.node is None:
-            raise offline()
-        return self.node
-
-    def update_config(self, section: str, values: dict[str, Any]) -> None:
-        """Change keys of one section: checked like the file is, saved atomically, applied where live."""
-        self.config = checked_config(self.config, section, values, self.paths.config_file)
-        cfg.save(self.config, self.paths.config_file)
-        if section == "mining":
-            self.mining.set_preferences(preferences(self.config.mining))
-        if section == "ui" and "start_at_login" in values:
-            self._apply_start_at_login()
-
-    def _apply_start_at_login(self) -> None:
-        """The setting did nothing before (issue 16): write or remove the OS's login entry now."""
-        from app.daemon import autostart
-
-        default_config = self.paths.config_file == cfg.config_file(None)
-        command = autostart.login_command(None if default_config else self.paths.config_file.parent)
-        try:
-            log.info("%s", autostart.apply(self.config.ui.start_at_login, command, self.paths.log_dir))
-        except OSError as exc:
-            raise cfg.ConfigError(
-                f"start at login could not be changed: {exc}; the setting is saved, "
-                "try again or add PoT Miner to your desktop's startup programs"
-            ) from None
-
-
-def checked_config(config: cfg.Config, section: str, values: dict[str, Any], path: Path) -> cfg.Config:
-    """`config` with `values` in `section`, type- and range-checked by the same rules as the file."""
-    return cfg.updated(config, section, values, str(path))
-
-
-def preferences(m: cfg.MiningConfig) -> Preferences:
-    """The mining policy's preferences from the config's [mining] section."""
-    return Preferences(
-        mode=Mode(m.mode.value),
-        idle_minutes=float(m.idle_minutes),
-        pause_on_battery=m.pause_on_battery,
-        schedule=parse_schedule(m.schedule) if m.schedule else WeeklySchedule(),
-        max_gpu_temp_c=float(m.max_temperature_c),
-        max_cpu_temp_c=float(m.max_temperature_c),
-        disk_cap_bytes=int(m.disk_cap_gb * 1e9) if m.disk_cap_gb else None,
-        exclusive_apps=tuple(a.strip() for a in m.pause_for_apps if a.strip()),
-    )
 
 
 def device_settings(m: cfg.MiningConfig) -> w.DeviceSettings:
@@ -183,7 +123,7 @@ class Daemon:
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
         self.local_devnet: Any = None  # LocalDevnet when the daemon runs the app's own network
-        self.node_port = None if options.offline else self._build_node()
+        self.node_port: NodePort | None = None if options.offline else self._build_node()
         self.reach = self._reach_watcher()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
@@ -242,26 +182,26 @@ class Daemon:
         )
 
     # -- building -------------------------------------------------------------------------------
-    def _pruner(self, resume_dir: Path) -> Any:
+    def _pruner(self, resume_dir: Path) -> BlobPruner | None:
         """Prunes the node's blob store (app/daemon/disk.py says what is kept); None when offline."""
-        if self.node_port is None:
+        port = self.node_port
+        if port is None:
             return None
         from app.daemon.disk import BlobPruner, chain_pins, resume_pins, shipped_pins, trace_pins
 
-        node, shipped = self.node_port.node, shipped_pins()
-        traces = node.traces.directory
+        shipped, traces = shipped_pins(), port.trace_dir
         return BlobPruner(
-            node.blobs,
+            port.blob_store,
             lambda: (
                 shipped
-                | chain_pins(self.node_port.state, node.manifests.shards)
+                | chain_pins(port.state, port.dataset_shards)
                 | resume_pins(resume_dir)
-                | (trace_pins(traces, self.node_port.state) if traces is not None else set())
+                | (trace_pins(traces, port.state) if traces is not None else set())
             ),
             grace_s=prune_grace_s(),
         )
 
-    def _build_node(self) -> Any:
+    def _build_node(self) -> NodePort:
         from app.daemon.node_port import NodePort
         from app.daemon.node_setup import build_node
 
@@ -285,7 +225,7 @@ class Daemon:
                 self.local_devnet.close()
             raise
 
-    def _reach_watcher(self) -> Any:
+    def _reach_watcher(self) -> ReachWatcher | None:
         """Watches that the node reached its network; the practice network (a devnet) always has."""
         if self.node_port is None:
             return None
@@ -294,7 +234,7 @@ class Daemon:
         port = self.node_port
         chain = "devnet" if self.config.network.chain == cfg.Chain.DEVNET else self.config.network.chain.value
         return ReachWatcher(
-            chain, len(port.node.config.bootstrap), lambda: sum(1 for p in port.peers() if p["connected"]), self.bus
+            chain, port.bootstrap_count, lambda: sum(1 for p in port.peers() if p["connected"]), self.bus
         )
 
     def _island(self) -> bool:
@@ -325,7 +265,7 @@ class Daemon:
             prepare=port.ensure_task_data,
             publish=port.publish_receipt,
             is_open=port.is_open,
-            manifest=port.node.dataset_manifest,
+            manifest=port.dataset_manifest,
         )
 
     def _on_keys(self, key: Any) -> None:
@@ -353,7 +293,7 @@ class Daemon:
                 self.reach.start()
             log.info("daemon ready on %s (data in %s)", self.server.endpoint, self.paths.data_dir)
             if self.node_port is not None:
-                self.node_port.node.run()  # main thread; returns on SIGINT/SIGTERM or request_stop
+                self.node_port.run()  # main thread; returns on SIGINT/SIGTERM or request_stop
             else:
                 self._wait_for_signal()
             return 0

@@ -19,8 +19,8 @@ from app.rpc.schema import Param
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
-    from app.daemon.daemon import Services
     from app.daemon.rpc_server import RpcServer
+    from app.daemon.services import Services
 
 LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 SECTIONS = frozenset({"mining", "network", "ui", "rpc", "paths"})

@@ -10,8 +10,8 @@ from app.daemon.handlers_errors import domain_errors
 from app.rpc.schema import Param
 
 if TYPE_CHECKING:
-    from app.daemon.daemon import Services
     from app.daemon.rpc_server import RpcServer
+    from app.daemon.services import Services
 
 MODES = frozenset(m.value for m in cfg.MiningMode)
 

@@ -13,7 +13,6 @@ from app.core.state import ChainState
 from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
 from app.core.types import MAX_TASK_DESCRIPTION, MAX_TASK_TITLE, NO_SIGNATURE, TaskPost, TaskSpec
 from app.daemon.handlers_errors import MethodError, domain_errors
-from app.daemon.handlers_wallet import node_account
 from app.miner import demo, packing
 from app.miner.result import write_result
 from app.pot import registry
@@ -22,8 +21,8 @@ from app.rpc.schema import Param
 from app.wallet.tx import format_amount, parse_amount
 
 if TYPE_CHECKING:
-    from app.daemon.daemon import Services
     from app.daemon.rpc_server import RpcServer
+    from app.daemon.services import Services
 
 _STATUS = {TASK_FINISHED: "finished", TASK_EXPIRED: "expired"}
 
@@ -110,11 +109,8 @@ def register(server: RpcServer, s: Services) -> None:
         # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
         # its bound, before anything is stored or sent
         admission.check_task_post(spec, per_round, node.state.params.min_fee_per_gflop)
-        if packed is None:
-            demo.seed_blobs(node.node.blobs, spec)  # the requester serves the data and the initial checkpoint
-        else:
-            _seed_own(node.node, spec, packed)
-        _, nonce = node.call(lambda: node_account(node, key.public_key))
+        node.seed_task_blobs(spec, packed)  # the requester serves the data and the initial checkpoint
+        _, nonce = node.account_for_sending(key.public_key)
         unsigned = TaskPost(
             chain_id=node.chain_id,
             sender=key.public_key,
@@ -154,14 +150,14 @@ def register(server: RpcServer, s: Services) -> None:
         node = s.require_node()
         info = task_json(raw, node.state)
         task = node.state.task(raw)
+        assert task is not None  # task_json answered not_found otherwise
         target = Path(path)
         if not target.is_absolute() or not target.parent.is_dir():
             raise RpcError(
                 MethodError.BAD_INPUT, f"{path}: give an absolute path in an existing folder", {"error": "bad_input"}
             )
-        node.node.work.ensure(task.checkpoint)  # the global checkpoint, from peers if not here
         count = write_result(
-            node.node.blobs.get(task.checkpoint),
+            node.blob(task.checkpoint),  # the global checkpoint, from peers if not here
             task.spec,
             target,
             {"task_id": raw.hex(), "round": str(task.round), "checkpoint": task.checkpoint.hex()},
@@ -222,14 +218,6 @@ def _own_data_spec(
     )
     registry.check_task_spec(spec)
     return spec, packed
-
-
-def _seed_own(node: Any, spec: TaskSpec, packed: packing.PackedDataset) -> None:
-    """Store the shards and the initial checkpoint, and the manifest peers will ask for."""
-    for data in packed.blobs.values():
-        node.blobs.put(data)
-    node.blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
-    node.manifests.add(packed.manifest)
 
 
 def _task_id(text: str) -> bytes:

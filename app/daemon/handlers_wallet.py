@@ -11,8 +11,8 @@ from app.wallet.errors import WalletError
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
-    from app.daemon.daemon import Services
     from app.daemon.rpc_server import RpcServer
+    from app.daemon.services import Services
 
 PASSWORD = Param(str, max_length=1024, secret=True)
 ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
@@ -86,7 +86,7 @@ def register(server: RpcServer, s: Services) -> None:
 
         node = s.require_node()
         sender = w.send_key(account, password)
-        balance_now, nonce = node.call(lambda: node_account(node, sender.public_key))
+        balance_now, nonce = node.account_for_sending(sender.public_key)
         tx = w.build_send(sender, to, parse_amount(amount), parse_amount(fee), memo, nonce, balance_now, node.chain_id)
         tx_id = node.submit(tx)
         return {"tx_id": tx_id.hex(), "nonce": nonce, "amount": tx.amount, "fee": tx.fee}
@@ -101,7 +101,7 @@ def register(server: RpcServer, s: Services) -> None:
         to = w.sweep_target()
         key = w.reward_key()
         fee_units = parse_amount(fee)
-        balance_now, nonce = node.call(lambda: node_account(node, key.public_key))
+        balance_now, nonce = node.account_for_sending(key.public_key)
         amount = balance_now - fee_units
         if amount <= 0:
             raise WalletError(
@@ -209,16 +209,3 @@ def register(server: RpcServer, s: Services) -> None:
             "private_key": Param(str, default="", max_length=200, secret=True),
         },
     )
-
-
-def node_account(node: Any, public_key: bytes) -> tuple[int, int]:
-    """(balance, next nonce) of the key's account, counting transactions already in the mempool.
-
-    Runs on the node's loop, so the mempool cannot change underneath it.
-    """
-    from app.core.crypto import key_hash
-
-    account = node.state.account(key_hash(public_key))
-    pending = [tx for tx in node.node.mempool.pending() if tx.sender == public_key]
-    spent = sum(getattr(tx, "amount", 0) + tx.fee for tx in pending)
-    return max(0, account.balance - spent), account.nonce + len(pending)

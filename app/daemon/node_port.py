@@ -3,7 +3,8 @@
 The node keeps all its state on its own event-loop thread without locks; RPC handlers and the mining
 service run on other threads. Reads go to the immutable head `ChainState` and the store (one SQLite
 connection per thread); every change is posted to the node's loop and waited for. All access to the
-node's internals is in this one module, so a change there is a change here only.
+node's internals is in this one module, so a change there is a change here only: the daemon and its
+RPC handlers use these public methods, never the `Node` itself.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.errors import PotError
 from app.core.state import ChainState
 from app.core.tasks import TASK_OPEN
-from app.core.types import AnyTransaction, Block, WorkReceipt
+from app.core.types import AnyTransaction, Block, TaskSpec, WorkReceipt
 from app.miner.loop import RoundJob
 from app.node.mining import MinerDesk
 from app.node.node import Node
+from app.pot.datasets import DatasetManifest
 from app.pot.proof import TrainingTrace
+
+if TYPE_CHECKING:
+    from app.miner.packing import PackedDataset
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,7 +44,7 @@ class NodePort:
     """What the daemon needs from a `Node`: state, transactions, receipts, peers, blocks."""
 
     def __init__(self, node: Node) -> None:
-        self.node = node
+        self._node = node
         self._history_lock = threading.Lock()
         self._history: dict[bytes, list[dict[str, Any]]] = {}  # task id -> closed rounds, oldest first
         self._history_tip: tuple[int, bytes] | None = None  # (height, hash) of the last block scanned
@@ -47,32 +52,74 @@ class NodePort:
     # -- reads (any thread) ---------------------------------------------------------------------
     @property
     def state(self) -> ChainState:
-        return self.node.chain.state
+        return self._node.chain.state
 
     @property
     def hrp(self) -> str:
-        return self.node.chain.params.address_hrp
+        return self._node.chain.params.address_hrp
 
     @property
     def chain_id(self) -> str:
-        return self.node.chain.params.chain_id
+        return self._node.chain.params.chain_id
 
     def block(self, height: int) -> Block | None:
-        return self.node.chain.store.block_by_height(height)
+        return self._node.chain.store.block_by_height(height)
 
     def peers(self) -> list[dict[str, Any]]:
-        peers = self.node.net.call(lambda h: _peers(h), timeout_s=5)
+        peers = self._node.net.call(lambda h: _peers(h), timeout_s=5)
         return [
             {"peer_id": p.peer_id, "score": round(p.score, 2), "connected": p.connected, "banned": p.banned}
             for p in peers
         ]
 
     def listen_addrs(self) -> list[str]:
-        return [str(a) for a in self.node.net.listen_addrs]
+        return [str(a) for a in self._node.net.listen_addrs]
 
     @property
     def blob_dir(self) -> Path:
-        return self.node.blobs.root
+        return self._node.blobs.root
+
+    @property
+    def blob_store(self) -> BlobStore:
+        """The node's content-addressed store (files; safe from any thread): the disk pruner works on it."""
+        return self._node.blobs
+
+    @property
+    def trace_dir(self) -> Path | None:
+        """Where the node keeps the traces of its receipts (None: in memory only)."""
+        return self._node.traces.directory
+
+    @property
+    def bootstrap_count(self) -> int:
+        """How many bootstrap peers the node dials (none: a network of its own)."""
+        return len(self._node.config.bootstrap)
+
+    def dataset_shards(self, root: bytes) -> tuple[bytes, ...]:
+        """The shard hashes of the dataset with manifest root `root`, from the node's manifest book."""
+        return self._node.manifests.shards(root)
+
+    def dataset_manifest(self, root: bytes) -> DatasetManifest:
+        """The manifest of dataset `root`: a shipped one, a kept one, or fetched from peers (blocking)."""
+        return self._node.dataset_manifest(root)
+
+    def blob(self, digest: bytes) -> bytes:
+        """The blob `digest` (a checkpoint, a shard), fetched from peers first if it is not here (blocking)."""
+        self._node.work.ensure(digest)
+        return self._node.blobs.get(digest)
+
+    def seed_task_blobs(self, spec: TaskSpec, packed: PackedDataset | None = None) -> None:
+        """Store what a requester serves for its task `spec`: the shards and the initial checkpoint, and
+        for the requester's own files (`packed`) the manifest peers will ask for. Without `packed` the
+        task must be over a shipped demo dataset."""
+        from app.miner import demo
+
+        if packed is None:
+            demo.seed_blobs(self._node.blobs, spec)
+            return
+        for data in packed.blobs.values():
+            self._node.blobs.put(data)
+        self._node.blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
+        self._node.manifests.add(packed.manifest)
 
     def is_open(self, job: RoundJob) -> bool:
         """Whether the chain still wants round `job` (same round, same base checkpoint, task open)."""
@@ -85,17 +132,17 @@ class NodePort:
         )
 
     def txs_of(self, address: bytes, limit: int) -> list[Any]:
-        return self.node.chain.store.txs_by_address(address, limit=limit)
+        return self._node.chain.store.txs_by_address(address, limit=limit)
 
     def rewards_of(self, address: bytes, limit: int) -> list[Any]:
-        return self.node.chain.store.rewards_by_address(address, limit=limit)
+        return self._node.chain.store.rewards_by_address(address, limit=limit)
 
     def task_history(self, task_id: bytes) -> list[dict[str, Any]]:
         """The task's closed rounds from the chain's blocks: [{round, height, validation_loss}], oldest
         first. Blocks are scanned once (from the store, on the caller's thread) and the scan goes on from
         where it stopped; a changed block at the scanned tip (a reorg) starts it over."""
         with self._history_lock:
-            store = self.node.chain.store
+            store = self._node.chain.store
             head = store.head()
             if head is None:
                 return []
@@ -119,6 +166,25 @@ class NodePort:
             return [dict(entry) for entry in self._history.get(task_id, [])]
 
     # -- work on the node's loop ----------------------------------------------------------------
+    def pending_from(self, sender: bytes) -> list[AnyTransaction]:
+        """The transactions signed by public key `sender` still waiting in the mempool, oldest first."""
+        return self.call(lambda: _pending(self._node, sender))
+
+    def account_for_sending(self, public_key: bytes) -> tuple[int, int]:
+        """(balance, next nonce) for a new transaction by `public_key`, counting its transactions already
+        in the mempool: their amounts and fees are spent, their nonces taken. Read on the node's loop, so
+        the mempool cannot change between the two."""
+
+        def read() -> tuple[int, int]:
+            from app.core.crypto import key_hash
+
+            account = self._node.chain.state.account(key_hash(public_key))
+            pending = _pending(self._node, public_key)
+            spent = sum(getattr(tx, "amount", 0) + tx.fee for tx in pending)
+            return max(0, account.balance - spent), account.nonce + len(pending)
+
+        return self.call(read)
+
     def call(self, fn: Callable[[], T], timeout: float = CALL_TIMEOUT_S) -> T:
         """Run `fn` on the node's loop thread and return its result (or raise its exception)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
@@ -129,7 +195,7 @@ class NodePort:
             except BaseException as exc:  # handed to the caller, never lost on the loop
                 future.set_exception(exc)
 
-        self.node.loop.post(run)
+        self._node.loop.post(run)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -139,7 +205,7 @@ class NodePort:
         """Admit `tx` to the local mempool (raising the state's PotError if it is invalid), then gossip it."""
 
         def admit() -> None:
-            self.node.mempool.add(tx, self.node.chain.state)
+            self._node.mempool.add(tx, self._node.chain.state)
 
         self.call(admit)
         self._gossip(tx)
@@ -150,9 +216,8 @@ class NodePort:
         """Serve the trace to verifiers, gossip the receipt, and repeat it until its round closes."""
 
         def publish() -> None:
-            self.node.traces.add(trace, receipt)  # with its receipt: the disk pruner reads when it vests
-            self.node._published[receipt.receipt_id] = (receipt, time.monotonic())  # node republishes these
-            self.node._publish(receipt)
+            self._node.traces.add(trace, receipt)  # with its receipt: the disk pruner reads when it vests
+            self._node.publish_own_receipt(receipt)  # and the node republishes it until the round closes
 
         self.call(publish)
 
@@ -162,22 +227,31 @@ class NodePort:
         Posted without waiting: it may run before the node's loop has started, and then runs first."""
 
         def install() -> None:
-            self.node.miner = MinerDesk(key, offer)
-            self.node.miner.on_head(self.node.chain.state)
+            self._node.miner = MinerDesk(key, offer)
+            self._node.miner.on_head(self._node.chain.state)
 
-        self.node.loop.post(install)
+        self._node.loop.post(install)
 
     def ensure_task_data(self, job: RoundJob) -> None:
         """Make the round's base checkpoint and the task's shards local (blocking network fetches)."""
-        self.node.work.ensure(job.base_checkpoint)
-        self.node.work.training_data(job.spec)
+        self._node.work.ensure(job.base_checkpoint)
+        self._node.work.training_data(job.spec)
 
     def _gossip(self, record: Any) -> None:
-        future = self.node.net.submit(lambda h: h.publish(record))
+        future = self._node.net.submit(lambda h: h.publish(record))
         future.add_done_callback(lambda f: f.exception() and log.info("publish failed: %s", f.exception()))
 
+    def run(self) -> None:
+        """Run the node on this thread (the main one: it installs the signal handlers) until `stop()`."""
+        self._node.run()
+
     def stop(self) -> None:
-        self.node.loop.stop()
+        self._node.loop.stop()
+
+
+def _pending(node: Node, sender: bytes) -> list[AnyTransaction]:
+    """`sender`'s transactions in `node`'s mempool; on the node's loop."""
+    return [tx for tx in node.mempool.pending() if tx.sender == sender]
 
 
 async def _peers(host):  # type: ignore[no-untyped-def]

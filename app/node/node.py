@@ -340,3 +340,9 @@ class Node:
                 extra=extra,
             ),
         )
+
+    # public surface for the daemon's port (app/daemon/node_port.py)
+    def publish_own_receipt(self, receipt: WorkReceipt) -> None:
+        """Gossip this miner's `receipt` now and again until its round closes. On the node's loop."""
+        self.scheduler.published[receipt.receipt_id] = (receipt, time.monotonic())
+        self.router.publish(receipt)

@@ -82,7 +82,7 @@ class Server:
 
 
 class NodeDouble:
-    """What `wallet.send` and `wallet.history` read of the node: balances, mempool, blocks; records submits."""
+    """What `wallet.send` and `wallet.history` read of the node port: balances, blocks; records submits."""
 
     chain_id = "pot-devnet"
     hrp = HRP
@@ -90,12 +90,15 @@ class NodeDouble:
     def __init__(self, balances: dict[bytes, int]) -> None:
         accounts = {a: SimpleNamespace(balance=b, nonce=0) for a, b in balances.items()}
         self.state = SimpleNamespace(account=lambda a: accounts.get(a, SimpleNamespace(balance=0, nonce=0)))
-        self.node = SimpleNamespace(mempool=SimpleNamespace(pending=lambda: []))
         self.submitted: list[Any] = []
         self.rewards: dict[bytes, list[Any]] = {}
 
-    def call(self, fn: Any) -> Any:
-        return fn()
+    def account_for_sending(self, public_key: bytes) -> tuple[int, int]:
+        """(balance, next nonce), as NodePort's with an empty mempool."""
+        from app.core.crypto import key_hash
+
+        account = self.state.account(key_hash(public_key))
+        return account.balance, account.nonce
 
     def submit(self, tx: Any) -> bytes:
         self.submitted.append(tx)
