@@ -58,6 +58,13 @@ def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
 
 
 def register(server: RpcServer, s: Services) -> None:
+    _register_post(server, s)
+    _register_reads(server, s)
+
+
+def _register_post(server: RpcServer, s: Services) -> None:
+    """`task.post`: a requester's task, checked against the admission rules before it is signed and sent."""
+
     @domain_errors
     def post(
         dataset: str,
@@ -77,34 +84,11 @@ def register(server: RpcServer, s: Services) -> None:
     ) -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
-        if data:  # the requester's own files: packed and checked before anything is stored or sent
-            spec, packed = _own_data_spec(
-                data, name, model, context, (local_steps, checkpoint_interval, batch_size, rounds)
-            )
-        else:
-            if dataset not in demo.demo_datasets():
-                raise RpcError(
-                    MethodError.BAD_INPUT,
-                    f"unknown dataset {dataset!r}; the registry has {', '.join(sorted(demo.demo_datasets()))}",
-                    {"error": "bad_input"},
-                )
-            spec, packed = (
-                demo.task_spec(
-                    dataset,
-                    model or "mlp",
-                    local_steps=local_steps,
-                    checkpoint_interval=checkpoint_interval,
-                    batch_size=batch_size,
-                    rounds=rounds,
-                ),
-                None,
-            )
+        spec, packed = _posted_spec(
+            dataset, model, data, name, context, (local_steps, checkpoint_interval, batch_size, rounds)
+        )
         per_round, tx_fee = parse_amount(fee_per_round), parse_amount(fee)  # refused here: nothing stored yet
-        if lr:  # the optimiser's learning rate instead of the shipped default (canonical decimal text)
-            spec = dataclasses.replace(
-                spec, optimizer_params=tuple((k, lr if k == "lr" else v) for k, v in spec.optimizer_params)
-            )
-        spec = dataclasses.replace(spec, title=title, description=description)
+        spec = _with_lr_and_text(spec, lr, title, description)
         tasktext.check_task_text(spec)  # InvalidTaskText names the character, before anything is sent
         # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
         # its bound, before anything is stored or sent
@@ -127,6 +111,31 @@ def register(server: RpcServer, s: Services) -> None:
             "escrow": tx.fee_per_round * rounds,
             "escrow_text": format_amount(tx.fee_per_round * rounds),
         }
+
+    server.register(
+        "task.post",
+        post,
+        {
+            "dataset": Param(str, default="digits", max_length=64),
+            "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
+            "rounds": Param(int, default=10, min=1, max=100_000),
+            "local_steps": Param(int, default=64, min=1, max=1_000_000),
+            "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
+            "batch_size": Param(int, default=32, min=1, max=65536),
+            "fee_per_round": Param(str, default="10", max_length=40),
+            "fee": Param(str, default="0.000001", max_length=40),
+            "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
+            "name": Param(str, default="", max_length=64),
+            "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
+            "lr": Param(str, default="", max_length=40),
+            "title": Param(str, default="", max_length=MAX_TASK_TITLE),
+            "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
+        },
+    )
+
+
+def _register_reads(server: RpcServer, s: Services) -> None:
+    """The tasks on the chain: one, all, a task's loss history, its current model written to a file."""
 
     @domain_errors
     def show(task_id: str) -> dict[str, Any]:
@@ -164,30 +173,43 @@ def register(server: RpcServer, s: Services) -> None:
         )
         return {**info, "path": str(target), "parameters": count}
 
-    server.register(
-        "task.post",
-        post,
-        {
-            "dataset": Param(str, default="digits", max_length=64),
-            "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
-            "rounds": Param(int, default=10, min=1, max=100_000),
-            "local_steps": Param(int, default=64, min=1, max=1_000_000),
-            "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
-            "batch_size": Param(int, default=32, min=1, max=65536),
-            "fee_per_round": Param(str, default="10", max_length=40),
-            "fee": Param(str, default="0.000001", max_length=40),
-            "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
-            "name": Param(str, default="", max_length=64),
-            "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
-            "lr": Param(str, default="", max_length=40),
-            "title": Param(str, default="", max_length=MAX_TASK_TITLE),
-            "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
-        },
-    )
     server.register("task.result", result, {"task_id": Param(str, max_length=128), "path": Param(str, max_length=4096)})
     server.register("task.show", show, {"task_id": Param(str, max_length=128)})
     server.register("task.list", list_, {})
     server.register("task.history", history, {"task_id": Param(str, max_length=128)})
+
+
+def _posted_spec(
+    dataset: str, model: str, data: str, name: str, context: int, shape: tuple[int, int, int, int]
+) -> tuple[TaskSpec, packing.PackedDataset | None]:
+    """The spec of a post: the requester's own files (packed and checked first) or a shipped dataset."""
+    local_steps, checkpoint_interval, batch_size, rounds = shape
+    if data:  # the requester's own files: packed and checked before anything is stored or sent
+        return _own_data_spec(data, name, model, context, shape)
+    if dataset not in demo.demo_datasets():
+        raise RpcError(
+            MethodError.BAD_INPUT,
+            f"unknown dataset {dataset!r}; the registry has {', '.join(sorted(demo.demo_datasets()))}",
+            {"error": "bad_input"},
+        )
+    spec = demo.task_spec(
+        dataset,
+        model or "mlp",
+        local_steps=local_steps,
+        checkpoint_interval=checkpoint_interval,
+        batch_size=batch_size,
+        rounds=rounds,
+    )
+    return spec, None
+
+
+def _with_lr_and_text(spec: TaskSpec, lr: str, title: str, description: str) -> TaskSpec:
+    """`lr` (canonical decimal text) instead of the shipped learning rate, and the requester's words."""
+    if lr:
+        spec = dataclasses.replace(
+            spec, optimizer_params=tuple((k, lr if k == "lr" else v) for k, v in spec.optimizer_params)
+        )
+    return dataclasses.replace(spec, title=title, description=description)
 
 
 def _own_data_spec(

@@ -20,6 +20,14 @@ DEFAULT_FEE = "0.000001"  # the chain has no minimum fee and the mempool is firs
 
 
 def register(server: RpcServer, s: Services) -> None:
+    _register_keystore(server, s)
+    _register_access(server, s)
+    _register_reads(server, s)
+    _register_spending(server, s)
+
+
+def _register_keystore(server: RpcServer, s: Services) -> None:
+    """The keystore: create, restore or import a wallet, export its phrase, keys or file."""
     w = s.wallet
 
     @domain_errors
@@ -30,6 +38,63 @@ def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def restore(phrase: str, password: str, passphrase: str) -> dict[str, Any]:
         return {"addresses": w.restore(phrase, password, passphrase).addresses()}
+
+    @domain_errors
+    def import_(password: str, keystore: str, private_key: str) -> dict[str, Any]:
+        if bool(keystore) == bool(private_key):
+            raise WalletError("give exactly one of 'keystore' (a file) or 'private_key' (64 hex characters)")
+        wallet = w.import_keystore(Path(keystore), password) if keystore else w.import_raw_key(private_key, password)
+        return {"addresses": wallet.addresses()}
+
+    @domain_errors
+    def export(password: str, what: str, role: str, destination: str) -> dict[str, Any]:
+        if what == "phrase":
+            return w.export_phrase(password)
+        if what == "raw_key":
+            return {"private_key": w.export_raw_key(password, role), "role": role}
+        if not destination:
+            raise ValueError("exporting the keystore needs a destination file")
+        w.export_keystore(password, Path(destination))
+        return {"destination": destination}
+
+    server.register(
+        "wallet.create",
+        create,
+        {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))},
+    )
+    server.register(
+        "wallet.restore",
+        restore,
+        {
+            "phrase": Param(str, max_length=1000, secret=True),
+            "password": PASSWORD,
+            "passphrase": Param(str, default="", max_length=1024, secret=True),
+        },
+    )
+    server.register(
+        "wallet.export",
+        export,
+        {
+            "password": PASSWORD,
+            "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
+            "role": ROLE,
+            "destination": Param(str, default="", max_length=4096),
+        },
+    )
+    server.register(
+        "wallet.import",
+        import_,
+        {
+            "password": PASSWORD,
+            "keystore": Param(str, default="", max_length=4096),
+            "private_key": Param(str, default="", max_length=200, secret=True),
+        },
+    )
+
+
+def _register_access(server: RpcServer, s: Services) -> None:
+    """Unlocking and locking, the addresses, the reward key kept for unattended mining."""
+    w = s.wallet
 
     @domain_errors
     def unlock(password: str) -> dict[str, Any]:
@@ -44,6 +109,21 @@ def register(server: RpcServer, s: Services) -> None:
     @domain_errors
     def address() -> dict[str, Any]:
         return w.info() | {"addresses": w.wallet.addresses()}
+
+    @domain_errors
+    def forget_hot_key() -> dict[str, Any]:
+        w.forget_hot_key()
+        return w.info()
+
+    server.register("wallet.unlock", unlock, {"password": PASSWORD})
+    server.register("wallet.lock", lock, {})
+    server.register("wallet.address", address, {})
+    server.register("wallet.forget_hot_key", forget_hot_key, {})
+
+
+def _register_reads(server: RpcServer, s: Services) -> None:
+    """What the wallet holds and did: balances, address checks, fees, history."""
+    w = s.wallet
 
     @domain_errors
     def balance() -> dict[str, Any]:
@@ -79,6 +159,30 @@ def register(server: RpcServer, s: Services) -> None:
 
         fee = parse_amount(DEFAULT_FEE)
         return {"fee": fee, "fee_text": format_amount(fee)}
+
+    @domain_errors
+    def history(limit: int) -> dict[str, Any]:
+        node = s.require_node()
+        times: dict[int, int | None] = {}
+
+        def time_of(height: int) -> int | None:
+            if height not in times:
+                block = node.block(height)
+                times[height] = block.header.timestamp_ms // 1000 if block is not None else None
+            return times[height]
+
+        entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit), time_of)
+        return {"entries": entries[-limit:]}
+
+    server.register("wallet.balance", balance, {})
+    server.register("wallet.check_address", check_address, {"address": Param(str, max_length=200)})
+    server.register("wallet.fee_estimate", fee_estimate, {})
+    server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
+
+
+def _register_spending(server: RpcServer, s: Services) -> None:
+    """Spending: a send (password every time) and the rewards sweep."""
+    w = s.wallet
 
     @domain_errors
     def send(to: str, amount: str, fee: str, memo: str, account: str, password: str) -> dict[str, Any]:
@@ -118,63 +222,6 @@ def register(server: RpcServer, s: Services) -> None:
             "to": to,
         }
 
-    @domain_errors
-    def forget_hot_key() -> dict[str, Any]:
-        w.forget_hot_key()
-        return w.info()
-
-    @domain_errors
-    def history(limit: int) -> dict[str, Any]:
-        node = s.require_node()
-        times: dict[int, int | None] = {}
-
-        def time_of(height: int) -> int | None:
-            if height not in times:
-                block = node.block(height)
-                times[height] = block.header.timestamp_ms // 1000 if block is not None else None
-            return times[height]
-
-        entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit), time_of)
-        return {"entries": entries[-limit:]}
-
-    @domain_errors
-    def export(password: str, what: str, role: str, destination: str) -> dict[str, Any]:
-        if what == "phrase":
-            return w.export_phrase(password)
-        if what == "raw_key":
-            return {"private_key": w.export_raw_key(password, role), "role": role}
-        if not destination:
-            raise ValueError("exporting the keystore needs a destination file")
-        w.export_keystore(password, Path(destination))
-        return {"destination": destination}
-
-    @domain_errors
-    def import_(password: str, keystore: str, private_key: str) -> dict[str, Any]:
-        if bool(keystore) == bool(private_key):
-            raise WalletError("give exactly one of 'keystore' (a file) or 'private_key' (64 hex characters)")
-        wallet = w.import_keystore(Path(keystore), password) if keystore else w.import_raw_key(private_key, password)
-        return {"addresses": wallet.addresses()}
-
-    server.register(
-        "wallet.create",
-        create,
-        {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))},
-    )
-    server.register(
-        "wallet.restore",
-        restore,
-        {
-            "phrase": Param(str, max_length=1000, secret=True),
-            "password": PASSWORD,
-            "passphrase": Param(str, default="", max_length=1024, secret=True),
-        },
-    )
-    server.register("wallet.unlock", unlock, {"password": PASSWORD})
-    server.register("wallet.lock", lock, {})
-    server.register("wallet.address", address, {})
-    server.register("wallet.balance", balance, {})
-    server.register("wallet.check_address", check_address, {"address": Param(str, max_length=200)})
-    server.register("wallet.fee_estimate", fee_estimate, {})
     server.register(
         "wallet.send",
         send,
@@ -188,24 +235,3 @@ def register(server: RpcServer, s: Services) -> None:
         },
     )
     server.register("wallet.sweep", sweep, {"fee": Param(str, default=DEFAULT_FEE, max_length=40)})
-    server.register("wallet.forget_hot_key", forget_hot_key, {})
-    server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
-    server.register(
-        "wallet.export",
-        export,
-        {
-            "password": PASSWORD,
-            "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
-            "role": ROLE,
-            "destination": Param(str, default="", max_length=4096),
-        },
-    )
-    server.register(
-        "wallet.import",
-        import_,
-        {
-            "password": PASSWORD,
-            "keystore": Param(str, default="", max_length=4096),
-            "private_key": Param(str, default="", max_length=200, secret=True),
-        },
-    )

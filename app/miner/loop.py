@@ -124,17 +124,7 @@ def train_round(
     segment_count(spec)  # rejects a spec whose H is not a multiple of k
     seed = round_seed(job.anchor_block_hash, key.public_key, job.task_id, job.round)
     base = decode_tensors(fetch_verified(store, job.base_checkpoint, "base checkpoint"))
-    fresh = RoundState(
-        chain_id=job.chain_id,
-        task_id=job.task_id,
-        round=job.round,
-        miner=key.public_key,
-        base_checkpoint=job.base_checkpoint,
-        anchor=job.anchor_block_hash,
-        step=0,
-        checkpoints=(job.base_checkpoint,),
-        state_file=ZERO_HASH,
-    )
+    fresh = _fresh_state(job, key)
     done = resume.load_finished(fresh)
     if done is not None:  # trained to the end before a crash that came ahead of the recorded receipt
         return RoundOutput(
@@ -144,15 +134,7 @@ def train_round(
     # The configuration is committed (so verifiers replay it bit for bit) only when the whole round ran
     # in it: a round resumed in another configuration (other threads, another torch) commits its class.
     started = config.current(device) if state.step == 0 else _paused_config(resume, device)
-    session = Session(spec, device)
-    loss_sum = torch.zeros((), device=device)
-    if tensors is not None:
-        loss_sum = tensors.pop(LOSS_SUM).reshape(()).to(device)
-        session.load(tensors)
-    elif state.step == 0:
-        session.load(base)
-    else:
-        session.load(decode_tensors(fetch_verified(store, state.checkpoints[-1], "checkpoint")))
+    session, loss_sum = _open_session(spec, device, store, state, tensors, base)
     data = data.to(device)
     meter = _Meter(spec.batch_size, spec.local_steps, report_every, progress)
     step_hook = meter.on_step if after_step is None else _chain(meter.on_step, after_step)
@@ -178,6 +160,62 @@ def train_round(
                 loss_sum = torch.zeros((), device=device)
     finally:
         writer.close()
+    # the configuration the whole round ran in, or only the device's class if it changed on the way
+    ran_in = started if config.current(device) == started else config.DeviceConfig(device.type)
+    return _finish(job, key, store, resume, writer, state, base, float(loss_sum) / k, ran_in.label())
+
+
+def _fresh_state(job: RoundJob, key: crypto.SigningKey) -> RoundState:
+    """The resume state of round `job` before its first step."""
+    return RoundState(
+        chain_id=job.chain_id,
+        task_id=job.task_id,
+        round=job.round,
+        miner=key.public_key,
+        base_checkpoint=job.base_checkpoint,
+        anchor=job.anchor_block_hash,
+        step=0,
+        checkpoints=(job.base_checkpoint,),
+        state_file=ZERO_HASH,
+    )
+
+
+def _open_session(
+    spec: TaskSpec,
+    device: torch.device,
+    store: BlobStore,
+    state: RoundState,
+    tensors: dict[str, torch.Tensor] | None,
+    base: dict[str, torch.Tensor],
+) -> tuple[Session, torch.Tensor]:
+    """The training session at `state`'s step, and the segment's running loss sum: from a pause's saved
+    state (`tensors`), the base checkpoint, or the last checkpoint written."""
+    session = Session(spec, device)
+    loss_sum = torch.zeros((), device=device)
+    if tensors is not None:
+        loss_sum = tensors.pop(LOSS_SUM).reshape(()).to(device)
+        session.load(tensors)
+    elif state.step == 0:
+        session.load(base)
+    else:
+        session.load(decode_tensors(fetch_verified(store, state.checkpoints[-1], "checkpoint")))
+    return session, loss_sum
+
+
+def _finish(
+    job: RoundJob,
+    key: crypto.SigningKey,
+    store: BlobStore,
+    resume: ResumeDir,
+    writer: _CheckpointWriter,
+    state: RoundState,
+    base: dict[str, torch.Tensor],
+    final_loss: float,
+    device_class: str,
+) -> RoundOutput:
+    """Store the update, sign the receipt and record the round as finished (so a crash now never trains it
+    again)."""
+    spec = job.spec
     checkpoints = writer.drain()
     final = decode_tensors(writer.last_blob)
     update_hash = put_deferred(store, encode_tensors(update_tensors(final, base)))
@@ -190,8 +228,8 @@ def train_round(
         checkpoints=checkpoints,
         update_hash=update_hash,
         steps=spec.local_steps,
-        final_loss=float(loss_sum) / k,
-        device_class=(started if config.current(device) == started else config.DeviceConfig(device.type)).label(),
+        final_loss=final_loss,
+        device_class=device_class,
     )
     trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size)
     resume.finish(
