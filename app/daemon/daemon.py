@@ -133,28 +133,7 @@ class Daemon:
             lambda: int(self.services.config.mining.disk_cap_gb * 1e9) or None,
             interval_s=min(60.0, max(1.0, prune_grace_s() / 2)),
         )
-        cpu_temp = cpu_temperature_source()
-        self.mining = MiningService(
-            self.bus,
-            preferences(self.config.mining),
-            GateSources(
-                idle=idle or detect_idle_source(),
-                power=PsutilPower().read,
-                gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device),
-                exclusive_app=ExclusiveApps().running,
-                cpu_temp_c=cpu_temp,
-                disk_used_bytes=self.disk.meter.used,
-            ),
-            clock or SystemClock(),
-            self._hooks(),
-            settings_for(
-                self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
-                node_dir / "mining-resume",
-                device_settings(self.config.mining),
-            ),
-            switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
-        )
-        self.mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp(), "island": self._island()}
+        self.mining = self._mining_service(idle, clock, gpu_temp, node_dir)
         self.wallet = WalletService(self.paths.data_dir, hrp, self._on_keys, self.logging.redactor.add_secret)
         self.token = write_token_file(self.paths.data_dir)
         self.logging.redactor.add_secret(self.token)
@@ -182,6 +161,39 @@ class Daemon:
         )
 
     # -- building -------------------------------------------------------------------------------
+    def _mining_service(
+        self,
+        idle: IdleSource | None,
+        clock: Clock | None,
+        gpu_temp: Callable[[], float | None] | None,
+        node_dir: Path,
+    ) -> MiningService:
+        """The miner's controller, with the sources of every pause reason it weighs (idle, power, heat,
+        programs, disk) and the limits the window shows."""
+        cpu_temp = cpu_temperature_source()
+        mining = MiningService(
+            self.bus,
+            preferences(self.config.mining),
+            GateSources(
+                idle=idle or detect_idle_source(),
+                power=PsutilPower().read,
+                gpu_temp_c=gpu_temp or gpu_temperature_source(self.config.mining.device),
+                exclusive_app=ExclusiveApps().running,
+                cpu_temp_c=cpu_temp,
+                disk_used_bytes=self.disk.meter.used,
+            ),
+            clock or SystemClock(),
+            self._hooks(),
+            settings_for(
+                self.node_port.blob_dir if self.node_port is not None else node_dir / "blobs",
+                node_dir / "mining-resume",
+                device_settings(self.config.mining),
+            ),
+            switched_on=self.config.mining.mode != cfg.MiningMode.NEVER,
+        )
+        mining.limits = lambda: self.disk.facts() | {"cpu_temperature_c": cpu_temp(), "island": self._island()}
+        return mining
+
     def _pruner(self, resume_dir: Path) -> BlobPruner | None:
         """Prunes the node's blob store (app/daemon/disk.py says what is kept); None when offline."""
         port = self.node_port
