@@ -70,6 +70,24 @@ class SettingsPage(QWidget):
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
 
+        layout.addWidget(self._mining_box())
+        layout.addWidget(self._app_box())
+        layout.addWidget(self._network_box())
+        layout.addStretch(1)
+
+        outer.addLayout(self._button_bar())
+
+        self._saving = False
+        model.configChanged.connect(self._config_arrived)
+        model.devicesChanged.connect(self.show_devices)
+        model.statusChanged.connect(lambda s: self.data_dir.setText(s.data_dir or "—"))
+        model.miningChanged.connect(self.show_limits)
+        self.show_devices(model.devices)
+        self.show_config(model.config)
+        self.show_limits(model.mining)
+
+    def _mining_box(self) -> QGroupBox:
+        """How and when to mine: the mode, the device and its caps, pauses, disk."""
         mining = QGroupBox("Mining")
         f = QFormLayout(mining)
         self.mode = _combo(MODES)
@@ -111,8 +129,10 @@ class SettingsPage(QWidget):
         f.addRow("Schedule", self.schedule)
         f.addRow("Pause while running", self.apps)
         f.addRow("Disk cap", self.disk_cap)
-        layout.addWidget(mining)
+        return mining
 
+    def _app_box(self) -> QGroupBox:
+        """The app itself: start at login, the tray, the theme."""
         app_box = QGroupBox("This app")
         f = QFormLayout(app_box)
         self.start_at_login = QCheckBox("Start PoT Miner when I log in")
@@ -121,8 +141,10 @@ class SettingsPage(QWidget):
         f.addRow("", self.start_at_login)
         f.addRow("", self.close_to_tray)
         f.addRow("Theme", self.theme)
-        layout.addWidget(app_box)
+        return app_box
 
+    def _network_box(self) -> QGroupBox:
+        """Which chain, how the node runs, its bootstrap peers and data folder."""
         net = QGroupBox("Network")
         f = QFormLayout(net)
         self.chain = _combo(CHAINS)
@@ -145,9 +167,10 @@ class SettingsPage(QWidget):
         f.addRow("Data folder", self.data_dir)
         f.addRow("Its size", self.data_size)
         f.addRow("", hint("To move the data folder, stop PoT Miner and start it with --datadir FOLDER."))
-        layout.addWidget(net)
-        layout.addStretch(1)
+        return net
 
+    def _button_bar(self) -> QHBoxLayout:
+        """The save result and the Revert and Save buttons."""
         bar = QHBoxLayout()
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -158,16 +181,7 @@ class SettingsPage(QWidget):
         bar.addWidget(self.message, 1)
         bar.addWidget(self.revert_button)
         bar.addWidget(self.save_button)
-        outer.addLayout(bar)
-
-        self._saving = False
-        model.configChanged.connect(self._config_arrived)
-        model.devicesChanged.connect(self.show_devices)
-        model.statusChanged.connect(lambda s: self.data_dir.setText(s.data_dir or "—"))
-        model.miningChanged.connect(self.show_limits)
-        self.show_devices(model.devices)
-        self.show_config(model.config)
-        self.show_limits(model.mining)
+        return bar
 
     def _config_arrived(self, config: dict[str, Any]) -> None:
         if not self._saving:  # a save in progress shows the result at its end (or keeps the edits)

@@ -81,6 +81,11 @@ class Wizard(QDialog):
 
     # -- pages --------------------------------------------------------------------------------
     def _build_pages(self) -> None:
+        self._build_wallet_pages()
+        self._build_mining_pages()
+
+    def _build_wallet_pages(self) -> None:
+        """Welcome, then a new wallet (password, seed phrase shown and confirmed) or a restored one."""
         self.create_radio = QRadioButton("Create a new wallet (first time here)")
         self.restore_radio = QRadioButton("Restore a wallet from its seed phrase")
         group = QButtonGroup(self)
@@ -152,6 +157,8 @@ class Wizard(QDialog):
             ),
         )
 
+    def _build_mining_pages(self) -> None:
+        """The device, when to mine, and which network."""
         self.device = QComboBox()
         self._add(
             Step.DEVICE,

@@ -209,6 +209,38 @@ class WalletPage(QWidget):
         self.balance_detail = hint("")
         grid.addWidget(card("Balance", self.balance, self.balance_detail), 0, 0)
 
+        grid.addWidget(card("Receive", self._receive_box()), 1, 0)
+
+        self.send_form = SendForm(model)
+        send_card = card("Send", self.send_form)
+        send_card.layout().addStretch(1)  # the form at the top of its card, not floating in the middle
+        grid.addWidget(send_card, 0, 1, 2, 1)
+        layout.addLayout(grid)
+
+        layout.addWidget(card("Keys", self._keys_box()))
+
+        self.table = QTableView()
+        self.table.setModel(model.history)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        # Fixed widths: ResizeToContents would call data() for every cell at each refresh (a frame of 200 ms).
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((130, 90, 150, 100, 300)):
+            self.table.setColumnWidth(column, width)
+        layout.addWidget(card("History", self.table), 1)
+
+        model.balanceChanged.connect(self.show_balance)
+        model.addressesChanged.connect(self.show_addresses)
+        model.keysChanged.connect(self.show_key_roles)
+        model.statusChanged.connect(self._show_wallet_presence)
+        self._show_wallet_presence(model.status)
+        self.last_dialog: PasswordDialog | None = None
+        self.last_secret: SecretDialog | None = None
+
+    def _receive_box(self) -> QWidget:
+        """The address to be paid at, as text and QR code, with a copy button."""
         self.address = QLabel("—")
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.address.setWordWrap(True)
@@ -225,14 +257,10 @@ class WalletPage(QWidget):
         col.addWidget(self.copy)
         col.addStretch(1)
         rl.addLayout(col, 1)
-        grid.addWidget(card("Receive", receive), 1, 0)
+        return receive
 
-        self.send_form = SendForm(model)
-        send_card = card("Send", self.send_form)
-        send_card.layout().addStretch(1)  # the form at the top of its card, not floating in the middle
-        grid.addWidget(send_card, 0, 1, 2, 1)
-        layout.addLayout(grid)
-
+    def _keys_box(self) -> QWidget:
+        """Which key holds what, the rewards sweep, and the export buttons."""
         self.key_roles = hint("")
         self.sweep_button = QPushButton("Move rewards to spending account")
         self.sweep_button.setToolTip(
@@ -263,27 +291,7 @@ class WalletPage(QWidget):
             self.export_buttons[kind] = button
         keys.addStretch(1)
         kb.addLayout(keys)
-        layout.addWidget(card("Keys", keys_box))
-
-        self.table = QTableView()
-        self.table.setModel(model.history)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        # Fixed widths: ResizeToContents would call data() for every cell at each refresh (a frame of 200 ms).
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((130, 90, 150, 100, 300)):
-            self.table.setColumnWidth(column, width)
-        layout.addWidget(card("History", self.table), 1)
-
-        model.balanceChanged.connect(self.show_balance)
-        model.addressesChanged.connect(self.show_addresses)
-        model.keysChanged.connect(self.show_key_roles)
-        model.statusChanged.connect(self._show_wallet_presence)
-        self._show_wallet_presence(model.status)
-        self.last_dialog: PasswordDialog | None = None
-        self.last_secret: SecretDialog | None = None
+        return keys_box
 
     def _show_wallet_presence(self, status: api.Status) -> None:
         exists = status.wallet_info.exists
