@@ -124,7 +124,7 @@ def train_round(
     segment_count(spec)  # rejects a spec whose H is not a multiple of k
     seed = round_seed(job.anchor_block_hash, key.public_key, job.task_id, job.round)
     base = decode_tensors(fetch_verified(store, job.base_checkpoint, "base checkpoint"))
-    fresh = _fresh_state(job, key)
+    fresh = fresh_round_state(job, key.public_key)
     done = resume.load_finished(fresh)
     if done is not None:  # trained to the end before a crash that came ahead of the recorded receipt
         return RoundOutput(
@@ -165,13 +165,13 @@ def train_round(
     return _finish(job, key, store, resume, writer, state, base, float(loss_sum) / k, ran_in.label())
 
 
-def _fresh_state(job: RoundJob, key: crypto.SigningKey) -> RoundState:
-    """The resume state of round `job` before its first step."""
+def fresh_round_state(job: RoundJob, miner: bytes) -> RoundState:
+    """The resume state of round `job` for `miner` (a public key) before its first step."""
     return RoundState(
         chain_id=job.chain_id,
         task_id=job.task_id,
         round=job.round,
-        miner=key.public_key,
+        miner=miner,
         base_checkpoint=job.base_checkpoint,
         anchor=job.anchor_block_hash,
         step=0,

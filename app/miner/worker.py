@@ -32,11 +32,10 @@ import torch
 
 from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, PotError
-from app.core.hashing import ZERO_HASH
 from app.core.types import NO_SIGNATURE, WorkReceipt
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
-from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, train_round
-from app.miner.resume import ResumeDir, RoundState
+from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, fresh_round_state, train_round
+from app.miner.resume import ResumeDir
 from app.pot.datasets import DatasetManifest, Split, load_dataset
 from app.pot.proof import TrainingTrace
 
@@ -300,17 +299,7 @@ def resume_point(resume: ResumeDir, order: WorkOrder) -> int:
     """The step `train_round` will continue `order` from: the last step when this round finished before a
     crash (its result is kept), else the saved step of this same round, else 0."""
     job = order.job
-    fresh = RoundState(
-        chain_id=job.chain_id,
-        task_id=job.task_id,
-        round=job.round,
-        miner=order.miner,
-        base_checkpoint=job.base_checkpoint,
-        anchor=job.anchor_block_hash,
-        step=0,
-        checkpoints=(job.base_checkpoint,),
-        state_file=ZERO_HASH,
-    )
+    fresh = fresh_round_state(job, order.miner)
     if resume.load_finished(fresh) is not None:
         return job.spec.local_steps
     saved = resume.load()
