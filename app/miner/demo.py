@@ -8,6 +8,7 @@ and its initial checkpoint into a blob store, which is what a devnet's genesis n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +138,16 @@ PRACTICE_DATASET = "digits-plus"
 PRACTICE_ADAMW = {**ADAMW, "lr": "0.001", "weight_decay": "0.1"}
 PRACTICE_PATIENCE_ROUNDS = 20
 PRACTICE_MIN_IMPROVEMENT_MICRO = 4_000
+PRACTICE_TITLE = "Read handwritten digits (practice)"
+PRACTICE_DESCRIPTION = (
+    "A small network learns to read 8x8 handwritten digits from 30,000 images (digits-plus). "
+    "This runs on the practice network on this computer: its coins are for learning how mining works."
+)
 
 
 def practice_task_spec(*, local_steps: int, checkpoint_interval: int, batch_size: int, rounds: int) -> TaskSpec:
-    """The practice network's task with the devnet's schedule (see PRACTICE_DATASET)."""
-    return task_spec(
+    """The practice network's task with the devnet's schedule (see PRACTICE_DATASET), titled for the window."""
+    spec = task_spec(
         PRACTICE_DATASET,
         local_steps=local_steps,
         checkpoint_interval=checkpoint_interval,
@@ -151,6 +157,7 @@ def practice_task_spec(*, local_steps: int, checkpoint_interval: int, batch_size
         patience_rounds=PRACTICE_PATIENCE_ROUNDS,
         min_improvement_micro=PRACTICE_MIN_IMPROVEMENT_MICRO,
     )
+    return dataclasses.replace(spec, title=PRACTICE_TITLE, description=PRACTICE_DESCRIPTION)
 
 
 def seed_blobs(store: BlobStore, spec: TaskSpec) -> None:

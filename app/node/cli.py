@@ -131,6 +131,7 @@ def run_devnet(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval,
         block_interval_s=args.block_interval,
         post_task=not args.no_task,
+        practice=True,
     )
     with Devnet(config) as net:
         print(f"devnet in {net.root}; Ctrl-C to stop", flush=True)

@@ -26,7 +26,7 @@ from app.core.crypto import SigningKey
 from app.core.genesis import Genesis, genesis_to_json, make_devnet_genesis
 from app.core.params import DEVNET, ChainParams
 from app.core.types import GRAINS_PER_POT, MAX_COMMITTEE, NO_SIGNATURE, TaskPost, TaskSpec
-from app.miner.demo import seed_blobs, task_spec
+from app.miner.demo import practice_task_spec, seed_blobs, task_spec
 from app.net.identity import load_or_create_identity, peer_id_of
 from app.node import client
 from app.node.keys import save_key
@@ -54,6 +54,9 @@ class DevnetConfig:
     extra_args: tuple[str, ...] = ()
     reward_vesting_blocks: int | None = None  # None: the devnet parameters' challenge window
     programs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (member name, program run instead of `potminer node`)
+    # The practice network's task (digits-plus, held-out loss improving for hundreds of rounds, a patience
+    # rule): `make run` and `potminer devnet`. Tests keep the reference digits task, whose numbers they pin.
+    practice: bool = False
 
 
 @dataclass
@@ -134,7 +137,8 @@ class Devnet:
         self.members: dict[str, Member] = {}
         self.requester = SigningKey.generate()
         self.genesis: Genesis | None = None
-        self.spec: TaskSpec = task_spec(
+        make_spec = practice_task_spec if config.practice else task_spec
+        self.spec: TaskSpec = make_spec(
             local_steps=config.local_steps,
             checkpoint_interval=config.checkpoint_interval,
             batch_size=config.batch_size,

@@ -58,7 +58,7 @@ class LocalDevnet(Devnet):
         """Post the default task once, when the network is new; a reopened chain already holds it."""
         if not self.created:
             return self.task_id or b""
-        self._say("posting the default training task (digits classifier)")
+        self._say("posting the default training task (the digits classifier on digits-plus, 30,000 images)")
         task_id = super().post_task(timeout_s)
         self._write_manifest()
         return task_id
@@ -131,7 +131,12 @@ TASK_LOCAL_STEPS = 256
 
 def local_devnet_config(root: Path, validators: int = VALIDATORS) -> DevnetConfig:
     return DevnetConfig(
-        validators=validators, miners=BACKGROUND_MINERS, datadir=root, rounds=TASK_ROUNDS, local_steps=TASK_LOCAL_STEPS
+        validators=validators,
+        miners=BACKGROUND_MINERS,
+        datadir=root,
+        rounds=TASK_ROUNDS,
+        local_steps=TASK_LOCAL_STEPS,
+        practice=True,
     )
 
 
