@@ -85,7 +85,7 @@ def run_mode(mode: str, timeout_s: float, display: str | None) -> dict[str, floa
         rpc(app_dir, "wallet.create", {"password": PASSWORD, "words": 12})  # the wizard's first page
         if mode == "idle":
             rpc(app_dir, "config.set", {"section": "mining", "values": {"idle_minutes": 1}})
-        rpc(app_dir, "mine.start", {"mode": "always" if mode == "always" else "when_idle"})
+        rpc(app_dir, "mine.start", {"mode": "always" if mode == "always" else "when-idle"})
         times["wallet made, mode set"] = time.monotonic() - t0
         poll("training round", lambda: rpc(app_dir, "mine.state")["state"] == "mining", deadline, 0.3)
         times["first round training"] = time.monotonic() - t0
