@@ -17,7 +17,7 @@ from app.core.types import NO_SIGNATURE, WorkReceipt
 from app.net.host import NetConfig, NetHost
 from app.net.topics import TopicKind
 from app.node.traces import PROTOCOL_NAME, TraceRequest
-from tests.integration.hostile import _run
+from tests.integration.hostile import _run, connect_patiently
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def stall_traces(
         config = NetConfig(chain_id=open_round.chain_id, key_path=key_path, heartbeat_s=0.2)
         async with NetHost.open(config) as host:
             host.serve(PROTOCOL_NAME, TraceRequest, never_answer)  # type: ignore[arg-type]
-            await host.connect(target)
+            await connect_patiently(host, target)
             await host.wait_for_mesh(TopicKind.RECEIPTS, 1, 30)
             with trio.move_on_after(duration_s):
                 while True:

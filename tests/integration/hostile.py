@@ -11,6 +11,7 @@ from app.core.crypto import SigningKey
 from app.core.encoding import encode
 from app.core.types import VOTE_PREVOTE, Vote
 from app.net import limits
+from app.net.errors import RequestFailed
 from app.net.host import NetConfig, NetHost
 from app.net.topics import TopicKind, topic_name
 
@@ -37,13 +38,27 @@ def _run(main) -> object:  # type: ignore[no-untyped-def]
     return result[0]
 
 
+async def connect_patiently(host: NetHost, target: str, timeout_s: float = 30.0) -> None:
+    """Dial `target` until it answers: a node of a busy devnet (its auditor re-executing training on a
+    2-core machine) can miss a handshake deadline, and an attacker simply dials again."""
+    deadline = trio.current_time() + timeout_s
+    while True:
+        try:
+            await host.connect(target)
+            return
+        except RequestFailed:
+            if trio.current_time() > deadline:
+                raise
+            await trio.sleep(1.0)
+
+
 def flood(chain_id: str, target: str, key_path: Path, messages: int = 8) -> str:
     """Connect to `target`, send garbage and oversized gossip; return this peer's id."""
 
     async def main() -> str:
         config = NetConfig(chain_id=chain_id, key_path=key_path, heartbeat_s=0.2)
         async with NetHost.open(config) as host:
-            await host.connect(target)
+            await connect_patiently(host, target)
             await host.wait_for_mesh(TopicKind.TXS, 1, 30)
             for i in range(messages):
                 await _raw_publish(host, TopicKind.TXS, encode(["garbage", i]))
@@ -75,7 +90,7 @@ def equivocate(
         config = NetConfig(chain_id=chain_id, key_path=key_path, heartbeat_s=0.2)
         async with NetHost.open(config) as host:
             for t in targets:
-                await host.connect(t)
+                await connect_patiently(host, t)
             await host.wait_for_mesh(TopicKind.VOTES, 1, 30)
             signed: set[int] = set()
             deadline = trio.current_time() + timeout_s
