@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from app.core.admission import check_task_post
 from app.core.bft import check_proposal_evidence
-from app.core.consensus import check_evidence
+from app.core.consensus import check_evidence, verify_qc
 from app.core.encoding import Record
 from app.core.errors import PotError
 from app.core.fraud import MalformedFraudProof
@@ -68,7 +68,7 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
             record.verify_signature()
             return Verdict.ACCEPT
         if isinstance(record, Block):
-            return Verdict.ACCEPT if record.qc is not None else Verdict.REJECT
+            return _block(record, state)
         if isinstance(record, Evidence):
             return _evidence(lambda: check_evidence(record, state.next_committee, state.chain_id))
         if isinstance(record, ProposalEvidence):
@@ -80,6 +80,17 @@ def make_validator(head: Head) -> Callable[[str, Record], Verdict]:
         return Verdict.REJECT
 
     return validate
+
+
+def _block(block: Block, state: ChainState) -> Verdict:
+    """Relay a block only once its certificate is checked: a forged QC is the sender's fault (REJECT,
+    raised); a block for any height but the next cannot be checked here, and is left to sync (IGNORE)."""
+    if block.qc is None:
+        return Verdict.REJECT  # gossip carries final blocks only
+    if block.header.height != state.height + 1 or block.header.chain_id != state.chain_id:
+        return Verdict.IGNORE
+    verify_qc(block.qc, state.next_committee, block.block_hash, state.chain_id, block.header.height)
+    return Verdict.ACCEPT
 
 
 def for_open_round(receipt: WorkReceipt, state: ChainState) -> bool:
