@@ -118,6 +118,19 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
         help="the optimiser's learning rate, a decimal like 0.001 (default: the shipped "
         "task's); the chain refuses one that trains nothing or diverges",
     )
+    post.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="finish the task (and refund the rest of the escrow) after this many rounds without the "
+        "validation loss beating its best by --min-improvement (default: the dataset's own rule)",
+    )
+    post.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.0,
+        help="with --patience: how much lower (in nats) the validation loss must go to count as progress",
+    )
     show = sub.add_parser("show", help="a task's round, status, validation loss and escrow")
     show.add_argument("task_id")
     sub.add_parser("list", help="every task on the chain")
@@ -131,10 +144,15 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
 def _task_text(t: dict[str, Any]) -> str:
     loss = "-" if t["validation_loss"] is None else f"{t['validation_loss']:.4f}"
     title = f"  {t['title']}" if t.get("title") else ""
+    patience = (
+        f", {t['stale_rounds']} of {t['patience_rounds']} rounds without progress"
+        if t.get("patience_rounds") and t.get("status") == "open"
+        else ""
+    )
     words = "".join(f"\n  | {line}" for line in str(t.get("description") or "").splitlines())
     return (
         f"task {t['task_id']}{title}{words}\n  {t['status']}, round {t['round']}/{t['rounds']}, model {t['model']}, "
-        f"validation loss {loss}, escrow {t['escrow_text']}"
+        f"validation loss {loss}, escrow {t['escrow_text']}{patience}"
     )
 
 
@@ -159,6 +177,8 @@ def run_task(args: argparse.Namespace) -> int:
             params["lr"] = args.lr
         if args.title or args.description:
             params.update(title=args.title, description=args.description)
+        if args.patience:
+            params.update(patience=args.patience, min_improvement=args.min_improvement)
         # packing up to 256 MB of files, or fetching a large checkpoint, takes longer than a plain call
         return output(
             args,

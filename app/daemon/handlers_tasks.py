@@ -11,7 +11,15 @@ from app.core import admission, tasktext
 from app.core.hashing import blob_hash
 from app.core.state import ChainState
 from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
-from app.core.types import MAX_TASK_DESCRIPTION, MAX_TASK_TITLE, NO_SIGNATURE, TaskPost, TaskSpec
+from app.core.types import (
+    MAX_MIN_IMPROVEMENT_MICRO,
+    MAX_PATIENCE_ROUNDS,
+    MAX_TASK_DESCRIPTION,
+    MAX_TASK_TITLE,
+    NO_SIGNATURE,
+    TaskPost,
+    TaskSpec,
+)
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.miner import demo, packing
 from app.miner.result import write_result
@@ -53,6 +61,7 @@ def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
         "title": spec.title,
         "description": spec.description,  # the requester's plain text (core/tasktext.py)
         "patience_rounds": spec.patience_rounds,
+        "min_improvement": spec.min_improvement_micro / 1e6,
         "stale_rounds": task.stale_rounds,
     }
 
@@ -81,6 +90,8 @@ def _register_post(server: RpcServer, s: Services) -> None:
         lr: str,
         title: str = "",
         description: str = "",
+        patience: int = 0,
+        min_improvement: float = 0.0,
     ) -> dict[str, Any]:
         node = s.require_node()
         key = s.wallet.signing_key("spending")
@@ -89,6 +100,10 @@ def _register_post(server: RpcServer, s: Services) -> None:
         )
         per_round, tx_fee = parse_amount(fee_per_round), parse_amount(fee)  # refused here: nothing stored yet
         spec = _with_lr_and_text(spec, lr, title, description)
+        if patience:  # the requester's patience rule instead of the dataset's (0 keeps the dataset's own)
+            spec = dataclasses.replace(
+                spec, patience_rounds=patience, min_improvement_micro=round(min_improvement * 1_000_000)
+            )
         tasktext.check_task_text(spec)  # InvalidTaskText names the character, before anything is sent
         # the chain's admission rules (degenerate training, fee floor): InadmissibleTask names the rule and
         # its bound, before anything is stored or sent
@@ -130,6 +145,8 @@ def _register_post(server: RpcServer, s: Services) -> None:
             "lr": Param(str, default="", max_length=40),
             "title": Param(str, default="", max_length=MAX_TASK_TITLE),
             "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
+            "patience": Param(int, default=0, min=0, max=MAX_PATIENCE_ROUNDS),
+            "min_improvement": Param(float, default=0.0, min=0.0, max=MAX_MIN_IMPROVEMENT_MICRO / 1_000_000),
         },
     )
 

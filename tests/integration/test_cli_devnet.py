@@ -55,9 +55,11 @@ def test_requester_posts_daemon_mines_balance_grows_transfer_arrives(devnet: Dev
         _each_degenerate_task_is_refused_with_its_reason(d)
         with RpcClient.for_datadir(d, timeout=30) as events:
             events.subscribe(["reward", "new_block", "mining_state"])
-            posted = cli_json(d, "task", "post", *TINY, "--fee-per-round", "10")
+            patience = ["--patience", "5", "--min-improvement", "0.01"]  # the requester's own rule (issue 14)
+            posted = cli_json(d, "task", "post", *TINY, "--fee-per-round", "10", *patience)
             task = wait_for(lambda: _task(d, posted["task_id"]), 60, "the task post to be included")
             assert task["rounds"] == 2 and task["escrow"] == parse_amount("20")
+            assert task["patience_rounds"] == 5 and task["min_improvement"] == 0.01  # on chain, in the spec
             before = cli_json(d, "wallet", "balance")
             after_post = before["total"] + before["pending"]
 
