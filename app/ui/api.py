@@ -280,10 +280,25 @@ class Task:
     escrow: int = 0  # grains still held for the rounds to come
     title: str = ""  # the requester's plain text (shown as plain text, never as rich text)
     description: str = ""
+    patience_rounds: int = 0  # the patience rule: finished after this many rounds without progress (0: none)
+    stale_rounds: int = 0  # rounds since the best validation loss
 
     @property
     def rounds_left(self) -> int:
         return max(0, self.rounds - self.round)
+
+    @property
+    def patience_text(self) -> str:
+        """Where the patience rule stands, in words: how close the task is to finishing early."""
+        if not self.patience_rounds:
+            return ""
+        if self.status == "finished" and self.round < self.rounds:
+            return f"stopped early: no progress for {self.patience_rounds} rounds"
+        if self.status != "open":
+            return ""
+        if self.stale_rounds == 0:
+            return "improving"
+        return f"{self.stale_rounds} of {self.patience_rounds} rounds without progress"
 
 
 def parse_tasks(raw: Any) -> list[Task]:

@@ -151,6 +151,14 @@ class TasksModel(RecordModel[api.Task]):
                     right=True,
                 ),
                 Column("Escrow left", lambda t: api.format_pot(t.escrow), right=True),
+                Column(
+                    "Progress",
+                    lambda t: t.patience_text,
+                    tooltip=lambda _t: (
+                        "The requester's patience rule: the task finishes, and the rest of "
+                        "its escrow goes back, after that many rounds without a better validation loss"
+                    ),
+                ),
             ],
             parent,
         )

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.ui import api
 from app.ui.models import HistoryModel, LogFilter, LogModel, bucket_rewards, per_task, rewards_csv
@@ -280,3 +281,23 @@ def test_a_task_shows_its_title_and_its_description_only_as_literal_text() -> No
         }
     )
     assert text.splitlines()[:3] == [f"task {task.task_id}  Digits <b>bold</b>", "  | line one", "  | <img src=x>"]
+
+
+def test_a_task_says_where_its_patience_rule_stands() -> None:
+    from app.ui.models import TasksModel
+
+    def progress(**fields: object) -> str:
+        model = TasksModel()
+        model.set_records([api.Task(task_id="cd" * 32, model="mlp", rounds=50, **fields)])  # type: ignore[arg-type]
+        column = next(
+            i for i in range(model.columnCount()) if model.headerData(i, Qt.Orientation.Horizontal) == "Progress"
+        )
+        return str(model.data(model.index(0, column)))
+
+    assert progress(status="open", round=3) == ""  # no rule
+    assert progress(status="open", round=3, patience_rounds=20) == "improving"
+    assert progress(status="open", round=9, patience_rounds=20, stale_rounds=4) == "4 of 20 rounds without progress"
+    assert progress(status="finished", round=31, patience_rounds=20, stale_rounds=20) == (
+        "stopped early: no progress for 20 rounds"
+    )
+    assert progress(status="finished", round=50, patience_rounds=20) == ""  # ran all its rounds
