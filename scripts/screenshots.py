@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app import config as cfg  # noqa: E402
+from app.core.types import GRAINS_PER_POT  # noqa: E402
 from app.ui import theme  # noqa: E402
 from app.ui.main import GuiApp  # noqa: E402
 from app.ui.main_window import PAGES  # noqa: E402
@@ -45,9 +46,11 @@ def prepare(dd: DevnetDaemon) -> None:
     dd.ensure_wallet()
     dd.wait_reward()
     wait_for(lambda: sum(e["kind"] == "reward" for e in dd.rpc("wallet.history")["entries"]) >= 3, 120, "rewards")
+    spendable = dd.rpc("wallet.balance")["accounts"]["reward"]["balance"]  # rewards are paid by verified compute
+    amount = f"{spendable / 4 / GRAINS_PER_POT:.2f}"  # a quarter of it, whatever this round paid
     dd.rpc(
         "wallet.send",
-        {"to": FRIEND, "amount": "12.5", "memo": "thanks for the GPU", "account": "reward", "password": PASSWORD},
+        {"to": FRIEND, "amount": amount, "memo": "thanks for the GPU", "account": "reward", "password": PASSWORD},
     )
     wait_for(lambda: any(e["kind"] == "sent" for e in dd.rpc("wallet.history")["entries"]), 60, "the send")
 

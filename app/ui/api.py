@@ -291,7 +291,7 @@ class Task:
     def patience_text(self) -> str:
         """Where the patience rule stands, in words: how close the task is to finishing early."""
         if not self.patience_rounds:
-            return ""
+            return "runs all its rounds" if self.status == "open" else ""
         if self.status == "finished" and self.round < self.rounds:
             return f"stopped early: no progress for {self.patience_rounds} rounds"
         if self.status != "open":

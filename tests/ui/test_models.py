@@ -294,7 +294,7 @@ def test_a_task_says_where_its_patience_rule_stands() -> None:
         )
         return str(model.data(model.index(0, column)))
 
-    assert progress(status="open", round=3) == ""  # no rule
+    assert progress(status="open", round=3) == "runs all its rounds"  # no patience rule
     assert progress(status="open", round=3, patience_rounds=20) == "improving"
     assert progress(status="open", round=9, patience_rounds=20, stale_rounds=4) == "4 of 20 rounds without progress"
     assert progress(status="finished", round=31, patience_rounds=20, stale_rounds=20) == (
