@@ -15,15 +15,12 @@ from app import __version__
 from app.core.tasks import TASK_OPEN
 from app.daemon import handlers_mining, handlers_tasks, handlers_wallet
 from app.daemon.handlers_errors import domain_errors
-from app.rpc.schema import Param
+from app.rpc.contract import METHODS
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
     from app.daemon.rpc_server import RpcServer
     from app.daemon.services import Services
-
-LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-SECTIONS = frozenset({"mining", "network", "ui", "rpc", "paths"})
 
 
 def register_all(server: RpcServer, s: Services) -> None:
@@ -126,18 +123,10 @@ def register(server: RpcServer, s: Services) -> None:
         s.request_stop("stopped by an RPC client")
         return {"stopping": True}
 
-    server.register("status", status, {})
-    server.register("peers", peers, {})
-    server.register("chain.account", account, {"address": Param(str, max_length=200)})
-    server.register(
-        "logs",
-        logs,
-        {
-            "limit": Param(int, default=200, min=1, max=2000),
-            "min_level": Param(str, default="DEBUG", choices=LEVELS),
-            "after_seq": Param(int, default=0, min=0),
-        },
-    )
-    server.register("config.get", config_get, {})
-    server.register("config.set", config_set, {"section": Param(str, choices=SECTIONS), "values": Param(dict)})
-    server.register("stop", stop, {})
+    server.register("status", status, METHODS["status"])
+    server.register("peers", peers, METHODS["peers"])
+    server.register("chain.account", account, METHODS["chain.account"])
+    server.register("logs", logs, METHODS["logs"])
+    server.register("config.get", config_get, METHODS["config.get"])
+    server.register("config.set", config_set, METHODS["config.set"])
+    server.register("stop", stop, METHODS["stop"])

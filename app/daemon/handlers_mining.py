@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from app import config as cfg
 from app.daemon.handlers_errors import domain_errors
-from app.rpc.schema import Param
+from app.rpc.contract import METHODS
 
 if TYPE_CHECKING:
     from app.daemon.rpc_server import RpcServer
     from app.daemon.services import Services
-
-MODES = frozenset(m.value for m in cfg.MiningMode)
 
 
 def list_devices() -> list[dict[str, Any]]:
@@ -83,11 +80,11 @@ def register(server: RpcServer, s: Services) -> None:
             s.update_config("mining", changes)
         return asdict(s.config.mining)
 
-    server.register("mine.start", start, {"mode": Param(str, default=None, choices=MODES)})
-    server.register("mine.stop", stop, {})
-    server.register("mine.pause", pause, {})
-    server.register("mine.resume", resume, {})
-    server.register("mine.snooze", snooze, {"minutes": Param(int, default=60, min=1, max=7 * 24 * 60)})
-    server.register("mine.state", state, {})
-    server.register("mine.devices", devices, {})
-    server.register("mine.settings", settings, {"changes": Param(dict, default=None)})
+    server.register("mine.start", start, METHODS["mine.start"])
+    server.register("mine.stop", stop, METHODS["mine.stop"])
+    server.register("mine.pause", pause, METHODS["mine.pause"])
+    server.register("mine.resume", resume, METHODS["mine.resume"])
+    server.register("mine.snooze", snooze, METHODS["mine.snooze"])
+    server.register("mine.state", state, METHODS["mine.state"])
+    server.register("mine.devices", devices, METHODS["mine.devices"])
+    server.register("mine.settings", settings, METHODS["mine.settings"])

@@ -12,10 +12,6 @@ from app.core.hashing import blob_hash
 from app.core.state import ChainState
 from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
 from app.core.types import (
-    MAX_MIN_IMPROVEMENT_MICRO,
-    MAX_PATIENCE_ROUNDS,
-    MAX_TASK_DESCRIPTION,
-    MAX_TASK_TITLE,
     NO_SIGNATURE,
     TaskPost,
     TaskSpec,
@@ -24,8 +20,8 @@ from app.daemon.handlers_errors import MethodError, domain_errors
 from app.miner import demo, packing
 from app.miner.result import write_result
 from app.pot import registry
+from app.rpc.contract import METHODS
 from app.rpc.protocol import RpcError
-from app.rpc.schema import Param
 from app.wallet.tx import format_amount, parse_amount
 
 if TYPE_CHECKING:
@@ -127,28 +123,7 @@ def _register_post(server: RpcServer, s: Services) -> None:
             "escrow_text": format_amount(tx.fee_per_round * rounds),
         }
 
-    server.register(
-        "task.post",
-        post,
-        {
-            "dataset": Param(str, default="digits", max_length=64),
-            "model": Param(str, default="", choices=frozenset({"", "mlp", "cnn", "tiny-lm"})),
-            "rounds": Param(int, default=10, min=1, max=100_000),
-            "local_steps": Param(int, default=64, min=1, max=1_000_000),
-            "checkpoint_interval": Param(int, default=16, min=1, max=1_000_000),
-            "batch_size": Param(int, default=32, min=1, max=65536),
-            "fee_per_round": Param(str, default="10", max_length=40),
-            "fee": Param(str, default="0.000001", max_length=40),
-            "data": Param(str, default="", max_length=4096),  # a file or folder on the daemon's machine
-            "name": Param(str, default="", max_length=64),
-            "context": Param(int, default=packing.DEFAULT_CONTEXT, min=2, max=packing.MAX_CONTEXT),
-            "lr": Param(str, default="", max_length=40),
-            "title": Param(str, default="", max_length=MAX_TASK_TITLE),
-            "description": Param(str, default="", max_length=MAX_TASK_DESCRIPTION),
-            "patience": Param(int, default=0, min=0, max=MAX_PATIENCE_ROUNDS),
-            "min_improvement": Param(float, default=0.0, min=0.0, max=MAX_MIN_IMPROVEMENT_MICRO / 1_000_000),
-        },
-    )
+    server.register("task.post", post, METHODS["task.post"])
 
 
 def _register_reads(server: RpcServer, s: Services) -> None:
@@ -190,10 +165,10 @@ def _register_reads(server: RpcServer, s: Services) -> None:
         )
         return {**info, "path": str(target), "parameters": count}
 
-    server.register("task.result", result, {"task_id": Param(str, max_length=128), "path": Param(str, max_length=4096)})
-    server.register("task.show", show, {"task_id": Param(str, max_length=128)})
-    server.register("task.list", list_, {})
-    server.register("task.history", history, {"task_id": Param(str, max_length=128)})
+    server.register("task.result", result, METHODS["task.result"])
+    server.register("task.show", show, METHODS["task.show"])
+    server.register("task.list", list_, METHODS["task.list"])
+    server.register("task.history", history, METHODS["task.history"])
 
 
 def _posted_spec(

@@ -6,17 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.daemon.handlers_errors import domain_errors
-from app.rpc.schema import Param
+from app.rpc.contract import DEFAULT_FEE, METHODS
 from app.wallet.errors import WalletError
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
     from app.daemon.rpc_server import RpcServer
     from app.daemon.services import Services
-
-PASSWORD = Param(str, max_length=1024, secret=True)
-ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
-DEFAULT_FEE = "0.000001"  # the chain has no minimum fee and the mempool is first come, first served
 
 
 def register(server: RpcServer, s: Services) -> None:
@@ -57,39 +53,10 @@ def _register_keystore(server: RpcServer, s: Services) -> None:
         w.export_keystore(password, Path(destination))
         return {"destination": destination}
 
-    server.register(
-        "wallet.create",
-        create,
-        {"password": PASSWORD, "words": Param(int, default=24, choices=frozenset({12, 15, 18, 21, 24}))},
-    )
-    server.register(
-        "wallet.restore",
-        restore,
-        {
-            "phrase": Param(str, max_length=1000, secret=True),
-            "password": PASSWORD,
-            "passphrase": Param(str, default="", max_length=1024, secret=True),
-        },
-    )
-    server.register(
-        "wallet.export",
-        export,
-        {
-            "password": PASSWORD,
-            "what": Param(str, choices=frozenset({"phrase", "raw_key", "keystore"})),
-            "role": ROLE,
-            "destination": Param(str, default="", max_length=4096),
-        },
-    )
-    server.register(
-        "wallet.import",
-        import_,
-        {
-            "password": PASSWORD,
-            "keystore": Param(str, default="", max_length=4096),
-            "private_key": Param(str, default="", max_length=200, secret=True),
-        },
-    )
+    server.register("wallet.create", create, METHODS["wallet.create"])
+    server.register("wallet.restore", restore, METHODS["wallet.restore"])
+    server.register("wallet.export", export, METHODS["wallet.export"])
+    server.register("wallet.import", import_, METHODS["wallet.import"])
 
 
 def _register_access(server: RpcServer, s: Services) -> None:
@@ -115,10 +82,10 @@ def _register_access(server: RpcServer, s: Services) -> None:
         w.forget_hot_key()
         return w.info()
 
-    server.register("wallet.unlock", unlock, {"password": PASSWORD})
-    server.register("wallet.lock", lock, {})
-    server.register("wallet.address", address, {})
-    server.register("wallet.forget_hot_key", forget_hot_key, {})
+    server.register("wallet.unlock", unlock, METHODS["wallet.unlock"])
+    server.register("wallet.lock", lock, METHODS["wallet.lock"])
+    server.register("wallet.address", address, METHODS["wallet.address"])
+    server.register("wallet.forget_hot_key", forget_hot_key, METHODS["wallet.forget_hot_key"])
 
 
 def _register_reads(server: RpcServer, s: Services) -> None:
@@ -174,10 +141,10 @@ def _register_reads(server: RpcServer, s: Services) -> None:
         entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit), time_of)
         return {"entries": entries[-limit:]}
 
-    server.register("wallet.balance", balance, {})
-    server.register("wallet.check_address", check_address, {"address": Param(str, max_length=200)})
-    server.register("wallet.fee_estimate", fee_estimate, {})
-    server.register("wallet.history", history, {"limit": Param(int, default=100, min=1, max=1000)})
+    server.register("wallet.balance", balance, METHODS["wallet.balance"])
+    server.register("wallet.check_address", check_address, METHODS["wallet.check_address"])
+    server.register("wallet.fee_estimate", fee_estimate, METHODS["wallet.fee_estimate"])
+    server.register("wallet.history", history, METHODS["wallet.history"])
 
 
 def _register_spending(server: RpcServer, s: Services) -> None:
@@ -222,16 +189,5 @@ def _register_spending(server: RpcServer, s: Services) -> None:
             "to": to,
         }
 
-    server.register(
-        "wallet.send",
-        send,
-        {
-            "to": Param(str, max_length=200),
-            "amount": Param(str, max_length=40),
-            "fee": Param(str, default=DEFAULT_FEE, max_length=40),
-            "memo": Param(str, default="", max_length=128),
-            "account": ROLE,
-            "password": Param(str, default="", max_length=1024, secret=True),
-        },
-    )
-    server.register("wallet.sweep", sweep, {"fee": Param(str, default=DEFAULT_FEE, max_length=40)})
+    server.register("wallet.send", send, METHODS["wallet.send"])
+    server.register("wallet.sweep", sweep, METHODS["wallet.sweep"])
