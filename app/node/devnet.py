@@ -87,6 +87,16 @@ def ephemeral_port_range() -> tuple[int, int]:
         return 49152, 65535
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` now (a bind test)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(rng: random.Random | None = None) -> int:
     """A port free now on 127.0.0.1, chosen below the ephemeral range.
 
@@ -99,11 +109,7 @@ def free_port(rng: random.Random | None = None) -> int:
     low = min(ephemeral_port_range()[0], 49152)
     for _ in range(200):
         port = rng.randrange(max(1024, low - 12_000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if port_is_free(port):
             return port
     with socket.socket() as s:  # a crowded machine: let the kernel choose
         s.bind(("127.0.0.1", 0))

@@ -10,14 +10,13 @@ from its own SQLite store.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any, Callable
 
 from app.core.errors import PotError
 from app.core.genesis import load_genesis
 from app.fsutil import write_atomic
-from app.node.devnet import Devnet, DevnetConfig, Member, free_port
+from app.node.devnet import Devnet, DevnetConfig, Member, free_port, port_is_free
 from app.node.keys import load_key
 
 MANIFEST = "devnet.json"
@@ -110,15 +109,6 @@ class LocalDevnet(Devnet):
             moved = True
         if moved:
             self._write_manifest()
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 # The app's task runs for a long time (the volunteer mines it whenever the computer is free), unlike
