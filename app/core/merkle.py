@@ -60,17 +60,38 @@ class MerkleProof(Record):
     siblings: Annotated[tuple[Bytes32, ...], MaxLen(MAX_PROOF_DEPTH)]
 
 
-def merkle_proof(leaves: Sequence[bytes], index: int) -> MerkleProof:
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf {index} out of range of {len(leaves)}")
+def merkle_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, leaf hashes first: build once, then cut many proofs with `proof_from_levels`."""
+    if not leaves:
+        return [[]]
+    return _levels(leaves)
+
+
+def proof_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> MerkleProof:
+    """The proof of leaf `index` from prebuilt `merkle_levels` (O(depth), no hashing)."""
+    count = len(levels[0])
+    if not 0 <= index < count:
+        raise IndexError(f"leaf {index} out of range of {count}")
     siblings: list[bytes] = []
     i = index
-    for level in _levels(leaves)[:-1]:
+    for level in levels[:-1]:
         sibling = i ^ 1
         if sibling < len(level):
             siblings.append(level[sibling])
         i //= 2
-    return MerkleProof(index=index, leaf_count=len(leaves), siblings=tuple(siblings))
+    return MerkleProof(index=index, leaf_count=count, siblings=tuple(siblings))
+
+
+def merkle_proof(leaves: Sequence[bytes], index: int) -> MerkleProof:
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} out of range of {len(leaves)}")
+    return proof_from_levels(_levels(leaves), index)
+
+
+def merkle_proofs(leaves: Sequence[bytes], indices: Sequence[int]) -> list[MerkleProof]:
+    """Proofs of several leaves, hashing the tree once rather than once per proof."""
+    levels = merkle_levels(leaves)
+    return [proof_from_levels(levels, i) for i in indices]
 
 
 def verify_proof(root: bytes, leaf_data: bytes, proof: MerkleProof) -> None:
