@@ -46,10 +46,11 @@ from app.core.accounts import (
     state_leaf,
 )
 from app.core.encoding import Record, ShortText, Uint64
+from app.core.entryproof import MAX_RANGE_ENTRIES, EntryProof, RangeProof, range_floor
 from app.core.errors import EncodingError, StorageError, UnknownTask
 from app.core.fraud import apply_fraud_proofs
 from app.core.hashing import ZERO_HASH
-from app.core.merkle import merkle_proof, merkle_root
+from app.core.merkle import merkle_levels, merkle_root, proof_from_levels
 from app.core.params import ChainParams
 from app.core.rewards import REWARD_PENDING, REWARD_PREFIX, PendingReward, WrongRewards, reward_key, vest_rewards
 from app.core.tasks import TASK_EXPIRED, TASK_OPEN, TASK_PREFIX, TaskState, apply_rounds, task_key
@@ -210,15 +211,51 @@ class ChainState:
         out[HEAD_KEY] = self.head_hash
         return out
 
+    @cached_property
+    def _merkle_levels(self) -> list[list[bytes]]:
+        # Built on the first proof asked of this state (a server's head), then every proof is a lookup.
+        return merkle_levels([self._leaves[k] for k in self._sorted_keys])
+
     def prove_account(self, address: bytes) -> AccountProof:
         """The account's value with its inclusion proof against `state_root`."""
         key = account_key(address)
         if key not in self._values:
             raise UnknownAccount(f"account {address.hex()} holds nothing")
-        keys = self._sorted_keys
-        index = bisect.bisect_left(keys, key)
-        proof = merkle_proof([self._leaves[k] for k in keys], index)
+        index = bisect.bisect_left(self._sorted_keys, key)
+        proof = proof_from_levels(self._merkle_levels, index)
         return AccountProof(address=address, value=self._values[key], proof=proof)
+
+    def prove_entry(self, index: int) -> EntryProof:
+        """The entry at `index` in key order with its inclusion proof against `state_root`."""
+        key = self._sorted_keys[index]
+        return EntryProof(key=key, value=self._values[key], proof=proof_from_levels(self._merkle_levels, index))
+
+    def prove_range(
+        self, prefix: bytes, start: bytes = b"", limit: int = MAX_RANGE_ENTRIES, *, max_bytes: int | None = None
+    ) -> RangeProof:
+        """Every entry with `prefix` and key >= `start`, proven with its neighbours (app/core/entryproof.py).
+
+        The page stops after `limit` entries, or before the entry that would take the entries' encoded
+        size past `max_bytes` (a server's share of its response frame); it always holds at least one entry
+        when the range has any, so that paging goes forward.
+        """
+        if not 1 <= limit <= MAX_RANGE_ENTRIES:
+            raise ValueError(f"limit {limit} outside 1..{MAX_RANGE_ENTRIES}")
+        keys = self._sorted_keys
+        first = end = bisect.bisect_left(keys, range_floor(prefix, start))
+        used, proof_bytes = 0, 33 * (len(self._merkle_levels) - 1) + 32  # siblings, index, count, framing
+        while end < len(keys) and end - first < limit and keys[end].startswith(prefix):
+            used += len(keys[end]) + len(self._values[keys[end]]) + proof_bytes
+            if max_bytes is not None and end > first and used > max_bytes:
+                break
+            end += 1
+        return RangeProof(
+            prefix=prefix,
+            start=start,
+            entries=tuple(self.prove_entry(i) for i in range(first, end)),
+            before=self.prove_entry(first - 1) if first > 0 else None,
+            after=self.prove_entry(end) if end < len(keys) else None,
+        )
 
     # ---- transitions
 
