@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from app.net.discovery import Dialer, Target
 from app.net.errors import ListenError, PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
 from app.net.identity import load_or_create_identity
-from app.net.messages import Request
+from app.net.messages import RangeQuery, Request, StateEntriesResponse
 from app.net.peers import Backoff, Offence, PeerInfoView, PeerTable, ScorePolicy
 from app.net.protocols import ChainClient, ChainServicer, ProtocolIds, Providers, protocol_id
 from app.net.reqresp import Handler, RequestClient, RequestServer, Resp
@@ -314,6 +314,10 @@ class NetHost:
 
     async def call_state_proof(self, peer: str, address: bytes) -> bytes:
         return await self.chain.call_state_proof(peer, address)
+
+    async def call_state_entries(self, peer: str, queries: Sequence[RangeQuery]) -> StateEntriesResponse:
+        """Proven state ranges from `peer` (unverified here: check them with `entryproof.verify_range`)."""
+        return await self.chain.call_state_entries(peer, queries)
 
     async def fetch_blob(
         self,

@@ -33,6 +33,14 @@ MAX_BLOB_CHUNK = 1 * MIB
 DEFAULT_BLOB_CHUNK = 256 * KIB
 DEFAULT_MAX_BLOB = 512 * MIB
 MAX_STATE_PROOF = 64 * KIB
+# state-entries: up to 16 ranges a request (a light client's task, listings and keys in one round
+# trip), each named by a prefix and a start key of at most 64 bytes (state keys are <= 33 bytes).
+MAX_STATE_QUERIES = 16
+MAX_STATE_QUERY_KEY = 64
+# The server fills a response up to this many bytes, shared evenly by its ranges (neighbours and
+# proofs counted), and answers fewer ranges rather than pass it; 64 KiB below the frame for the
+# response's own fields. Pages end early instead (RangePage.next_start), so no range is ever cut.
+STATE_ENTRIES_BUDGET = MAX_RESPONSE_FRAME - 64 * KIB
 REQUEST_TIMEOUT_S = 10.0
 DIAL_TIMEOUT_S = 5.0
 MAX_CONCURRENT_INBOUND_STREAMS = 64  # handler slots shared by all peers (taken once a request arrived)

@@ -1,7 +1,8 @@
 """Request and response records of the request/response protocols.
 
 They are `Record`s like every other wire type, so they share the canonical encoding, its schema
-checks and its size limits. Tags 100-119 are reserved for the network layer.
+checks and its size limits. Tags 100-119 are reserved for the network layer; the state-entries
+protocol's records (148-150) follow the entry proofs they carry (app/core/entryproof.py, 146-147).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from app.core.encoding import Bytes20, Bytes32, MaxLen, Range, Record, ShortText, Uint64
+from app.core.entryproof import RangeProof
 from app.core.errors import EncodingError
 from app.core.types import Block, SignedHeader
 from app.net import limits
@@ -74,6 +76,41 @@ class StateProofResponse(Response):
 
     TAG = 105
     proof: Annotated[bytes, MaxLen(limits.MAX_STATE_PROOF)]
+
+
+@dataclass(frozen=True)
+class RangeQuery(Record):
+    """One range of a state-entries request: the keys with `prefix` that are >= `start` (b"": all)."""
+
+    TAG = 148
+    prefix: Annotated[bytes, MaxLen(limits.MAX_STATE_QUERY_KEY)]
+    start: Annotated[bytes, MaxLen(limits.MAX_STATE_QUERY_KEY)]
+
+
+@dataclass(frozen=True)
+class StateEntriesRequest(Request):
+    """Ask for proven ranges of state entries (app/core/entryproof.py) against the server's head state."""
+
+    TAG = 149
+    queries: Annotated[tuple[RangeQuery, ...], MaxLen(limits.MAX_STATE_QUERIES)]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.queries:
+            raise EncodingError("StateEntriesRequest needs at least one query")
+
+
+@dataclass(frozen=True)
+class StateEntriesResponse(Response):
+    """Ranges answering the first `len(ranges)` queries, in order, all against the state at `height`.
+
+    The client checks them with `verify_range` against the state root of its verified header at
+    `height`. A server answers every query unless that would pass `limits.STATE_ENTRIES_BUDGET`.
+    """
+
+    TAG = 150
+    height: Uint64
+    ranges: Annotated[tuple[RangeProof, ...], MaxLen(limits.MAX_STATE_QUERIES)]
 
 
 @dataclass(frozen=True)

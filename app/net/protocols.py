@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from app.core.entryproof import RangeProof
 from app.core.types import Block, SignedHeader
 from app.net import limits
 from app.net.errors import FrameError
@@ -23,7 +24,10 @@ from app.net.messages import (
     ErrorResponse,
     HeadersRequest,
     HeadersResponse,
+    RangeQuery,
     Response,
+    StateEntriesRequest,
+    StateEntriesResponse,
     StateProofRequest,
     StateProofResponse,
 )
@@ -37,6 +41,11 @@ PROTOCOL_VERSION = 1
 HeadersProvider = Callable[[int, int], Sequence[SignedHeader] | Awaitable[Sequence[SignedHeader]]]
 BlockProvider = Callable[[int | None, bytes | None], Block | None | Awaitable[Block | None]]
 StateProofProvider = Callable[[bytes], bytes | None | Awaitable[bytes | None]]
+# ([(prefix, start), ...], byte budget) -> (head height, a RangeProof per query, or fewer) or None if no state.
+StateEntries = tuple[int, Sequence[RangeProof]]
+StateEntriesProvider = Callable[
+    [Sequence[tuple[bytes, bytes]], int], StateEntries | None | Awaitable[StateEntries | None]
+]
 # (blob hash, offset, length) -> (total size, bytes from offset, at most length) or None if unknown.
 BlobReader = Callable[[bytes, int, int], tuple[int, bytes] | None | Awaitable[tuple[int, bytes] | None]]
 
@@ -52,6 +61,7 @@ class ProtocolIds:
     block: str
     state_proof: str
     blob: str
+    state_entries: str
 
     @classmethod
     def for_chain(cls, chain_id: str) -> "ProtocolIds":
@@ -60,6 +70,7 @@ class ProtocolIds:
             block=protocol_id(chain_id, "block"),
             state_proof=protocol_id(chain_id, "state-proof"),
             blob=protocol_id(chain_id, "blob"),
+            state_entries=protocol_id(chain_id, "state-entries"),
         )
 
 
@@ -71,6 +82,7 @@ class Providers:
     block: BlockProvider | None = None
     state_proof: StateProofProvider | None = None
     blob: BlobReader | None = None
+    state_entries: StateEntriesProvider | None = None
 
 
 class ChainServicer:
@@ -90,6 +102,8 @@ class ChainServicer:
             server.register(self.ids.state_proof, StateProofRequest, self.rpc_state_proof)
         if p.blob is not None:
             server.register(self.ids.blob, BlobRequest, self.rpc_blob)
+        if p.state_entries is not None:
+            server.register(self.ids.state_entries, StateEntriesRequest, self.rpc_state_entries)
 
     async def rpc_headers(self, peer: str, req: HeadersRequest) -> Response:
         assert self.providers.headers is not None
@@ -109,6 +123,15 @@ class ChainServicer:
         if proof is None:
             return ErrorResponse(code=ERR_NOT_FOUND, message="no state to prove against")
         return StateProofResponse(proof=proof)
+
+    async def rpc_state_entries(self, peer: str, req: StateEntriesRequest) -> Response:
+        assert self.providers.state_entries is not None
+        queries = [(q.prefix, q.start) for q in req.queries]
+        found = await maybe_await(self.providers.state_entries(queries, limits.STATE_ENTRIES_BUDGET))
+        if found is None:
+            return ErrorResponse(code=ERR_NOT_FOUND, message="no state to prove against")
+        height, ranges = found
+        return StateEntriesResponse(height=height, ranges=tuple(ranges)[: len(queries)])
 
     async def rpc_blob(self, peer: str, req: BlobRequest) -> Response:
         assert self.providers.blob is not None
@@ -155,6 +178,18 @@ class ChainClient:
     async def call_state_proof(self, peer: str, address: bytes) -> bytes:
         resp = await self._client.call(peer, self.ids.state_proof, StateProofRequest(address), StateProofResponse)
         return resp.proof
+
+    async def call_state_entries(self, peer: str, queries: Sequence[RangeQuery]) -> StateEntriesResponse:
+        """Proven ranges for the first queries (at least one); the caller verifies them (`verify_range`)
+        against its verified header at the answer's height, and asks again for any queries left over."""
+        req = StateEntriesRequest(tuple(queries))
+        resp = await self._client.call(peer, self.ids.state_entries, req, StateEntriesResponse)
+        if not 1 <= len(resp.ranges) <= len(queries):
+            raise self._wrong(peer, f"{len(resp.ranges)} ranges for {len(queries)} queries")
+        for i, (q, rp) in enumerate(zip(queries, resp.ranges)):
+            if (rp.prefix, rp.start) != (q.prefix, q.start):
+                raise self._wrong(peer, f"range {i} answers another query")
+        return resp
 
     async def call_blob_chunk(self, peer: str, blob_hash: bytes, offset: int, length: int) -> BlobChunk:
         length = min(length, limits.MAX_BLOB_CHUNK)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from app.core.accounts import UnknownAccount
+from app.core.entryproof import RangeProof
 from app.core.genesis import Genesis, genesis_block
 from app.core.state import ChainState
 from app.core.storage import Store
@@ -92,6 +94,26 @@ class ChainManager:
             return self.state.prove_account(address).encode()
         except UnknownAccount:
             return None
+
+    def state_entries(self, queries: Sequence[tuple[bytes, bytes]], max_bytes: int) -> tuple[int, list[RangeProof]]:
+        """Proven ranges `(prefix, start)` of the head state, within about `max_bytes` in all.
+
+        One head for all of them (read once: a commit may swap it meanwhile). Each range gets an even
+        share of the budget for its page; a range that would pass the whole budget (only possible with
+        values near their bounds) is left out with those after it, and the client asks again.
+        """
+        state = self.state
+        share = max_bytes // max(1, len(queries))
+        ranges: list[RangeProof] = []
+        used = 0
+        for prefix, start in queries:
+            proof = state.prove_range(prefix, start, max_bytes=share)
+            size = len(proof.encode())
+            if ranges and used + size > max_bytes:
+                break
+            ranges.append(proof)
+            used += size
+        return state.height, ranges
 
     def close(self) -> None:
         self.store.close()

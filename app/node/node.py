@@ -137,6 +137,7 @@ class Node:
                 headers=self.chain.signed_headers,
                 block=self.chain.block,
                 state_proof=self.chain.state_proof,
+                state_entries=self.chain.state_entries,
                 blob=self.router.read_blob,
             ),
             on_gossip=self.router.on_gossip,
