@@ -235,19 +235,24 @@ class ChainState:
     ) -> RangeProof:
         """Every entry with `prefix` and key >= `start`, proven with its neighbours (app/core/entryproof.py).
 
-        The page stops after `limit` entries, or before the entry that would take the entries' encoded
-        size past `max_bytes` (a server's share of its response frame); it always holds at least one entry
-        when the range has any, so that paging goes forward.
+        The page stops after `limit` entries, or before the entry that would take the page (neighbours
+        included, sizes as encoded at most) past `max_bytes`, a server's share of its response frame. It
+        always holds at least one entry when the range has any, so that paging goes forward.
         """
         if not 1 <= limit <= MAX_RANGE_ENTRIES:
             raise ValueError(f"limit {limit} outside 1..{MAX_RANGE_ENTRIES}")
         keys = self._sorted_keys
         first = end = bisect.bisect_left(keys, range_floor(prefix, start))
-        used, proof_bytes = 0, 33 * (len(self._merkle_levels) - 1) + 32  # siblings, index, count, framing
+        used = self._entry_bytes(first - 1)
         while end < len(keys) and end - first < limit and keys[end].startswith(prefix):
-            used += len(keys[end]) + len(self._values[keys[end]]) + proof_bytes
-            if max_bytes is not None and end > first and used > max_bytes:
+            # Taking leaf `end` makes leaf `end + 1` the neighbour after: both must fit.
+            if (
+                max_bytes is not None
+                and end > first
+                and used + self._entry_bytes(end) + self._entry_bytes(end + 1) > max_bytes
+            ):
                 break
+            used += self._entry_bytes(end)
             end += 1
         return RangeProof(
             prefix=prefix,
@@ -256,6 +261,13 @@ class ChainState:
             before=self.prove_entry(first - 1) if first > 0 else None,
             after=self.prove_entry(end) if end < len(keys) else None,
         )
+
+    def _entry_bytes(self, index: int) -> int:
+        """An upper bound of the encoded `EntryProof` of leaf `index` (0 outside the tree)."""
+        if not 0 <= index < len(self._sorted_keys):
+            return 0
+        key = self._sorted_keys[index]
+        return len(key) + len(self._values[key]) + 33 * (len(self._merkle_levels) - 1) + 48
 
     # ---- transitions
 

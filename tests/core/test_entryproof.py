@@ -367,6 +367,11 @@ def test_limits_and_byte_budget_of_a_page() -> None:
     small = state.prove_range(b"t", max_bytes=1000)
     assert 1 <= len(small.entries) < 10 and verify_range(state.state_root, small).truncated
     assert len(state.prove_range(b"t", max_bytes=0).entries) == 1  # always forward
+    for budget in (500, 1_000, 5_000, 20_000):
+        rp = state.prove_range(b"t", max_bytes=budget)
+        if len(rp.entries) > 1:  # a lone entry may pass the budget: a page always goes forward
+            assert len(rp.encode()) <= budget + 200  # + the range's own fields: prefix, start, array heads
+        assert all(len(e.encode()) <= state._entry_bytes(e.index) for e in (*rp.entries, rp.before, rp.after) if e)
     with pytest.raises(ValueError):
         state.prove_range(b"t", limit=0)
     with pytest.raises(ValueError):
