@@ -61,16 +61,27 @@ class MerkleProof(Record):
 
 
 def merkle_proof(leaves: Sequence[bytes], index: int) -> MerkleProof:
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf {index} out of range of {len(leaves)}")
+    return merkle_proofs(leaves, [index])[0]
+
+
+def merkle_proofs(leaves: Sequence[bytes], indices: Sequence[int]) -> list[MerkleProof]:
+    """Proofs of several leaves of one tree, hashing the tree once (a block's many history items)."""
+    for index in indices:
+        if not 0 <= index < len(leaves):
+            raise IndexError(f"leaf {index} out of range of {len(leaves)}")
+    levels = _levels(leaves)[:-1]
+    return [_proof_from(levels, len(leaves), index) for index in indices]
+
+
+def _proof_from(levels: list[list[bytes]], count: int, index: int) -> MerkleProof:
     siblings: list[bytes] = []
     i = index
-    for level in _levels(leaves)[:-1]:
+    for level in levels:
         sibling = i ^ 1
         if sibling < len(level):
             siblings.append(level[sibling])
         i //= 2
-    return MerkleProof(index=index, leaf_count=len(leaves), siblings=tuple(siblings))
+    return MerkleProof(index=index, leaf_count=count, siblings=tuple(siblings))
 
 
 def verify_proof(root: bytes, leaf_data: bytes, proof: MerkleProof) -> None:
