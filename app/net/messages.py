@@ -11,6 +11,7 @@ from typing import Annotated
 
 from app.core.encoding import Bytes20, Bytes32, MaxLen, Range, Record, ShortText, Uint64
 from app.core.errors import EncodingError
+from app.core.history import HistoryItem
 from app.core.types import Block, SignedHeader
 from app.net import limits
 
@@ -109,3 +110,24 @@ ERR_NOT_FOUND = "not-found"
 ERR_BAD_REQUEST = "bad-request"
 ERR_BUSY = "busy"
 ERR_INTERNAL = "internal"
+
+
+# --------------------------------------------------------------------------- history (light client)
+
+
+@dataclass(frozen=True)
+class HistoryRequest(Request):
+    """Ask for up to `limit` of `address`'s transactions below `before_height` (all when None), newest first."""
+
+    TAG = 152
+    address: Bytes20
+    limit: Annotated[int, Range(1, limits.MAX_HISTORY_ITEMS)]
+    before_height: Uint64 | None
+
+
+@dataclass(frozen=True)
+class HistoryResponse(Response):
+    """Items each proven against its header's txs_root; the client checks the headers against its own."""
+
+    TAG = 153
+    items: Annotated[tuple[HistoryItem, ...], MaxLen(limits.MAX_HISTORY_ITEMS)]

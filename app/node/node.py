@@ -138,6 +138,7 @@ class Node:
                 block=self.chain.block,
                 state_proof=self.chain.state_proof,
                 blob=self.router.read_blob,
+                history=self.chain.history,  # a light client's proven transaction history
             ),
             on_gossip=self.router.on_gossip,
         )
