@@ -28,6 +28,7 @@ from typing import Any, TypeVar, get_args
 from app.core import crypto
 from app.core.encoding import Record, decode
 from app.core.errors import EncodingError, StorageError
+from app.core.history import tx_addresses
 from app.core.types import (
     AnyTransaction,
     Block,
@@ -42,6 +43,7 @@ from app.core.types import (
 SCHEMA_VERSION = 1
 MAX_HEADERS_PER_QUERY = 2048
 MAX_ROWS_PER_QUERY = 1000
+SQLITE_MAX_INT = 2**63 - 1  # above every height: "no bound" for a height filter
 HASH_LEN = 32
 ADDRESS_LEN = crypto.ADDRESS_LEN
 
@@ -368,7 +370,7 @@ class Store:
         )
         conn.executemany(
             "INSERT OR IGNORE INTO tx_addresses VALUES (?, ?, ?)",
-            [(addr, h, i) for i, tx in enumerate(body.transactions) for addr in _tx_addresses(tx)],
+            [(addr, h, i) for i, tx in enumerate(body.transactions) for addr in tx_addresses(tx)],
         )
         conn.executemany(
             "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -453,15 +455,20 @@ class Store:
         )
         return TxEntry(rows[0][0], rows[0][1], _decode_tx(rows[0][2])) if rows else None
 
-    def txs_by_address(self, address: bytes, limit: int = 100, offset: int = 0) -> list[TxEntry]:
-        """Transactions sent or received by `address`, newest first (wallet history)."""
+    def txs_by_address(
+        self, address: bytes, limit: int = 100, offset: int = 0, before_height: int | None = None
+    ) -> list[TxEntry]:
+        """Transactions sent or received by `address` (`history.tx_addresses`), newest first (wallet
+        history); only those below `before_height` when given (a light client's next page)."""
         _check_bytes(address, ADDRESS_LEN, "address")
         _check_page(limit, offset)
+        if before_height is not None:
+            _check_height(before_height, "before_height")
         rows = self._query(
             "SELECT txs.height, txs.position, txs.data FROM tx_addresses AS a "
             "JOIN txs ON txs.height = a.height AND txs.position = a.position "
-            "WHERE a.address = ? ORDER BY a.height DESC, a.position DESC LIMIT ? OFFSET ?",
-            (address, limit, offset),
+            "WHERE a.address = ? AND a.height < ? ORDER BY a.height DESC, a.position DESC LIMIT ? OFFSET ?",
+            (address, SQLITE_MAX_INT if before_height is None else before_height, limit, offset),
         )
         return [TxEntry(h, p, _decode_tx(d)) for h, p, d in rows]
 
@@ -514,14 +521,6 @@ def _storage_error(exc: sqlite3.DatabaseError) -> StorageError:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _tx_addresses(tx: AnyTransaction) -> set[bytes]:
-    addresses = {tx.sender_address}
-    recipient = getattr(tx, "recipient", None)
-    if recipient is not None:
-        addresses.add(recipient)
-    return addresses
 
 
 def _checked_entries(entries: Mapping[bytes, bytes]) -> dict[bytes, bytes]:

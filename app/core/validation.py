@@ -67,8 +67,14 @@ class BodyRoots:
 BODY_ROOTS = ("txs_root", "receipts_root", "results_root", "rewards_root", "evidence_root", "fraud_proofs_root")
 
 
+def item_leaf(item: Record) -> bytes:
+    """One body item's Merkle leaf: its canonical encoding. Every body root is over these, so a light
+    client proving one item's inclusion (app/core/history.py) uses this same function."""
+    return item.encode()
+
+
 def items_root(items: Sequence[Record]) -> bytes:
-    return merkle_root([item.encode() for item in items])
+    return merkle_root([item_leaf(item) for item in items])
 
 
 def body_roots(body: BlockBody) -> BodyRoots:

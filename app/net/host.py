@@ -39,7 +39,7 @@ from app.net.discovery import Dialer, Target
 from app.net.errors import ListenError, PeerBanned, RequestFailed
 from app.net.fetch import BlobFetcher
 from app.net.identity import load_or_create_identity
-from app.net.messages import RangeQuery, Request, StateEntriesResponse
+from app.net.messages import HistoryResponse, RangeQuery, Request, StateEntriesResponse
 from app.net.peers import Backoff, Offence, PeerInfoView, PeerTable, ScorePolicy
 from app.net.protocols import ChainClient, ChainServicer, ProtocolIds, Providers, protocol_id
 from app.net.reqresp import Handler, RequestClient, RequestServer, Resp
@@ -318,6 +318,12 @@ class NetHost:
     async def call_state_entries(self, peer: str, queries: Sequence[RangeQuery]) -> StateEntriesResponse:
         """Proven state ranges from `peer` (unverified here: check them with `entryproof.verify_range`)."""
         return await self.chain.call_state_entries(peer, queries)
+
+    # history (light client): proven transaction pages; see app/core/history.py
+    async def call_history(
+        self, peer: str, address: bytes, limit: int, before_height: int | None = None
+    ) -> HistoryResponse:
+        return await self.chain.call_history(peer, address, limit, before_height)
 
     async def fetch_blob(
         self,

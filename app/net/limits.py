@@ -5,6 +5,7 @@ A hostile peer is bounded by these numbers; docs/PROTOCOL.md, Part 5 gives the r
 
 from __future__ import annotations
 
+from app.core.history import MAX_HISTORY_PAGE
 from app.core.types import Block
 
 KIB = 1024
@@ -41,6 +42,12 @@ MAX_STATE_QUERY_KEY = 64
 # proofs counted), and answers fewer ranges rather than pass it; 64 KiB below the frame for the
 # response's own fields. Pages end early instead (RangePage.next_start), so no range is ever cut.
 STATE_ENTRIES_BUDGET = MAX_RESPONSE_FRAME - 64 * KIB
+# History pages (a light client's proven transactions, app/core/history.py) ride in one response
+# frame: the largest item that decodes (a header, a TaskPost with every field at its limit in 4-byte
+# characters, a proof of 64 siblings) is about 31 KiB, so 64 items stay under 2 MiB, far inside
+# MAX_RESPONSE_FRAME (tests/net/test_history.py encodes that page). 64 also keeps a page's block
+# loads and proof hashing on the serving node small.
+MAX_HISTORY_ITEMS = MAX_HISTORY_PAGE
 REQUEST_TIMEOUT_S = 10.0
 DIAL_TIMEOUT_S = 5.0
 MAX_CONCURRENT_INBOUND_STREAMS = 64  # handler slots shared by all peers (taken once a request arrived)

@@ -13,6 +13,7 @@ from typing import Annotated
 from app.core.encoding import Bytes20, Bytes32, MaxLen, Range, Record, ShortText, Uint64
 from app.core.entryproof import RangeProof
 from app.core.errors import EncodingError
+from app.core.history import HistoryItem
 from app.core.types import Block, SignedHeader
 from app.net import limits
 
@@ -108,7 +109,7 @@ class StateEntriesResponse(Response):
     `height`. A server answers every query unless that would pass `limits.STATE_ENTRIES_BUDGET`.
     """
 
-    TAG = 150
+    TAG = 154
     height: Uint64
     ranges: Annotated[tuple[RangeProof, ...], MaxLen(limits.MAX_STATE_QUERIES)]
 
@@ -146,3 +147,24 @@ ERR_NOT_FOUND = "not-found"
 ERR_BAD_REQUEST = "bad-request"
 ERR_BUSY = "busy"
 ERR_INTERNAL = "internal"
+
+
+# --------------------------------------------------------------------------- history (light client)
+
+
+@dataclass(frozen=True)
+class HistoryRequest(Request):
+    """Ask for up to `limit` of `address`'s transactions below `before_height` (all when None), newest first."""
+
+    TAG = 152
+    address: Bytes20
+    limit: Annotated[int, Range(1, limits.MAX_HISTORY_ITEMS)]
+    before_height: Uint64 | None
+
+
+@dataclass(frozen=True)
+class HistoryResponse(Response):
+    """Items each proven against its header's txs_root; the client checks the headers against its own."""
+
+    TAG = 153
+    items: Annotated[tuple[HistoryItem, ...], MaxLen(limits.MAX_HISTORY_ITEMS)]

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from app.core.entryproof import RangeProof
+from app.core.history import HistoryItem
 from app.core.types import Block, SignedHeader
 from app.net import limits
 from app.net.errors import FrameError
@@ -24,6 +25,8 @@ from app.net.messages import (
     ErrorResponse,
     HeadersRequest,
     HeadersResponse,
+    HistoryRequest,
+    HistoryResponse,
     RangeQuery,
     Response,
     StateEntriesRequest,
@@ -48,6 +51,8 @@ StateEntriesProvider = Callable[
 ]
 # (blob hash, offset, length) -> (total size, bytes from offset, at most length) or None if unknown.
 BlobReader = Callable[[bytes, int, int], tuple[int, bytes] | None | Awaitable[tuple[int, bytes] | None]]
+# (address, limit, before_height) -> the address's proven history items, newest first.
+HistoryProvider = Callable[[bytes, int, int | None], Sequence[HistoryItem] | Awaitable[Sequence[HistoryItem]]]
 
 
 def protocol_id(chain_id: str, name: str) -> str:
@@ -62,6 +67,7 @@ class ProtocolIds:
     state_proof: str
     blob: str
     state_entries: str
+    history: str
 
     @classmethod
     def for_chain(cls, chain_id: str) -> "ProtocolIds":
@@ -71,6 +77,7 @@ class ProtocolIds:
             state_proof=protocol_id(chain_id, "state-proof"),
             blob=protocol_id(chain_id, "blob"),
             state_entries=protocol_id(chain_id, "state-entries"),
+            history=protocol_id(chain_id, "history"),
         )
 
 
@@ -83,6 +90,7 @@ class Providers:
     state_proof: StateProofProvider | None = None
     blob: BlobReader | None = None
     state_entries: StateEntriesProvider | None = None
+    history: HistoryProvider | None = None
 
 
 class ChainServicer:
@@ -104,6 +112,8 @@ class ChainServicer:
             server.register(self.ids.blob, BlobRequest, self.rpc_blob)
         if p.state_entries is not None:
             server.register(self.ids.state_entries, StateEntriesRequest, self.rpc_state_entries)
+        if p.history is not None:
+            server.register(self.ids.history, HistoryRequest, self.rpc_history)
 
     async def rpc_headers(self, peer: str, req: HeadersRequest) -> Response:
         assert self.providers.headers is not None
@@ -142,6 +152,11 @@ class ChainServicer:
         if req.offset > total:
             return ErrorResponse(code=ERR_BAD_REQUEST, message="offset beyond the end of the blob")
         return BlobChunk(total_size=total, offset=req.offset, data=data[: req.length])
+
+    async def rpc_history(self, peer: str, req: HistoryRequest) -> Response:
+        assert self.providers.history is not None
+        items = await maybe_await(self.providers.history(req.address, req.limit, req.before_height))
+        return HistoryResponse(items=tuple(items)[: req.limit])
 
 
 class ChainClient:
@@ -199,3 +214,29 @@ class ChainClient:
         if not chunk.data and offset < chunk.total_size:
             raise self._wrong(peer, "empty chunk before the end of the blob")
         return chunk
+
+    # ------------------------------------------------------------------ history (light client)
+
+    async def call_history(
+        self, peer: str, address: bytes, limit: int, before_height: int | None = None
+    ) -> HistoryResponse:
+        """Up to `limit` (1..64) proven history items of `address` below `before_height`, newest first.
+
+        Checked here: no more items than asked, all below `before_height`, strictly newest first (no
+        repeats). The caller proves each item against its own verified headers
+        (`app.core.history.verify_history_item`).
+        """
+        limit = max(1, min(limit, limits.MAX_HISTORY_ITEMS))
+        request = HistoryRequest(address, limit, before_height)
+        resp = await self._client.call(peer, self.ids.history, request, HistoryResponse)
+        if len(resp.items) > limit:
+            raise self._wrong(peer, f"{len(resp.items)} history items for {limit} asked")
+        last: tuple[int, int] | None = None
+        for item in resp.items:
+            key = (item.header.height, item.index)
+            if before_height is not None and key[0] >= before_height:
+                raise self._wrong(peer, f"a history item at height {key[0]}, not below {before_height}")
+            if last is not None and key >= last:
+                raise self._wrong(peer, "history items not newest first")
+            last = key
+        return resp

@@ -17,10 +17,12 @@ from pathlib import Path
 from app.core.accounts import UnknownAccount
 from app.core.entryproof import RangeProof
 from app.core.genesis import Genesis, genesis_block
+from app.core.history import HistoryItem
 from app.core.state import ChainState
 from app.core.storage import Store
 from app.core.types import Block, SignedHeader
 from app.core.validation import validate_block
+from app.node.history import history_items
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,10 @@ class ChainManager:
             ranges.append(proof)
             used += size
         return state.height, ranges
+
+    def history(self, address: bytes, limit: int, before_height: int | None) -> list[HistoryItem]:
+        """`address`'s transactions with inclusion proofs, newest first (the `history` protocol)."""
+        return history_items(self.store, address, limit, before_height)
 
     def close(self) -> None:
         self.store.close()

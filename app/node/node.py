@@ -139,6 +139,7 @@ class Node:
                 state_proof=self.chain.state_proof,
                 state_entries=self.chain.state_entries,
                 blob=self.router.read_blob,
+                history=self.chain.history,  # a light client's proven transaction history
             ),
             on_gossip=self.router.on_gossip,
         )
