@@ -37,6 +37,8 @@ from app.node.headers import HeaderChain
 
 FORMAT = b"pot-header-index/1"
 HASH_LEN = 32
+WAL_PAGES = 256
+WAL_BYTES = 1 << 20
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
@@ -80,10 +82,14 @@ class HeaderIndex:
         return f"delete {self.path} (and its -wal and -shm files), or the light folder, to resync headers"
 
     def _connect(self) -> sqlite3.Connection:
+        conn = None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
+            # fold the log in every ~1 MB and cut it back after, so the folder stays the index's size
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
             with _tx(conn):
                 for statement in SCHEMA:
                     conn.execute(statement)
@@ -91,6 +97,8 @@ class HeaderIndex:
                 if stored is None:
                     conn.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise CorruptIndexError(f"{self.path} is not a usable header index ({exc}); {self._fix()}") from None
         if mode != "wal":
             conn.close()
