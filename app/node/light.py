@@ -23,6 +23,7 @@ from app.net.host import NetConfig
 from app.net.topics import TopicKind
 from app.node.chainfiles import Checkpoint
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL, CommitteeRequest, CommitteeResponse
+from app.node.header_index import HeaderIndex
 from app.node.headers import HeaderChain, UnknownCommittee
 
 BATCH = 256
@@ -30,9 +31,18 @@ ATTEMPTS = 8
 
 
 class LightClient:
-    def __init__(self, genesis: Genesis, net: NetThread, checkpoint: Checkpoint | None = None) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        net: NetThread,
+        checkpoint: Checkpoint | None = None,
+        index: HeaderIndex | None = None,
+    ) -> None:
+        """From the shipped checkpoint (no header before it is fetched), or from `index`'s resume point
+        when it has one, so a restarted daemon does not verify the chain again; `sync` records there."""
         start = (checkpoint.header, checkpoint.committee) if checkpoint is not None else None
-        self.headers = HeaderChain(genesis, start)  # from the shipped checkpoint: no header before it is fetched
+        self.index = index
+        self.headers = index.resume(genesis, start) if index is not None else HeaderChain(genesis, start)
         self.net = net
         self.fetched_committees = 0  # hand-overs that needed a committee record from a full node
 
@@ -41,13 +51,19 @@ class LightClient:
         while True:
             start = self.headers.height + 1
             batch = self.net.call(lambda h: h.call_headers(peer, start, BATCH), timeout_s=60)
-            for signed in batch:
-                try:
-                    self.headers.extend(signed)
-                except UnknownCommittee:
-                    # members changed and the QC does not name them all: fetch the record by hash
-                    self.headers.adopt_committee(self.fetch_committee(peer, self.headers.pending_committee_hash))
-                    self.headers.extend(signed)
+            verified: list[BlockHeader] = []
+            try:
+                for signed in batch:
+                    try:
+                        self.headers.extend(signed)
+                    except UnknownCommittee:
+                        # members changed and the QC does not name them all: fetch the record by hash
+                        self.headers.adopt_committee(self.fetch_committee(peer, self.headers.pending_committee_hash))
+                        self.headers.extend(signed)
+                    verified.append(signed.header)
+            finally:  # what verified before a bad header is kept: one transaction per batch
+                if self.index is not None and verified:
+                    self.index.save(self.headers, verified)
             if len(batch) < BATCH:
                 return self.headers.height
 
