@@ -126,6 +126,17 @@ class BlobStore:
     def has(self, digest: bytes) -> bool:
         return self.path_of(digest).is_file()
 
+    def read_range(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
+        """(blob size, up to `length` bytes from `offset`) for serving a peer; None if not held."""
+        try:
+            path = self.path_of(digest)
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(offset)
+                return size, f.read(length)
+        except (OSError, ValueError):
+            return None
+
     def size_of(self, digest: bytes) -> int:
         try:
             return self.path_of(digest).stat().st_size

@@ -20,6 +20,7 @@ from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.fsutil import write_atomic
 from app.miner.demo import manifest_for_root
+from app.net.facade import NetThread
 from app.net.messages import Request, Response
 from app.net.peers import Offence
 from app.pot.datasets import DatasetManifest
@@ -114,3 +115,25 @@ async def request_manifest(
         manifest: DatasetManifest = response.manifest
         return manifest
     raise ManifestUnavailable(f"{peer} did not serve the manifest within {deadline_s:g} s")
+
+
+def find_manifest(manifests: ManifestBook, net: NetThread, root: bytes) -> DatasetManifest:
+    """The shard list of dataset `root`: known here (shipped, posted, fetched before) or from a connected
+    peer, checked against the root and kept (blocking: call off any event loop). Full and light nodes
+    alike find a requester's data set this way."""
+    known = manifests.get(root)
+    if known is not None:
+        return known
+    errors = []
+    for peer in net.call(lambda h: _connected(h)):
+        try:
+            manifest = net.call(lambda h, p=peer: request_manifest(h, p, root), timeout_s=MANIFEST_DEADLINE_S + 5)
+            manifests.add(manifest)
+            return manifest
+        except Exception as exc:  # noqa: BLE001 - try the next peer
+            errors.append(f"{peer}: {exc}")
+    raise ManifestUnavailable(f"no peer served the data set {root.hex()[:16]} ({'; '.join(errors) or 'no peers'})")
+
+
+async def _connected(host) -> list[str]:  # type: ignore[no-untyped-def]
+    return host.connected_peers()

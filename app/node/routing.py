@@ -36,12 +36,10 @@ from app.net.messages import ERR_NOT_FOUND, ErrorResponse
 from app.node import sync
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL, CommitteeRequest, CommitteeResponse
 from app.node.manifests import (
-    MANIFEST_DEADLINE_S,
     PROTOCOL_NAME as MANIFEST_PROTOCOL,
     ManifestRequest,
     ManifestResponse,
-    ManifestUnavailable,
-    request_manifest,
+    find_manifest,
 )
 from app.node.traces import (
     PROTOCOL_NAME,
@@ -184,21 +182,8 @@ class GossipRouter:
         raise LookupError(f"no peer served the trace ({'; '.join(errors) or 'no peers'})")
 
     def dataset_manifest(self, root: bytes) -> DatasetManifest:
-        """The shard list of dataset `root`: known here (shipped, posted, fetched before) or from a peer,
-        checked against the root and kept (blocking: call off the event loop)."""
-        manifests, net = self.node.manifests, self.node.net
-        known = manifests.get(root)
-        if known is not None:
-            return known
-        errors = []
-        for peer in net.call(lambda h: sync._connected(h)):
-            try:
-                manifest = net.call(lambda h: request_manifest(h, peer, root), timeout_s=MANIFEST_DEADLINE_S + 5)
-                manifests.add(manifest)
-                return manifest
-            except Exception as exc:  # noqa: BLE001 - try the next peer
-                errors.append(f"{peer}: {exc}")
-        raise ManifestUnavailable(f"no peer served the data set {root.hex()[:16]} ({'; '.join(errors) or 'no peers'})")
+        """The shard list of dataset `root` (blocking: call off the event loop); see `find_manifest`."""
+        return find_manifest(self.node.manifests, self.node.net, root)
 
     # ------------------------------------------------------------------ serving peers
 
@@ -221,14 +206,7 @@ class GossipRouter:
         return CommitteeResponse(committee=committee)
 
     def read_blob(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
-        try:
-            path = self.node.blobs.path_of(digest)
-            with open(path, "rb") as f:
-                size = path.stat().st_size
-                f.seek(offset)
-                return size, f.read(length)
-        except (OSError, ValueError):
-            return None
+        return self.node.blobs.read_range(digest, offset, length)
 
     # ------------------------------------------------------------------ deny list and peer table
 
