@@ -42,6 +42,7 @@ from app.rpc.endpoint import default_endpoint
 
 if TYPE_CHECKING:  # the node port pulls in torch and libp2p: built lazily, in _build_node
     from app.daemon.disk import BlobPruner
+    from app.daemon.light_port import LightPort
     from app.daemon.node_port import NodePort
     from app.daemon.reach import ReachWatcher
 
@@ -123,7 +124,7 @@ class Daemon:
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
         self.local_devnet: Any = None  # LocalDevnet when the daemon runs the app's own network
-        self.node_port: NodePort | None = None if options.offline else self._build_node()
+        self.node_port: NodePort | LightPort | None = None if options.offline else self._build_node()
         self.reach = self._reach_watcher()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
@@ -156,6 +157,7 @@ class Daemon:
         )
         register_all(self.server, self.services)
         self.watcher = BlockWatcher(self.node_port, self.bus, self.wallet.own_accounts) if self.node_port else None
+        self._watch_wallet()
         self._remove_log_listener = self.logging.ring.add_listener(
             lambda e: self.bus.publish(ev.LogLine(e.seq, e.time, e.level, e.logger, e.message))
         )
@@ -213,9 +215,9 @@ class Daemon:
             grace_s=prune_grace_s(),
         )
 
-    def _build_node(self) -> NodePort:
+    def _build_node(self) -> NodePort | LightPort:
         from app.daemon.node_port import NodePort
-        from app.daemon.node_setup import build_node
+        from app.daemon.node_setup import build_light_node, build_node
 
         options = self.options
         if self._wants_local_devnet():
@@ -231,6 +233,11 @@ class Daemon:
                 options, genesis=root / "genesis.json", bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap)
             )
         try:
+            if self.config.network.node_mode == cfg.NodeMode.LIGHT:
+                from app.daemon.light_port import LightPort
+
+                log.info("node mode: light (headers and proofs only; see docs/DAEMON.md)")
+                return LightPort(build_light_node(self.config, self.paths.data_dir / "light", options))
             return NodePort(build_node(self.config, self.paths.data_dir / "node", options))
         except BaseException:
             if self.local_devnet is not None:
@@ -284,6 +291,17 @@ class Daemon:
         self.mining.set_key(key)
         if key is not None and self.node_port is not None:
             self.node_port.install_miner(key, self._offer)
+        self._watch_wallet()
+
+    def _watch_wallet(self) -> None:
+        """A light node proves, with every head, the accounts the window shows: the wallet's."""
+        wallet = getattr(self, "wallet", None)  # None while the wallet service itself is being built
+        if wallet is None or self.node_port is None or self.node_port.mode != "light":
+            return
+        from app.daemon.light_port import LightPort
+
+        assert isinstance(self.node_port, LightPort)
+        self.node_port.watch(wallet.own_accounts())
 
     # -- running --------------------------------------------------------------------------------
     def request_stop(self, reason: str = "daemon stopping") -> None:

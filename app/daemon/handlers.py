@@ -49,13 +49,13 @@ def status_json(s: Services) -> dict[str, Any]:
         from app.core.crypto import key_hash
 
         state = s.node.state
-        head = s.node.block(state.height) if state.height > 0 else None
+        head = s.node.header(state.height) if state.height > 0 else None
         out["node"] = {
             "chain_id": s.node.chain_id,
-            "mode": "full",
+            "mode": s.node.mode,
             "height": state.height,
             "head": state.head_hash.hex(),
-            "head_time": head.header.timestamp_ms // 1000 if head else None,
+            "head_time": head.timestamp_ms // 1000 if head else None,
             "epoch": state.epoch,
             "committee_size": len(state.next_committee.members),
             "committee": [encode_address(key_hash(pk), s.node.hrp) for pk in state.committee.members],

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from app.core import admission, tasktext
 from app.core.hashing import blob_hash
-from app.core.state import ChainState
 from app.core.tasks import TASK_EXPIRED, TASK_FINISHED
 from app.core.types import (
     NO_SIGNATURE,
@@ -19,6 +18,7 @@ from app.core.types import (
 from app.daemon.handlers_errors import MethodError, domain_errors
 from app.miner import demo, packing
 from app.miner.result import write_result
+from app.node.light_state import StateView
 from app.pot import registry
 from app.rpc.contract import METHODS
 from app.rpc.protocol import RpcError
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _STATUS = {TASK_FINISHED: "finished", TASK_EXPIRED: "expired"}
 
 
-def task_json(task_id: bytes, state: ChainState) -> dict[str, Any]:
+def task_json(task_id: bytes, state: StateView) -> dict[str, Any]:
     task = state.task(task_id)
     if task is None:
         raise RpcError(

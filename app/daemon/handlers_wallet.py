@@ -134,8 +134,8 @@ def _register_reads(server: RpcServer, s: Services) -> None:
 
         def time_of(height: int) -> int | None:
             if height not in times:
-                block = node.block(height)
-                times[height] = block.header.timestamp_ms // 1000 if block is not None else None
+                header = node.header(height)
+                times[height] = header.timestamp_ms // 1000 if header is not None else None
             return times[height]
 
         entries = w.history(lambda a: node.txs_of(a, limit), lambda a: node.rewards_of(a, limit), time_of)

@@ -21,8 +21,10 @@ from app.core.crypto import SigningKey
 from app.core.errors import PotError
 from app.core.state import ChainState
 from app.core.tasks import TASK_OPEN
-from app.core.types import AnyTransaction, Block, TaskSpec, WorkReceipt
+from app.core.types import AnyTransaction, Block, BlockHeader, TaskSpec, WorkReceipt
 from app.miner.loop import RoundJob
+from app.node.light_state import StateView
+from app.node.manifests import ManifestBook
 from app.node.mining import MinerDesk
 from app.node.node import Node
 from app.pot.datasets import DatasetManifest
@@ -42,6 +44,8 @@ class NodeUnavailable(RuntimeError):
 
 class NodePort:
     """What the daemon needs from a `Node`: state, transactions, receipts, peers, blocks."""
+
+    mode = "full"
 
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -64,6 +68,10 @@ class NodePort:
 
     def block(self, height: int) -> Block | None:
         return self._node.chain.store.block_by_height(height)
+
+    def header(self, height: int) -> BlockHeader | None:
+        block = self.block(height)
+        return block.header if block is not None else None
 
     def peers(self) -> list[dict[str, Any]]:
         peers = self._node.net.call(lambda h: _peers(h), timeout_s=5)
@@ -108,28 +116,12 @@ class NodePort:
         return self._node.blobs.get(digest)
 
     def seed_task_blobs(self, spec: TaskSpec, packed: PackedDataset | None = None) -> None:
-        """Store what a requester serves for its task `spec`: the shards and the initial checkpoint, and
-        for the requester's own files (`packed`) the manifest peers will ask for. Without `packed` the
-        task must be over a shipped demo dataset."""
-        from app.miner import demo
-
-        if packed is None:
-            demo.seed_blobs(self._node.blobs, spec)
-            return
-        for data in packed.blobs.values():
-            self._node.blobs.put(data)
-        self._node.blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
-        self._node.manifests.add(packed.manifest)
+        """Store what a requester serves for its task `spec` (see `seed_blobs`)."""
+        seed_blobs(self._node.blobs, self._node.manifests, spec, packed)
 
     def is_open(self, job: RoundJob) -> bool:
         """Whether the chain still wants round `job` (same round, same base checkpoint, task open)."""
-        task = self.state.task(job.task_id)
-        return (
-            task is not None
-            and task.status == TASK_OPEN
-            and task.round == job.round
-            and task.checkpoint == job.base_checkpoint
-        )
+        return round_is_open(self.state, job)
 
     def txs_of(self, address: bytes, limit: int) -> list[Any]:
         return self._node.chain.store.txs_by_address(address, limit=limit)
@@ -247,6 +239,32 @@ class NodePort:
 
     def stop(self) -> None:
         self._node.loop.stop()
+
+
+def seed_blobs(blobs: BlobStore, manifests: ManifestBook, spec: TaskSpec, packed: PackedDataset | None) -> None:
+    """Store what a requester serves for its task `spec`: the shards and the initial checkpoint, and for
+    the requester's own files (`packed`) the manifest peers will ask for. Without `packed` the task must
+    be over a shipped demo dataset."""
+    from app.miner import demo
+
+    if packed is None:
+        demo.seed_blobs(blobs, spec)
+        return
+    for data in packed.blobs.values():
+        blobs.put(data)
+    blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
+    manifests.add(packed.manifest)
+
+
+def round_is_open(state: StateView, job: RoundJob) -> bool:
+    """Whether `state` still wants round `job` (same round, same base checkpoint, task open)."""
+    task = state.task(job.task_id)
+    return (
+        task is not None
+        and task.status == TASK_OPEN
+        and task.round == job.round
+        and task.checkpoint == job.base_checkpoint
+    )
 
 
 def _pending(node: Node, sender: bytes) -> list[AnyTransaction]:

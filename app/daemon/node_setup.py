@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import config as cfg
 from app.core.crypto import SigningKey
 from app.core.genesis import CHAINS_DIR
 from app.node.keys import save_key
 from app.node.node import Node, NodeConfig
+
+if TYPE_CHECKING:
+    from app.node.light_node import LightNode
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
-    """A full node in `node_dir` for the config's chain (light mode is not embedded yet: see daemon.md)."""
+    """A full node in `node_dir` for the config's chain."""
     node_dir.mkdir(parents=True, exist_ok=True)
     key_path = node_dir / "node.key"
     if not key_path.exists():
         save_key(key_path, SigningKey.generate())
-    if config.network.node_mode == cfg.NodeMode.LIGHT:
-        log.warning("node_mode = light is not embedded in the daemon yet; running a full node")
     host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/127.0.0.1/tcp/0"])[0])
     genesis = genesis_path(config, options.genesis)
     bootstrap = bootstrap_peers(config, options, genesis)
@@ -95,5 +96,32 @@ def build_node(config: cfg.Config, node_dir: Path, options: Any) -> Node:
             listen_port=port,
             bootstrap=bootstrap,
             block_interval_s=options.block_interval_s,
+        )
+    )
+
+
+def build_light_node(config: cfg.Config, light_dir: Path, options: Any) -> LightNode:
+    """A light node in `light_dir`: the chain's genesis, its bootstrap peers and, for a shipped chain,
+    its trusted checkpoint (header sync starts there instead of at genesis)."""
+    from app.node.chainfiles import ChainFilesError, load_chain
+    from app.node.light_node import LightConfig, LightNode
+
+    host, port = parse_listen(options.listen or (config.network.listen or ["/ip4/127.0.0.1/tcp/0"])[0])
+    genesis = genesis_path(config, options.genesis)
+    checkpoint = None
+    shipped = CHAINS_DIR / config.network.chain.value
+    if (shipped / "checkpoint.json").is_file() and genesis.resolve() == (shipped / "genesis.json").resolve():
+        try:
+            checkpoint = load_chain(config.network.chain.value).checkpoint
+        except ChainFilesError as exc:
+            raise NodeSetupError(str(exc)) from None
+    return LightNode(
+        LightConfig(
+            datadir=light_dir,
+            genesis_path=genesis,
+            bootstrap=bootstrap_peers(config, options, genesis),
+            listen_host=host,
+            listen_port=port,
+            checkpoint=checkpoint,
         )
     )

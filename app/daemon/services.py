@@ -25,6 +25,7 @@ from app.miner.policy import Mode, Preferences
 from app.miner.schedule import WeeklySchedule, parse as parse_schedule
 
 if TYPE_CHECKING:
+    from app.daemon.light_port import LightPort
     from app.daemon.node_port import NodePort
     from app.daemon.reach import ReachWatcher
 
@@ -41,12 +42,12 @@ class Services:
     logging: LoggingSetup
     wallet: WalletService
     mining: MiningService
-    node: NodePort | None  # None with --offline
+    node: NodePort | LightPort | None  # a full or a light node; None with --offline
     request_stop: Callable[[str], None]  # ends the daemon, with the reason it logs and tells clients
     started: float = field(default_factory=time.monotonic)
     reach: ReachWatcher | None = None  # whether the node reached its network (app/daemon/reach.py)
 
-    def require_node(self) -> NodePort:
+    def require_node(self) -> NodePort | LightPort:
         if self.node is None:
             raise offline()
         return self.node

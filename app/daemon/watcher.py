@@ -14,6 +14,7 @@ from typing import Any
 
 from app.core.address import encode_address
 from app.core.crypto import key_hash
+from app.core.hashing import ZERO_HASH
 from app.core.types import Reward, TaskPost
 from app.daemon import events as ev
 from app.daemon.events import EventBus
@@ -29,6 +30,8 @@ class BlockWatcher:
         self.bus = bus
         self.own = own
         self._seen = node.state.height
+        self._rounds: dict[bytes, int] = {}  # light mode: each task's round last seen
+        self._rewarded: set[bytes] = set()  # light mode: receipts whose reward was announced
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="block-watcher", daemon=True)
 
@@ -47,13 +50,53 @@ class BlockWatcher:
                 log.debug("block watcher: poll failed", exc_info=True)
 
     def catch_up(self) -> None:
-        height = self.node.state.height
-        while self._seen < height:
+        state = self.node.state
+        while self._seen < state.height:
             block = self.node.block(self._seen + 1)
             if block is None:
+                if self.node.mode == "light":  # no bodies: announce headers, and what the proofs changed
+                    self._seen = state.height
+                    self.announce_light(state)
                 return
             self._seen += 1
             self.announce(block)
+
+    def announce_light(self, state: Any) -> None:
+        """A light node's events from its proven view: the head, rounds that started, our rewards."""
+        header = self.node.header(state.height)
+        if header is not None:
+            self.bus.publish(
+                ev.NewBlock(
+                    height=header.height,
+                    block_id=header.block_hash.hex(),
+                    timestamp=header.timestamp_ms // 1000,
+                    tx_count=0 if header.txs_root == ZERO_HASH else 1,  # the header has a root, not a count
+                )
+            )
+        for task_id, task in state.tasks().items():
+            if self._rounds.get(task_id, task.round) != task.round:
+                self.bus.publish(ev.RoundStarted(round=task.round, task_id=task_id.hex()))
+            self._rounds[task_id] = task.round
+        own = self.own()
+        for rid, reward in state.pending_rewards().items():
+            if rid in self._rewarded or reward.miner not in own:
+                continue
+            self._rewarded.add(rid)
+            self.bus.publish(
+                ev.ReceiptVerified(
+                    receipt_id=rid.hex(), task_id=reward.task_id.hex(), miner=reward.miner.hex(), accepted=True
+                )
+            )
+            self.bus.publish(
+                ev.Reward(
+                    address=encode_address(reward.miner, self.node.hrp),
+                    amount=reward.amount,
+                    height=state.height,
+                    task_id=reward.task_id.hex(),
+                    vesting=reward.unlock_height > state.height,
+                    unlock_height=reward.unlock_height,
+                )
+            )
 
     def announce(self, block: Any) -> None:
         header, body = block.header, block.body

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core import crypto
-from app.core.state import ChainState
 from app.core.tasks import TASK_OPEN
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
+from app.node.light_state import StateView
 from app.node.work import TrainingWork
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class MinerDesk:
         """Never train (task, round) here (a receipt for it was signed before a restart)."""
         self._started.add((task_id, round_number))
 
-    def on_head(self, head: ChainState) -> None:
+    def on_head(self, head: StateView) -> None:
         for task_id, task in sorted(head.tasks().items()):
             if task.status != TASK_OPEN or (task_id, task.round) in self._started:
                 continue

@@ -22,12 +22,12 @@ import trio
 from app.core.encoding import Bytes32
 from app.core.errors import PotError
 from app.core.rewards import REWARD_PENDING
-from app.core.state import ChainState
 from app.core.tasks import TASK_OPEN
 from app.core.types import WorkReceipt
 from app.fsutil import write_atomic
 from app.net.messages import Request, Response
 from app.net.peers import Offence
+from app.node.light_state import StateView
 from app.pot.proof import TrainingTrace
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class TraceBook:
         return self._retain(receipt)
 
 
-def still_challengeable(receipt: WorkReceipt, state: ChainState) -> bool:
+def still_challengeable(receipt: WorkReceipt, state: StateView) -> bool:
     """Whether anyone may still challenge `receipt`: its reward is pending (vesting), or it is unpaid while
     its round is open (a node behind the chain sees rounds open longer: the safe side)."""
     reward = state.pending_reward(receipt.receipt_id)

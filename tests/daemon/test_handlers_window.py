@@ -110,8 +110,8 @@ class NodeDouble:
     def rewards_of(self, address: bytes, limit: int) -> list[Any]:
         return self.rewards.get(address, [])
 
-    def block(self, height: int) -> Any:
-        return SimpleNamespace(header=SimpleNamespace(timestamp_ms=1_700_000_000_000 + height * 1000))
+    def header(self, height: int) -> Any:
+        return SimpleNamespace(timestamp_ms=1_700_000_000_000 + height * 1000)
 
 
 @pytest.fixture
