@@ -89,6 +89,7 @@ class Control:
     cut: frozenset[str] = frozenset()
     by_ip: dict[str, str] = field(default_factory=dict)  # source address -> host (network namespaces)
     by_pid: dict[int, str] = field(default_factory=dict)  # process -> host (a shared loopback)
+    delays: dict[str, float] = field(default_factory=dict)  # host -> its own one-way delay (s), when known
 
     def blocked(self, a: str | None, b: str) -> bool:
         """Whether the link between `a` (None: an unknown dialer, outside any cut) and `b` crosses the cut."""
@@ -108,13 +109,22 @@ class Control:
                 return name
         return None
 
+    def profile(self, dialer: str | None, listener: LinkProfile) -> LinkProfile:
+        """The link's profile: its one-way delay is the mean of both hosts' delays when the dialer's is known,
+        so the distance of a host nobody dials (a volunteer) counts too; else the listener's own."""
+        if dialer not in self.delays:
+            return listener
+        return LinkProfile((listener.delay_s + self.delays[str(dialer)]) / 2, listener.loss, listener.rto_s)
+
     def to_json(self) -> dict[str, Any]:
-        return {"cut": sorted(self.cut), "by_ip": self.by_ip, "by_pid": {str(k): v for k, v in self.by_pid.items()}}
+        by_pid = {str(k): v for k, v in self.by_pid.items()}
+        return {"cut": sorted(self.cut), "by_ip": self.by_ip, "by_pid": by_pid, "delays": self.delays}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Control:
         by_pid = {int(k): str(v) for k, v in doc.get("by_pid", {}).items()}
-        return cls(frozenset(doc.get("cut", [])), dict(doc.get("by_ip", {})), by_pid)
+        delays = {str(k): float(v) for k, v in doc.get("delays", {}).items()}
+        return cls(frozenset(doc.get("cut", [])), dict(doc.get("by_ip", {})), by_pid, delays)
 
 
 def write_control(path: Path, control: Control) -> None:
@@ -188,10 +198,11 @@ class Relay:
             return
         rngs = [random.Random(f"{self._seed}:{spec.host}:{index}:{d}") for d in ("in", "out")]
         link = (dialer, spec.host)
+        profile = self.control.profile(dialer, spec.profile)
         try:
             await asyncio.gather(
-                self._pump(reader, up_writer, spec.profile, rngs[0], link),
-                self._pump(up_reader, writer, spec.profile, rngs[1], link),
+                self._pump(reader, up_writer, profile, rngs[0], link),
+                self._pump(up_reader, writer, profile, rngs[1], link),
             )
         except (OSError, asyncio.IncompleteReadError):
             pass
