@@ -46,6 +46,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=1500.0, help="seconds for the whole run")
     p.add_argument("--partition-s", type=float, default=30.0)
+    p.add_argument(
+        "--round-wait",
+        type=float,
+        default=20.0,
+        help="seconds a round stays open past its first verified receipt: on a few cores verifying 8 receipts "
+        "takes longer than the devnet's 5 s, and a round that closes early pays only the first",
+    )
     p.add_argument("--node-mode", choices=("light", "full"), default=NODE_MODE)
     p.add_argument("--datadir", type=Path, default=None, help="keep every host's folder here")
     p.add_argument("--write-results", action="store_true", help=f"write the figures to {RESULTS.relative_to(ROOT)}")
@@ -73,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         node_mode=args.node_mode,
         datadir=args.datadir,
         partition_s=args.partition_s,
+        round_wait_s=args.round_wait,
     )
     lines: list[str] = []
 

@@ -230,6 +230,9 @@ class Rehearsal:
 
     def close(self) -> None:
         """Stop volunteers, nodes and relays (SIGTERM, then SIGKILL), and remove the namespaces and bridge."""
+        for v in self.volunteers.values():  # all told at once: each may take seconds to save its round
+            if v.process is not None and v.process.poll() is None:
+                v.process.send_signal(signal.SIGTERM)
         for v in self.volunteers.values():
             _stop(v.process)
             if v.log_file is not None:

@@ -204,6 +204,6 @@ def run(r: Rehearsal, out: Out) -> Report:
     out(
         f"relays: {stats.get('connections', 0):.0f} connections, {stats.get('bytes', 0) / 1e6:.1f} MB, "
         f"{stats.get('stalls', 0):.0f} emulated losses (retransmission stalls), "
-        f"{stats.get('held_s', 0):.0f} s of traffic held by the cut"
+        f"{stats.get('held_s', 0):.0f} connection-seconds held by the cut"
     )
     return report
