@@ -68,9 +68,12 @@ class NetConfig:
     gossip_degree: int = 6
     heartbeat_s: float = 1.0
     discovery_interval_s: float = limits.DISCOVERY_INTERVAL_S
+    announce: tuple[str, ...] = ()  # /ip4/HOST/tcp/PORT advertised instead of the listen address (a forwarder's)
 
     def __post_init__(self) -> None:
         check_chain_id(self.chain_id)
+        for addr in self.announce:
+            addrs.parse_announce(addr)
         if not 0 <= self.listen_port <= 65535:
             raise ValueError(f"listen port {self.listen_port} out of range")
         for addr in self.bootstrap:
@@ -153,7 +156,7 @@ class NetHost:
                 TProtocol(NOISE_PROTOCOL_ID): NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
             },
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
-            addrs_factory=lambda candidates: addrs.concrete(candidates, addrs.interface_ipv4()),
+            addrs_factory=lambda candidates: addrs.advertised(candidates, addrs.interface_ipv4(), config.announce),
         )
         router = gs.GossipSub(
             protocols=GOSSIP_PROTOCOLS,

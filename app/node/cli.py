@@ -28,6 +28,15 @@ def _listen(value: str) -> tuple[str, int]:
     return parts[1], int(parts[3])
 
 
+def _announce(value: str) -> str:
+    from app.net.addrs import parse_announce
+
+    try:
+        return str(parse_announce(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive(value: str) -> float:
     try:
         number = float(value)
@@ -45,6 +54,13 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--role", choices=("validator", "miner", "full"), default="full")
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), help="/ip4/HOST/tcp/PORT")
     p.add_argument("--bootstrap", nargs="*", default=[], help="multiaddrs ending in /p2p/<peer id>")
+    p.add_argument(
+        "--announce",
+        type=_announce,
+        action="append",
+        default=[],
+        help="/ip4/HOST/tcp/PORT peers should dial instead of --listen (a port mapping or forwarder); repeatable",
+    )
     p.add_argument("--block-interval", type=float, default=1.0, help="seconds between blocks")
     p.add_argument("--round-wait", type=float, default=5.0, help="seconds a round waits for late miners")
     p.add_argument("--propose-timeout-ms", type=int, default=3000)
@@ -78,6 +94,7 @@ def run_node(args: argparse.Namespace) -> int:
         listen_host=host,
         listen_port=port,
         bootstrap=tuple(args.bootstrap),
+        announce=tuple(args.announce),
         block_interval_s=args.block_interval,
         round_wait_s=args.round_wait,
         timeouts=TimeoutConfig(propose_ms=args.propose_timeout_ms),

@@ -78,6 +78,7 @@ class NodeConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 0
     bootstrap: tuple[str, ...] = ()
+    announce: tuple[str, ...] = ()  # addresses peers should dial instead of the listen address (a forwarder's)
     block_interval_s: float = 1.0
     round_wait_s: float = 5.0
     sync_interval_s: float = 2.0
@@ -131,6 +132,7 @@ class Node:
                 listen_host=config.listen_host,
                 listen_port=config.listen_port,
                 bootstrap=config.bootstrap,
+                announce=config.announce,
                 heartbeat_s=0.5,
             ),
             Providers(
