@@ -38,8 +38,17 @@ class Chain(StrEnum):
 
 
 class NodeMode(StrEnum):
+    AUTO = "auto"  # light on the shared test network (a volunteer's default), full on the practice network
     FULL = "full"
     LIGHT = "light"
+
+
+def effective_node_mode(network: "NetworkConfig") -> NodeMode:
+    """The mode the daemon runs: `auto` means light for volunteers on the test network, and full on the
+    practice network, whose validators run beside the daemon on the same machine."""
+    if network.node_mode != NodeMode.AUTO:
+        return network.node_mode
+    return NodeMode.LIGHT if network.chain == Chain.TESTNET else NodeMode.FULL
 
 
 class Theme(StrEnum):
@@ -97,7 +106,7 @@ class MiningConfig:
 @dataclass
 class NetworkConfig:
     chain: Chain = Chain.DEVNET
-    node_mode: NodeMode = NodeMode.FULL
+    node_mode: NodeMode = NodeMode.AUTO
     # Private by default: only this machine can connect. Opening the node to the LAN or the internet
     # is the user's choice (e.g. "/ip4/0.0.0.0/tcp/4001"); peers are found through bootstrap_peers.
     listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])

@@ -141,3 +141,16 @@ def test_a_toml_integer_too_long_for_python_is_a_config_error(tmp_path: Path) ->
     path.write_text("[mining]\nidle_minutes = " + "9" * 5000 + "\n")
     with pytest.raises(c.ConfigError, match="config.toml"):
         c.load(path)
+
+
+def test_auto_node_mode_is_light_for_volunteers_on_the_test_network_and_full_on_practice() -> None:
+    """Issue 13: a volunteer's daemon on the shared network is a light client unless they choose otherwise;
+    the practice network's validators run beside the daemon, which follows them as a full node."""
+    from app.config import Chain, NetworkConfig, NodeMode, effective_node_mode
+
+    assert NetworkConfig().node_mode == NodeMode.AUTO
+    assert effective_node_mode(NetworkConfig(chain=Chain.TESTNET)) == NodeMode.LIGHT
+    assert effective_node_mode(NetworkConfig(chain=Chain.DEVNET)) == NodeMode.FULL
+    for chosen in (NodeMode.FULL, NodeMode.LIGHT):
+        for chain in Chain:
+            assert effective_node_mode(NetworkConfig(chain=chain, node_mode=chosen)) == chosen

@@ -233,7 +233,7 @@ class Daemon:
                 options, genesis=root / "genesis.json", bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap)
             )
         try:
-            if self.config.network.node_mode == cfg.NodeMode.LIGHT:
+            if cfg.effective_node_mode(self.config.network) == cfg.NodeMode.LIGHT:
                 from app.daemon.light_port import LightPort
 
                 log.info("node mode: light (headers and proofs only; see docs/DAEMON.md)")

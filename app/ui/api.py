@@ -110,7 +110,7 @@ class WalletInfo:
 class Status:
     version: str = ""
     chain: str = ""
-    node_mode: str = ""  # "full"; "" when the daemon runs --offline
+    node_mode: str = ""  # "full" or "light"; "" when the daemon runs --offline
     height: int = 0
     head_time: float = 0.0  # unix seconds of the newest block, 0 when unknown
     peers: int = 0  # connected peers, from `peers` (status does not count them)

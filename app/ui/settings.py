@@ -37,6 +37,7 @@ from app.ui.widgets.network_choice import CHAINS, network_change
 
 MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Never (until I press Start)"))
 NODE_MODES = (
+    ("auto", "Automatic (light on the test network, full on the practice network)"),
     ("full", "Full node (keeps the whole chain, helps the network)"),
     ("light", "Light client (headers only, little disk)"),
 )
@@ -229,7 +230,7 @@ class SettingsPage(QWidget):
         _select(self.theme, u.get("theme", "system"))
         _select(self.chain, n.get("chain", "devnet"))
         self._chain_note()
-        _select(self.node_mode, n.get("node_mode", "full"))
+        _select(self.node_mode, n.get("node_mode", "auto"))
         self.bootstrap.setPlainText("\n".join(n.get("bootstrap_peers", [])))
 
     def values(self) -> dict[str, dict[str, Any]]:

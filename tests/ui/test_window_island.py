@@ -31,6 +31,7 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
         network = status["network"]
         assert (network["state"], network["bootstrap"], network["connected"]) == ("unreachable", 2, 0)
         assert status["node"]["chain_id"] == "pot-testnet-1" and status["mining"]["island"] is True
+        assert status["node"]["mode"] == "light"  # a volunteer on the test network is a light client by default
         text = cli(datadir, "status").stdout
         assert "network: NOT REACHED: None of the testnet's 2 bootstrap peers can be reached" in text
         assert "practice network" in text
