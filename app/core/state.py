@@ -47,12 +47,13 @@ from app.core.accounts import (
 )
 from app.core.encoding import Record, ShortText, Uint64
 from app.core.entryproof import MAX_RANGE_ENTRIES, EntryProof, RangeProof, range_floor
-from app.core.errors import EncodingError, StorageError, UnknownTask
+from app.core.errors import EncodingError, StorageError
 from app.core.fraud import apply_fraud_proofs
 from app.core.hashing import ZERO_HASH
 from app.core.merkle import merkle_levels, merkle_root, proof_from_levels
 from app.core.params import ChainParams
 from app.core.rewards import REWARD_PENDING, REWARD_PREFIX, PendingReward, WrongRewards, reward_key, vest_rewards
+from app.core.state_reads import StateReads
 from app.core.tasks import TASK_EXPIRED, TASK_OPEN, TASK_PREFIX, TaskState, apply_rounds, task_key
 from app.core.types import AnyTransaction, BlockBody, BlockHeader, Committee
 from app.core.validators import Offence, OffenceKey, SlashedOffences, apply_evidence, elect_committee
@@ -83,7 +84,7 @@ class ChainMeta(Record):
 
 
 @dataclass(frozen=True, eq=False)
-class ChainState:
+class ChainState(StateReads):
     """The state after the block `head_hash` (at `meta.height`), with cached encodings and leaves."""
 
     params: ChainParams
@@ -163,31 +164,6 @@ class ChainState:
 
     def accounts(self) -> Mapping[bytes, Account]:
         return self._accounts
-
-    def task(self, task_id: bytes) -> TaskState | None:
-        return self._tasks.get(task_id)
-
-    def tasks(self) -> Mapping[bytes, TaskState]:
-        return self._tasks
-
-    def pending_reward(self, receipt_id: bytes) -> PendingReward | None:
-        """The reward paid for an included receipt, while it is pending or recently settled."""
-        return self._rewards.get(receipt_id)
-
-    def pending_rewards(self, address: bytes | None = None) -> dict[bytes, PendingReward]:
-        """Receipt id -> reward of the rewards still pending (of one miner's address if given)."""
-        return {
-            rid: r
-            for rid, r in self._rewards.items()
-            if r.status == REWARD_PENDING and (address is None or r.miner == address)
-        }
-
-    def round_anchor(self, task_id: bytes) -> bytes:
-        """The hash of the block that opened the task's current round (the miners' data-order seed)."""
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise UnknownTask(f"no task {task_id.hex()[:16]}")
-        return task.anchor if task.anchor != ZERO_HASH else self.head_hash
 
     def total_held(self) -> int:
         """Balances + bonds + pending rewards + escrows; equals genesis supply + minted in every valid state."""

@@ -13,30 +13,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey, key_hash
 from app.core.errors import InvalidProof, PotError
 from app.core.genesis import genesis_block
 from app.core.history import MAX_HISTORY_PAGE as HISTORY_LIMIT
 from app.core.storage import RewardEntry, TxEntry
-from app.core.types import AnyTransaction, Block, BlockHeader, Reward, TaskSpec, WorkReceipt
+from app.core.types import AnyTransaction, Block, BlockHeader, Reward, WorkReceipt
+from app.daemon.port_common import PortCommon
 from app.miner.loop import RoundJob
 from app.node.light_node import LightNode
 from app.node.light_state import ProvenState, StateView
 from app.node.mining import MinerDesk
-from app.pot.datasets import DatasetManifest
 from app.pot.proof import TrainingTrace
 
 if TYPE_CHECKING:
-    from app.miner.packing import PackedDataset
+    pass
 
 log = logging.getLogger(__name__)
 
 
-class LightPort:
+class LightPort(PortCommon):
     """What the daemon needs, from a `LightNode`; see the module docstring."""
 
     mode = "light"
@@ -75,53 +73,6 @@ class LightPort:
             if header.height == height:
                 return header
         return None
-
-    def peers(self) -> list[dict[str, Any]]:
-        peers = self._node.net.call(lambda h: _peers(h), timeout_s=5)
-        return [
-            {"peer_id": p.peer_id, "score": round(p.score, 2), "connected": p.connected, "banned": p.banned}
-            for p in peers
-        ]
-
-    def listen_addrs(self) -> list[str]:
-        return [str(a) for a in self._node.net.listen_addrs]
-
-    @property
-    def blob_dir(self) -> Path:
-        return self._node.blobs.root
-
-    @property
-    def blob_store(self) -> BlobStore:
-        return self._node.blobs
-
-    @property
-    def trace_dir(self) -> Path | None:
-        return self._node.traces.directory
-
-    @property
-    def bootstrap_count(self) -> int:
-        return len(self._node.config.bootstrap)
-
-    def dataset_shards(self, root: bytes) -> tuple[bytes, ...]:
-        return self._node.manifests.shards(root)
-
-    def dataset_manifest(self, root: bytes) -> DatasetManifest:
-        return self._node.dataset_manifest(root)
-
-    def blob(self, digest: bytes) -> bytes:
-        self._node.work.ensure(digest)
-        return self._node.blobs.get(digest)
-
-    def seed_task_blobs(self, spec: TaskSpec, packed: PackedDataset | None = None) -> None:
-        """A requester on a light node serves its task's files like a full node does."""
-        from app.daemon.node_port import seed_blobs
-
-        seed_blobs(self._node.blobs, self._node.manifests, spec, packed)
-
-    def is_open(self, job: RoundJob) -> bool:
-        from app.daemon.node_port import round_is_open
-
-        return round_is_open(self.state, job)
 
     def txs_of(self, address: bytes, limit: int) -> list[TxEntry]:
         """`address`'s transactions, each proven included under a header verified here."""
@@ -201,7 +152,3 @@ class LightPort:
 
     def stop(self) -> None:
         self._node.stop()
-
-
-async def _peers(host):  # type: ignore[no-untyped-def]
-    return host.peers()

@@ -13,25 +13,20 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.errors import PotError
 from app.core.state import ChainState
-from app.core.tasks import TASK_OPEN
-from app.core.types import AnyTransaction, Block, BlockHeader, TaskSpec, WorkReceipt
+from app.core.types import AnyTransaction, Block, BlockHeader, WorkReceipt
+from app.daemon.port_common import PortCommon
 from app.miner.loop import RoundJob
-from app.node.light_state import StateView
-from app.node.manifests import ManifestBook
 from app.node.mining import MinerDesk
 from app.node.node import Node
-from app.pot.datasets import DatasetManifest
 from app.pot.proof import TrainingTrace
 
 if TYPE_CHECKING:
-    from app.miner.packing import PackedDataset
+    pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,7 +37,7 @@ class NodeUnavailable(RuntimeError):
     """The node did not answer (stopping, or its loop is stuck)."""
 
 
-class NodePort:
+class NodePort(PortCommon):
     """What the daemon needs from a `Node`: state, transactions, receipts, peers, blocks."""
 
     mode = "full"
@@ -72,56 +67,6 @@ class NodePort:
     def header(self, height: int) -> BlockHeader | None:
         block = self.block(height)
         return block.header if block is not None else None
-
-    def peers(self) -> list[dict[str, Any]]:
-        peers = self._node.net.call(lambda h: _peers(h), timeout_s=5)
-        return [
-            {"peer_id": p.peer_id, "score": round(p.score, 2), "connected": p.connected, "banned": p.banned}
-            for p in peers
-        ]
-
-    def listen_addrs(self) -> list[str]:
-        return [str(a) for a in self._node.net.listen_addrs]
-
-    @property
-    def blob_dir(self) -> Path:
-        return self._node.blobs.root
-
-    @property
-    def blob_store(self) -> BlobStore:
-        """The node's content-addressed store (files; safe from any thread): the disk pruner works on it."""
-        return self._node.blobs
-
-    @property
-    def trace_dir(self) -> Path | None:
-        """Where the node keeps the traces of its receipts (None: in memory only)."""
-        return self._node.traces.directory
-
-    @property
-    def bootstrap_count(self) -> int:
-        """How many bootstrap peers the node dials (none: a network of its own)."""
-        return len(self._node.config.bootstrap)
-
-    def dataset_shards(self, root: bytes) -> tuple[bytes, ...]:
-        """The shard hashes of the dataset with manifest root `root`, from the node's manifest book."""
-        return self._node.manifests.shards(root)
-
-    def dataset_manifest(self, root: bytes) -> DatasetManifest:
-        """The manifest of dataset `root`: a shipped one, a kept one, or fetched from peers (blocking)."""
-        return self._node.dataset_manifest(root)
-
-    def blob(self, digest: bytes) -> bytes:
-        """The blob `digest` (a checkpoint, a shard), fetched from peers first if it is not here (blocking)."""
-        self._node.work.ensure(digest)
-        return self._node.blobs.get(digest)
-
-    def seed_task_blobs(self, spec: TaskSpec, packed: PackedDataset | None = None) -> None:
-        """Store what a requester serves for its task `spec` (see `seed_blobs`)."""
-        seed_blobs(self._node.blobs, self._node.manifests, spec, packed)
-
-    def is_open(self, job: RoundJob) -> bool:
-        """Whether the chain still wants round `job` (same round, same base checkpoint, task open)."""
-        return round_is_open(self.state, job)
 
     def txs_of(self, address: bytes, limit: int) -> list[Any]:
         return self._node.chain.store.txs_by_address(address, limit=limit)
@@ -241,39 +186,9 @@ class NodePort:
         self._node.loop.stop()
 
 
-def seed_blobs(blobs: BlobStore, manifests: ManifestBook, spec: TaskSpec, packed: PackedDataset | None) -> None:
-    """Store what a requester serves for its task `spec`: the shards and the initial checkpoint, and for
-    the requester's own files (`packed`) the manifest peers will ask for. Without `packed` the task must
-    be over a shipped demo dataset."""
-    from app.miner import demo
-
-    if packed is None:
-        demo.seed_blobs(blobs, spec)
-        return
-    for data in packed.blobs.values():
-        blobs.put(data)
-    blobs.put(demo.initial_checkpoint(spec.model, spec.model_version, spec.hyperparams))
-    manifests.add(packed.manifest)
-
-
-def round_is_open(state: StateView, job: RoundJob) -> bool:
-    """Whether `state` still wants round `job` (same round, same base checkpoint, task open)."""
-    task = state.task(job.task_id)
-    return (
-        task is not None
-        and task.status == TASK_OPEN
-        and task.round == job.round
-        and task.checkpoint == job.base_checkpoint
-    )
-
-
 def _pending(node: Node, sender: bytes) -> list[AnyTransaction]:
     """`sender`'s transactions in `node`'s mempool; on the node's loop."""
     return [tx for tx in node.mempool.pending() if tx.sender == sender]
-
-
-async def _peers(host):  # type: ignore[no-untyped-def]
-    return host.peers()
 
 
 def tx_error_message(exc: PotError) -> str:

@@ -17,10 +17,10 @@ from typing import Protocol
 
 from app.core.accounts import ACCOUNT_PREFIX, EMPTY_ACCOUNT, Account
 from app.core.errors import EncodingError, InvalidProof
-from app.core.hashing import ZERO_HASH
 from app.core.params import ChainParams
-from app.core.rewards import REWARD_PENDING, REWARD_PREFIX, PendingReward
+from app.core.rewards import REWARD_PREFIX, PendingReward
 from app.core.state import COMMITTEE_KEY, META_KEY, NEXT_COMMITTEE_KEY, ChainMeta
+from app.core.state_reads import StateReads
 from app.core.tasks import TASK_PREFIX, TaskState
 from app.core.types import BlockHeader, Committee
 
@@ -53,7 +53,7 @@ class StateView(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class ProvenState:
+class ProvenState(StateReads):
     """Entries proven against `header.state_root`; see the module docstring."""
 
     params: ChainParams
@@ -106,29 +106,6 @@ class ProvenState:
         with self._lock:
             self._looked_up[address] = account
         return account
-
-    def task(self, task_id: bytes) -> TaskState | None:
-        return self._tasks.get(task_id)
-
-    def tasks(self) -> Mapping[bytes, TaskState]:
-        return self._tasks
-
-    def pending_reward(self, receipt_id: bytes) -> PendingReward | None:
-        return self._rewards.get(receipt_id)
-
-    def pending_rewards(self, address: bytes | None = None) -> dict[bytes, PendingReward]:
-        """This miner's rewards still pending (a light view proves only its own receipts' rewards)."""
-        return {
-            rid: r
-            for rid, r in self._rewards.items()
-            if r.status == REWARD_PENDING and (address is None or r.miner == address)
-        }
-
-    def round_anchor(self, task_id: bytes) -> bytes:
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise KeyError(task_id)
-        return task.anchor if task.anchor != ZERO_HASH else self.head_hash
 
 
 def proven_state(
