@@ -46,7 +46,7 @@ class Session:
         self.opt.zero_grad(set_to_none=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
-        loss.backward()
+        torch.autograd.backward(loss)
         self.opt.step()
         return loss.detach()
 

@@ -103,4 +103,5 @@ def make_receipt(
         device_class=device_class,
         signature=NO_SIGNATURE,
     )
-    return unsigned.signed_by(key)
+    receipt: WorkReceipt = unsigned.signed_by(key)
+    return receipt

@@ -41,7 +41,8 @@ class MLP(nn.Module):
         h = x.flatten(1).float() * self.scale
         for layer in self.hidden:
             h = F.relu(layer(h))
-        return self.out(h)
+        logits: torch.Tensor = self.out(h)
+        return logits
 
 
 class CNN(nn.Module):
@@ -59,7 +60,8 @@ class CNN(nn.Module):
         h = x.float().reshape(-1, 1, self.side, self.side) * self.scale
         h = F.relu(self.conv1(h))
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)
-        return self.out(h.flatten(1))
+        logits: torch.Tensor = self.out(h.flatten(1))
+        return logits
 
 
 class Block(nn.Module):
@@ -81,7 +83,8 @@ class Block(nn.Module):
         q, k, v = (z.reshape(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.proj(a.transpose(1, 2).reshape(b, t, c))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        mlp: torch.Tensor = self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x + mlp
 
 
 class TinyLM(nn.Module):
@@ -103,7 +106,8 @@ class TinyLM(nn.Module):
         h = self.embed(x.long()) + self.pos[:t]
         for block in self.blocks:
             h = block(h)
-        return self.norm(h) @ self.embed.weight.T
+        normed: torch.Tensor = self.norm(h)
+        return normed @ self.embed.weight.T
 
 
 @dataclass(frozen=True)
