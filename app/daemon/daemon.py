@@ -128,6 +128,8 @@ class Daemon:
         self.reach = self._reach_watcher()
         hrp = self.node_port.hrp if self.node_port is not None else self._offline_hrp()
         node_dir = self.paths.data_dir / "node"
+        if self.node_port is not None:
+            self.node_port.serve_dropped_checkpoints(node_dir / "mining-resume")
         self.disk = DiskKeeper(
             DiskMeter(self.paths.data_dir),
             self._pruner(node_dir / "mining-resume"),

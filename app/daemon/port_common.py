@@ -50,6 +50,15 @@ class PortCommon:
         """The node's content-addressed store (files; safe from any thread): the disk pruner works on it."""
         return self._node.blobs
 
+    def serve_dropped_checkpoints(self, resume_dir: Path) -> None:
+        """Answer verifiers' requests for checkpoints the miner (resume folder `resume_dir`) committed to but
+        did not keep, by re-computing them (`app.miner.recompute.CheckpointRecomputer`)."""
+        from app.miner.recompute import CheckpointRecomputer
+        from app.miner.sparse_record import sparse_dir
+
+        node = self._node
+        node.recompute = CheckpointRecomputer(sparse_dir(resume_dir), node.blobs, node.work.training_data)
+
     @property
     def trace_dir(self) -> Path | None:
         """Where the node keeps the traces of its receipts (None: in memory only)."""

@@ -33,6 +33,7 @@ from app.core import crypto
 from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import TaskSpec, WorkReceipt
 from app.miner.resume import FinishedRound, ResumeDir, RoundState, atomic_write
+from app.miner.sparse_record import SparseRound, record_sparse_round
 from app.pot import config
 from app.pot.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
 from app.pot.datasets import Split, round_seed
@@ -111,14 +112,14 @@ def train_round(
     should_pause: Callable[[], bool] | None = None,
     after_step: Callable[[], None] | None = None,
     report_every: int = 10,
-    keep_every: bool | None = True,
+    keep_every: bool | None = None,
 ) -> RoundOutput | Paused:
     """Train (or continue) the round `job` with the miner key `key`.
 
     `keep_every`: keep every checkpoint on disk (True), only the base, end and resume point (False),
-    or decide by the checkpoint's size (None, `keeps_every_checkpoint`). The default keeps every one
-    until the node's blob server re-computes a dropped checkpoint on request (`app.miner.recompute`
-    does the work; nothing calls it on a peer's request yet), so no honest miner is found `unavailable`."""
+    or decide by the checkpoint's size (None, the default: `keeps_every_checkpoint`). A round that drops
+    checkpoints leaves a `SparseRound` record beside `resume`, from which the node's blob server
+    re-computes a challenged checkpoint on request (`app.miner.recompute.CheckpointRecomputer`)."""
     spec = job.spec
     k = spec.checkpoint_interval
     segment_count(spec)  # rejects a spec whose H is not a multiple of k
@@ -232,14 +233,10 @@ def _finish(
         device_class=device_class,
     )
     trace = TrainingTrace(checkpoints=tuple(checkpoints), samples=spec.local_steps * spec.batch_size)
-    resume.finish(
-        FinishedRound(
-            state.replace(step=spec.local_steps, checkpoints=trace.checkpoints, state_file=ZERO_HASH),
-            receipt,
-            trace.samples,
-            update_hash,
-        )
-    )
+    finished = state.replace(step=spec.local_steps, checkpoints=trace.checkpoints, state_file=ZERO_HASH)
+    if not writer.keep_every:  # dropped checkpoints: record what re-computing them takes (app.miner.recompute)
+        record_sparse_round(resume.path, receipt.commitments_root, SparseRound(finished, spec, device_class))
+    resume.finish(FinishedRound(finished, receipt, trace.samples, update_hash))
     writer.advance_point(checkpoints[-1])  # no record names the last resume point any more
     return RoundOutput(receipt, trace, update_hash)
 

@@ -10,19 +10,28 @@ hashes to the committed leaf; a mismatch means the configuration differs and is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from app.core.errors import PotError
 from app.core.hashing import blob_hash
+from app.core.types import TaskSpec
 from app.miner.loop import RoundJob
+from app.miner.sparse_record import SUFFIX, SparseRound
 from app.pot import config
 from app.pot.blobs import BlobStore, fetch_verified, put_deferred, sync
 from app.pot.datasets import Split, round_seed
 from app.pot.engine import Session, run_steps
 from app.pot.proof import TrainingTrace, segment_count
 from app.pot.tensors import decode_tensors
+
+log = logging.getLogger(__name__)
 
 
 class RecomputeMismatch(PotError):
@@ -103,3 +112,166 @@ def _replay(
                 )
             put_deferred(store, blob)
             out[j + 1] = blob
+
+
+# ---------------------------------------------------------------------- serving dropped checkpoints
+
+RETRY_AFTER_S = 2.0  # what a verifier is told while a checkpoint is being re-computed
+FORGET_FAILED_S = 600.0  # a record that failed to re-compute is not tried again for this long
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    record: Path  # the SparseRound file
+    index: int  # the checkpoint's position in the round's trace
+
+
+class CheckpointRecomputer:
+    """Answers a blob request for a checkpoint this miner committed to but did not keep.
+
+    The node's blob server asks `pending(digest)` when a digest is not in the store: None means this
+    miner never dropped such a checkpoint (the request is answered "not found"); a number means a
+    re-computation is queued or running and the verifier should ask again after that many seconds
+    (`app.net.errors.BlobPending`). One background thread re-computes, one round at a time, so a flood of
+    requests costs one replay, not many. The records are read from `records` (`sparse_dir`), rescanned
+    when the folder changes. A record whose replay does not reproduce the committed hashes (another device
+    configuration, a damaged record) is reported in the log and answered "not found" from then on: a
+    checkpoint that cannot be reproduced is never served.
+    """
+
+    def __init__(
+        self,
+        records: Path,
+        store: BlobStore,
+        dataset: Callable[[TaskSpec], Split],
+        device: Callable[[str], torch.device] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.records = Path(records)
+        self.store = store
+        self._dataset = dataset
+        self._device = device or device_for_class
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._index: dict[bytes, _Dropped] = {}
+        self._scanned: tuple[int, int] | None = None
+        self._queued: dict[bytes, _Dropped] = {}  # digest -> where it is (waiting or being re-computed)
+        self._failed: dict[Path, float] = {}
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.done = 0  # checkpoints re-computed and stored (for status and tests)
+
+    def pending(self, digest: bytes) -> float | None:
+        """Seconds after which `digest` may be served, or None when it is not a dropped checkpoint of ours."""
+        with self._lock:
+            if digest in self._queued:
+                return RETRY_AFTER_S
+            self._rescan()
+            dropped = self._index.get(digest)
+            if dropped is None or self._clock() < self._failed.get(dropped.record, -1.0):
+                return None
+            self._queued[digest] = dropped
+            self._start()
+            self._wake.notify()
+            return RETRY_AFTER_S
+
+    def close(self) -> None:
+        """Stop the thread after the replay in progress (if any)."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pot-recompute", daemon=True)
+            self._thread.start()
+
+    def _rescan(self) -> None:
+        try:
+            st = self.records.stat()
+        except OSError:
+            return
+        stamp = (st.st_mtime_ns, st.st_nlink)
+        if stamp == self._scanned:
+            return
+        self._scanned = stamp
+        index: dict[bytes, _Dropped] = {}
+        for path in sorted(self.records.glob("*" + SUFFIX)):
+            record = _read(path)
+            if record is None:
+                continue
+            if not any(self.store.has(c) for c in record.state.checkpoints):
+                path.unlink(missing_ok=True)  # the disk pruner dropped the round's blobs: no longer challengeable
+                continue
+            for i, digest in enumerate(record.state.checkpoints):
+                index.setdefault(digest, _Dropped(path, i))
+        self._index = index
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queued and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                record_path = next(iter(self._queued.values())).record
+                wanted = {d: x.index for d, x in self._queued.items() if x.record == record_path}
+            self._replay(record_path, wanted)
+            with self._lock:
+                for digest in wanted:
+                    self._queued.pop(digest, None)
+
+    def _replay(self, path: Path, wanted: dict[bytes, int]) -> None:
+        record = _read(path)
+        try:
+            if record is None:
+                raise RecomputeMismatch(f"the record {path.name} cannot be read")
+            state = record.state
+            job = RoundJob(state.chain_id, state.task_id, record.spec, state.round, state.anchor, state.base_checkpoint)
+            trace = TrainingTrace(
+                checkpoints=state.checkpoints, samples=record.spec.local_steps * record.spec.batch_size
+            )
+            started = self._clock()
+            recompute_checkpoints(
+                job,
+                state.miner,
+                self.store,
+                self._dataset(record.spec),
+                trace,
+                sorted(set(wanted.values())),
+                self._device(record.device_class),
+                record.device_class or None,
+            )
+            self.done += len(wanted)
+            log.info(
+                "re-computed checkpoint(s) %s of round %d for a verifier in %.1f s",
+                sorted(set(wanted.values())),
+                state.round,
+                self._clock() - started,
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure: not served, said in the log, not retried at once
+            log.error("cannot re-compute checkpoints of %s for a verifier: %s", path.name, exc)
+            with self._lock:
+                self._failed[path] = self._clock() + FORGET_FAILED_S
+
+
+def _read(path: Path) -> SparseRound | None:
+    try:
+        return SparseRound.decode(path.read_bytes())
+    except (OSError, PotError) as exc:
+        log.warning("ignoring the sparse round record %s: %s", path.name, exc)
+        return None
+
+
+def device_for_class(device_class: str) -> torch.device:
+    """The device a receipt's class says it trained on, when this machine has one; else the CPU (whose
+    replay is then refused by the hash check, never served)."""
+    kind = config.parse(device_class).device_class if device_class else "cpu"
+    if kind == "cuda" and torch.cuda.is_available():
+        return torch.device("cuda")
+    if kind == "mps" and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

@@ -50,6 +50,15 @@ class BlobUnavailable(NetError):
     """No peer could serve a blob with the requested hash."""
 
 
+class BlobPending(NetError):
+    """Raised by a blob provider: the blob is being prepared (a dropped checkpoint re-computed); the peer
+    answers `ERR_PENDING` and the fetcher asks again, within `limits.MAX_PENDING_WAIT_S`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"being prepared; ask again in {retry_after_s:.0f} s")
+        self.retry_after_s = retry_after_s
+
+
 class PeerBanned(NetError):
     """An operation refused because the peer is banned."""
 

@@ -3,7 +3,9 @@
 A blob comes whole from one peer at a time, in chunks, and is checked against its content address
 (`blob_hash`) at the end: a blob hash covers only the whole content, so mixing chunks of several
 peers would make a bad blob impossible to blame. A peer that serves other bytes is penalised hard
-and the next peer is tried; the best-scored peers are tried first.
+and the next peer is tried; the best-scored peers are tried first. A peer that answers "pending" (a miner
+re-computing a checkpoint it did not keep) is asked again every `limits.PENDING_POLL_S`, for at most
+`limits.MAX_PENDING_WAIT_S`; then it counts as not serving the blob.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import trio
+
 from app.core.hashing import blob_hash as compute_blob_hash
 from app.net import limits
-from app.net.errors import BlobHashMismatch, BlobUnavailable, NetError
+from app.net.errors import BlobHashMismatch, BlobUnavailable, NetError, RemoteError
+from app.net.messages import ERR_PENDING
 from app.net.peers import Offence, PeerTable
 from app.net.protocols import ChainClient
 from app.net.reqresp import ReportFn
@@ -22,10 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class BlobFetcher:
-    def __init__(self, client: ChainClient, peers: PeerTable, report: ReportFn) -> None:
+    def __init__(
+        self,
+        client: ChainClient,
+        peers: PeerTable,
+        report: ReportFn,
+        pending_poll_s: float = limits.PENDING_POLL_S,
+        max_pending_wait_s: float = limits.MAX_PENDING_WAIT_S,
+    ) -> None:
         self._client = client
         self._peers = peers
         self._report = report
+        self.pending_poll_s = pending_poll_s
+        self.max_pending_wait_s = max_pending_wait_s  # then "pending" is a failure like "not found"
 
     async def fetch(
         self,
@@ -55,8 +69,17 @@ class BlobFetcher:
         parts: list[bytes] = []
         offset = 0
         total: int | None = None
+        waited = 0.0
         while total is None or offset < total:
-            chunk = await self._client.call_blob_chunk(peer, blob_hash, offset, chunk_size)
+            try:
+                chunk = await self._client.call_blob_chunk(peer, blob_hash, offset, chunk_size)
+            except RemoteError as exc:
+                if exc.code != ERR_PENDING or waited >= self.max_pending_wait_s:
+                    raise
+                log.info("blob %s: %s is preparing it (%s)", blob_hash.hex()[:16], peer, exc.message)
+                await trio.sleep(self.pending_poll_s)
+                waited += self.pending_poll_s
+                continue
             if total is None:
                 if chunk.total_size > max_size:
                     raise BlobUnavailable(f"blob of {chunk.total_size} bytes exceeds the limit of {max_size}")

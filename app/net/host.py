@@ -69,6 +69,7 @@ class NetConfig:
     heartbeat_s: float = 1.0
     discovery_interval_s: float = limits.DISCOVERY_INTERVAL_S
     announce: tuple[str, ...] = ()  # /ip4/HOST/tcp/PORT advertised instead of the listen address (a forwarder's)
+    max_pending_wait_s: float = limits.MAX_PENDING_WAIT_S  # how long a blob answered "pending" is asked for
 
     def __post_init__(self) -> None:
         check_chain_id(self.chain_id)
@@ -140,7 +141,9 @@ class NetHost:
         self._server = RequestServer(host, self.report, self.peer_table.is_banned, config.request_timeout_s)
         self._client = RequestClient(host, self.report, self.peer_table.is_banned, config.request_timeout_s)
         self.chain = ChainClient(self.ids, self._client, self.report)
-        self._fetcher = BlobFetcher(self.chain, self.peer_table, self.report)
+        self._fetcher = BlobFetcher(
+            self.chain, self.peer_table, self.report, max_pending_wait_s=config.max_pending_wait_s
+        )
         self.providers = providers
         ChainServicer(self.ids, providers).register(self._server)
 

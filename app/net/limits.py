@@ -33,6 +33,11 @@ MAX_HEADERS_PER_REQUEST = 256
 MAX_BLOB_CHUNK = 1 * MIB
 DEFAULT_BLOB_CHUNK = 256 * KIB
 DEFAULT_MAX_BLOB = 512 * MIB
+# A blob answered "pending" (a miner re-computing a checkpoint it did not keep) is asked for again every
+# PENDING_POLL_S, for at most MAX_PENDING_WAIT_S: a re-computation replays at most a round's steps, and a
+# miner that answers "pending" for ever is treated as withholding (the verdict `unavailable`).
+PENDING_POLL_S = 2.0
+MAX_PENDING_WAIT_S = 90.0
 MAX_STATE_PROOF = 64 * KIB
 # state-entries: up to 16 ranges a request (a light client's task, listings and keys in one round
 # trip), each named by a prefix and a start key of at most 64 bytes (state keys are <= 33 bytes).

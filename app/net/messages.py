@@ -147,6 +147,8 @@ ERR_NOT_FOUND = "not-found"
 ERR_BAD_REQUEST = "bad-request"
 ERR_BUSY = "busy"
 ERR_INTERNAL = "internal"
+# A blob the peer will serve once it has re-computed it (a dropped checkpoint, app.miner.recompute): ask again.
+ERR_PENDING = "pending"
 
 
 # --------------------------------------------------------------------------- history (light client)

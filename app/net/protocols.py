@@ -14,10 +14,11 @@ from app.core.entryproof import RangeProof
 from app.core.history import HistoryItem
 from app.core.types import Block, SignedHeader
 from app.net import limits
-from app.net.errors import FrameError
+from app.net.errors import BlobPending, FrameError
 from app.net.messages import (
     ERR_BAD_REQUEST,
     ERR_NOT_FOUND,
+    ERR_PENDING,
     BlobChunk,
     BlobRequest,
     BlockRequest,
@@ -145,7 +146,10 @@ class ChainServicer:
 
     async def rpc_blob(self, peer: str, req: BlobRequest) -> Response:
         assert self.providers.blob is not None
-        found = await maybe_await(self.providers.blob(req.blob_hash, req.offset, req.length))
+        try:
+            found = await maybe_await(self.providers.blob(req.blob_hash, req.offset, req.length))
+        except BlobPending as pending:
+            return ErrorResponse(code=ERR_PENDING, message=str(pending))
         if found is None:
             return ErrorResponse(code=ERR_NOT_FOUND, message="no such blob")
         total, data = found

@@ -35,6 +35,7 @@ from app.core.state import COMMITTEE_KEY, META_KEY, NEXT_COMMITTEE_KEY
 from app.core.tasks import TASK_PREFIX
 from app.core.types import AnyTransaction, BlockHeader, WorkReceipt
 from app.miner.loop import RoundJob
+from app.miner.recompute import CheckpointRecomputer
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.messages import ERR_NOT_FOUND, ErrorResponse, RangeQuery
@@ -42,6 +43,7 @@ from app.net.peers import Offence
 from app.net.protocols import Providers
 from app.net.topics import TopicKind
 from app.net.validators import Verdict
+from app.node.blob_serving import read_or_recompute
 from app.node.chainfiles import Checkpoint
 from app.node.header_index import HeaderIndex
 from app.node.light import LightClient
@@ -97,6 +99,7 @@ class LightNode:
         self.traces = TraceBook(directory=config.datadir / TRACES_DIR, retain=self._challengeable)
         self.index = HeaderIndex(config.datadir / HEADERS_FILE, self.genesis)
         self.rewards = RewardLog(config.datadir / REWARDS_FILE)
+        self.recompute: CheckpointRecomputer | None = None  # the daemon's miner serves dropped checkpoints
         self.net = NetThread(
             NetConfig(
                 chain_id=self.params.chain_id,
@@ -107,7 +110,7 @@ class LightNode:
                 topics=(TopicKind.RECEIPTS, TopicKind.TXS),
                 heartbeat_s=0.5,
             ),
-            Providers(blob=self.blobs.read_range),
+            Providers(blob=lambda d, offset, n: read_or_recompute(self.blobs, self.recompute, d, offset, n)),
         )
         self.client = LightClient(self.genesis, self.net, config.checkpoint, index=self.index)
         self.work = TrainingWork(
@@ -147,6 +150,8 @@ class LightNode:
         finally:
             self.net.stop()
             self.index.close()
+            if self.recompute is not None:
+                self.recompute.close()
 
     def stop(self) -> None:
         self._stop.set()

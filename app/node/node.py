@@ -31,6 +31,8 @@ from app.core.genesis import load_genesis
 from app.core.state import ChainState
 from app.core.types import Block, Committee, Evidence, WorkReceipt
 from app.miner.loop import RoundJob
+from app.miner.recompute import CheckpointRecomputer
+from app.miner.sparse_record import sparse_dir
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.messages import ErrorResponse
@@ -153,6 +155,12 @@ class Node:
             key=self.key,
             manifest=self.dataset_manifest,
         )
+        # a miner serves the checkpoints it dropped (a large model's round) by re-computing them on request
+        self.recompute = (
+            CheckpointRecomputer(sparse_dir(config.datadir / "resume"), self.blobs, self.work.training_data)
+            if config.role == "miner"
+            else None
+        )
         self._make_desks()
         self.scheduler.audit_backfill()
         self.scheduler.resume_receipts()
@@ -221,6 +229,8 @@ class Node:
             log.info("stopping")
             self.net.stop()
             self.chain.close()
+            if self.recompute is not None:
+                self.recompute.close()
 
     # ------------------------------------------------------------------ ConsensusApp (the engine asks the node)
 

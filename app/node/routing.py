@@ -34,6 +34,7 @@ from app.core.types import (
 from app.net.host import GossipMessage
 from app.net.messages import ERR_NOT_FOUND, ErrorResponse
 from app.node import sync
+from app.node.blob_serving import read_or_recompute
 from app.node.committees import PROTOCOL_NAME as COMMITTEE_PROTOCOL, CommitteeRequest, CommitteeResponse
 from app.node.manifests import (
     PROTOCOL_NAME as MANIFEST_PROTOCOL,
@@ -206,7 +207,7 @@ class GossipRouter:
         return CommitteeResponse(committee=committee)
 
     def read_blob(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
-        return self.node.blobs.read_range(digest, offset, length)
+        return read_or_recompute(self.node.blobs, self.node.recompute, digest, offset, length)
 
     # ------------------------------------------------------------------ deny list and peer table
 
