@@ -49,6 +49,12 @@ COMMANDS += [
     ),
     ("stop", "stop the running daemon (the round in training is saved)", _daemon.add_stop_args, _daemon.run_stop),
     (
+        "restart",
+        "restart the running daemon so changed network settings take effect (the round is saved)",
+        _daemon.add_restart_args,
+        _daemon.run_restart,
+    ),
+    (
         "status",
         "what the daemon is doing: mining state and why, chain height, wallet",
         _client.add_status_args,

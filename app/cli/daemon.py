@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,15 +61,37 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 2
     print(f"potminer daemon: serving {daemon.paths.data_dir}", file=sys.stderr, flush=True)
     try:
-        return daemon.run()
+        status = daemon.run()
     except ListenError as exc:  # its port is taken: the message says how to choose another
         print(f"potminer daemon: {exc}", file=sys.stderr)
         return 2
+    if daemon.restart_requested:
+        restart_daemon_process()
+    return status
+
+
+def restart_daemon_process() -> None:
+    """Replace this process with a fresh `potminer daemon` of the same arguments (the `restart` method).
+
+    A new process, not a new `Daemon` object in this one: every thread, socket, port and library state of
+    the old network is gone for sure, and the same process id keeps a supervisor (the launcher, systemd,
+    the window's reconnect) following it. On Windows `execv` starts a new process and ends this one."""
+    from app.resources import cli_command
+
+    argv = [*cli_command(), *sys.argv[1:]]
+    print("potminer daemon: restarting", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
 
 
 def add_stop_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the daemon to exit")
+
+
+def add_restart_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the new daemon to answer")
 
 
 @guarded
@@ -82,3 +105,28 @@ def run_stop(args: argparse.Namespace) -> int:
             raise CliError(f"the daemon did not exit within {args.wait:.0f} s")
         time.sleep(0.2)
     return output(args, result, lambda r: "daemon stopped")
+
+
+@guarded
+def run_restart(args: argparse.Namespace) -> int:
+    """Ask the daemon to restart (network settings take effect) and wait until the new one answers."""
+    from app.rpc.auth import read_token_file, token_path
+
+    def token() -> str | None:
+        try:
+            return read_token_file(token_path(data_dir(args)))
+        except Exception:  # noqa: BLE001 - none yet, or half-written by the starting daemon: ask again
+            return None
+
+    before = token()
+    call(args, "restart")
+    deadline = time.monotonic() + args.wait
+    while True:
+        if token() not in (None, before):
+            try:
+                return output(args, call(args, "status"), lambda r: "daemon restarted")
+            except CliError:
+                pass  # the new daemon is still starting
+        if time.monotonic() > deadline:
+            raise CliError(f"the daemon did not come back within {args.wait:.0f} s; see its log (potminer logs)")
+        time.sleep(0.3)

@@ -76,6 +76,17 @@ def device_settings(m: cfg.MiningConfig) -> w.DeviceSettings:
     )
 
 
+def practice_validators() -> int:
+    """How many validators the practice network the daemon creates has (4; tests ask for fewer with
+    POTMINER_PRACTICE_VALIDATORS, 1 to 4). An existing practice network keeps its own."""
+    from app.node.local_devnet import VALIDATORS
+
+    try:
+        return min(VALIDATORS, max(1, int(os.environ.get("POTMINER_PRACTICE_VALIDATORS", VALIDATORS))))
+    except ValueError:
+        return VALIDATORS
+
+
 def prune_grace_s() -> float:
     """How old an unpinned blob must be before pruning (app/daemon/disk.py); $POTMINER_PRUNE_GRACE_S
     shortens it for tests and measurements."""
@@ -123,6 +134,7 @@ class Daemon:
         self.bus = EventBus()
         self._stop = threading.Event()
         self._stop_reason = "daemon stopping"
+        self.restart_requested = False  # `run_daemon` starts a fresh process after this one stops
         self.local_devnet: Any = None  # LocalDevnet when the daemon runs the app's own network
         self.node_port: NodePort | LightPort | None = None if options.offline else self._build_node()
         self.reach = self._reach_watcher()
@@ -155,6 +167,7 @@ class Daemon:
             self.mining,
             self.node_port,
             self.request_stop,
+            request_restart=self.request_restart,
             reach=self.reach,
         )
         register_all(self.server, self.services)
@@ -230,7 +243,7 @@ class Daemon:
             # No public network yet: by default the daemon brings up the app's own local devnet
             # (created once in the data folder, reopened afterwards) and joins it.
             root = self.paths.data_dir / "local-devnet"
-            self.local_devnet = start_local_devnet(root, say=log.info)
+            self.local_devnet = start_local_devnet(root, practice_validators(), say=log.info)
             options = replace(
                 options, genesis=root / "genesis.json", bootstrap=(*options.bootstrap, *self.local_devnet.bootstrap)
             )
@@ -306,6 +319,12 @@ class Daemon:
         self.node_port.watch(wallet.own_accounts())
 
     # -- running --------------------------------------------------------------------------------
+    def request_restart(self, reason: str = "restarting") -> None:
+        """Stop, then have `potminer daemon` start again in a fresh process (`restart_requested`): the way
+        network settings (chain, genesis, bootstrap, node mode) take effect, which nothing can swap live."""
+        self.restart_requested = True
+        self.request_stop(reason)
+
     def request_stop(self, reason: str = "daemon stopping") -> None:
         self._stop_reason = reason
         self._stop.set()

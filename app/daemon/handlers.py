@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from app import __version__
 from app.core.tasks import TASK_OPEN
 from app.daemon import handlers_mining, handlers_tasks, handlers_wallet
-from app.daemon.handlers_errors import domain_errors
+from app.daemon.handlers_errors import MethodError, domain_errors
 from app.rpc.contract import METHODS
+from app.rpc.protocol import RpcError
 from app.wallet.tx import balance_summary, format_amount
 
 if TYPE_CHECKING:
@@ -123,7 +124,14 @@ def register(server: RpcServer, s: Services) -> None:
         s.request_stop("stopped by an RPC client")
         return {"stopping": True}
 
+    def restart() -> dict[str, Any]:
+        if s.request_restart is None:
+            raise RpcError(MethodError.BAD_INPUT, "this daemon cannot restart itself: stop it and start it again")
+        s.request_restart("restarting to apply the network settings")
+        return {"restarting": True}
+
     server.register("status", status, METHODS["status"])
+    server.register("restart", restart, METHODS["restart"])
     server.register("peers", peers, METHODS["peers"])
     server.register("chain.account", account, METHODS["chain.account"])
     server.register("logs", logs, METHODS["logs"])

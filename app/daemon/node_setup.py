@@ -51,14 +51,17 @@ def bootstrap_peers(config: cfg.Config, options: Any, genesis: Path) -> tuple[st
     when none of these names any and the chain is a shipped one, the list shipped with its files (whose
     checksums and checkpoint are checked here, so a damaged install says so before it starts)."""
     from app.core.genesis import InvalidGenesis, load_genesis
-    from app.node.chainfiles import ChainFilesError, load_bootstrap, load_chain
+    from app.node.chainfiles import ChainFilesError, OtherChainFile, load_bootstrap, load_chain
 
     peers = [*config.network.bootstrap_peers, *options.bootstrap]
     try:
         chain_id = load_genesis(genesis).params.chain_id
         bootstrap_file = getattr(options, "bootstrap_file", None)
         if bootstrap_file is not None:
-            peers += load_bootstrap(Path(bootstrap_file).expanduser(), chain_id)
+            try:
+                peers += load_bootstrap(Path(bootstrap_file).expanduser(), chain_id)
+            except OtherChainFile as exc:  # given for the network the volunteer has since left (a restart)
+                log.warning("ignoring --bootstrap-file: %s", exc)
         shipped = CHAINS_DIR / config.network.chain.value
         if config.network.chain == cfg.Chain.TESTNET and genesis.resolve() == (shipped / "genesis.json").resolve():
             files = load_chain(config.network.chain.value)

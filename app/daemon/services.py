@@ -44,6 +44,7 @@ class Services:
     mining: MiningService
     node: NodePort | LightPort | None  # a full or a light node; None with --offline
     request_stop: Callable[[str], None]  # ends the daemon, with the reason it logs and tells clients
+    request_restart: Callable[[str], None] | None = None  # ends it and starts it again (`potminer daemon`)
     started: float = field(default_factory=time.monotonic)
     reach: ReachWatcher | None = None  # whether the node reached its network (app/daemon/reach.py)
 

@@ -32,6 +32,10 @@ class ChainFilesError(ValueError):
     """A chain file that is missing, damaged or does not match the others; the message names it."""
 
 
+class OtherChainFile(ChainFilesError):
+    """A chain file made for another chain (a list kept from before the volunteer switched networks)."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A verified header to start header sync from, and the committee that signs the next header."""
@@ -112,7 +116,7 @@ def load_bootstrap(path: Path, chain_id: str) -> tuple[str, ...]:
     if doc["format"] != BOOTSTRAP_FORMAT:
         raise ChainFilesError(f"{path}: unknown format {doc['format']!r} (expected {BOOTSTRAP_FORMAT})")
     if doc["chain_id"] != chain_id:
-        raise ChainFilesError(f"{path}: a bootstrap list for chain {doc['chain_id']!r}, not {chain_id!r}")
+        raise OtherChainFile(f"{path}: a bootstrap list for chain {doc['chain_id']!r}, not {chain_id!r}")
     peers = doc["peers"]
     if not isinstance(peers, list) or len(peers) > MAX_PEERS:
         raise ChainFilesError(f"{path}: 'peers' must be a list of at most {MAX_PEERS} multiaddrs")

@@ -32,6 +32,7 @@ METHODS: dict[str, dict[str, Param]] = {
     "config.get": {},
     "config.set": {"section": Param(str, choices=SECTIONS), "values": Param(dict)},
     "stop": {},
+    "restart": {},
     "mine.start": {"mode": Param(str, default=None, choices=MODES)},
     "mine.stop": {},
     "mine.pause": {},

@@ -35,6 +35,7 @@ PEERS = "peers"
 LOGS = "logs"
 CONFIG_GET = "config.get"
 CONFIG_SET = "config.set"
+RESTART = "restart"
 
 ALL_EVENTS = (
     "new_block",

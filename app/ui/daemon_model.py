@@ -145,6 +145,10 @@ class DaemonModel(QObject):
     def set_config(self, section: str, values: dict[str, Any]) -> PendingCall:
         return self.call(api.CONFIG_SET, {"section": section, "values": values}).then(self._on_config)
 
+    def restart_daemon(self) -> PendingCall:
+        """Have the background service restart (new network settings take effect); the client reconnects."""
+        return self.call(api.RESTART).then(None, lambda e: self._failed("Could not restart the background service", e))
+
     def _failed(self, what: str, error: RpcError) -> None:
         self.actionFailed.emit(what, error.message)
 

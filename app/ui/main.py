@@ -124,6 +124,11 @@ class GuiApp:
             return
         self.open_wizard()
 
+    def _join_new_network(self) -> None:
+        """The wizard chose another network: the service restarts to join it (the window reconnects)."""
+        self.window.statusBar().showMessage(RESTART_NOTE, 60_000)
+        self.model.restart_daemon()
+
     def open_wizard(self) -> None:
         """The first-run assistant; opened at the first start, and again from the wallet page's button."""
         if self.wizard is not None and self.wizard.isVisible():
@@ -132,9 +137,7 @@ class GuiApp:
         self.wizard = Wizard(self.model, wallet_exists=self.model.status.wallet_info.exists, parent=self.window)
         self.wizard.finished.connect(lambda _r: self.model.refresh_all())
         wizard = self.wizard
-        wizard.accepted.connect(
-            lambda: wizard.network_changed and self.window.statusBar().showMessage(RESTART_NOTE, 60_000)
-        )  # a new network is joined at the service's next start: say so
+        wizard.accepted.connect(lambda: wizard.network_changed and self._join_new_network())
         self.wizard.open()
 
     def _theme_from_config(self, config: dict) -> None:  # type: ignore[type-arg]

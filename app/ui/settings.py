@@ -33,7 +33,7 @@ from app.rpc.protocol import RpcError
 from app.ui import api
 from app.ui.daemon_model import DaemonModel
 from app.ui.pages.common import hint, title
-from app.ui.widgets.network_choice import CHAINS, network_change
+from app.ui.widgets.network_choice import CHAINS, RESTART_NOTE, network_change, network_settings_changed
 
 MODES = (("when-idle", "When the computer is idle"), ("always", "Always"), ("never", "Never (until I press Start)"))
 NODE_MODES = (
@@ -79,6 +79,7 @@ class SettingsPage(QWidget):
         outer.addLayout(self._button_bar())
 
         self._saving = False
+        self._restart = False  # the network section changed: the service restarts once it is saved
         model.configChanged.connect(self._config_arrived)
         model.devicesChanged.connect(self.show_devices)
         model.statusChanged.connect(lambda s: self.data_dir.setText(s.data_dir or "—"))
@@ -272,6 +273,7 @@ class SettingsPage(QWidget):
         """Save mining, then the app, then the network section; the first refusal stops there and keeps
         the form as typed (the sections already saved were valid, the rest is not written)."""
         pending = list(self.values().items())
+        self._restart = network_settings_changed(self.model.config.get("network", {}), dict(pending)["network"])
         self.save_button.setEnabled(False)
         self.message.setText("Saving…")
         self._saving = True
@@ -290,7 +292,11 @@ class SettingsPage(QWidget):
         self.save_button.setEnabled(True)
         if error is None:
             self.show_config(self.model.config)
-            self.message.setText("Saved. Mining settings apply at once; the network and node mode after a restart.")
+            if self._restart:
+                self.message.setText(RESTART_NOTE)
+                self.model.restart_daemon()
+            else:
+                self.message.setText("Saved. Mining settings apply at once.")
             return
         names = {"mining": "Mining", "ui": "This app", "network": "Network"}
         self.message.setText(

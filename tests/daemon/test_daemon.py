@@ -176,6 +176,25 @@ def test_stop_releases_the_lock(tmp_path: Path) -> None:
     assert read_lock_info(tmp_path / "d") is None
 
 
+def test_restart_brings_up_a_fresh_daemon_with_the_saved_settings(tmp_path: Path) -> None:
+    """`restart` (how network settings take effect): the same process comes back with a new token and
+    the config saved before it; the CLI waits for it."""
+    datadir = tmp_path / "d"
+    proc = start_daemon(datadir, "--offline")
+    try:
+        token = read_token_file(token_path(datadir))
+        rpc(datadir, "config.set", {"section": "mining", "values": {"idle_minutes": 7}})
+        out = cli(datadir, "restart")
+        assert "daemon restarted" in out.stdout
+        assert read_token_file(token_path(datadir)) != token and proc.poll() is None  # same process id
+        daemon = cli_json(datadir, "status")["daemon"]
+        assert daemon["uptime_s"] < 60 and (os.name != "posix" or daemon["pid"] == proc.pid)  # same process
+        assert rpc(datadir, "config.get")["config"]["mining"]["idle_minutes"] == 7
+        assert "restarting to apply the network settings" in (datadir / "logs" / "potminer.log").read_text()
+    finally:
+        stop_daemon(proc)
+
+
 def test_the_data_folder_and_logs_are_private(daemon: Path) -> None:
     if os.name != "posix":
         pytest.skip("POSIX permission bits")

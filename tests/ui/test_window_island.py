@@ -1,9 +1,11 @@
 """A REAL daemon told to join the test network, whose bootstrap peers cannot be reached: the daemon says so
 in `status` and its log, `potminer status` says so, and the window (offscreen) shows it plainly with a
-button that switches to the practice network (saved in the daemon's config, for its next start)."""
+button that switches to the practice network: saved in the daemon's config, the daemon restarts by itself
+onto it and the window reconnects."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -22,7 +24,9 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
     write_config(datadir, '[network]\nchain = "testnet"\nbootstrap_peers = []\n\n[mining]\nmode = "always"\n')
     boot = tmp_path / "bootstrap.json"
     boot.write_text(bootstrap_json("pot-testnet-1", [dead_peer(), dead_peer()]))
-    proc = start_daemon(datadir, "--bootstrap-file", str(boot), env={"POTMINER_REACH_GRACE_S": "1"})
+    proc = start_daemon(
+        datadir, "--bootstrap-file", str(boot), env={"POTMINER_REACH_GRACE_S": "1", "POTMINER_PRACTICE_VALIDATORS": "1"}
+    )
     app = None
     try:
         status = wait_for(
@@ -48,10 +52,25 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
         qtbot.waitUntil(lambda: app.window.settings.chain.currentData() == "testnet", timeout=10000)
         qtbot.mouseClick(banner.practice_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: banner.text.text() == RESTART_NOTE, timeout=10000)
+        assert 'chain = "devnet"' in (datadir / "config.toml").read_text()
+        # the daemon restarts by itself (same process, fresh state) and joins the practice network, and the
+        # window reconnects to it: no Quit and reopen
+        status = wait_for(lambda: _status_on(datadir, "practice"), 120, "the restarted daemon on the practice network")
+        assert status["node"]["mode"] == "full" and status["network"]["island"] is False and proc.poll() is None
+        qtbot.waitUntil(lambda: app.model.status.chain.startswith("pot-devnet"), timeout=30000)
         saved = rpc(datadir, "config.get")["config"]["network"]
         assert (saved["chain"], saved["genesis_file"], saved["bootstrap_peers"]) == ("devnet", "", [])
-        assert 'chain = "devnet"' in (datadir / "config.toml").read_text()
     finally:
         if app is not None:
             app.client.stop()
         stop_daemon(proc)
+
+
+def _status_on(datadir: Path, network: str) -> dict | None:  # type: ignore[type-arg]
+    """The daemon's status once it runs on the practice network (None while it restarts)."""
+    done = cli(datadir, "status", "--json", check=False)
+    if done.returncode != 0:
+        return None
+    status = json.loads(done.stdout)
+    chain = (status.get("node") or {}).get("chain_id", "")
+    return status if network == "practice" and chain.startswith("pot-devnet") else None

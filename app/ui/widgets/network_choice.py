@@ -1,8 +1,9 @@
 """The network a volunteer mines on: the choices (wizard, Settings) and the banner shown when the chosen
 test network cannot be reached, which offers the practice network instead (never a silent island).
 
-Switching networks drops the old network's genesis file and bootstrap peers (they belong to it) and
-takes effect at the next start of the background service; the banner and Settings say so.
+Switching networks drops the old network's genesis file and bootstrap peers (they belong to it); the
+window then asks the background service to restart (`restart`), which is how network settings take
+effect, and says so.
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ CHAINS = (
     (PRACTICE, "Practice network (local, on this computer only; rewards are not shared)"),
 )
 RESTART_NOTE = (
-    "Saved. It takes effect the next time PoT Miner starts: choose Quit in the tray menu "
-    "(or close the window) and open PoT Miner again."
+    "Saved. The background service is restarting to join that network; the window reconnects by itself "
+    "(your round in training is saved)."
 )
+
+
+def network_settings_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether saving `after` over the `network` section `before` needs the service to restart."""
+    return any(
+        after[key] != before.get(key)
+        for key in ("chain", "node_mode", "genesis_file", "bootstrap_peers")
+        if key in after
+    )
 
 
 def network_change(chain: str, current: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +76,7 @@ class IslandBanner(QFrame):
         def saved(_result: Any) -> None:
             self._saved = True
             self.text.setText(RESTART_NOTE)
+            self.model.restart_daemon()
 
         def failed(error: Any) -> None:
             self.practice_button.setEnabled(True)
