@@ -9,7 +9,6 @@ reach the log redactor as a request arrives, for every method.
 
 from __future__ import annotations
 
-from app.core.types import MAX_MIN_IMPROVEMENT_MICRO, MAX_PATIENCE_ROUNDS, MAX_TASK_DESCRIPTION, MAX_TASK_TITLE
 from app.rpc.schema import Param
 
 LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -18,6 +17,10 @@ MODES = frozenset({"always", "when-idle", "never"})  # app.config.MiningMode's v
 PASSWORD = Param(str, max_length=1024, secret=True)
 ROLE = Param(str, default="spending", choices=frozenset({"spending", "reward"}))
 TEXT_CONTEXT_DEFAULT, TEXT_CONTEXT_MAX = 64, 1024  # app.miner.packing's (which imports torch; a test keeps them equal)
+# app.core.types' task text and patience bounds, copied so the window (which imports this table for its
+# method names) imports no chain code; a test keeps them equal
+MAX_TASK_TITLE, MAX_TASK_DESCRIPTION = 80, 500
+MAX_PATIENCE_ROUNDS, MAX_MIN_IMPROVEMENT_MICRO = 100_000, 10_000_000
 DEFAULT_FEE = "0.000001"  # the chain has no minimum fee and the mempool is first come, first served
 
 METHODS: dict[str, dict[str, Param]] = {

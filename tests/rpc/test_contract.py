@@ -21,3 +21,24 @@ def test_copied_values_match_their_sources() -> None:
     assert contract.MODES == {m.value for m in cfg.MiningMode}
     assert (contract.TEXT_CONTEXT_DEFAULT, contract.TEXT_CONTEXT_MAX) == (packing.DEFAULT_CONTEXT, packing.MAX_CONTEXT)
     assert contract.SECTIONS == {f.name for f in cfg.Config.__dataclass_fields__.values()}
+    from app.core import types
+
+    assert (contract.MAX_TASK_TITLE, contract.MAX_TASK_DESCRIPTION) == (
+        types.MAX_TASK_TITLE,
+        types.MAX_TASK_DESCRIPTION,
+    )
+    assert (contract.MAX_PATIENCE_ROUNDS, contract.MAX_MIN_IMPROVEMENT_MICRO) == (
+        types.MAX_PATIENCE_ROUNDS,
+        types.MAX_MIN_IMPROVEMENT_MICRO,
+    )
+
+
+def test_the_window_takes_its_method_names_from_the_contract() -> None:
+    """A window constant naming a method the contract lacks stops the window's import, with the name."""
+    import pytest
+
+    from app.ui import api
+
+    assert api.CONFIG_SET == "config.set" and api.RESTART == "restart"
+    with pytest.raises(ImportError, match="'wallet.nonexistent', which app/rpc/contract.py does not define"):
+        api._method("wallet.nonexistent")
