@@ -32,7 +32,7 @@ import torch
 
 from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, PotError
-from app.core.types import NO_SIGNATURE, WorkReceipt
+from app.core.types import WorkReceipt
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
 from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, fresh_round_state, train_round
 from app.miner.resume import ResumeDir
@@ -184,17 +184,6 @@ WorkerEvent = RoundStarted | RoundProgress | RoundPaused | RoundDone | RoundFail
 # ---------------------------------------------------------------------- the child process
 
 
-class _PublicKeyOnly:
-    """Stands in for the miner's `SigningKey` in the worker: it seeds the data order with the public
-    key and "signs" with the empty signature, so `train_round` yields the receipt for the parent to sign."""
-
-    def __init__(self, public_key: bytes) -> None:
-        self.public_key = public_key
-
-    def sign(self, domain: bytes, chain_id: str, message: bytes) -> bytes:
-        return NO_SIGNATURE
-
-
 class _Interrupt:
     """`should_pause` for the loop: true once any command arrives (or the parent is gone); keeps it."""
 
@@ -272,7 +261,7 @@ def _train(conn: Connection, order: WorkOrder, cache: _DataCache) -> Command | N
         meter = _Reporter(conn, job, device)
         out = train_round(
             job,
-            _PublicKeyOnly(order.miner),  # type: ignore[arg-type]  # duck-typed: public_key and sign()
+            order.miner,  # the public key only: the receipt comes back unsigned, for the parent to sign
             store,
             data,
             device=device,
