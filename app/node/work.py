@@ -87,11 +87,15 @@ class TrainingWork:
             data = self._fetch_blob(digest)
             self.blobs.put(data)
 
-    def _training_data(self, spec: TaskSpec) -> Split:
+    def ensure_dataset(self, spec: TaskSpec) -> DatasetManifest:
+        """Make the task's shards local; their list, for a process that loads them itself (the worker)."""
         manifest = self._manifest(spec.dataset_root)
         for shard in manifest.shards:
             self.ensure(shard)
-        return load_dataset(self.blobs, manifest, spec.dataset_root)
+        return manifest
+
+    def _training_data(self, spec: TaskSpec) -> Split:
+        return load_dataset(self.blobs, self.ensure_dataset(spec), spec.dataset_root)
 
     def _validation_data(self, spec: TaskSpec) -> Split:
         self.ensure(spec.validation_shard)
