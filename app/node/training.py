@@ -97,6 +97,13 @@ class NodeTrainer:
             self._dispatch()
 
         self.loop.run_io(lambda: self._fetch(job), fetched)
+        self._start_worker()  # now, so its spawn and torch import overlap the fetch
+
+    def _start_worker(self) -> None:
+        try:
+            self.worker.start()  # idempotent: a running process is kept
+        except WorkerError as exc:  # tried again with the order, which reports the round as failed
+            log.warning("cannot start the training worker yet: %s", exc)
 
     def _fetch(self, job: RoundJob) -> RoundTask:
         """The base checkpoint and the dataset's shards into the blob store (blocking; an I/O thread)."""

@@ -143,6 +143,9 @@ class ScriptedWorker:
     alive: bool = True
     pid: int = 4242
 
+    def start(self) -> None:
+        self.alive = True
+
     def run(self, order: WorkOrder) -> None:
         self.orders.append(order)
         self.order = order
