@@ -7,7 +7,9 @@ and the daemon talks to it over a `multiprocessing` Pipe with the small messages
 are this program, so the messages are pickled; nothing from a peer travels on this pipe.
 
 The worker never holds the miner's secret key: it trains under the public key (which seeds the data
-order) and returns the receipt unsigned; the daemon signs it (`WorkReceipt.signed_by`).
+order; `train_round` given only a public key makes the receipt unsigned) and returns the receipt
+unsigned; its parent signs it once (`WorkReceipt.signed_by`): the daemon's mining controller, or a
+miner node's `NodeTrainer` (app/node/training.py), the two users of this process.
 
 Pausing is always a save to disk (`app.miner.loop` writes the resume state), so a paused round
 survives the worker being killed, and a restarted worker given the same order continues from the last
@@ -343,7 +345,7 @@ class WorkerError(RuntimeError):
 class TrainingWorker:
     """The daemon's handle on the worker process.
 
-    Not thread-safe: one owner (the mining controller) calls it. `wait` only blocks and touches no
+    Not thread-safe: one owner (the mining controller, or a miner node's loop) calls it. `wait` only blocks and touches no
     state, so the owner may wait outside its lock and call `poll` under it.
     """
 

@@ -1,8 +1,9 @@
 """Heavy training work a node does off its event loop: fetching blobs, verifying receipts, aggregating.
 
-Everything here is blocking and runs on the node's worker thread. Blobs named by a receipt are
-fetched from peers into the local blob store first (hash-checked by the fetcher and again by the
-store), so `app.pot.verify` and `app.pot.aggregate` work on local data only.
+Everything here is blocking and runs on one of the node's threads, never its loop. Blobs named by a
+receipt are fetched from peers into the local blob store first (hash-checked by the fetcher and again
+by the store), so `app.pot.verify` and `app.pot.aggregate` work on local data only; a miner's round
+data is fetched the same way before its training worker process is given the round.
 """
 
 from __future__ import annotations
