@@ -6,7 +6,8 @@ plus optimiser state), and every `RESUME_SAVE_INTERVAL_S` records where the roun
 turns true between two steps it saves the exact mid-segment state and returns `Paused`. Called again
 with the same job it continues from that step, and the result is bit-for-bit the one an uninterrupted
 run gives (the batches depend only on the seed and the step index). At the end it stores the update
-blob (W' - W_r, parameters only) and signs the receipt.
+blob (W' - W_r, parameters only) and makes the receipt: signed when given the miner's signing key,
+unsigned when given only its public key (the training worker process, whose parent signs).
 
 Checkpoint and update blobs are stored deferred (`blobs.put_deferred`: renamed into place, not fsynced)
 and made durable in one `blobs.sync` pass right before something durable names them: a resume record
@@ -38,7 +39,7 @@ from app.pot import config
 from app.pot.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
 from app.pot.datasets import Split, round_seed
 from app.pot.engine import Session, run_steps, update_tensors
-from app.pot.proof import TrainingTrace, make_receipt, segment_count
+from app.pot.proof import TrainingTrace, make_receipt, miner_public_key, segment_count, sign_if_key
 from app.pot.tensors import decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
@@ -102,7 +103,7 @@ class RoundOutput:
 
 def train_round(
     job: RoundJob,
-    key: crypto.SigningKey,
+    key: crypto.SigningKey | bytes,
     store: BlobStore,
     data: Split,
     *,
@@ -114,7 +115,11 @@ def train_round(
     report_every: int = 10,
     keep_every: bool | None = None,
 ) -> RoundOutput | Paused:
-    """Train (or continue) the round `job` with the miner key `key`.
+    """Train (or continue) the round `job` for the miner `key`.
+
+    `key` is the miner's signing key (the receipt comes signed) or only its public key, which seeds the
+    data order all the same (the receipt comes unsigned, for the key's holder to sign: the training
+    worker process never holds the secret key).
 
     `keep_every`: keep every checkpoint on disk (True), only the base, end and resume point (False),
     or decide by the checkpoint's size (None, the default: `keeps_every_checkpoint`). A round that drops
@@ -123,14 +128,14 @@ def train_round(
     spec = job.spec
     k = spec.checkpoint_interval
     segment_count(spec)  # rejects a spec whose H is not a multiple of k
-    seed = round_seed(job.anchor_block_hash, key.public_key, job.task_id, job.round)
+    miner = miner_public_key(key)
+    seed = round_seed(job.anchor_block_hash, miner, job.task_id, job.round)
     base = decode_tensors(fetch_verified(store, job.base_checkpoint, "base checkpoint"))
-    fresh = fresh_round_state(job, key.public_key)
+    fresh = fresh_round_state(job, miner)
     done = resume.load_finished(fresh)
     if done is not None:  # trained to the end before a crash that came ahead of the recorded receipt
-        return RoundOutput(
-            done.receipt, TrainingTrace(checkpoints=done.state.checkpoints, samples=done.samples), done.update_hash
-        )
+        trace = TrainingTrace(checkpoints=done.state.checkpoints, samples=done.samples)
+        return RoundOutput(sign_if_key(done.receipt, key), trace, done.update_hash)
     state, tensors = _restore(resume, fresh)
     # The configuration is committed (so verifiers replay it bit for bit) only when the whole round ran
     # in it: a round resumed in another configuration (other threads, another torch) commits its class.
@@ -205,7 +210,7 @@ def _open_session(
 
 def _finish(
     job: RoundJob,
-    key: crypto.SigningKey,
+    key: crypto.SigningKey | bytes,
     store: BlobStore,
     resume: ResumeDir,
     writer: _CheckpointWriter,
@@ -214,7 +219,7 @@ def _finish(
     final_loss: float,
     device_class: str,
 ) -> RoundOutput:
-    """Store the update, sign the receipt and record the round as finished (so a crash now never trains it
+    """Store the update, make the receipt (signed if `key` is a signing key) and record the round as finished (so a crash now never trains it
     again)."""
     spec = job.spec
     checkpoints = writer.drain()

@@ -7,7 +7,9 @@ and the daemon talks to it over a `multiprocessing` Pipe with the small messages
 are this program, so the messages are pickled; nothing from a peer travels on this pipe.
 
 The worker never holds the miner's secret key: it trains under the public key (which seeds the data
-order) and returns the receipt unsigned; the daemon signs it (`WorkReceipt.signed_by`).
+order; `train_round` given only a public key makes the receipt unsigned) and returns the receipt
+unsigned; its parent signs it once (`WorkReceipt.signed_by`): the daemon's mining controller, or a
+miner node's `NodeTrainer` (app/node/training.py), the two users of this process.
 
 Pausing is always a save to disk (`app.miner.loop` writes the resume state), so a paused round
 survives the worker being killed, and a restarted worker given the same order continues from the last
@@ -32,7 +34,7 @@ import torch
 
 from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, PotError
-from app.core.types import NO_SIGNATURE, WorkReceipt
+from app.core.types import WorkReceipt
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
 from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, fresh_round_state, train_round
 from app.miner.resume import ResumeDir
@@ -184,17 +186,6 @@ WorkerEvent = RoundStarted | RoundProgress | RoundPaused | RoundDone | RoundFail
 # ---------------------------------------------------------------------- the child process
 
 
-class _PublicKeyOnly:
-    """Stands in for the miner's `SigningKey` in the worker: it seeds the data order with the public
-    key and "signs" with the empty signature, so `train_round` yields the receipt for the parent to sign."""
-
-    def __init__(self, public_key: bytes) -> None:
-        self.public_key = public_key
-
-    def sign(self, domain: bytes, chain_id: str, message: bytes) -> bytes:
-        return NO_SIGNATURE
-
-
 class _Interrupt:
     """`should_pause` for the loop: true once any command arrives (or the parent is gone); keeps it."""
 
@@ -272,7 +263,7 @@ def _train(conn: Connection, order: WorkOrder, cache: _DataCache) -> Command | N
         meter = _Reporter(conn, job, device)
         out = train_round(
             job,
-            _PublicKeyOnly(order.miner),  # type: ignore[arg-type]  # duck-typed: public_key and sign()
+            order.miner,  # the public key only: the receipt comes back unsigned, for the parent to sign
             store,
             data,
             device=device,
@@ -354,7 +345,7 @@ class WorkerError(RuntimeError):
 class TrainingWorker:
     """The daemon's handle on the worker process.
 
-    Not thread-safe: one owner (the mining controller) calls it. `wait` only blocks and touches no
+    Not thread-safe: one owner (the mining controller, or a miner node's loop) calls it. `wait` only blocks and touches no
     state, so the owner may wait outside its lock and call `poll` under it.
     """
 

@@ -1,22 +1,20 @@
 """The miner's side of a round: train each open task's current round once, then gossip the receipt.
 
 `MinerDesk` decides on the node thread which rounds to train (pure bookkeeping); the training itself
-runs on the worker thread through `train`, which seeds the data order from the round's anchor block
-(`ChainState.round_anchor`), so the work is bound to this key and this round and cannot be precomputed.
+runs in the training worker process (`app.node.training` for a miner node, the mining controller for
+the daemon), seeded from the round's anchor block (`ChainState.round_anchor`) and the miner's public key,
+so the work is bound to this key and this round and cannot be precomputed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 from app.core import crypto
 from app.core.tasks import TASK_OPEN
-from app.miner.loop import RoundJob, RoundOutput, train_round
-from app.miner.resume import ResumeDir
+from app.miner.loop import RoundJob
 from app.node.light_state import StateView
-from app.node.work import TrainingWork
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +46,3 @@ class MinerDesk:
             )
             log.info("training round %d of task %s", task.round, task_id.hex()[:16])
             self._schedule(job)
-
-
-def train(job: RoundJob, key: crypto.SigningKey, work: TrainingWork, resume_root: Path) -> RoundOutput:
-    """Train the round `job` to the end (blocking; worker thread)."""
-    work.ensure(job.base_checkpoint)
-    data = work.training_data(job.spec)
-    resume = ResumeDir(resume_root / f"{job.task_id.hex()[:16]}-{job.round}")
-    out = train_round(job, key, work.blobs, data, device=work.device, resume=resume)
-    assert isinstance(out, RoundOutput)  # no should_pause, so it never pauses
-    return out

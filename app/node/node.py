@@ -1,8 +1,9 @@
 """The node's composition root: storage, state, network, BFT engine and training, wired explicitly.
 
 `Node(config).run()` blocks until SIGINT/SIGTERM. Roles: a *validator* drives the BFT engine with its
-key, verifies receipts and aggregates rounds; a *miner* trains open rounds and gossips receipts; a
-*full* node follows and serves the chain. Every role observes consensus (an engine without a key
+key, verifies receipts and aggregates rounds; a *miner* trains open rounds in its training worker
+process (`NodeTrainer`, training.py), signs the receipts and gossips them; a *full* node follows and
+serves the chain. Every role observes consensus (an engine without a key
 commits a block once it sees a quorum of precommits) and catches up by header-first sync.
 
 `Node` is the composition: it owns the stores, the network thread, the desks and the engine, and
@@ -33,6 +34,7 @@ from app.core.types import Block, Committee, Evidence, WorkReceipt
 from app.miner.loop import RoundJob
 from app.miner.recompute import CheckpointRecomputer
 from app.miner.sparse_record import sparse_dir
+from app.miner.worker import DeviceSettings
 from app.net.facade import NetThread
 from app.net.host import NetConfig
 from app.net.messages import ErrorResponse
@@ -58,6 +60,7 @@ from app.node.routing import (
 from app.node.scheduler import RECEIPT_REPUBLISH_S as RECEIPT_REPUBLISH_S, WorkScheduler
 from app.node.status import snapshot, write_status
 from app.node.traces import TraceBook, still_challengeable
+from app.node.training import NODE_DEVICE, NodeTrainer, round_is_open
 from app.node.work import TrainingWork
 from app.pot.datasets import DatasetManifest
 
@@ -67,6 +70,7 @@ ROLES = ("validator", "miner", "full")
 SIGNING_RECORD_FILE = "signing.record"  # the BFT signing record of a validator (docs/PROTOCOL.md, Part 3)
 RESUME_RECORD_FILE = "signing.resume"  # its valid proposal, proof of lock and last votes (liveness after restarts)
 MANIFESTS_DIR = "manifests"  # dataset manifests posted here or fetched from peers (app/node/manifests.py)
+RESUME_DIR = "resume"  # a miner's round in progress (app/miner/resume.py); its sparse rounds in "resume-sparse"
 TRACES_DIR = "traces"  # a miner's checkpoint traces and the receipts signed with them (app/node/traces.py)
 COMMITTEES_DIR = "committees"  # every committee this chain elected, served to light clients (committees.py)
 
@@ -88,6 +92,7 @@ class NodeConfig:
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     audit: bool | None = None  # re-execute vesting receipts in the background; None: on for validators only
     audit_segments_per_minute: float = DEFAULT_SEGMENTS_PER_MINUTE
+    training: DeviceSettings = NODE_DEVICE  # a miner's rounds, in its worker process: the CPU, one thread
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -157,7 +162,7 @@ class Node:
         )
         # a miner serves the checkpoints it dropped (a large model's round) by re-computing them on request
         self.recompute = (
-            CheckpointRecomputer(sparse_dir(config.datadir / "resume"), self.blobs, self.work.training_data)
+            CheckpointRecomputer(sparse_dir(config.datadir / RESUME_DIR), self.blobs, self.work.training_data)
             if config.role == "miner"
             else None
         )
@@ -195,6 +200,19 @@ class Node:
         )
         # through this node's own method, so a subclass that trains differently is the one called
         self.miner = MinerDesk(self.key, self._schedule_train) if config.role == "miner" else None
+        self.trainer = (
+            NodeTrainer(
+                loop=self.loop,
+                key=self.key,
+                work=self.work,
+                resume_root=config.datadir / RESUME_DIR,
+                is_open=lambda job: round_is_open(self.chain.state, job),
+                deliver=scheduler.own_receipt,
+                device=config.training,
+            )
+            if config.role == "miner"
+            else None
+        )  # its worker process starts with the first round to train
         self.auditor = (
             Auditor(AuditConfig(segments_per_minute=config.audit_segments_per_minute)) if config.audits else None
         )
@@ -227,6 +245,8 @@ class Node:
             self.loop.run()
         finally:
             log.info("stopping")
+            if self.trainer is not None:
+                self.trainer.close()  # the worker process saves a round in progress and exits
             self.net.stop()
             self.chain.close()
             if self.recompute is not None:
@@ -334,6 +354,14 @@ class Node:
         }
         if self.miner is not None:
             extra["late_receipts"] = self.late_receipts
+        if self.trainer is not None:
+            t = self.trainer
+            extra["training"] = {
+                "worker_pid": t.worker_pid,
+                "rounds": t.trained,
+                "failed": t.failed,
+                "restarts": t.worker.restarts,
+            }
         if self.desk is not None:
             extra["late_refused"] = self.desk.late_refused
         if self.auditor is not None:

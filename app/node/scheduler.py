@@ -2,7 +2,8 @@
 
 `WorkScheduler` belongs to one `Node` (app/node/node.py). The round, fraud and miner desks decide what
 to do; the scheduler hands the heavy part to the event loop's threads (fetch, verify, worker, audit;
-see docs/PROTOCOL.md Part 6, "Threads") and brings the outcome back to the loop. It also keeps a
+see docs/PROTOCOL.md Part 6, "Threads"), or a miner's rounds to its training worker process
+(`app.node.training`), and brings the outcome back to the loop. It also keeps a
 miner's own receipts in gossip until their round closes, including those signed before a restart.
 """
 
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING
 from app.core.errors import PotError
 from app.core.state import ChainState
 from app.core.types import FraudProof, WorkReceipt
-from app.miner.loop import RoundJob, RoundOutput
+from app.miner.loop import RoundJob
 from app.node.auditor import AUDIT_TICK_S, AuditJob, AuditOutcome, audit_segment, backfill_heights
 from app.node.fraud import receipt_view
-from app.node.mining import train
 from app.node.rounds import AggKey
 from app.node.work import UNAVAILABLE, Checked, Gathered
 from app.pot.aggregate import Aggregate
+from app.pot.proof import TrainingTrace
 from app.pot.verify import TaskView, Verdict
 
 if TYPE_CHECKING:
@@ -129,18 +130,17 @@ class WorkScheduler:
         node.loop.run_in_worker(lambda: node.work.aggregate(key[0], key[1], task.spec, task.checkpoint, receipts), done)
 
     def schedule_train(self, job: RoundJob) -> None:
+        """Have the node's training worker process train `job` (`app.node.training`); the signed receipt
+        comes back to `own_receipt`."""
         node = self.node
+        assert node.trainer is not None, "only a miner node trains"
+        node.trainer.schedule(job)
 
-        def done(out: RoundOutput | None, error: BaseException | None) -> None:
-            if out is None:
-                log.error("training round %d failed: %r", job.round, error)
-                return
-            node.traces.add(out.trace, out.receipt)  # on disk before the receipt goes out
-            self.published[out.receipt.receipt_id] = (out.receipt, time.monotonic())
-            log.info("trained round %d: final loss %.4f", job.round, out.receipt.final_loss_micro / 1e6)
-            node.router.publish(out.receipt)
-
-        node.loop.run_in_worker(lambda: train(job, node.key, node.work, node.config.datadir / "resume"), done)
+    def own_receipt(self, receipt: WorkReceipt, trace: TrainingTrace) -> None:
+        """A round this node trained and signed: the trace on disk before the receipt goes out, then gossip."""
+        node = self.node
+        node.traces.add(trace, receipt)
+        node.publish_own_receipt(receipt)
 
     def republish_receipts(self) -> None:
         """Gossip is best effort: repeat a receipt until its round closes (validators deduplicate)."""

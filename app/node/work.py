@@ -1,8 +1,9 @@
 """Heavy training work a node does off its event loop: fetching blobs, verifying receipts, aggregating.
 
-Everything here is blocking and runs on the node's worker thread. Blobs named by a receipt are
-fetched from peers into the local blob store first (hash-checked by the fetcher and again by the
-store), so `app.pot.verify` and `app.pot.aggregate` work on local data only.
+Everything here is blocking and runs on one of the node's threads, never its loop. Blobs named by a
+receipt are fetched from peers into the local blob store first (hash-checked by the fetcher and again
+by the store), so `app.pot.verify` and `app.pot.aggregate` work on local data only; a miner's round
+data is fetched the same way before its training worker process is given the round.
 """
 
 from __future__ import annotations
@@ -87,11 +88,15 @@ class TrainingWork:
             data = self._fetch_blob(digest)
             self.blobs.put(data)
 
-    def _training_data(self, spec: TaskSpec) -> Split:
+    def ensure_dataset(self, spec: TaskSpec) -> DatasetManifest:
+        """Make the task's shards local; their list, for a process that loads them itself (the worker)."""
         manifest = self._manifest(spec.dataset_root)
         for shard in manifest.shards:
             self.ensure(shard)
-        return load_dataset(self.blobs, manifest, spec.dataset_root)
+        return manifest
+
+    def _training_data(self, spec: TaskSpec) -> Split:
+        return load_dataset(self.blobs, self.ensure_dataset(spec), spec.dataset_root)
 
     def _validation_data(self, spec: TaskSpec) -> Split:
         self.ensure(spec.validation_shard)

@@ -79,7 +79,7 @@ class TrainingTrace(Record):
 
 def make_receipt(
     *,
-    key: crypto.SigningKey,
+    key: crypto.SigningKey | bytes,
     chain_id: str,
     task_id: bytes,
     round_number: int,
@@ -89,12 +89,13 @@ def make_receipt(
     final_loss: float,
     device_class: str,
 ) -> WorkReceipt:
-    """The signed receipt of a finished round."""
+    """The receipt of a finished round: signed when `key` is the miner's signing key, unsigned (for the
+    key's holder to sign) when it is only the miner's public key, as in the training worker process."""
     unsigned = WorkReceipt(
         chain_id=chain_id,
         task_id=task_id,
         round=round_number,
-        miner=key.public_key,
+        miner=miner_public_key(key),
         base_checkpoint=checkpoints[0],
         commitments_root=merkle_root(checkpoints),
         update_hash=update_hash,
@@ -103,5 +104,17 @@ def make_receipt(
         device_class=device_class,
         signature=NO_SIGNATURE,
     )
-    receipt: WorkReceipt = unsigned.signed_by(key)
-    return receipt
+    return sign_if_key(unsigned, key)
+
+
+def miner_public_key(miner: crypto.SigningKey | bytes) -> bytes:
+    """The public key of a miner given by its signing key or by the public key itself."""
+    return miner if isinstance(miner, bytes) else miner.public_key
+
+
+def sign_if_key(receipt: WorkReceipt, miner: crypto.SigningKey | bytes) -> WorkReceipt:
+    """`receipt` signed by `miner` when that is a signing key; as it is when only a public key."""
+    if isinstance(miner, bytes):
+        return receipt
+    signed: WorkReceipt = receipt.signed_by(miner)
+    return signed

@@ -24,11 +24,12 @@ import torch
 
 from app.core.bft import TimeoutConfig
 from app.core.crypto import SigningKey
-from app.miner.loop import RoundJob, RoundOutput
+from app.miner.loop import RoundJob, RoundOutput, train_round
+from app.miner.resume import ResumeDir
 from app.node.cli import add_node_args
 from app.node.keys import load_key
-from app.node.mining import train
 from app.node.node import Node, NodeConfig
+from app.node.work import TrainingWork
 from app.pot import optim
 from app.pot.challenge import draw_segments
 from app.pot.engine import update_tensors
@@ -85,8 +86,20 @@ def forge(out: RoundOutput, key: SigningKey, node: Node, committee: Sequence[Sig
     raise RuntimeError("no forgery escaped every committee draw")
 
 
+def train_in_process(job: RoundJob, key: SigningKey, work: TrainingWork, resume_root: Path) -> RoundOutput:
+    """The honest round, trained on this node's worker thread: the attacker's program need not keep its
+    loop responsive (an honest miner node trains in its worker process, app/node/training.py)."""
+    work.ensure(job.base_checkpoint)
+    data = work.training_data(job.spec)
+    resume = ResumeDir(resume_root / f"{job.task_id.hex()[:16]}-{job.round}")
+    out = train_round(job, key, work.blobs, data, device=work.device, resume=resume)
+    assert isinstance(out, RoundOutput)  # no should_pause, so it never pauses
+    return out
+
+
 class LazyNode(Node):
-    """A miner node whose rounds are forged by `forge` before they are signed and gossiped."""
+    """A miner node whose rounds are trained in-process and forged by `forge` before they are gossiped
+    (its `trainer`, the honest worker-process path, is never used)."""
 
     def __init__(self, config: NodeConfig, committee: Sequence[SigningKey], q: int) -> None:
         super().__init__(config)
@@ -102,7 +115,7 @@ class LazyNode(Node):
             self._publish(out.receipt)
 
         def lazy() -> RoundOutput:
-            out = train(job, self.key, self.work, self.config.datadir / "resume")
+            out = train_in_process(job, self.key, self.work, self.config.datadir / "resume")
             assert segment_count(job.spec) > DOCTORED
             return forge(out, self.key, self, self._committee, self._q)
 

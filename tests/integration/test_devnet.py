@@ -142,6 +142,14 @@ def test_devnet_trains_rounds_with_falling_loss_and_pays_both_miners(devnet: Dev
     for miner in ("m0", "m1"):
         st = devnet.wait_for(lambda: devnet.status(miner)["balance"] > 0 and devnet.status(miner), timeout_s=30)
         assert st["balance"] >= GRAINS_PER_POT  # a share of the minted reward and of the fee, per round
+        # it trained in its worker process (a child of the node, started once), and signed with its own key
+        process = devnet.members[miner].process
+        assert process is not None
+        training = devnet.status(miner)["training"]
+        assert training["rounds"] >= 1 and training["worker_pid"] != process.pid
+        assert training["worker_pid"] in {c.pid for c in psutil.Process(process.pid).children()}
+        for receipt in receipts_of(devnet, miner):
+            receipt.verify_signature()
     # every validator agrees on the chain it finalised
     h = min(height(devnet, v) for v in ("v0", "v1", "v2", "v3"))
     hashes = set()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
+import pytest
+
+from app.core.errors import InvalidSignature
 from app.core.merkle import merkle_root
+from app.core.types import NO_SIGNATURE
 from app.miner.loop import Paused, Progress, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.pot.tensors import decode_tensors
@@ -36,6 +41,29 @@ def test_same_key_same_round_is_deterministic_and_another_key_trains_on_another_
     a, b = mine(spec, keys[0]), mine(spec, keys[0])
     assert a.receipt.commitments_root == b.receipt.commitments_root
     assert mine(spec, keys[1]).receipt.commitments_root != a.receipt.commitments_root
+
+
+def test_given_only_the_public_key_the_loop_yields_the_same_round_unsigned(
+    spec, store, data, keys, mine, tmp_path: Path
+) -> None:
+    """The worker process trains under the public key alone; its parent, holding the key, signs once."""
+    signed = mine(spec, keys[0])
+    out = train_round(make_job(spec), keys[0].public_key, store, data, device=CPU, resume=ResumeDir(tmp_path / "u"))
+    assert isinstance(out, RoundOutput)
+    assert out.receipt.signature == NO_SIGNATURE and out.receipt.miner == keys[0].public_key
+    with pytest.raises(InvalidSignature):
+        out.receipt.verify_signature()
+    assert out.receipt.signed_by(keys[0]) == signed.receipt and out.trace == signed.trace
+    # a round recorded finished (unsigned) and asked again with the key comes back signed, not retrained
+    again = train_round(make_job(spec), keys[0], store, data, device=CPU, resume=ResumeDir(tmp_path / "u"))
+    assert isinstance(again, RoundOutput) and again.receipt == signed.receipt
+
+
+def test_no_stand_in_key_object_is_left_in_the_worker() -> None:
+    import app.miner.worker as worker
+
+    assert not hasattr(worker, "_PublicKeyOnly")
+    assert "NO_SIGNATURE" not in inspect.getsource(worker)  # the worker signs nothing, not even emptily
 
 
 def test_pause_and_resume_gives_exactly_the_uninterrupted_result(spec, store, data, keys, mine, tmp_path: Path) -> None:
