@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, StorageError
 from app.core.hashing import blob_hash
 
@@ -33,9 +34,11 @@ class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[bytes, bytes] = {}
 
-    def put(self, data: bytes) -> bytes:
-        digest = blob_hash(data)
-        self._blobs[digest] = bytes(data)
+    def put(self, data: bytes | memoryview, digest: bytes | None = None) -> bytes:
+        """Store `data`; `digest`, when given, is the caller's `blob_hash` of it (not computed again)."""
+        data = bytes(data)
+        digest = blob_hash(data) if digest is None else digest
+        self._blobs[digest] = data
         return digest
 
     def get(self, digest: bytes) -> bytes:
@@ -86,6 +89,16 @@ def put_deferred(store: BlobStore, data: bytes) -> bytes:
             if "durable" not in str(exc):
                 raise
     return store.put(data)
+
+
+def put_hashed(store: BlobStore, data: memoryview, digest: bytes) -> bytes:
+    """`put_deferred` of bytes whose `blob_hash` the caller just computed (`digest`), unchanged until this
+    returns: the disk and memory stores write them without hashing or copying them again."""
+    if isinstance(store, DiskBlobStore):
+        return store.put(data, durable=False, digest=digest)
+    if isinstance(store, MemoryBlobStore):
+        return store.put(data, digest)
+    return put_deferred(store, bytes(data))
 
 
 def sync(store: BlobStore) -> None:
