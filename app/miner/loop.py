@@ -8,10 +8,12 @@ with the same job it continues from that step, and the result is bit-for-bit the
 run gives (the batches depend only on the seed and the step index). At the end it stores the update
 blob (W' - W_r, parameters only) and signs the receipt.
 
-Checkpoint and update blobs are stored deferred (`blobs.put_deferred`: renamed into place, not fsynced)
-and made durable in one `blobs.sync` pass right before something durable names them: a resume record
+Checkpoint and update blobs are stored deferred (`blobs.put_hashed`: renamed into place, not fsynced)
+and made durable by a `blobs.sync` pass right before something durable names them: a resume record
 (periodic or pause) and the receipt. A power cut can lose unsynced blobs, but nothing durable refers
-to them yet, so the round resumes from the last resume record and recomputes them bit for bit.
+to them yet, so the round resumes from the last resume record and recomputes them bit for bit. A
+background thread fsyncs each stored checkpoint soon after it is written, so that pass finds little
+left to wait for.
 
 A large model's checkpoints need not all be kept (`keep_every`, `keeps_every_checkpoint`): H/k
 checkpoints with optimiser state would be gigabytes per round. The trace still commits to every checkpoint's hash, but the disk
@@ -34,8 +36,8 @@ from app.core import crypto
 from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import TaskSpec, WorkReceipt
 from app.miner.resume import FinishedRound, ResumeDir, RoundState, atomic_write
-from app.pot import config
-from app.pot.blobs import BlobStore, discard, fetch_verified, put_deferred, put_hashed, sync
+from app.pot import config, optim
+from app.pot.blobs import BlobStore, discard, fetch_verified, put_hashed, sync
 from app.pot.datasets import Split, round_seed
 from app.pot.engine import Session, run_steps, update_tensors
 from app.pot.proof import TrainingTrace, make_receipt, segment_count
@@ -163,7 +165,8 @@ def train_round(
         writer.close()
     # the configuration the whole round ran in, or only the device's class if it changed on the way
     ran_in = started if config.current(device) == started else config.DeviceConfig(device.type)
-    return _finish(job, key, store, resume, writer, state, base, float(loss_sum) / k, ran_in.label())
+    final = optim.params_of(session.live_state())  # the last checkpoint's parameters, not decoded again
+    return _finish(job, key, store, resume, writer, state, base, final, float(loss_sum) / k, ran_in.label())
 
 
 def fresh_round_state(job: RoundJob, miner: bytes) -> RoundState:
@@ -211,6 +214,7 @@ def _finish(
     writer: _CheckpointWriter,
     state: RoundState,
     base: dict[str, torch.Tensor],
+    final: dict[str, torch.Tensor],
     final_loss: float,
     device_class: str,
 ) -> RoundOutput:
@@ -218,8 +222,8 @@ def _finish(
     again)."""
     spec = job.spec
     checkpoints = writer.drain()
-    final = decode_tensors(writer.last_blob)
-    update_hash = put_deferred(store, encode_tensors(update_tensors(final, base)))
+    update = encode_tensors(update_tensors(final, base))
+    update_hash = put_hashed(store, memoryview(update), blob_hash(update))
     sync(store)  # one fsync pass for the round's blobs, before the receipt commits to them
     receipt = make_receipt(
         key=key,
@@ -274,6 +278,10 @@ class _CheckpointWriter:
         # a newer record names another, and at the round's end. Never the base (index 0).
         self.point: bytes | None = state.checkpoints[-1] if len(state.checkpoints) > 1 else None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-ckpt")
+        # fsyncs each stored checkpoint as soon as it is written (waiting on the disk, not the CPU): the
+        # `sync` before a resume record or the receipt then finds little left (in keep-all mode it had a
+        # whole round's checkpoints to flush, seconds of wall clock at the round's end)
+        self.syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sync")
         self.pending: list[Future[None]] = []
 
     @property
@@ -306,6 +314,8 @@ class _CheckpointWriter:
         digest = blob_hash(blob)
         if self.keep_every or last or save:
             put_hashed(self.store, blob, digest)
+            if not save:  # flushed to disk while training goes on, not all in the pass before the receipt
+                self.syncer.submit(sync, self.store, [digest])
         self.checkpoints.append(digest)  # committed, re-computable if not stored
         if save:
             sync(self.store)  # the record below names these checkpoints: they must survive first
@@ -338,6 +348,7 @@ class _CheckpointWriter:
     def close(self) -> None:
         """Let queued writes finish and stop the thread (on every exit path, errors included)."""
         self.pool.shutdown(wait=True)
+        self.syncer.shutdown(wait=True)  # (a failed fsync is retried, and raised, by the next `sync`)
 
 
 def _save_paused(resume: ResumeDir, state: RoundState, session: Session, loss_sum: torch.Tensor, k: int) -> None:

@@ -101,11 +101,12 @@ def put_hashed(store: BlobStore, data: memoryview, digest: bytes) -> bytes:
     return put_deferred(store, bytes(data))
 
 
-def sync(store: BlobStore) -> None:
-    """Make every deferred write of `store` durable (see `put_deferred`); a no-op for other stores."""
+def sync(store: BlobStore, digests: list[bytes] | None = None) -> None:
+    """Make every deferred write of `store` durable (see `put_deferred`), or only those of `digests`;
+    a no-op for other stores."""
     fn = getattr(store, "sync", None)
     if callable(fn):
-        fn()
+        fn() if digests is None else fn(digests)
 
 
 def discard(store: BlobStore, digest: bytes) -> None:
