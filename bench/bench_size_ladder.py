@@ -114,6 +114,43 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
     base = miner_store.size_of(spec.initial_checkpoint)
     disk = peak[0] + base  # the round's base is the global checkpoint the miner holds for it
 
+    fetched, fetch_s, verify_s, recompute_s = verify_round(name, spec, miner_store, data, outs, device, tmp, args)
+
+    validation = load_split(miner_store, [spec.validation_shard])
+    t0 = time.perf_counter()
+    aggregate_round(
+        task_id=TASK,
+        round_number=0,
+        spec=spec,
+        base_checkpoint=spec.initial_checkpoint,
+        verified=[o.receipt for o in outs],
+        store=miner_store,
+        validation=validation,
+        device=device,
+    )
+    aggregate_s = time.perf_counter() - t0
+
+    ratios = throughput(spec, miner_store, data, device, tmp / name, args)
+    return {
+        "params": params,
+        "train_s": train_s,
+        "ckpt": ckpt,
+        "disk": disk,
+        "all_kept": base + ckpt * segment_count(spec),
+        "fetched": fetched,
+        "fetch_s": fetch_s,
+        "verify_s": verify_s,
+        "recompute_s": recompute_s,
+        "aggregate_s": aggregate_s,
+        **ratios,
+    }
+
+
+def verify_round(  # type: ignore[no-untyped-def]
+    name: str, spec, miner_store: BlobStore, data, outs: list[RoundOutput], device: torch.device, tmp: Path, args
+) -> tuple[int, float, float, float]:
+    """A verifier's gather and replay of the first receipt: (bytes fetched, fetch s, verify s, the miner's
+    re-computation s)."""
     fetched: list[int] = []
     recompute_s = [0.0]
     trace = outs[0].trace
@@ -163,35 +200,7 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
     verify_s = time.perf_counter() - t0
     if not checked.verdict.accepted:
         raise SystemExit(f"{name}: the honest receipt was refused: {checked.verdict}")
-
-    validation = load_split(miner_store, [spec.validation_shard])
-    t0 = time.perf_counter()
-    aggregate_round(
-        task_id=TASK,
-        round_number=0,
-        spec=spec,
-        base_checkpoint=spec.initial_checkpoint,
-        verified=[o.receipt for o in outs],
-        store=miner_store,
-        validation=validation,
-        device=device,
-    )
-    aggregate_s = time.perf_counter() - t0
-
-    ratios = throughput(spec, miner_store, data, device, tmp / name, args)
-    return {
-        "params": params,
-        "train_s": train_s,
-        "ckpt": ckpt,
-        "disk": disk,
-        "all_kept": base + ckpt * segment_count(spec),
-        "fetched": sum(fetched),
-        "fetch_s": fetch_s,
-        "verify_s": verify_s,
-        "recompute_s": recompute_s[0],
-        "aggregate_s": aggregate_s,
-        **ratios,
-    }
+    return sum(fetched), fetch_s, verify_s, recompute_s[0]
 
 
 def throughput(
