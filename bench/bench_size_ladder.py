@@ -15,14 +15,18 @@ Per tiny-lm rung (app.pot.registry.SIZE_LADDER), for one round of H steps with a
               the verifier (from the nearest kept one: up to a round's training, half on average)
 - aggregate : aggregating the round's verified updates (usefulness rule on the held-out split)
 - PoT/bare  : the PoT loop's throughput over a bare PyTorch loop on the same model (goal >= 0.97 for
-              the medium and large rungs; bench_training.py's pairs, median of --pairs), by wall clock
-              and by this process's CPU time (robust to other load on a shared machine; it counts the
-              checkpoint thread's hashing, which wall clock hides on an idle core)
+              the medium and large rungs; bench_training.py's loops alternating in this same run, median
+              of --pairs), by wall clock and by this process's CPU time (robust to other load on a shared
+              machine; it counts the checkpoint thread's copying, hashing and writing, which wall clock
+              hides on an idle second core). The PoT loop runs in each keep mode of --pot-keep (default
+              `all`, the miner's default); a last table gives each mode's seconds beside the bare loop's.
+              --ratio-only measures only this.
 
 and, at the end, each cost's growth exponent against the parameter count (log-log slope between the
 smallest and largest rung measured). Device: CUDA when present, else MPS, else CPU.
 
     python bench/bench_size_ladder.py [--sizes xs,s,m,l,xl] [--steps 200] [--k 4] [--batch 4] [--q 2]
+    python bench/bench_size_ladder.py --sizes s,m,l --pairs 3 --pot-keep all,sparse --ratio-only
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_training import bare_loop, pot_loop  # noqa: E402
+from bench_training import Clock, bare_loop, pot_loop  # noqa: E402
 
 from app.core import crypto  # noqa: E402
 from app.core.blobstore import BlobStore  # noqa: E402
@@ -110,6 +114,43 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
     base = miner_store.size_of(spec.initial_checkpoint)
     disk = peak[0] + base  # the round's base is the global checkpoint the miner holds for it
 
+    fetched, fetch_s, verify_s, recompute_s = verify_round(name, spec, miner_store, data, outs, device, tmp, args)
+
+    validation = load_split(miner_store, [spec.validation_shard])
+    t0 = time.perf_counter()
+    aggregate_round(
+        task_id=TASK,
+        round_number=0,
+        spec=spec,
+        base_checkpoint=spec.initial_checkpoint,
+        verified=[o.receipt for o in outs],
+        store=miner_store,
+        validation=validation,
+        device=device,
+    )
+    aggregate_s = time.perf_counter() - t0
+
+    ratios = throughput(spec, miner_store, data, device, tmp / name, args)
+    return {
+        "params": params,
+        "train_s": train_s,
+        "ckpt": ckpt,
+        "disk": disk,
+        "all_kept": base + ckpt * segment_count(spec),
+        "fetched": fetched,
+        "fetch_s": fetch_s,
+        "verify_s": verify_s,
+        "recompute_s": recompute_s,
+        "aggregate_s": aggregate_s,
+        **ratios,
+    }
+
+
+def verify_round(  # type: ignore[no-untyped-def]
+    name: str, spec, miner_store: BlobStore, data, outs: list[RoundOutput], device: torch.device, tmp: Path, args
+) -> tuple[int, float, float, float]:
+    """A verifier's gather and replay of the first receipt: (bytes fetched, fetch s, verify s, the miner's
+    re-computation s)."""
     fetched: list[int] = []
     recompute_s = [0.0]
     trace = outs[0].trace
@@ -159,48 +200,81 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, tmp: Path
     verify_s = time.perf_counter() - t0
     if not checked.verdict.accepted:
         raise SystemExit(f"{name}: the honest receipt was refused: {checked.verdict}")
+    return sum(fetched), fetch_s, verify_s, recompute_s[0]
 
-    validation = load_split(miner_store, [spec.validation_shard])
-    t0 = time.perf_counter()
-    aggregate_round(
-        task_id=TASK,
-        round_number=0,
-        spec=spec,
-        base_checkpoint=spec.initial_checkpoint,
-        verified=[o.receipt for o in outs],
-        store=miner_store,
-        validation=validation,
-        device=device,
+
+def throughput(
+    spec, store: BlobStore, data, device: torch.device, tmp: Path, args: argparse.Namespace
+) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """PoT/bare throughput against the same run's bare loop: runs alternate (bare, then PoT in each mode
+    of --pot-keep) so all see the same machine load; per mode the median over --pairs of bare/PoT, by
+    wall clock and by this process's CPU time, and the medians of the seconds themselves."""
+    modes = [m for m in args.pot_keep.split(",") if m]
+    out: dict[str, float] = {"pot_bare": float("nan"), "pot_bare_cpu": float("nan")}
+    if not args.pairs:
+        return out
+    init = decode_tensors(store.get(spec.initial_checkpoint))
+    warm = spec.replace(local_steps=2 * spec.checkpoint_interval)  # allocator, kernels, caches
+    bare_loop(warm, init, data, device)
+    for mode in modes:
+        pot_loop(warm, store, data, device, tmp / f"warm-{mode}", 99, KEEP[mode])
+    bares: list[Clock] = []
+    pots: dict[str, list[Clock]] = {m: [] for m in modes}
+    for p in range(args.pairs):
+        bares.append(bare_loop(spec, init, data, device))
+        for i, mode in enumerate(modes):
+            pots[mode].append(
+                pot_loop(spec, store, data, device, tmp / f"pair{p}-{mode}", 100 + p * 10 + i, KEEP[mode])
+            )
+    out["bare_wall"] = statistics.median(b.wall for b in bares)
+    out["bare_cpu"] = statistics.median(b.cpu for b in bares)
+    for n, mode in enumerate(modes):
+        runs = pots[mode]
+        ratio = statistics.median(b.wall / r.wall for b, r in zip(bares, runs))
+        cpu_ratio = statistics.median(b.cpu / r.cpu for b, r in zip(bares, runs))
+        out[f"{mode}_wall"] = statistics.median(r.wall for r in runs)
+        out[f"{mode}_cpu"] = statistics.median(r.cpu for r in runs)
+        out[f"{mode}_ratio"], out[f"{mode}_ratio_cpu"] = ratio, cpu_ratio
+        if n == 0:
+            out["pot_bare"], out["pot_bare_cpu"] = ratio, cpu_ratio
+    return out
+
+
+def print_ratios(sizes: list[str], rows: list[dict[str, float]], modes: list[str]) -> None:
+    """The throughput table: each size's bare loop and PoT loop (per keep mode), seconds and ratios."""
+    print(
+        "PoT/bare throughput against the same run's bare loop (median of the pairs; goal >= 0.97 for m and l;"
+        " wall clock hides the writer thread on an idle second core, CPU time counts it):"
     )
-    aggregate_s = time.perf_counter() - t0
+    print(
+        f"{'size':>4} {'mode':>6} {'bare s':>7} {'bare CPU':>8} {'PoT s':>7} {'PoT CPU':>8} {'wall ratio':>10} {'CPU ratio':>9}"
+    )
+    for name, r in zip(sizes, rows):
+        for mode in modes:
+            if f"{mode}_ratio" not in r:
+                continue
+            print(
+                f"{name:>4} {mode:>6} {r['bare_wall']:>7.2f} {r['bare_cpu']:>8.2f} {r[f'{mode}_wall']:>7.2f} "
+                f"{r[f'{mode}_cpu']:>8.2f} {r[f'{mode}_ratio']:>10.3f} {r[f'{mode}_ratio_cpu']:>9.3f}"
+            )
 
-    ratio = cpu_ratio = float("nan")
-    if args.pairs:
-        init = decode_tensors(miner_store.get(spec.initial_checkpoint))
-        warm = spec.replace(local_steps=2 * spec.checkpoint_interval)  # allocator, kernels, caches
-        bare_loop(warm, init, data, device)
-        pot_loop(warm, miner_store, data, device, tmp / name / "warm", 99)
-        pairs, cpu_pairs = [], []
-        for p in range(args.pairs):
-            bare = bare_loop(spec, init, data, device)
-            pot = pot_loop(spec, miner_store, data, device, tmp / name / f"pair{p}", 100 + p)
-            pairs.append(bare.wall / pot.wall)
-            cpu_pairs.append(bare.cpu / pot.cpu)
-        ratio, cpu_ratio = statistics.median(pairs), statistics.median(cpu_pairs)
-    return {
-        "params": params,
-        "train_s": train_s,
-        "ckpt": ckpt,
-        "disk": disk,
-        "all_kept": base + ckpt * segment_count(spec),
-        "fetched": sum(fetched),
-        "fetch_s": fetch_s,
-        "verify_s": verify_s,
-        "recompute_s": recompute_s[0],
-        "aggregate_s": aggregate_s,
-        "pot_bare": ratio,
-        "pot_bare_cpu": cpu_ratio,
-    }
+
+def ratios_alone(name: str, args: argparse.Namespace, device: torch.device, tmp: Path) -> dict[str, float]:
+    """`throughput` for one rung without the rest of `measure` (--ratio-only)."""
+    spec = demo.task_spec(
+        "fables",
+        "tiny-lm",
+        registry.SIZE_LADDER[name],
+        local_steps=args.steps,
+        checkpoint_interval=args.k,
+        batch_size=args.batch,
+    )
+    store = BlobStore(tmp / name / "miner")
+    demo.seed_blobs(store, spec)
+    data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+    r = throughput(spec, store, data, device, tmp / name, args)
+    print(f"{name}: done", flush=True)
+    return r
 
 
 def slope(rows: list[dict[str, float]], key: str) -> float:
@@ -219,6 +293,14 @@ def main() -> None:
     ap.add_argument("--q", type=int, default=2, help="segments a verifier challenges")
     ap.add_argument("--miners", type=int, default=1, help="receipts aggregated (each trains the round)")
     ap.add_argument("--pairs", type=int, default=1, help="bare/PoT pairs for the throughput ratio (0: skip)")
+    ap.add_argument(
+        "--pot-keep",
+        default="all",
+        help="keep modes of the PoT loop in the throughput pairs, comma-separated (all: the miner's default)",
+    )
+    ap.add_argument(
+        "--ratio-only", action="store_true", help="measure only the PoT/bare throughput (no round, verify, aggregate)"
+    )
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--device", default="auto")
     ap.add_argument(
@@ -234,6 +316,11 @@ def main() -> None:
         f"device={device.type} threads={torch.get_num_threads()} H={args.steps} k={args.k} batch={args.batch}x64 "
         f"q={args.q} miners={args.miners} keep={args.keep}"
     )
+    modes = [m for m in args.pot_keep.split(",") if m]
+    if args.ratio_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_ratios(sizes, [ratios_alone(name, args, device, Path(tmp)) for name in sizes], modes)
+        return
     head = (
         f"{'size':>4} {'params':>10} {'train s':>8} {'ckpt MB':>8} {'disk MB':>8} {'disk/ckpt':>9} "
         f"{'all-kept MB':>11} {'fetched MB':>10} {'fetch s':>7} {'verify s':>8} {'verify/train':>12} "
@@ -258,6 +345,7 @@ def main() -> None:
         print("growth with the parameter count (log-log slope, first to last rung; 1 = linear):")
         for key in ("train_s", "ckpt", "disk", "fetched", "verify_s", "aggregate_s"):
             print(f"  {key:<12} ~ params^{slope(rows, key):.2f}")
+    print_ratios(sizes, rows, modes)
     worst_disk = max(r["disk"] / r["ckpt"] for r in rows)
     worst_verify = max(r["verify_s"] / r["train_s"] for r in rows)
     print(f"worst disk/ckpt = {worst_disk:.2f} (goal <= 3); worst verify/train = {worst_verify:.3f} (goal <= 0.05)")

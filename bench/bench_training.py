@@ -69,7 +69,8 @@ def bare_loop(spec, init, data, device) -> Clock:  # type: ignore[no-untyped-def
     return clock
 
 
-def pot_loop(spec, store, data, device, folder: Path, round_number: int) -> Clock:  # type: ignore[no-untyped-def]
+def pot_loop(spec, store, data, device, folder: Path, round_number: int, keep_every=True) -> Clock:  # type: ignore[no-untyped-def]
+    """One miner round (train_round on `store`); `keep_every` as train_round's (default: the miner's)."""
     key = crypto.SigningKey.from_seed(bytes([9]) * 32)
     job = RoundJob("bench", bytes(32), spec, round_number, bytes([1]) * 32, spec.initial_checkpoint)
     synchronize(device)
@@ -83,6 +84,7 @@ def pot_loop(spec, store, data, device, folder: Path, round_number: int) -> Cloc
             resume=ResumeDir(folder),
             progress=lambda p: None,
             should_pause=lambda: False,
+            keep_every=keep_every,
         )
         synchronize(device)
     assert isinstance(out, RoundOutput)

@@ -168,17 +168,23 @@ class BlobStore:
             _check_hash(expected)
         return BlobWriter(self, expected, durable=durable)
 
-    def put(self, data: bytes, *, durable: bool = True) -> bytes:
+    def put(self, data: bytes | memoryview, *, durable: bool = True, digest: bytes | None = None) -> bytes:
         """Store `data` and return its hash; storing a blob already present is a cheap no-op.
 
         `durable=False` defers the fsyncs to the next `sync()` (see the module docstring); a blob
-        already present is then compared with `data` (it may be an unsynced leftover of a crash)."""
+        already present is then compared with `data` (it may be an unsynced leftover of a crash).
+        `digest`: the caller's `blob_hash` of exactly these bytes, which must not change during the
+        call (a checkpoint snapshot the caller just hashed): spares a copy and two passes of hashing.
+        A wrong one is caught like bit rot, on the first read."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"blob data must be bytes, not {type(data).__name__}")
         if len(data) > self.max_size:
             raise BlobTooLarge(f"{len(data)} bytes exceeds the limit of {self.max_size}")
-        data = bytes(data)
-        digest = blob_hash(data)
+        if digest is None:
+            data = bytes(data)
+            digest = blob_hash(data)
+        else:
+            _check_hash(digest)
         if self._present(digest, len(data)):
             if durable:
                 if digest in self._unsynced:  # written deferred by us: make it durable now
@@ -188,7 +194,7 @@ class BlobStore:
                 with self._lock:
                     self._unsynced[digest] = self.path_of(digest)
                 return digest
-        with self.writer(digest, durable=durable) as w:
+        with BlobWriter(self, digest, durable=durable, hashed=True) as w:
             w.write(data)
             return w.commit()
 
@@ -243,7 +249,7 @@ class BlobStore:
                 self._objects_dirty = False
         return synced
 
-    def _holds(self, digest: bytes, data: bytes) -> bool:
+    def _holds(self, digest: bytes, data: bytes | memoryview) -> bool:
         """Whether the file under `digest` holds exactly `data` (False if unreadable or missing)."""
         try:
             with open(self.path_of(digest), "rb") as f:
@@ -360,17 +366,21 @@ class BlobWriter:
     Use as a context manager: leaving the block without `commit()` discards the temporary file.
     """
 
-    def __init__(self, store: BlobStore, expected: bytes | None, *, durable: bool = True) -> None:
+    def __init__(self, store: BlobStore, expected: bytes | None, *, durable: bool = True, hashed: bool = False) -> None:
+        """`hashed`: `expected` is already known to be the content's hash (`BlobStore.put`), so the
+        writer does not hash the content a second time."""
+        if hashed and expected is None:
+            raise ValueError("a pre-hashed write needs its hash")
         self._store = store
         self._expected = expected
         self._durable = durable
-        self._hash = _hasher()
+        self._hash = None if hashed else _hasher()
         self._size = 0
         fd, name = tempfile.mkstemp(dir=store._tmp, suffix=_TMP_SUFFIX)
         self._path = Path(name)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         if self._file is None:
             raise WriterClosed("the writer is already committed or aborted")
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
@@ -380,14 +390,16 @@ class BlobWriter:
         if self._size > self._store.max_size:
             self.abort()
             raise BlobTooLarge(f"blob exceeds the limit of {self._store.max_size} bytes")
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         self._file.write(chunk)
 
     def commit(self) -> bytes:
         """Install the blob under its hash (durably, unless the writer is deferred) and return the hash."""
         if self._file is None:
             raise WriterClosed("the writer is already committed or aborted")
-        digest = self._hash.digest()
+        digest = self._hash.digest() if self._hash is not None else self._expected
+        assert digest is not None  # a pre-hashed writer always has its hash
         if self._expected is not None and digest != self._expected:
             self.abort()
             raise BlobHashMismatch(f"content hashes to {digest.hex()}, expected {self._expected.hex()}")

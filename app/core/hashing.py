@@ -28,7 +28,7 @@ DOMAIN_CHALLENGE = b"challenge"
 DOMAIN_GENESIS = b"genesis"
 
 
-def tagged_hash(domain: bytes, data: bytes) -> bytes:
+def tagged_hash(domain: bytes, data: bytes | memoryview) -> bytes:
     """SHA-256 of `data` under `domain`; 32 bytes."""
     h = hashlib.sha256()
     h.update(b"PoT/")
@@ -38,6 +38,6 @@ def tagged_hash(domain: bytes, data: bytes) -> bytes:
     return h.digest()
 
 
-def blob_hash(data: bytes) -> bytes:
+def blob_hash(data: bytes | memoryview) -> bytes:
     """Content address of a blob (checkpoint, update, dataset shard)."""
     return tagged_hash(DOMAIN_BLOB, data)

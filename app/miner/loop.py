@@ -9,10 +9,12 @@ run gives (the batches depend only on the seed and the step index). At the end i
 blob (W' - W_r, parameters only) and makes the receipt: signed when given the miner's signing key,
 unsigned when given only its public key (the training worker process, whose parent signs).
 
-Checkpoint and update blobs are stored deferred (`blobs.put_deferred`: renamed into place, not fsynced)
-and made durable in one `blobs.sync` pass right before something durable names them: a resume record
+Checkpoint and update blobs are stored deferred (`blobs.put_hashed`: renamed into place, not fsynced)
+and made durable by a `blobs.sync` pass right before something durable names them: a resume record
 (periodic or pause) and the receipt. A power cut can lose unsynced blobs, but nothing durable refers
-to them yet, so the round resumes from the last resume record and recomputes them bit for bit.
+to them yet, so the round resumes from the last resume record and recomputes them bit for bit. A
+background thread fsyncs each stored checkpoint soon after it is written, so that pass finds little
+left to wait for.
 
 A large model's checkpoints need not all be kept (`keep_every`, `keeps_every_checkpoint`): H/k
 checkpoints with optimiser state would be gigabytes per round. The trace still commits to every checkpoint's hash, but the disk
@@ -23,6 +25,7 @@ nearest kept one (`app.miner.recompute`): exact on the receipt's device configur
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,12 +38,12 @@ from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import TaskSpec, WorkReceipt
 from app.miner.resume import FinishedRound, ResumeDir, RoundState, atomic_write
 from app.miner.sparse_record import SparseRound, record_sparse_round
-from app.pot import config
-from app.pot.blobs import BlobStore, discard, fetch_verified, put_deferred, sync
+from app.pot import config, optim
+from app.pot.blobs import BlobStore, discard, fetch_verified, put_hashed, sync
 from app.pot.datasets import Split, round_seed
 from app.pot.engine import Session, run_steps, update_tensors
 from app.pot.proof import TrainingTrace, make_receipt, miner_public_key, segment_count, sign_if_key
-from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.tensors import EncodeBuffer, decode_tensors, encode_tensors
 
 LOSS_SUM = "loop.loss_sum"  # extra tensor in a mid-segment resume file
 CONFIG_FILE = "config.label"  # the device configuration a paused round ran in (app.pot.config)
@@ -161,14 +164,15 @@ def train_round(
             if not bool(torch.isfinite(loss_sum)):  # one check per segment: a sync, not one per step
                 resume.clear()
                 raise TrainingDiverged(step)
-            writer.submit(session.checkpoint_blob(), step, last=step == spec.local_steps)
+            writer.submit(session, step, last=step == spec.local_steps)
             if step < spec.local_steps:
                 loss_sum = torch.zeros((), device=device)
     finally:
         writer.close()
     # the configuration the whole round ran in, or only the device's class if it changed on the way
     ran_in = started if config.current(device) == started else config.DeviceConfig(device.type)
-    return _finish(job, key, store, resume, writer, state, base, float(loss_sum) / k, ran_in.label())
+    final = optim.params_of(session.live_state())  # the last checkpoint's parameters, not decoded again
+    return _finish(job, key, store, resume, writer, state, base, final, float(loss_sum) / k, ran_in.label())
 
 
 def fresh_round_state(job: RoundJob, miner: bytes) -> RoundState:
@@ -216,15 +220,16 @@ def _finish(
     writer: _CheckpointWriter,
     state: RoundState,
     base: dict[str, torch.Tensor],
+    final: dict[str, torch.Tensor],
     final_loss: float,
     device_class: str,
 ) -> RoundOutput:
-    """Store the update, make the receipt (signed if `key` is a signing key) and record the round as finished (so a crash now never trains it
-    again)."""
+    """Store the update, make the receipt (signed if `key` is a signing key) and record the round as
+    finished (so a crash now never trains it again)."""
     spec = job.spec
     checkpoints = writer.drain()
-    final = decode_tensors(writer.last_blob)
-    update_hash = put_deferred(store, encode_tensors(update_tensors(final, base)))
+    update = encode_tensors(update_tensors(final, base))
+    update_hash = put_hashed(store, memoryview(update), blob_hash(update))
     sync(store)  # one fsync pass for the round's blobs, before the receipt commits to them
     receipt = make_receipt(
         key=key,
@@ -247,38 +252,73 @@ def _finish(
 
 
 class _CheckpointWriter:
-    """Hashes and stores checkpoint blobs on one background thread, in order.
+    """Encodes, hashes and stores checkpoint blobs on one background thread, in order.
 
-    Training goes on while the previous checkpoint is hashed and written (both release the GIL),
-    which keeps the proof's cost off the training thread. In sparse mode (`keep_every` False) it only
-    hashes most checkpoints, stores the ones a resume record or the receipt names, and drops the
-    resume point a newer record superseded.
+    At a checkpoint the training thread only queues the live state (views of its tensors). The writer
+    thread copies it into one of `BUFFERS` reused buffers while the next step's forward and backward
+    run (the session's `before_update` waits for that copy before the optimiser changes the state),
+    then hashes and writes the bytes (both release the GIL) without copying them again. A buffer is
+    reused once its previous checkpoint is written, so memory stays at `BUFFERS` checkpoints whatever
+    the round's length. In sparse mode (`keep_every` False) it only hashes most checkpoints, stores the
+    ones a resume record or the receipt names, and drops the resume point a newer record superseded.
     """
+
+    BUFFERS = 2
 
     def __init__(self, store: BlobStore, resume: ResumeDir, state: RoundState, keep_every: bool | None) -> None:
         self.store, self.resume, self.state = store, resume, state
         self.keep_every = keep_every  # None until the first checkpoint's size decides
         self.last_save = time.monotonic()
-        self.last_blob = b""
+        self.buffers = [EncodeBuffer() for _ in range(self.BUFFERS)]
+        self.in_use: list[Future[None] | None] = [None] * self.BUFFERS  # the write reading each buffer
+        self.copied = threading.Event()  # the latest submitted state is in its buffer
+        self.copied.set()
+        self.submitted = 0
+        self.last: memoryview | None = None  # the latest checkpoint's bytes (its buffer is not reused yet)
         self.checkpoints = list(state.checkpoints)
         # The intermediate checkpoint a resume record names (a resumed round's, at first): dropped when
         # a newer record names another, and at the round's end. Never the base (index 0).
         self.point: bytes | None = state.checkpoints[-1] if len(state.checkpoints) > 1 else None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-ckpt")
+        # fsyncs each stored checkpoint as soon as it is written (waiting on the disk, not the CPU): the
+        # `sync` before a resume record or the receipt then finds little left (in keep-all mode it had a
+        # whole round's checkpoints to flush, seconds of wall clock at the round's end)
+        self.syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pot-sync")
         self.pending: list[Future[None]] = []
 
-    def submit(self, blob: bytes, step: int, last: bool) -> None:
-        self.last_blob = blob
-        self.pending.append(self.pool.submit(self._write, blob, step, last))
+    @property
+    def last_blob(self) -> bytes:
+        """The latest checkpoint's bytes (a copy, after `drain`); empty before the first."""
+        return b"" if self.last is None else bytes(self.last)
 
-    def _write(self, blob: bytes, step: int, last: bool) -> None:
+    def submit(self, session: Session, step: int, last: bool) -> None:
+        """Queue `session`'s checkpoint; the session's next optimiser step waits until it is copied."""
+        slot = self.submitted % self.BUFFERS
+        previous = self.in_use[slot]
+        if previous is not None:
+            previous.result()  # the buffer's last checkpoint is written (a failure is raised here)
+        self.copied.clear()
+        session.before_update = self.copied.wait
+        future = self.pool.submit(self._write, slot, session.live_state(), step, last)
+        self.in_use[slot] = future
+        self.pending.append(future)
+        self.submitted += 1
+
+    def _write(self, slot: int, live: dict[str, torch.Tensor], step: int, last: bool) -> None:
+        try:
+            self.last = blob = self.buffers[slot].encode(live)
+        finally:
+            self.copied.set()  # (on a failure too: the training thread goes on and `drain` raises it)
+        del live
         if self.keep_every is None:
             self.keep_every = keeps_every_checkpoint(len(blob))
         save = not last and time.monotonic() - self.last_save >= RESUME_SAVE_INTERVAL_S
+        digest = blob_hash(blob)
         if self.keep_every or last or save:
-            self.checkpoints.append(put_deferred(self.store, blob))
-        else:
-            self.checkpoints.append(blob_hash(blob))  # committed, re-computable, not stored
+            put_hashed(self.store, blob, digest)
+            if not save:  # flushed to disk while training goes on, not all in the pass before the receipt
+                self.syncer.submit(sync, self.store, [digest])
+        self.checkpoints.append(digest)  # committed, re-computable if not stored
         if save:
             sync(self.store)  # the record below names these checkpoints: they must survive first
             self.resume.save(self.state.replace(step=step, checkpoints=tuple(self.checkpoints)), None)
@@ -287,8 +327,8 @@ class _CheckpointWriter:
 
     def keep_latest(self) -> None:
         """Store the latest checkpoint if sparse mode only hashed it (after `drain`)."""
-        if self.last_blob and not self.store.has(self.checkpoints[-1]):
-            put_deferred(self.store, self.last_blob)
+        if self.last is not None and not self.store.has(self.checkpoints[-1]):
+            put_hashed(self.store, self.last, self.checkpoints[-1])
 
     def advance_point(self, digest: bytes) -> None:
         """A durable record now names `digest` (or the round finished): drop the superseded resume point."""
@@ -310,6 +350,7 @@ class _CheckpointWriter:
     def close(self) -> None:
         """Let queued writes finish and stop the thread (on every exit path, errors included)."""
         self.pool.shutdown(wait=True)
+        self.syncer.shutdown(wait=True)  # (a failed fsync is retried, and raised, by the next `sync`)
 
 
 def _save_paused(resume: ResumeDir, state: RoundState, session: Session, loss_sum: torch.Tensor, k: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, StorageError
 from app.core.hashing import blob_hash
 
@@ -33,9 +34,11 @@ class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[bytes, bytes] = {}
 
-    def put(self, data: bytes) -> bytes:
-        digest = blob_hash(data)
-        self._blobs[digest] = bytes(data)
+    def put(self, data: bytes | memoryview, digest: bytes | None = None) -> bytes:
+        """Store `data`; `digest`, when given, is the caller's `blob_hash` of it (not computed again)."""
+        data = bytes(data)
+        digest = blob_hash(data) if digest is None else digest
+        self._blobs[digest] = data
         return digest
 
     def get(self, digest: bytes) -> bytes:
@@ -88,11 +91,22 @@ def put_deferred(store: BlobStore, data: bytes) -> bytes:
     return store.put(data)
 
 
-def sync(store: BlobStore) -> None:
-    """Make every deferred write of `store` durable (see `put_deferred`); a no-op for other stores."""
+def put_hashed(store: BlobStore, data: memoryview, digest: bytes) -> bytes:
+    """`put_deferred` of bytes whose `blob_hash` the caller just computed (`digest`), unchanged until this
+    returns: the disk and memory stores write them without hashing or copying them again."""
+    if isinstance(store, DiskBlobStore):
+        return store.put(data, durable=False, digest=digest)
+    if isinstance(store, MemoryBlobStore):
+        return store.put(data, digest)
+    return put_deferred(store, bytes(data))
+
+
+def sync(store: BlobStore, digests: list[bytes] | None = None) -> None:
+    """Make every deferred write of `store` durable (see `put_deferred`), or only those of `digests`;
+    a no-op for other stores."""
     fn = getattr(store, "sync", None)
     if callable(fn):
-        fn()
+        fn() if digests is None else fn(digests)
 
 
 def discard(store: BlobStore, digest: bytes) -> None:

@@ -28,6 +28,10 @@ class Session:
         self.model = registry.build_model(spec.model, spec.model_version, spec.hyperparams).to(device)
         self.opt = optim.build_optimizer(spec.optimizer, spec.optimizer_params, self.model)
         self.model.train()  # once: the registry's models behave the same in both modes, and train() walks every module
+        # Called in `step` right before the optimiser changes the parameters and its state (nothing else
+        # does): the miner's checkpoint writer copies the state on its thread while the next step's
+        # forward and backward run, and this waits for that copy.
+        self.before_update: Callable[[], None] | None = None
 
     def load(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Load parameters (and optimiser state when present; none means a fresh optimiser)."""
@@ -41,12 +45,19 @@ class Session:
         """The canonical checkpoint bytes now (serialised straight from the live tensors, one copy)."""
         return encode_tensors(optim.export_state(self.model, self.opt, self.spec.optimizer, copy=False))
 
+    def live_state(self) -> dict[str, torch.Tensor]:
+        """`export`'s tensors without the copy: views of the live ones where they are float32 on the CPU,
+        unchanged until the next optimiser step (`before_update` lets a reader finish first)."""
+        return optim.export_state(self.model, self.opt, self.spec.optimizer, copy=False)
+
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step on one batch; returns the batch loss before the update (detached)."""
         self.opt.zero_grad(set_to_none=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
         torch.autograd.backward(loss)
+        if self.before_update is not None:
+            self.before_update()
         self.opt.step()
         return loss.detach()
 

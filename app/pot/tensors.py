@@ -61,6 +61,39 @@ def encode_tensors(tensors: Mapping[str, torch.Tensor]) -> bytes:
     return b"".join(chunks)
 
 
+class EncodeBuffer:
+    """A reusable buffer holding the canonical encoding of one tensor set at a time.
+
+    `encode` copies each tensor once, straight into the buffer, and returns a view of the bytes
+    `encode_tensors` would return (tests/pot/test_tensors.py checks it). A checkpoint every k steps
+    then costs one copy of the state into memory already mapped, not `tobytes` into fresh memory and
+    a join into more (two copies and the page faults of two new allocations of a checkpoint's size).
+    The view is valid until the next `encode`: the caller keeps the buffer alone while the bytes are
+    hashed and written.
+    """
+
+    def __init__(self) -> None:
+        self._buf = torch.empty(0, dtype=torch.uint8)
+
+    def encode(self, tensors: Mapping[str, torch.Tensor]) -> memoryview:
+        if not tensors:
+            raise ValueError("a tensor set needs at least one tensor")
+        order, head = _layout(tensors)
+        total = len(head) + sum(tensors[n].numel() * tensors[n].element_size() for n in order)
+        if self._buf.numel() < total:
+            self._buf = torch.empty(total, dtype=torch.uint8)
+        buf = self._buf
+        buf[: len(head)].copy_(torch.frombuffer(bytearray(head), dtype=torch.uint8))
+        offset = len(head)  # a multiple of 8, and each dtype's tensors start aligned to its size
+        for name in order:
+            t = tensors[name].detach()
+            size = t.numel() * t.element_size()
+            if size:
+                buf[offset : offset + size].view(t.dtype).view(t.shape).copy_(t)
+            offset += size
+        return buf.numpy().data.cast("B")[:total]
+
+
 def decode_tensors(data: bytes, *, require_finite: bool = True) -> dict[str, torch.Tensor]:
     """Parse canonical safetensors bytes; raise `InvalidReceipt("malformed-blob")` on anything else."""
     if len(data) < 8:

@@ -65,6 +65,19 @@ def test_empty_blob_is_a_blob(store: BlobStore) -> None:
     assert store.get(digest) == b""
 
 
+def test_put_of_hashed_bytes_stores_them_under_that_hash(store: BlobStore) -> None:
+    """`put(..., digest=)` (a checkpoint the writer just hashed) skips the hashing, not the checks on read."""
+    data = memoryview(bytearray(b"checkpoint bytes" * 1000))
+    digest = blob_hash(data)
+    assert store.put(data, durable=False, digest=digest) == digest
+    assert store.get(digest) == bytes(data) and digest in store.unsynced()
+    assert store.put(data, durable=False, digest=digest) == digest  # present: compared, not written
+    wrong = blob_hash(b"other")
+    store.put(b"liar", digest=wrong)  # a wrong hash is the caller's bug; the first read catches it
+    with pytest.raises(CorruptBlob):
+        store.get(wrong)
+
+
 def test_put_twice_is_idempotent(store: BlobStore) -> None:
     a = store.put(b"same")
     b = store.put(bytearray(b"same"))

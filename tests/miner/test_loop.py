@@ -6,15 +6,20 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 
+from app.core.blobstore import BlobStore
 from app.core.errors import InvalidSignature
+from app.core.hashing import blob_hash
 from app.core.merkle import merkle_root
 from app.core.types import NO_SIGNATURE
 from app.miner.loop import Paused, Progress, RoundOutput, train_round
 from app.miner.resume import ResumeDir
-from app.pot.tensors import decode_tensors
+from app.pot.datasets import round_seed
+from app.pot.engine import Session, run_steps, update_tensors
+from app.pot.tensors import decode_tensors, encode_tensors
 
-from .conftest import CPU, make_job
+from .conftest import ANCHOR, CPU, TASK_ID, make_job
 
 
 def pause_after(steps: int):  # type: ignore[no-untyped-def]
@@ -35,6 +40,31 @@ def test_receipt_commits_to_every_checkpoint_and_the_update(spec, store, data, k
     final = decode_tensors(store.get(out.trace.checkpoints[-1]))
     assert any(k.startswith("opt.") for k in final)  # optimiser state travels with each checkpoint
     assert r.final_loss_micro > 0
+
+
+def test_checkpoints_written_in_the_background_are_the_states_a_plain_replay_encodes(
+    spec, store, data, keys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The writer copies the live state on its thread while the next step runs (the optimiser step waits
+    for the copy): every checkpoint and the update must still be exactly a synchronous replay's, on the
+    disk store (hashed once, stored with that hash) as on the memory store."""
+    spec = spec.replace(local_steps=3 * spec.checkpoint_interval)
+    disk = BlobStore(tmp_path / "blobs")
+    disk.put(store.get(spec.initial_checkpoint))
+    base = decode_tensors(store.get(spec.initial_checkpoint))
+    session = Session(spec, CPU)
+    session.load(base)
+    seed = round_seed(ANCHOR, keys[0].public_key, TASK_ID, 0)
+    expected = [spec.initial_checkpoint]
+    for start in range(0, spec.local_steps, spec.checkpoint_interval):
+        run_steps(session, data, seed, start, start + spec.checkpoint_interval, torch.zeros(()))
+        expected.append(blob_hash(session.checkpoint_blob()))
+    update = blob_hash(encode_tensors(update_tensors(session.export(), base)))
+    for where, target in (("disk", disk), ("memory", store)):
+        out = train_round(make_job(spec), keys[0], target, data, device=CPU, resume=ResumeDir(tmp_path / where))
+        assert isinstance(out, RoundOutput)
+        assert list(out.trace.checkpoints) == expected and out.update_hash == update
+        assert all(blob_hash(target.get(h)) == h for h in expected)
 
 
 def test_same_key_same_round_is_deterministic_and_another_key_trains_on_another_order(spec, keys, mine) -> None:

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from app.core.errors import InvalidReceipt
-from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.tensors import EncodeBuffer, decode_tensors, encode_tensors
 
 
 def _rebuild(header: dict, body: bytes) -> bytes:  # type: ignore[type-arg]
@@ -37,6 +37,28 @@ def test_round_trip_is_exact_and_independent_of_insertion_order(values: dict[str
     assert blob == encode_tensors(dict(reversed(list(tensors.items()))))
     back = decode_tensors(blob)
     assert set(back) == set(tensors) and all(torch.equal(back[k], tensors[k]) for k in tensors)
+
+
+def test_encode_buffer_writes_the_canonical_bytes_and_is_reused() -> None:
+    """The checkpoint writer's buffer gives `encode_tensors`' bytes for every dtype, shape and layout
+    (a non-contiguous view, an empty tensor, a scalar), growing when a set is larger, reused when not."""
+    buf = EncodeBuffer()
+    sets = [
+        {
+            "w": torch.arange(12, dtype=torch.float32).reshape(3, 4).t(),
+            "i": torch.arange(3, dtype=torch.int64),
+            "u": torch.arange(5, dtype=torch.uint8),
+            "e": torch.ones(0),
+            "s": torch.tensor(2.5),
+        },
+        {"big": torch.randn(64, 33)},
+        {"x": torch.randn(3)},
+    ]
+    for tensors in sets:
+        view = buf.encode(tensors)
+        assert bytes(view) == encode_tensors(tensors)
+    with pytest.raises(ValueError):
+        buf.encode({})
 
 
 BLOB = encode_tensors({"a": torch.arange(4, dtype=torch.float32), "b": torch.ones(2, 2)})
