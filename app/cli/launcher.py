@@ -183,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         while window is None or window.poll() is None:
             net.check_alive()
             if daemon.poll() is not None:
+                # A terminal's Ctrl-C reaches the daemon too, which may exit before this process has run its
+                # own handler on a loaded machine: give a pending KeyboardInterrupt the moment to arrive.
+                time.sleep(1.0)
                 print(f"the daemon stopped (exit {daemon.returncode}); see {app_dir / 'daemon.out'}", file=sys.stderr)
                 return 1
             if time.monotonic() - last >= PROGRESS_EVERY_S:

@@ -236,6 +236,8 @@ class Node:
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.loop.stop())
+        if self.trainer is not None:
+            self.trainer.start()  # the worker's spawn and torch import overlap the sync, not the first round
         self.loop.post(self.consensus.after_commit)
         self.loop.call_later(self.config.sync_interval_s, self._sync_tick)
         self.loop.call_later(self.config.status_interval_s, self._status_tick)

@@ -4,8 +4,8 @@ Training holds the GIL for seconds at a time, and a crash or an out-of-memory ki
 the node down; so a miner node trains the way the daemon does, in `app.miner.worker`'s child process,
 and its event loop never trains and never waits. `NodeTrainer.schedule(job)` (on the loop) has the
 round's data (base checkpoint, the dataset's shards) fetched into the node's blob store on an I/O
-thread, then queues a `WorkOrder`. The worker process, started on the first order and stopped with the
-node (so its spawn and torch import are paid once per node, not per round), trains one round at a
+thread, then queues a `WorkOrder`. The worker process, started with the node (`start`) and stopped with
+the node (so its spawn and torch import are paid once per node, not per round), trains one round at a
 time under the miner's public key and hands the receipt back unsigned; `tick`, a timer on the loop,
 signs it with the node's key and delivers it (trace stored, receipt gossiped). A failed round or a
 crashed worker is logged and the next round goes on; a round that closed while queued is dropped.
@@ -98,6 +98,11 @@ class NodeTrainer:
 
         self.loop.run_io(lambda: self._fetch(job), fetched)
         self._start_worker()  # now, so its spawn and torch import overlap the fetch
+
+    def start(self) -> None:
+        """Spawn the worker now (the node is starting): its seconds of torch import overlap the node's sync
+        and the first round's wait, instead of delaying that round."""
+        self._start_worker()
 
     def _start_worker(self) -> None:
         try:
