@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from enum import IntEnum
 from typing import Any, TypeVar
 
 from app.config import ConfigError
 from app.core.admission import InadmissibleTask
 from app.core.errors import InsufficientFunds, InvalidAddress, PotError
 from app.pot.hparams import InvalidTaskSpec
+from app.rpc.contract import MethodError as MethodError
 from app.rpc.protocol import RpcError
 from app.wallet import errors as werr
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class MethodError(IntEnum):
-    WALLET_LOCKED = 1001
-    NO_WALLET = 1002
-    WRONG_PASSWORD = 1003
-    WALLET_EXISTS = 1004
-    BAD_INPUT = 1005  # an address, amount, phrase, key or password the user must correct
-    TX_REFUSED = 1006  # the chain's state refuses the transaction (funds, nonce, ...)
-    NODE_OFFLINE = 1007
-    NOT_FOUND = 1008
-    BAD_CONFIG = 1009
 
 
 def _code_for(exc: Exception) -> MethodError | None:

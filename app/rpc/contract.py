@@ -9,6 +9,8 @@ reach the log redactor as a request arrives, for every method.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from app.rpc.schema import Param
 
 LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -101,3 +103,18 @@ METHODS: dict[str, dict[str, Param]] = {
     },
     "wallet.sweep": {"fee": Param(str, default=DEFAULT_FEE, max_length=40)},
 }
+
+
+class MethodError(IntEnum):
+    """The method error codes (docs/RPC.md "Daemon methods"): the daemon raises them, the window and the
+    command line react to them; both take them from here."""
+
+    WALLET_LOCKED = 1001
+    NO_WALLET = 1002
+    WRONG_PASSWORD = 1003
+    WALLET_EXISTS = 1004
+    BAD_INPUT = 1005  # an address, amount, phrase, key or password the user must correct
+    TX_REFUSED = 1006  # the chain's state refuses the transaction (funds, nonce, ...)
+    NODE_OFFLINE = 1007
+    NOT_FOUND = 1008
+    BAD_CONFIG = 1009

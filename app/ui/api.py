@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from app.rpc.contract import METHODS
+from app.rpc.contract import METHODS, MethodError
+from app.rpc.protocol import EVENT_KINDS
 
 # Method names, taken from the contract (app/rpc/contract.py): a name the daemon does not define fails
 # here, when the window is imported, not when a volunteer clicks.
@@ -48,25 +49,16 @@ CONFIG_GET = _method("config.get")
 CONFIG_SET = _method("config.set")
 RESTART = _method("restart")
 
-ALL_EVENTS = (
-    "new_block",
-    "round_started",
-    "receipt_verified",
-    "reward",
-    "mining_state",
-    "mining_progress",
-    "warning",
-    "log",
-)
+ALL_EVENTS = tuple(sorted(EVENT_KINDS))  # the kinds the daemon sends (app/rpc/protocol.py)
 
 # Method error codes the window reacts to specifically (>= 1000, docs/RPC.md "Daemon methods").
-WALLET_LOCKED = 1001
-NO_WALLET = 1002
-WRONG_PASSWORD = 1003
-WALLET_EXISTS = 1004
-BAD_INPUT = 1005
-TX_REFUSED = 1006
-NODE_OFFLINE = 1007
+WALLET_LOCKED = MethodError.WALLET_LOCKED
+NO_WALLET = MethodError.NO_WALLET
+WRONG_PASSWORD = MethodError.WRONG_PASSWORD
+WALLET_EXISTS = MethodError.WALLET_EXISTS
+BAD_INPUT = MethodError.BAD_INPUT
+TX_REFUSED = MethodError.TX_REFUSED
+NODE_OFFLINE = MethodError.NODE_OFFLINE
 # ... and the finer `data.detail` some of them carry.
 INVALID_ADDRESS = "invalid_address"
 INSUFFICIENT_FUNDS = "insufficient_funds"
