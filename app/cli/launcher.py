@@ -157,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     network_dir, app_dir = root / "network", root / "app"
     headless = args.headless or not window_possible()
     print(f"PoT Miner: local devnet and wallet in {root}")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # Ctrl-C stops everything, even when this process was started with SIGINT ignored (inherited), and the
+    # handlers are put back on the way out (a caller in the same process keeps its own).
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, _exit_on_sigterm)
     net = None
     daemon: subprocess.Popen[bytes] | None = None
     window: subprocess.Popen[bytes] | None = None
@@ -183,9 +185,6 @@ def run(args: argparse.Namespace) -> int:
         while window is None or window.poll() is None:
             net.check_alive()
             if daemon.poll() is not None:
-                # A terminal's Ctrl-C reaches the daemon too, which may exit before this process has run its
-                # own handler on a loaded machine: give a pending KeyboardInterrupt the moment to arrive.
-                time.sleep(1.0)
                 print(f"the daemon stopped (exit {daemon.returncode}); see {app_dir / 'daemon.out'}", file=sys.stderr)
                 return 1
             if time.monotonic() - last >= PROGRESS_EVERY_S:
@@ -206,3 +205,6 @@ def run(args: argparse.Namespace) -> int:
         stop_process(daemon)
         if net is not None:
             net.close()
+        for sig, handler in zip((signal.SIGINT, signal.SIGTERM), saved):
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(sig, handler)

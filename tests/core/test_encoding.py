@@ -82,9 +82,15 @@ def test_integer_boundaries_use_the_shortest_form(n: int) -> None:
 # --------------------------------------------------------------------------- non-canonical forms
 
 
-@given(st.integers(min_value=0, max_value=UINT64_MAX), st.sampled_from([0, 1, 2, 4, 8]), st.sampled_from([0, 1]))
-def test_non_shortest_integers_are_refused(n: int, width: int, major: int) -> None:
-    assume(width > shortest_width(n) and (width > 0 or n < 24))
+# the largest integer whose shortest head is narrower than `width` extra bytes (drawn directly: filtering
+# uniform 64-bit integers threw most draws away and tripped Hypothesis's health check)
+NARROWER = {1: 23, 2: 0xFF, 4: 0xFFFF, 8: 0xFFFFFFFF}
+
+
+@given(st.sampled_from(sorted(NARROWER)), st.data(), st.sampled_from([0, 1]))
+def test_non_shortest_integers_are_refused(width: int, data: st.DataObject, major: int) -> None:
+    n = data.draw(st.integers(min_value=0, max_value=NARROWER[width]))
+    assert width > shortest_width(n)
     rejects(head(major, n, width))
 
 
