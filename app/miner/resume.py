@@ -9,6 +9,8 @@ at any moment leaves either the old or the new state, and the record's hash chec
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,12 +21,17 @@ from app.core.encoding import Bytes32, MaxLen, Record, ShortText, Uint64
 from app.core.errors import EncodingError, InvalidReceipt
 from app.core.hashing import ZERO_HASH, blob_hash
 from app.core.types import WorkReceipt
+from app.filelock import exclusive
 from app.fsutil import write_atomic
 from app.pot.proof import MAX_CHECKPOINTS
 from app.pot.tensors import decode_tensors, encode_tensors
 
 RECORD = "round.cbor"
 FINISHED = "finished.cbor"
+LOCK = "round.lock"
+# How long a worker waits for another process training in the same folder: a killed daemon's orphaned
+# worker stops at its next step and saves (seconds; a large model's step and save can take tens of them).
+HOLD_WAIT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,17 @@ class ResumeDir:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def hold(
+        self,
+        *,
+        wait_s: float = HOLD_WAIT_S,
+        give_up: Callable[[], bool] = lambda: False,
+        on_wait: Callable[[], None] | None = None,
+    ) -> AbstractContextManager[None]:
+        """Be this folder's only writer for the block (see app.filelock): taken before reading the saved
+        state, so a round resumes from what the last writer saved, not from what it was about to."""
+        return exclusive(self.path / LOCK, wait_s=wait_s, give_up=give_up, on_wait=on_wait)
 
     def save(self, state: RoundState, tensors: dict[str, torch.Tensor] | None) -> None:
         """Persist `state`; `tensors` are required unless the step is a stored checkpoint."""

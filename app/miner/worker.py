@@ -35,6 +35,7 @@ import torch
 from app.core.blobstore import BlobStore as DiskBlobStore
 from app.core.errors import InvalidReceipt, PotError
 from app.core.types import WorkReceipt
+from app.filelock import LockBusy, WaitAbandoned
 from app.miner.devices import DeviceStats, DeviceUnavailable, DutyCycle, device_stats, select_device
 from app.miner.loop import Paused as LoopPaused, Progress as LoopProgress, RoundJob, fresh_round_state, train_round
 from app.miner.resume import ResumeDir
@@ -259,20 +260,25 @@ def _train(conn: Connection, order: WorkOrder, cache: _DataCache) -> Command | N
         store = DiskBlobStore(order.blob_dir)
         resume = ResumeDir(Path(order.resume_dir))
         data = cache.load(order.blob_dir, store, order.task.dataset, job.spec.dataset_root)
-        conn.send(RoundStarted(job.task_id, job.round, resume_point(resume, order), device.type))
-        meter = _Reporter(conn, job, device)
-        out = train_round(
-            job,
-            order.miner,  # the public key only: the receipt comes back unsigned, for the parent to sign
-            store,
-            data,
-            device=device,
-            resume=resume,
-            progress=meter,
-            should_pause=interrupt,
-            after_step=DutyCycle(s.duty_cycle, device) if s.duty_cycle < 1 else None,
-            report_every=order.report_every,
-        )
+        # one writer per folder: a killed daemon's orphaned worker may still be saving the step it reached
+        with resume.hold(give_up=interrupt):
+            conn.send(RoundStarted(job.task_id, job.round, resume_point(resume, order), device.type))
+            meter = _Reporter(conn, job, device)
+            out = train_round(
+                job,
+                order.miner,  # the public key only: the receipt comes back unsigned, for the parent to sign
+                store,
+                data,
+                device=device,
+                resume=resume,
+                progress=meter,
+                should_pause=interrupt,
+                after_step=DutyCycle(s.duty_cycle, device) if s.duty_cycle < 1 else None,
+                report_every=order.report_every,
+            )
+    except WaitAbandoned:  # a command came while another process held the folder: nothing ran, nothing lost
+        conn.send(RoundPaused(None))
+        return interrupt.next_command()
     except Exception as exc:  # any failure of this round is reported; the worker serves the next command
         reason, detail = failure_reason(exc)  # the parent logs it: this process has no log handlers
         conn.send(RoundFailed(job.task_id, job.round, reason, detail))
@@ -307,6 +313,8 @@ def failure_reason(exc: BaseException) -> tuple[str, str]:
         return "device-unavailable", str(exc)
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out-of-memory", str(exc).splitlines()[0] if str(exc) else "out of GPU memory"
+    if isinstance(exc, LockBusy):
+        return "resume-busy", str(exc)
     if isinstance(exc, OSError):
         return "storage-error", str(exc)
     return "training-error", f"{type(exc).__name__}: {exc}"

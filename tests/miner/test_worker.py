@@ -286,3 +286,40 @@ def test_a_round_finished_but_never_recorded_is_handed_back_not_retrained(
     done = events[-1]
     assert isinstance(done, RoundDone) and done.receipt == first.receipt and done.trace == first.trace
     assert done.receipt.signed_by(KEY) == reference(spec, tmp_path / "ref").receipt
+
+
+def test_a_second_worker_on_the_same_folder_waits_for_the_first_to_save_and_resumes_from_its_step(
+    tmp_path: Path, own_worker: TrainingWorker
+) -> None:
+    """A killed daemon's orphaned worker saves the step it reached when it sees its pipe closed, while the
+    restarted daemon's new worker starts on the same folder. Without one writer per folder the new worker
+    read the older record (here none: step 0) and both trained into it; it must wait for the save instead.
+    (That a resumed round is bit for bit the uninterrupted one is pinned by the tests above.)"""
+    first = own_worker
+    spec = demo.task_spec(local_steps=4000, checkpoint_interval=8, batch_size=16)  # minutes: never ends here
+    order = order_for(spec, tmp_path)
+    first.run(order)
+    collect(first, lambda e: isinstance(e, RoundProgress) and e.step >= 12)
+    second = TrainingWorker()
+    try:
+        second.run(order)  # the same round and folder, while the first still trains in it
+        time.sleep(3.0)  # a spawn and a torch import: without the lock it would have started (from step 0) by now
+        waiting = second.poll()
+        assert not [e for e in waiting if isinstance(e, RoundStarted)], "trained beside the folder's writer"
+        second.pause()  # a command while it waits: answered at once, nothing ran
+        answered = collect(second, lambda e: isinstance(e, RoundPaused))
+        assert answered[-1] == RoundPaused(None) and second.order == order, answered
+        second.resume()
+
+        first.pause()  # the first saves its exact step and lets the folder go
+        paused = collect(first, lambda e: isinstance(e, RoundPaused))[-1]
+        assert isinstance(paused, RoundPaused) and paused.step is not None and 12 <= paused.step < spec.local_steps
+        first.forget()
+
+        started = collect(second, lambda e: isinstance(e, RoundStarted))[-1]
+        assert started == RoundStarted(TASK_ID, 0, resumed_from=paused.step, device="cpu")
+        collect(second, lambda e: isinstance(e, RoundProgress) and e.step > paused.step)  # type: ignore[operator]
+        second.forget()
+        collect(second, lambda e: isinstance(e, RoundPaused))
+    finally:
+        second.shutdown(timeout=30)
