@@ -30,7 +30,7 @@ ifndef SEED
 SEED := $(shell $(PYTHON) -c "import random; print(random.randrange(1 << 32))")
 endif
 
-# Lint first (seconds): a formatting slip or a type error fails CI before the 12-minute suite starts.
+# Lint first (seconds): a formatting slip or a type error fails CI before the suite starts.
 # scripts/test.py is the same entry on Windows and macOS, which have no make (the build workflow runs it).
 test: $(STAMP)
 	$(PY) scripts/test.py --seed $(SEED)

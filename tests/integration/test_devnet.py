@@ -146,9 +146,15 @@ def test_devnet_trains_rounds_with_falling_loss_and_pays_both_miners(devnet: Dev
         process = devnet.members[miner].process
         assert process is not None
         training = devnet.status(miner)["training"]
-        assert training["rounds"] >= 1 and training["worker_pid"] != process.pid
+        assert training["worker_pid"] != process.pid
         assert training["worker_pid"] in {c.pid for c in psutil.Process(process.pid).children()}
-        for receipt in receipts_of(devnet, miner):
+        # its rounds trained in a worker process: read from its log, which outlives a restart (an earlier test
+        # may have restarted the miner after the task finished, and the status counts only this process's rounds)
+        log = (devnet.members[miner].datadir / "node.log").read_text(errors="replace")
+        assert re.search(r"training round \d+ of task [0-9a-f]+ in worker process \d+", log)
+        receipts = receipts_of(devnet, miner)
+        assert receipts
+        for receipt in receipts:
             receipt.verify_signature()
     # every validator agrees on the chain it finalised
     h = min(height(devnet, v) for v in ("v0", "v1", "v2", "v3"))
