@@ -41,3 +41,10 @@ def tagged_hash(domain: bytes, data: bytes | memoryview) -> bytes:
 def blob_hash(data: bytes | memoryview) -> bytes:
     """Content address of a blob (checkpoint, update, dataset shard)."""
     return tagged_hash(DOMAIN_BLOB, data)
+
+
+def blob_hasher() -> "hashlib._Hash":
+    """`blob_hash` fed in pieces: `.update()` each part of the blob in order, then `.digest()`."""
+    h = hashlib.sha256()
+    h.update(b"PoT/" + DOMAIN_BLOB + b"\x00")
+    return h

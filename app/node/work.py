@@ -213,6 +213,7 @@ class _Fetching:
 
     def __init__(self, work: TrainingWork) -> None:
         self.work = work
+        self.verifies_reads = bool(getattr(work.blobs, "verifies_reads", False))  # `get` is the store's
 
     def has(self, digest: bytes) -> bool:
         return self.work.blobs.has(digest)

@@ -30,7 +30,6 @@ import torch
 
 from app.core import crypto
 from app.core.errors import InvalidReceipt, InvalidSignature
-from app.core.hashing import blob_hash
 from app.core.types import TaskSpec, WorkReceipt
 from app.pot import config, optim, registry, tolerance
 from app.pot.blobs import REASON_MISSING, BlobStore, fetch_verified
@@ -39,7 +38,7 @@ from app.pot.datasets import Split, round_seed
 from app.pot.engine import Session, run_steps, update_tensors
 from app.pot.hparams import InvalidTaskSpec
 from app.pot.proof import LOSS_SCALE, CheckpointOpening, loss_micro, segment_count
-from app.pot.tensors import decode_tensors, encode_tensors
+from app.pot.tensors import decode_tensors, tensors_hash
 
 DEFAULT_Q = 2
 
@@ -226,8 +225,8 @@ class Verifier:
         loss_sum = torch.zeros((), device=self.device)
         with config.replaying(rule.replay_config) if rule.exact else contextlib.nullcontext():  # type: ignore[arg-type]
             run_steps(session, data.to(self.device), seed, j * k, (j + 1) * k, loss_sum)
-        got = session.export()
-        if rule.exact and blob_hash(encode_tensors(got)) == opened.hash(j + 1):
+        got = session.live_state()  # read only, before the session's next step: no copy needed
+        if rule.exact and tensors_hash(got) == opened.hash(j + 1):
             excess = None  # bit for bit the committed checkpoint: its blob need not be fetched at all
         else:
             excess = tolerance.first_excess(got, opened.tensors(j + 1), start, rule.bounds)

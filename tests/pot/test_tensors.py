@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from app.core.errors import InvalidReceipt
-from app.pot.tensors import EncodeBuffer, decode_tensors, encode_tensors
+from app.core.hashing import blob_hash
+from app.pot.tensors import EncodeBuffer, decode_tensors, encode_tensors, tensors_hash
 
 
 def _rebuild(header: dict, body: bytes) -> bytes:  # type: ignore[type-arg]
@@ -57,6 +58,7 @@ def test_encode_buffer_writes_the_canonical_bytes_and_is_reused() -> None:
     for tensors in sets:
         view = buf.encode(tensors)
         assert bytes(view) == encode_tensors(tensors)
+        assert tensors_hash(tensors) == blob_hash(encode_tensors(tensors))  # the verifier's hash without a blob
     with pytest.raises(ValueError):
         buf.encode({})
 
@@ -88,6 +90,17 @@ def test_tampered_files_are_rejected_as_malformed(mutate) -> None:  # type: igno
 def test_non_finite_values_and_foreign_dtypes_are_rejected() -> None:
     with pytest.raises(InvalidReceipt):
         decode_tensors(encode_tensors({"a": torch.tensor([float("nan")])}))
+    big = torch.randn(100_000)
+    for bad in (float("inf"), float("-inf"), float("nan")):  # hidden in a large tensor of ordinary values
+        hidden = big.clone()
+        hidden[77_777] = bad
+        with pytest.raises(InvalidReceipt, match="NaN or infinity"):
+            decode_tensors(encode_tensors({"w": hidden}))
+    both = torch.tensor([float("inf"), 1.0, float("-inf")])  # their sum is NaN, not a finite number
+    with pytest.raises(InvalidReceipt, match="NaN or infinity"):
+        decode_tensors(encode_tensors({"w": both}))
+    huge = torch.full((8,), 3e38)  # finite values whose sum overflows: still a valid tensor
+    assert torch.equal(decode_tensors(encode_tensors({"w": huge}))["w"], huge)
     with pytest.raises(ValueError):
         encode_tensors({"a": torch.zeros(2, dtype=torch.float16)})
     with pytest.raises(ValueError):
@@ -117,5 +130,6 @@ def test_bytes_are_exactly_what_the_safetensors_library_writes(spec) -> None:  #
         for name, (dt, shape) in spec.items()
     }
     assert encode_tensors(tensors) == save(tensors)
+    assert tensors_hash(tensors) == blob_hash(save(tensors))
     decoded = decode_tensors(encode_tensors(tensors))
     assert all(torch.equal(decoded[k], v) for k, v in tensors.items())
