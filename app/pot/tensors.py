@@ -74,7 +74,7 @@ def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> bytes:
     for name in order:
         t = tensors[name].detach().to("cpu").contiguous().reshape(-1)
         if t.numel():
-            h.update(memoryview(t.view(torch.uint8).numpy()))  # the little-endian bytes `encode_tensors` writes
+            h.update(t.view(torch.uint8).numpy().data)  # the little-endian bytes `encode_tensors` writes
     return h.digest()
 
 
