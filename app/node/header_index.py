@@ -25,6 +25,7 @@ chain raises a `HeaderIndexError` (a `ValueError`) that says to delete it and re
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,12 +62,14 @@ class ForeignIndexError(HeaderIndexError):
 
 class HeaderIndex:
     """The light client's SQLite file. Open with `HeaderIndex(path)`; `bind` it to a genesis before
-    recording (`LightClient` does); close with `close()`. One writer process at a time."""
+    recording (`LightClient` does); close with `close()`. One writer process at a time; any of its
+    threads may read and record (each call is serialised here)."""
 
     def __init__(self, path: Path, genesis: Genesis | None = None) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise HeaderIndexError(f"folder {self.path.parent} does not exist")
+        self._lock = threading.RLock()  # one statement or transaction at a time on the shared connection
         self._conn = self._connect()
         try:
             self._check()
@@ -84,7 +87,9 @@ class HeaderIndex:
     def _connect(self) -> sqlite3.Connection:
         conn = None
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # any thread: the sync loop records, and an RPC thread may too (an account proven on demand
+            # syncs to the answering peer's head) or read hashes; `_lock` serialises them on this connection
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
             # fold the log in every ~1 MB and cut it back after, so the folder stays the index's size
@@ -160,11 +165,12 @@ class HeaderIndex:
 
     def close(self) -> None:
         """Fold the write-ahead log into the file (so the folder is one file at rest) and close."""
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.DatabaseError:
-            pass  # another reader holds the log: it is folded in on the next open
-        self._conn.close()
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass  # another reader holds the log: it is folded in on the next open
+            self._conn.close()
 
     def __enter__(self) -> HeaderIndex:
         return self
@@ -270,11 +276,12 @@ class HeaderIndex:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with _tx(self._conn) as conn:
-                yield conn
-        except sqlite3.DatabaseError as exc:
-            raise CorruptIndexError(f"{self.path}: {exc}; {self._fix()}") from None
+        with self._lock:
+            try:
+                with _tx(self._conn) as conn:
+                    yield conn
+            except sqlite3.DatabaseError as exc:
+                raise CorruptIndexError(f"{self.path}: {exc}; {self._fix()}") from None
 
     def _meta(self, key: str) -> bytes | None:
         row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
@@ -282,7 +289,8 @@ class HeaderIndex:
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         try:
-            row = self._conn.execute(sql, args).fetchone()
+            with self._lock:
+                row = self._conn.execute(sql, args).fetchone()
         except sqlite3.DatabaseError as exc:
             raise CorruptIndexError(f"{self.path}: {exc}; {self._fix()}") from None
         return None if row is None else tuple(row)

@@ -226,3 +226,41 @@ def test_a_sigkilled_writer_leaves_the_last_whole_batch(gen, tmp_path: Path) -> 
             chain.extend(sh)
         index.save(chain, [sh.header for sh in headers[100:]])
         assert index.height == N
+
+
+def test_any_thread_may_record_and_read(gen, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A light daemon's RPC thread proves an account on demand and syncs the header chain to the
+    answering peer's head first: it records into the index the sync loop opened. SQLite's default
+    same-thread check turned that into a CorruptIndexError ("delete the index") on a status call."""
+    import threading
+
+    genesis, headers, _ = gen
+    with HeaderIndex(tmp_path / "headers.sqlite") as index:
+        client = LightClient(genesis, Peer(headers, BATCH), index=index)  # type: ignore[arg-type]
+        assert client.sync("loop") == BATCH  # this thread opened and recorded
+        failures: list[BaseException] = []
+        reads: list[int] = []
+
+        def rpc_thread() -> None:
+            try:
+                client.net = Peer(headers, N)  # type: ignore[assignment]  # a peer further ahead
+                client.sync("ahead")  # records on another thread
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        def reader() -> None:
+            try:
+                for _ in range(200):
+                    reads.append(index.height or 0)
+                    index.hash_at(1)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=rpc_thread), threading.Thread(target=reader)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        assert index.height == N and reads and all(BATCH <= r <= N for r in reads)
+        assert all(index.hash_at(sh.header.height) == sh.header.block_hash for sh in headers)
