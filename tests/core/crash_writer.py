@@ -17,7 +17,9 @@ what the store must hold at whatever height it finds.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import time
 from pathlib import Path
 
 from app.core import crypto
@@ -132,14 +134,24 @@ def build_block(chain_id: str, height: int, prev_hash: bytes, big: bool | None =
 
 
 def _trace_markers(store: Store) -> set[str]:
-    """Print each marker statement once per commit; returns the set to clear at each `begin`."""
+    """Print each marker statement once per commit; returns the set to clear at each `begin`.
+
+    With `CRASH_WRITER_HOLD_AT=<marker>` (and `CRASH_WRITER_HOLD_AFTER=<n>`), the writer stops inside the
+    transaction the (n+1)-th time it prints that marker, so the test's SIGKILL lands exactly there even
+    on a loaded machine (where the rest of the commit could otherwise finish before the signal)."""
     seen: set[str] = set()
+    hold_at = os.environ.get("CRASH_WRITER_HOLD_AT")
+    hold_after = [int(os.environ.get("CRASH_WRITER_HOLD_AFTER", "0"))]
 
     def trace(statement: str) -> None:
         for marker in SQL_MARKERS:
             if marker not in seen and statement.startswith(marker):
                 seen.add(marker)
                 _say(f"sql {marker}")
+                if marker == hold_at:
+                    if hold_after[0] == 0:
+                        time.sleep(120)  # inside the statement, the transaction open: the test kills us here
+                    hold_after[0] -= 1
 
     # The writer's thread connection is the one `commit_block` uses.
     store._conn().set_trace_callback(trace)
