@@ -27,7 +27,6 @@ of one blob replace it with identical bytes.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import logging
 import os
 import tempfile
@@ -38,7 +37,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from app.core.errors import StorageError
-from app.core.hashing import DOMAIN_BLOB, HASH_LEN, blob_hash
+from app.core.hashing import HASH_LEN, blob_hash, blob_hasher
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,6 @@ class BlobHashMismatch(BlobError):
 
 class WriterClosed(BlobError):
     """A `BlobWriter` used after `commit()` or `abort()`."""
-
-
-def _hasher() -> "hashlib._Hash":
-    """An incremental form of `hashing.blob_hash` (the same tagged prefix), for streamed blobs."""
-    return hashlib.sha256(b"PoT/" + DOMAIN_BLOB + b"\x00")
 
 
 def _check_hash(digest: bytes) -> str:
@@ -302,7 +296,7 @@ class BlobStore:
             data = f.read(self.max_size + 1)  # bounded even if the file grew meanwhile
         if len(data) > self.max_size:
             raise BlobTooLarge(f"stored blob {digest.hex()} exceeds the limit of {self.max_size}")
-        h = _hasher()
+        h = blob_hasher()
         h.update(data)
         if h.digest() != digest:
             self._discard_corrupt(digest, path)
@@ -321,7 +315,7 @@ class BlobStore:
         return self._stream(f, digest, path, chunk_size)
 
     def _stream(self, f: BinaryIO, digest: bytes, path: Path, chunk_size: int) -> Iterator[bytes]:
-        h, total = _hasher(), 0
+        h, total = blob_hasher(), 0
         with f:
             while chunk := f.read(chunk_size):
                 total += len(chunk)
@@ -395,7 +389,7 @@ class BlobWriter:
         self._store = store
         self._expected = expected
         self._durable = durable
-        self._hash = None if hashed else _hasher()
+        self._hash = None if hashed else blob_hasher()
         self._size = 0
         fd, name = tempfile.mkstemp(dir=store._tmp, suffix=_TMP_SUFFIX)
         self._path = Path(name)

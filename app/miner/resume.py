@@ -84,11 +84,10 @@ class ResumeDir:
         *,
         wait_s: float = HOLD_WAIT_S,
         give_up: Callable[[], bool] = lambda: False,
-        on_wait: Callable[[], None] | None = None,
     ) -> AbstractContextManager[None]:
         """Be this folder's only writer for the block (see app.filelock): taken before reading the saved
         state, so a round resumes from what the last writer saved, not from what it was about to."""
-        return exclusive(self.path / LOCK, wait_s=wait_s, give_up=give_up, on_wait=on_wait)
+        return exclusive(self.path / LOCK, wait_s=wait_s, give_up=give_up)
 
     def save(self, state: RoundState, tensors: dict[str, torch.Tensor] | None) -> None:
         """Persist `state`; `tensors` are required unless the step is a stored checkpoint."""

@@ -21,9 +21,8 @@ from app.core.blobstore import (
     CorruptBlob,
     InvalidBlobHash,
     WriterClosed,
-    _hasher,
 )
-from app.core.hashing import blob_hash
+from app.core.hashing import blob_hash, blob_hasher
 from tests.core.crash_writer import blob_payload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +36,7 @@ def store(tmp_path: Path) -> BlobStore:
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.binary(max_size=300), max_size=6))
 def test_streamed_hash_equals_blob_hash(chunks: list[bytes]) -> None:
-    h = _hasher()
+    h = blob_hasher()
     for chunk in chunks:
         h.update(chunk)
     assert h.digest() == blob_hash(b"".join(chunks))
