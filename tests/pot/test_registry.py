@@ -62,6 +62,27 @@ def test_each_model_lowers_its_training_loss(dataset: str, model: str) -> None:
     assert float(last) < float(first) * 0.9, (float(first), float(last))
 
 
+def test_a_session_is_built_without_initialising_and_trains_only_after_a_load() -> None:
+    """Sessions skip the random initialisation (every use loads a checkpoint), so a step before `load`
+    must fail loudly rather than train on uninitialised memory; the global RNG is left untouched."""
+    spec = demo.task_spec("fables", "tiny-lm", local_steps=4, checkpoint_interval=4, batch_size=2)
+    store = MemoryBlobStore()
+    demo.seed_blobs(store, spec)
+    data = load_dataset(store, demo.manifest_for_root(spec.dataset_root), spec.dataset_root)
+    rng = torch.get_rng_state()
+    session = Session(spec, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(p.device.type == "cpu" for p in session.model.parameters())
+    with pytest.raises(RuntimeError, match="load"):
+        run_steps(session, data, bytes(32), 0, 1, torch.zeros(()))
+    from app.pot.tensors import decode_tensors
+
+    init = decode_tensors(store.get(spec.initial_checkpoint))
+    session.load(init)
+    assert all(torch.equal(init["param." + n], p) for n, p in session.model.named_parameters())
+    run_steps(session, data, bytes(32), 0, 1, torch.zeros(()))
+
+
 def test_optimiser_state_round_trips_through_tensors() -> None:
     for name, params in (("adamw", demo.ADAMW), ("sgd", {"lr": "0.1", "momentum": "0.9", "weight_decay": "0"})):
         net = torch.nn.Linear(3, 2)
