@@ -25,7 +25,7 @@ from app.pot.challenge import draw_segments
 from app.pot.datasets import DatasetManifest, Split, load_dataset, load_split
 from app.pot.fraud import check_fraud_proof
 from app.pot.proof import TrainingTrace, segment_count
-from app.pot.verify import DEFAULT_Q, TaskView, Verdict, Verifier
+from app.pot.verify import DEFAULT_Q, DecodedCache, TaskView, Verdict, Verifier
 
 UNAVAILABLE = "unavailable"  # a challenged trace or blob not served in time: a rejection, never a re-draw
 
@@ -81,6 +81,7 @@ class TrainingWork:
         self.device = device or torch.device("cpu")
         self.training_data = lru_cache(maxsize=4)(self._training_data)
         self.validation_data = lru_cache(maxsize=4)(self._validation_data)
+        self.decoded = DecodedCache()  # the rounds' base checkpoints, decoded once for all their receipts
 
     def ensure(self, digest: bytes) -> None:
         """Make blob `digest` local, fetching it from peers if needed."""
@@ -146,7 +147,13 @@ class TrainingWork:
     def replay(self, receipt: WorkReceipt, view: TaskView, gathered: "Gathered") -> Checked:
         """Re-execute the challenged segments from local blobs (the costly part)."""
         verifier = Verifier(
-            self.chain_id, {receipt.task_id: view}, _Fetching(self), self.training_data, self.device, self.q
+            self.chain_id,
+            {receipt.task_id: view},
+            _Fetching(self),
+            self.training_data,
+            self.device,
+            self.q,
+            cache=self.decoded,
         )
         return Checked(verifier.verify(receipt, gathered.trace, list(gathered.segments)), gathered.segments)
 
@@ -172,7 +179,15 @@ class TrainingWork:
         except Exception as exc:  # noqa: BLE001 - unavailable data is a finding, not a crash
             return Verdict(False, UNAVAILABLE, str(exc)), None
         self.training_data(view.spec)
-        verifier = Verifier(self.chain_id, {receipt.task_id: view}, self.blobs, self.training_data, self.device, self.q)
+        verifier = Verifier(
+            self.chain_id,
+            {receipt.task_id: view},
+            self.blobs,
+            self.training_data,
+            self.device,
+            self.q,
+            cache=self.decoded,
+        )
         return verifier.verify_segment(receipt, trace, segment), trace
 
     def check_fraud(self, proof: FraudProof, view: TaskView) -> Verdict:

@@ -22,7 +22,10 @@ docs/PROTOCOL.md, Part 4); `verify` never raises on hostile input.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -97,12 +100,45 @@ def replay_rule(
     return ReplayRule(tolerance.cross_bounds(verifier.device_class, receipt.device_class, table, model), None)
 
 
+class DecodedCache:
+    """A few decoded checkpoints by blob hash, shared read-only between verifications.
+
+    Every receipt of a round starts from the same global checkpoint, so a verifier that keeps the
+    round's base decoded reads, hashes and decodes it once per round instead of once per receipt (a
+    full checkpoint: 129 MB for the size ladder's `l`). The key is the content address of bytes already
+    checked against it, so an entry can never stand for other tensors. Holders must not change the
+    tensors: `Session.load` copies them, the other readers only read.
+    """
+
+    def __init__(self, entries: int = 2) -> None:
+        if entries < 1:
+            raise ValueError("a decoded cache holds at least one entry")
+        self.entries = entries
+        self._items: OrderedDict[bytes, dict[str, torch.Tensor]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> dict[str, torch.Tensor] | None:
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+            return found
+
+    def put(self, digest: bytes, tensors: dict[str, torch.Tensor]) -> None:
+        with self._lock:
+            self._items[digest] = tensors
+            self._items.move_to_end(digest)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+
 class Verifier:
     """Verifies receipts against the chain's view of tasks, fetching blobs from `store`.
 
     `key` is the verifier's signing key: its draw for a receipt is fixed by it (a fresh key per
     verifier when none is given, so one verifier never draws twice for one receipt). `device_config`
-    is what this verifier can reproduce (default: this process on `device`).
+    is what this verifier can reproduce (default: this process on `device`). `cache` keeps the
+    round's decoded base checkpoint across receipts (`DecodedCache`; none: decoded per receipt).
     """
 
     def __init__(
@@ -117,11 +153,13 @@ class Verifier:
         key: crypto.SigningKey | None = None,
         bounds: Mapping[tuple[str, ...], tolerance.Bounds] = tolerance.CROSS_BOUNDS,
         device_config: config.DeviceConfig | None = None,
+        cache: DecodedCache | None = None,
     ) -> None:
         self.chain_id, self.tasks, self.store = chain_id, tasks, store
         self.training_data, self.device, self.q, self.bounds = training_data, device, q, bounds
         self.key = key or crypto.SigningKey.generate()
         self.device_config = device_config or config.current(device)
+        self.cache = cache
 
     def draw(self, receipt: WorkReceipt, n_segments: int) -> list[int]:
         """This verifier's challenge for `receipt`: always the same segments for the same receipt."""
@@ -157,7 +195,7 @@ class Verifier:
             n = segment_count(view.spec)
             if not 0 <= segment < n:
                 raise InvalidReceipt("bad-segment", f"segment {segment} outside 0..{n - 1}")
-            opened = _Opened(openings, self.store, receipt.commitments_root, n + 1)
+            opened = _Opened(openings, self.store, receipt.commitments_root, n + 1, self.cache)
             seed = round_seed(view.anchor_block_hash, receipt.miner, receipt.task_id, receipt.round)
             self._replay(session, self.training_data(view.spec), seed, opened, segment, n, receipt)
         except InvalidReceipt as exc:
@@ -196,19 +234,28 @@ class Verifier:
         if r.steps != spec.local_steps:
             raise InvalidReceipt("wrong-steps", f"{r.steps} steps claimed, the task asks {spec.local_steps}")
         n = segment_count(spec)
-        opened = _Opened(openings, self.store, r.commitments_root, n + 1)
+        opened = _Opened(openings, self.store, r.commitments_root, n + 1, self.cache)
         if opened.hash(0) != r.base_checkpoint:
             raise InvalidReceipt("base-mismatch", "the trace does not start at the base checkpoint")
-        base = opened.tensors(0)
-        final = opened.tensors(n)
-        update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
-        _check_update(update, final, base)
-        session = Session(spec, self.device)  # the costly part starts only after every cheap rule passed
         chosen = list(segments) if segments is not None else self.draw(r, n)
-        data = self.training_data(spec)
-        seed = round_seed(view.anchor_block_hash, r.miner, r.task_id, r.round)
-        for j in chosen:
-            self._replay(session, data, seed, opened, j, n, r)
+        # The checkpoints this receipt needs are read, hashed and decoded on a second thread, in the order
+        # they are used, while this one re-executes: the first challenged segment's start, the final
+        # checkpoint (for the update rule), then the other segments' starts. On a machine with a core to
+        # spare a receipt's reading hides behind its replay (which stays on this thread, unchanged). The
+        # update rule is checked after the first segment, not before it: a receipt that breaks it then
+        # costs one segment's replay, no more than one whose segment is forged.
+        first, rest = chosen[:1], chosen[1:]
+        with opened.prefetching([*(j for j in first if 0 <= j < n), n, *(j for j in rest if 0 <= j < n)]):
+            session = Session(spec, self.device)
+            data = self.training_data(spec)
+            seed = round_seed(view.anchor_block_hash, r.miner, r.task_id, r.round)
+            for j in first:
+                self._replay(session, data, seed, opened, j, n, r)
+            update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
+            _check_update(update, opened.tensors(n), opened.tensors(0))
+            del update
+            for j in rest:
+                self._replay(session, data, seed, opened, j, n, r)
 
     def _replay(
         self, session: Session, data: Split, seed: bytes, opened: "_Opened", j: int, n: int, r: WorkReceipt
@@ -229,7 +276,10 @@ class Verifier:
         if rule.exact and tensors_hash(got) == opened.hash(j + 1):
             excess = None  # bit for bit the committed checkpoint: its blob need not be fetched at all
         else:
-            excess = tolerance.first_excess(got, opened.tensors(j + 1), start, rule.bounds)
+            end = opened.tensors(j + 1)
+            if set(end) != set(got) or any(end[n].shape != t.shape or end[n].dtype != t.dtype for n, t in got.items()):
+                raise InvalidReceipt("malformed-checkpoint", f"checkpoint {j + 1}: tensors differ from the model's")
+            excess = tolerance.first_excess(got, end, start, rule.bounds)
         if excess is not None:
             mode = (
                 "exact replay in the receipt's configuration"
@@ -264,12 +314,18 @@ def _check_update(
 
 
 class _Opened:
-    """Checkpoint hashes opened against the commitments root, and their blobs, fetched once each."""
+    """Checkpoint hashes opened against the commitments root, and their blobs, fetched once each.
 
-    def __init__(self, openings: Openings, store: BlobStore, root: bytes, leaves: int) -> None:
-        self.openings, self.store, self.root, self.leaves = openings, store, root, leaves
+    The base (leaf 0) goes through `cache` when one is given: it is the same for every receipt of a round.
+    """
+
+    def __init__(
+        self, openings: Openings, store: BlobStore, root: bytes, leaves: int, cache: DecodedCache | None = None
+    ) -> None:
+        self.openings, self.store, self.root, self.leaves, self.cache = openings, store, root, leaves, cache
         self._hashes: dict[int, bytes] = {}
         self._tensors: dict[int, dict[str, torch.Tensor]] = {}
+        self._pending: dict[int, Future[dict[str, torch.Tensor]]] = {}
 
     def hash(self, index: int) -> bytes:
         if index not in self._hashes:
@@ -282,8 +338,42 @@ class _Opened:
 
     def tensors(self, index: int) -> dict[str, torch.Tensor]:
         if index not in self._tensors:
-            self._tensors[index] = decode_tensors(_fetch(self.store, self.hash(index), f"checkpoint {index}"))
+            pending = self._pending.pop(index, None)
+            # A prefetched blob's failure (not served, wrong hash, malformed) is raised here, where the
+            # caller asks for it, so the verdict is the one the reads in order would have given.
+            self._tensors[index] = pending.result() if pending is not None else self._load(index, self.hash(index))
         return self._tensors[index]
+
+    @contextlib.contextmanager
+    def prefetching(self, indices: Iterable[int]) -> Iterator[None]:
+        """Load the blobs of `indices` on one background thread while the body runs; what the body did
+        not ask for is cancelled (or waited for, if already being read) when it leaves, error or not."""
+        todo = [i for i in dict.fromkeys(indices) if i not in self._tensors and i not in self._pending]
+        if not todo:
+            yield
+            return
+        digests: dict[int, bytes] = {}
+        for i in todo:  # openings answered on the caller's thread; a bad one is raised later, in its turn
+            with contextlib.suppress(InvalidReceipt):
+                digests[i] = self.hash(i)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-prefetch")
+        try:
+            for i, digest in digests.items():
+                self._pending[i] = pool.submit(self._load, i, digest)
+            yield
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for i in todo:
+                self._pending.pop(i, None)
+
+    def _load(self, index: int, digest: bytes) -> dict[str, torch.Tensor]:
+        cached = self.cache.get(digest) if self.cache is not None and index == 0 else None
+        if cached is not None:
+            return cached
+        tensors = decode_tensors(_fetch(self.store, digest, f"checkpoint {index}"))
+        if self.cache is not None and index == 0:
+            self.cache.put(digest, tensors)
+        return tensors
 
 
 def _fetch(store: BlobStore, digest: bytes, what: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from app.core.merkle import merkle_root
@@ -14,9 +16,9 @@ from app.pot.datasets import Split
 from app.pot.engine import update_tensors
 from app.pot.proof import TrainingTrace, make_receipt
 from app.pot.tensors import decode_tensors, encode_tensors
-from app.pot.verify import UNAVAILABLE
+from app.pot.verify import UNAVAILABLE, DecodedCache, TaskView, Verifier
 
-from .conftest import CHAIN, TASK_ID, verifier_for
+from .conftest import ANCHOR, CHAIN, CPU, TASK_ID, verifier_for
 
 ALL = [0, 1, 2]
 
@@ -228,8 +230,10 @@ def test_task_with_an_impossible_schedule_is_a_verdict_not_a_crash(spec, store, 
 
 
 def test_checkpoints_with_wrong_shapes_are_rejected_not_broadcast(spec, store, data, keys, mine) -> None:
+    """A checkpoint whose tensors have other shapes is malformed wherever it is met: as the final (the
+    end of segment 2, replayed before the update rule is checked) or as a segment's end."""
     out = mine(spec, keys[0])
-    for index, segment, reason in ((3, 2, "malformed-checkpoint"), (2, 1, "segment-mismatch")):
+    for index, segment, reason in ((3, 2, "malformed-checkpoint"), (2, 1, "malformed-checkpoint")):
         ckpt = decode_tensors(store.get(out.trace.checkpoints[index]))
         name = next(k for k in ckpt if k.startswith(optim.PARAM) and ckpt[k].ndim == 2)
         ckpt[name] = ckpt[name][:1].clone()  # one row: would broadcast in a careless subtraction
@@ -243,3 +247,78 @@ def test_checkpoints_with_wrong_shapes_are_rejected_not_broadcast(spec, store, d
             bad = RoundOutput(receipt, TrainingTrace(checkpoints=tuple(checkpoints), samples=0), out.update_hash)
         verdict = verifier_for(spec, store, data).verify(bad.receipt, bad.trace, segments=[segment])
         assert (verdict.accepted, verdict.reason) == (False, reason), verdict
+
+
+class _CountingStore(MemoryBlobStore):
+    """A memory store that counts the reads of each blob (how often a verifier fetched it)."""
+
+    def __init__(self, source: MemoryBlobStore) -> None:
+        super().__init__()
+        self._blobs = dict(source._blobs)
+        self.reads: dict[bytes, int] = {}
+
+    def get(self, digest: bytes) -> bytes:
+        self.reads[digest] = self.reads.get(digest, 0) + 1
+        return super().get(digest)
+
+
+def test_a_rounds_base_is_decoded_once_for_all_its_receipts_and_never_changed(spec, store, data, keys, mine) -> None:
+    """Two miners' receipts of one round, verified on every segment with a shared `DecodedCache`: the base
+    blob is read once, and replaying segment 0 (which loads the cached base into a training session and
+    steps it) leaves the cached tensors exactly as decoded: no receipt can alter what the next one starts
+    from."""
+    outs = [mine(spec, keys[0]), mine(spec, keys[1])]
+    counting = _CountingStore(store)
+    cache = DecodedCache()
+    view = TaskView(spec, 0, spec.initial_checkpoint, ANCHOR)
+    verifier = Verifier(CHAIN, {TASK_ID: view}, counting, lambda _spec: data, CPU, cache=cache)
+    for out in outs:
+        assert verifier.verify(out.receipt, out.trace, segments=ALL).accepted
+    assert counting.reads[spec.initial_checkpoint] == 1
+    cached = cache.get(spec.initial_checkpoint)
+    assert cached is not None
+    fresh = decode_tensors(store.get(spec.initial_checkpoint))
+    assert set(cached) == set(fresh) and all(torch.equal(cached[k], fresh[k]) for k in fresh)
+    without = Verifier(CHAIN, {TASK_ID: view}, _CountingStore(store), lambda _spec: data, CPU)
+    for out in outs:
+        assert without.verify(out.receipt, out.trace, segments=ALL).accepted
+    assert without.store.reads[spec.initial_checkpoint] == 2  # type: ignore[attr-defined]
+
+
+def test_decoded_cache_keeps_the_most_recent_entries() -> None:
+    cache = DecodedCache(entries=2)
+    for i in range(3):
+        cache.put(bytes([i]) * 32, {"t": torch.full((1,), float(i))})
+    assert cache.get(bytes([0]) * 32) is None
+    assert cache.get(bytes([1]) * 32) is not None and cache.get(bytes([2]) * 32) is not None
+
+
+def test_a_prefetched_segment_start_that_is_corrupt_or_withheld_gets_its_own_verdict(
+    spec, store, data, keys, mine
+) -> None:
+    """The challenged segments' starts are read on a background thread: a lying store's bytes for one of
+    them are still caught (blob-hash-mismatch), a withheld one is still `unavailable`, and the thread is
+    gone when `verify` returns."""
+    out = mine(spec, keys[0])
+    start = out.trace.checkpoints[1]
+    lying = _CountingStore(store)
+    lying.corrupt(start, bytes(store.get(start))[:-4] + b"\0\0\0\0")
+    verdict = verifier_for(spec, lying, data).verify(out.receipt, out.trace, segments=[0, 1])
+    assert (verdict.accepted, verdict.reason) == (False, "blob-hash-mismatch"), verdict
+    withheld = _CountingStore(store)
+    withheld.delete(start)
+    verdict = verifier_for(spec, withheld, data).verify(out.receipt, out.trace, segments=[0, 1])
+    assert (verdict.accepted, verdict.reason) == (False, UNAVAILABLE), verdict
+    assert not [t for t in threading.enumerate() if t.name.startswith("verify-prefetch")]
+
+
+def test_a_withheld_final_is_reported_before_a_later_segments_withheld_start(spec, store, data, keys, mine) -> None:
+    """Prefetching keeps the verdict in the order of use, whatever the background thread met first: with
+    the final checkpoint (needed after the first segment, for the update rule) and the second challenged
+    segment's start both withheld, the verdict names the final."""
+    out = mine(spec, keys[0])
+    partial = _CountingStore(store)
+    partial.delete(out.trace.checkpoints[1])
+    partial.delete(out.trace.checkpoints[-1])
+    verdict = verifier_for(spec, partial, data).verify(out.receipt, out.trace, segments=[0, 1])
+    assert verdict.reason == UNAVAILABLE and f"checkpoint {len(out.trace.checkpoints) - 1}" in verdict.detail, verdict
