@@ -243,15 +243,16 @@ class Verifier:
         # checkpoint (for the update rule), then the other segments' starts. On a machine with a core to
         # spare a receipt's reading hides behind its replay (which stays on this thread, unchanged). The
         # update rule is checked after the first segment, not before it: a receipt that breaks it then
-        # costs one segment's replay, no more than one whose segment is forged.
+        # costs one segment's replay, no more than one whose segment is forged. This thread reads the
+        # update (a third of a checkpoint) while the first segment's start is still being read.
         first, rest = chosen[:1], chosen[1:]
         with opened.prefetching([*(j for j in first if 0 <= j < n), n, *(j for j in rest if 0 <= j < n)]):
+            update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
             session = Session(spec, self.device)
             data = self.training_data(spec)
             seed = round_seed(view.anchor_block_hash, r.miner, r.task_id, r.round)
             for j in first:
                 self._replay(session, data, seed, opened, j, n, r)
-            update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
             _check_update(update, opened.tensors(n), opened.tensors(0))
             del update
             for j in rest:
