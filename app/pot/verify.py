@@ -101,35 +101,51 @@ def replay_rule(
 
 
 class DecodedCache:
-    """A few decoded checkpoints by blob hash, shared read-only between verifications.
+    """Decoded checkpoints by blob hash, up to `max_bytes` of tensors, shared read-only between verifications.
 
     Every receipt of a round starts from the same global checkpoint, so a verifier that keeps the
     round's base decoded reads, hashes and decodes it once per round instead of once per receipt (a
     full checkpoint: 129 MB for the size ladder's `l`). The key is the content address of bytes already
     checked against it, so an entry can never stand for other tensors. Holders must not change the
-    tensors: `Session.load` copies them, the other readers only read.
+    tensors: `Session.load` copies them, the other readers only read. The least recently used entries
+    go first; a set larger than the whole budget is not kept.
     """
 
-    def __init__(self, entries: int = 2) -> None:
-        if entries < 1:
-            raise ValueError("a decoded cache holds at least one entry")
-        self.entries = entries
-        self._items: OrderedDict[bytes, dict[str, torch.Tensor]] = OrderedDict()
+    DEFAULT_MAX_BYTES = 640 << 20  # two bases of the size ladder's largest rung (305 MB each)
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError("a decoded cache's budget cannot be negative")
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[bytes, tuple[dict[str, torch.Tensor], int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
     def get(self, digest: bytes) -> dict[str, torch.Tensor] | None:
         with self._lock:
             found = self._items.get(digest)
-            if found is not None:
-                self._items.move_to_end(digest)
-            return found
+            if found is None:
+                return None
+            self._items.move_to_end(digest)
+            return found[0]
 
     def put(self, digest: bytes, tensors: dict[str, torch.Tensor]) -> None:
+        size = sum(t.numel() * t.element_size() for t in tensors.values())
         with self._lock:
-            self._items[digest] = tensors
-            self._items.move_to_end(digest)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
+            old = self._items.pop(digest, None)
+            if old is not None:
+                self._bytes -= old[1]
+            if size > self.max_bytes:
+                return
+            self._items[digest] = (tensors, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
 
 
 class Verifier:

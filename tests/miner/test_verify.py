@@ -285,12 +285,21 @@ def test_a_rounds_base_is_decoded_once_for_all_its_receipts_and_never_changed(sp
     assert without.store.reads[spec.initial_checkpoint] == 2  # type: ignore[attr-defined]
 
 
-def test_decoded_cache_keeps_the_most_recent_entries() -> None:
-    cache = DecodedCache(entries=2)
+def test_decoded_cache_keeps_the_most_recent_entries_within_its_budget() -> None:
+    def tensors(i: int) -> dict[str, torch.Tensor]:
+        return {"t": torch.full((256,), float(i))}  # 1 KiB
+
+    cache = DecodedCache(max_bytes=2048)
     for i in range(3):
-        cache.put(bytes([i]) * 32, {"t": torch.full((1,), float(i))})
+        cache.put(bytes([i]) * 32, tensors(i))
     assert cache.get(bytes([0]) * 32) is None
     assert cache.get(bytes([1]) * 32) is not None and cache.get(bytes([2]) * 32) is not None
+    assert cache.held_bytes == 2048
+    cache.get(bytes([1]) * 32)  # used last: the next entry pushes out 2, not 1
+    cache.put(bytes([3]) * 32, tensors(3))
+    assert cache.get(bytes([2]) * 32) is None and cache.get(bytes([1]) * 32) is not None
+    cache.put(bytes([4]) * 32, {"t": torch.zeros(1024)})  # 4 KiB: over the whole budget, not kept
+    assert cache.get(bytes([4]) * 32) is None and cache.held_bytes == 2048
 
 
 def test_a_prefetched_segment_start_that_is_corrupt_or_withheld_gets_its_own_verdict(
