@@ -28,8 +28,7 @@ class Session:
         # Built on the meta device and given memory without initialising it: every use loads a checkpoint
         # first (`load` requires every parameter), so the random initialisation was wasted work, a tenth
         # of a second for a 10M-parameter model, paid by each verifier replay and re-computation.
-        with torch.device("meta"):
-            model = registry.build_model(spec.model, spec.model_version, spec.hyperparams)
+        model = registry.build_model(spec.model, spec.model_version, spec.hyperparams, device=registry.META)
         self.model = model.to_empty(device=device)
         self.opt = optim.build_optimizer(spec.optimizer, spec.optimizer_params, self.model)
         self._loaded = False

@@ -23,6 +23,9 @@ from app.core.hashing import tagged_hash
 from app.core.types import TaskSpec
 from app.pot.hparams import InvalidTaskSpec, Num, parse_params
 
+Device = torch.device | str | None
+META = torch.device("meta")
+
 PINS_PATH = Path(__file__).resolve().parents[2] / "resources" / "registry" / "models.json"
 DOMAIN_ARCH = b"architecture"  # local to the registry: hashes a model's parameter layout
 
@@ -30,11 +33,13 @@ DOMAIN_ARCH = b"architecture"  # local to the registry: hashes a model's paramet
 class MLP(nn.Module):
     """Flattened input scaled to [0, 1], `layers` hidden ReLU layers of `hidden` units."""
 
-    def __init__(self, inputs: int, hidden: int, layers: int, classes: int, input_max: int) -> None:
+    def __init__(
+        self, inputs: int, hidden: int, layers: int, classes: int, input_max: int, device: Device = None
+    ) -> None:
         super().__init__()
         dims = [inputs] + [hidden] * layers
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:]))
-        self.out = nn.Linear(dims[-1], classes)
+        self.hidden = nn.ModuleList(nn.Linear(a, b, device=device) for a, b in zip(dims, dims[1:]))
+        self.out = nn.Linear(dims[-1], classes, device=device)
         self.scale = 1.0 / input_max
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,11 +53,11 @@ class MLP(nn.Module):
 class CNN(nn.Module):
     """Two 3x3 convolutions (same padding), 2x2 max-pool, a linear classifier; square 1-channel input."""
 
-    def __init__(self, side: int, channels: int, classes: int, input_max: int) -> None:
+    def __init__(self, side: int, channels: int, classes: int, input_max: int, device: Device = None) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.out = nn.Linear(channels * (side // 2) ** 2, classes)
+        self.conv1 = nn.Conv2d(1, channels, 3, padding=1, device=device)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, device=device)
+        self.out = nn.Linear(channels * (side // 2) ** 2, classes, device=device)
         self.side = side
         self.scale = 1.0 / input_max
 
@@ -67,14 +72,14 @@ class CNN(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: causal self-attention and a 4x GELU MLP, no dropout (determinism)."""
 
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, device: Device = None) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.norm2 = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, 4 * width)
-        self.fc2 = nn.Linear(4 * width, width)
+        self.norm1 = nn.LayerNorm(width, device=device)
+        self.qkv = nn.Linear(width, 3 * width, device=device)
+        self.proj = nn.Linear(width, width, device=device)
+        self.norm2 = nn.LayerNorm(width, device=device)
+        self.fc1 = nn.Linear(width, 4 * width, device=device)
+        self.fc2 = nn.Linear(4 * width, width, device=device)
         self.heads = heads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,14 +95,14 @@ class Block(nn.Module):
 class TinyLM(nn.Module):
     """Byte-level causal transformer language model with learned positions and a tied output layer."""
 
-    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int) -> None:
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, device: Device = None) -> None:
         super().__init__()
         if width % heads:
             raise InvalidTaskSpec("bad-hyperparams", "width must be a multiple of heads")
-        self.embed = nn.Embedding(vocab, width)
-        self.pos = nn.Parameter(torch.zeros(context, width))
-        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
-        self.norm = nn.LayerNorm(width)
+        self.embed = nn.Embedding(vocab, width, device=device)
+        self.pos = nn.Parameter(torch.zeros(context, width, device=device))
+        self.blocks = nn.ModuleList(Block(width, heads, device) for _ in range(layers))
+        self.norm = nn.LayerNorm(width, device=device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
@@ -179,8 +184,7 @@ SIZE_LADDER: dict[str, dict[str, int]] = {
 
 def parameter_count(name: str, version: int, hyperparams: tuple[tuple[str, str], ...]) -> int:
     """Number of trainable scalars, counted on the meta device (allocates nothing, even at 25M)."""
-    with torch.device("meta"):
-        model = build_model(name, version, hyperparams)
+    model = build_model(name, version, hyperparams, device=META)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -196,10 +200,16 @@ def models() -> list[tuple[str, int]]:
     return sorted(_ENTRIES)
 
 
-def build_model(name: str, version: int, hyperparams: tuple[tuple[str, str], ...]) -> nn.Module:
-    """A freshly built (randomly initialised) model; deterministic under a seeded torch RNG."""
+def build_model(
+    name: str, version: int, hyperparams: tuple[tuple[str, str], ...], *, device: Device = None
+) -> nn.Module:
+    """A freshly built (randomly initialised) model; deterministic under a seeded torch RNG.
+
+    On `META` it allocates and initialises nothing: for counting, checking, or `to_empty` before a load.
+    (By argument, not a `with torch.device("meta")` block: that block is a torch function mode, which
+    intercepts every call made inside it and imports torch's tracing machinery on first use.)"""
     e = entry(name, version)
-    return e.build(**parse_params(hyperparams, e.schema, f"{name} v{version} hyperparams"))
+    return e.build(**parse_params(hyperparams, e.schema, f"{name} v{version} hyperparams"), device=device)
 
 
 def check_task_spec(spec: TaskSpec) -> None:
@@ -211,8 +221,7 @@ def check_task_spec(spec: TaskSpec) -> None:
     from app.pot import optim
     from app.pot.proof import segment_count
 
-    with torch.device("meta"):
-        model = build_model(spec.model, spec.model_version, spec.hyperparams)
+    model = build_model(spec.model, spec.model_version, spec.hyperparams, device=META)
     optim.build_optimizer(spec.optimizer, spec.optimizer_params, model)
     try:
         segment_count(spec)
