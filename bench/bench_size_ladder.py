@@ -218,7 +218,8 @@ def verify_round(  # type: ignore[no-untyped-def]
     session = Session(spec, device)
     session.load(decode_tensors(miner_store.get(spec.initial_checkpoint)))
     loss = torch.zeros((), device=device)
-    run_steps(session, data.to(device), ANCHOR, 0, 1, loss)  # warm
+    on_device = data.to(device)
+    run_steps(session, on_device, ANCHOR, 0, 1, loss)  # warm
     nexts: list[float] = []
     paired: list[float] = []
     for rep in range(max(1, args.verify_reps)):
@@ -230,7 +231,7 @@ def verify_round(  # type: ignore[no-untyped-def]
             raise SystemExit(f"{name}: the honest receipt was refused again: {again.verdict}")
         steps = 4 * args.q * args.k
         t0 = time.perf_counter()
-        run_steps(session, data.to(device), ANCHOR, 1 + rep * steps, 1 + (rep + 1) * steps, loss)
+        run_steps(session, on_device, ANCHOR, 1 + rep * steps, 1 + (rep + 1) * steps, loss)
         synchronize(device)
         paired.append(nexts[-1] / ((time.perf_counter() - t0) / steps * spec.local_steps))
     return sum(fetched), fetch_s, verify_s, statistics.median(nexts), statistics.median(paired), recompute_s[0]

@@ -1,4 +1,5 @@
-"""Checking a work receipt: cheap rules first, then re-execution of q challenged segments.
+"""Checking a work receipt: cheap rules first, then re-execution of q challenged segments (the update
+rule between the first of them and the others, while the blobs are read ahead; docs/PROTOCOL.md §8).
 
 The segments are the verifier's fixed draw for the receipt (`app.pot.challenge.draw_segments`: its
 deterministic signature over the receipt id), so a miner can neither predict them nor re-roll them by
@@ -262,7 +263,8 @@ class Verifier:
         # costs one segment's replay, no more than one whose segment is forged. This thread reads the
         # update (a third of a checkpoint) while the first segment's start is still being read.
         first, rest = chosen[:1], chosen[1:]
-        with opened.prefetching([*(j for j in first if 0 <= j < n), n, *(j for j in rest if 0 <= j < n)]):
+        inside = [j for j in chosen if 0 <= j < n]  # one outside is refused by `_replay`, in its turn
+        with opened.prefetching([*inside[:1], n, *inside[1:]]):
             update = decode_tensors(_fetch(self.store, r.update_hash, "update"))
             session = Session(spec, self.device)
             data = self.training_data(spec)
@@ -294,7 +296,7 @@ class Verifier:
             excess = None  # bit for bit the committed checkpoint: its blob need not be fetched at all
         else:
             end = opened.tensors(j + 1)
-            if set(end) != set(got) or any(end[n].shape != t.shape or end[n].dtype != t.dtype for n, t in got.items()):
+            if not _same_layout(got, end):
                 raise InvalidReceipt("malformed-checkpoint", f"checkpoint {j + 1}: tensors differ from the model's")
             excess = tolerance.first_excess(got, end, start, rule.bounds)
         if excess is not None:
@@ -314,13 +316,17 @@ class Verifier:
                 raise InvalidReceipt("loss-mismatch", f"claimed final loss {claimed:.6f}, re-executed {loss:.6f}")
 
 
+def _same_layout(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
+    """The same tensor names, each with the same shape and dtype (before any elementwise comparison,
+    which would otherwise broadcast a wrong shape)."""
+    return set(a) == set(b) and all(b[n].shape == t.shape and b[n].dtype == t.dtype for n, t in a.items())
+
+
 def _check_update(
     update: Mapping[str, torch.Tensor], final: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor]
 ) -> None:
     """The update blob must be exactly final - base over the parameters (elementwise, bit-exact)."""
-    if set(base) != set(optim.params_of(final)) or any(
-        final[n].shape != t.shape or final[n].dtype != t.dtype for n, t in base.items()
-    ):
+    if not _same_layout(base, optim.params_of(final)):
         raise InvalidReceipt("malformed-checkpoint", "final checkpoint parameters differ from the base's")
     expected = update_tensors(dict(final), dict(base))
     if set(update) != set(expected):
@@ -384,12 +390,12 @@ class _Opened:
                 self._pending.pop(i, None)
 
     def _load(self, index: int, digest: bytes) -> dict[str, torch.Tensor]:
-        cached = self.cache.get(digest) if self.cache is not None and index == 0 else None
-        if cached is not None:
-            return cached
+        cache = self.cache if index == 0 else None  # only the base is shared between receipts
+        if cache is not None and (hit := cache.get(digest)) is not None:
+            return hit
         tensors = decode_tensors(_fetch(self.store, digest, f"checkpoint {index}"))
-        if self.cache is not None and index == 0:
-            self.cache.put(digest, tensors)
+        if cache is not None:
+            cache.put(digest, tensors)
         return tensors
 
 
