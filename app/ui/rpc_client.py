@@ -264,8 +264,11 @@ class RpcClient(QObject):
             call._finish(error=p.RpcError(CALL_TIMEOUT, f"the daemon did not answer {call.method!r} in time"))
 
     def _write(self, data: bytes) -> None:
+        """Write and hand the bytes to the OS now (`flush` never blocks): a call made just before the event
+        loop stalls, such as `restart` before a busy slot, still reaches the daemon."""
         if self._socket is not None:
             self._socket.write(data)
+            self._socket.flush()
 
     # -- reading ------------------------------------------------------------------------------
     def _on_ready_read(self) -> None:
