@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from app.core import crypto
+from app.core.blobstore import BlobStore
 from app.core.types import TaskSpec
+from app.miner import demo
 from app.miner.loop import RoundJob, RoundOutput, train_round
 from app.miner.resume import ResumeDir
 from app.pot.blobs import MemoryBlobStore
@@ -54,3 +56,25 @@ def mine(store: MemoryBlobStore, data: Split, tmp_path: Path) -> Callable[..., R
         return out
 
     return run
+
+
+SEGMENTS = 16  # `long_spec`'s segments a round: enough for challenges to land far apart
+
+
+@pytest.fixture()
+def long_spec() -> TaskSpec:
+    """The digits task with 16 segments of 2 steps a round."""
+    return demo.task_spec(local_steps=2 * SEGMENTS, checkpoint_interval=2, batch_size=32)
+
+
+def sparse_round_on_disk(
+    spec: TaskSpec, data: Split, key: crypto.SigningKey, folder: Path
+) -> tuple[BlobStore, RoundOutput, Path]:
+    """An honest round on a disk blob store that kept only its base and end checkpoints (as a large
+    model's does): the store, the output, and the resume folder its sparse record is under."""
+    blobs = BlobStore(folder / "blobs")
+    demo.seed_blobs(blobs, spec)
+    resume = folder / "resume"
+    out = train_round(make_job(spec), key, blobs, data, device=CPU, resume=ResumeDir(resume), keep_every=False)
+    assert isinstance(out, RoundOutput)
+    return blobs, out, resume
