@@ -50,6 +50,16 @@ class BlobUnavailable(NetError):
     """No peer could serve a blob with the requested hash."""
 
 
+class BlobNotReady(BlobUnavailable):
+    """No peer served the blob, and one still answered "pending" when the fetch's wait ran out: it is
+    preparing the blob (a miner re-computing a dropped checkpoint). Unavailable for now; a caller with a
+    deadline of its own (a verifier, `app.node.scheduler`) asks again after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BlobPending(NetError):
     """Raised by a blob provider: the blob is being prepared (a dropped checkpoint re-computed); the peer
     answers `ERR_PENDING` and the fetcher asks again, within `limits.MAX_PENDING_WAIT_S`."""

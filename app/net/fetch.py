@@ -5,7 +5,10 @@ A blob comes whole from one peer at a time, in chunks, and is checked against it
 peers would make a bad blob impossible to blame. A peer that serves other bytes is penalised hard
 and the next peer is tried; the best-scored peers are tried first. A peer that answers "pending" (a miner
 re-computing a checkpoint it did not keep) is asked again every `limits.PENDING_POLL_S`, for at most
-`limits.MAX_PENDING_WAIT_S`; then it counts as not serving the blob.
+`limits.MAX_PENDING_WAIT_S` (or the call's own `max_pending_wait_s`); then it counts as not serving the
+blob, and when no peer served it the fetch raises `BlobNotReady`, which a caller with a longer deadline
+of its own (a verifier waiting for a re-computation as long as a round may take) turns into "ask again
+later" without holding a thread meanwhile.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import trio
 
 from app.core.hashing import blob_hash as compute_blob_hash
 from app.net import limits
-from app.net.errors import BlobHashMismatch, BlobUnavailable, NetError, RemoteError
+from app.net.errors import BlobHashMismatch, BlobNotReady, BlobUnavailable, NetError, RemoteError
 from app.net.messages import ERR_PENDING
 from app.net.peers import Offence, PeerTable
 from app.net.protocols import ChainClient
@@ -47,8 +50,10 @@ class BlobFetcher:
         candidates: Sequence[str],
         max_size: int = limits.DEFAULT_MAX_BLOB,
         chunk_size: int = limits.DEFAULT_BLOB_CHUNK,
+        max_pending_wait_s: float | None = None,
     ) -> bytes:
-        """Return the blob's bytes, or raise `BlobUnavailable` listing why each peer failed."""
+        """Return the blob's bytes, or raise `BlobUnavailable` listing why each peer failed (`BlobNotReady`
+        when one was still preparing it after `max_pending_wait_s`, default `self.max_pending_wait_s`)."""
         if len(blob_hash) != 32:
             raise ValueError("a blob hash is 32 bytes")
         if not 1 <= chunk_size <= limits.MAX_BLOB_CHUNK:
@@ -56,16 +61,25 @@ class BlobFetcher:
         order = sorted(
             (p for p in dict.fromkeys(candidates) if not self._peers.is_banned(p)), key=lambda p: -self._peers.score(p)
         )
+        wait_s = self.max_pending_wait_s if max_pending_wait_s is None else max_pending_wait_s
         failures: list[str] = []
+        preparing = False
         for peer in order:
             try:
-                return await self.fetch_from(peer, blob_hash, max_size, chunk_size)
+                return await self.fetch_from(peer, blob_hash, max_size, chunk_size, wait_s)
             except NetError as exc:
+                preparing = preparing or isinstance(exc, RemoteError) and exc.code == ERR_PENDING
                 failures.append(f"{peer}: {exc}")
                 log.info("blob %s from %s failed: %s", blob_hash.hex()[:16], peer, exc)
-        raise BlobUnavailable(f"blob {blob_hash.hex()[:16]} unavailable ({'; '.join(failures) or 'no peers'})")
+        why = f"blob {blob_hash.hex()[:16]} unavailable ({'; '.join(failures) or 'no peers'})"
+        if preparing:
+            raise BlobNotReady(why, self.pending_poll_s)
+        raise BlobUnavailable(why)
 
-    async def fetch_from(self, peer: str, blob_hash: bytes, max_size: int, chunk_size: int) -> bytes:
+    async def fetch_from(
+        self, peer: str, blob_hash: bytes, max_size: int, chunk_size: int, max_pending_wait_s: float | None = None
+    ) -> bytes:
+        wait_s = self.max_pending_wait_s if max_pending_wait_s is None else max_pending_wait_s
         parts: list[bytes] = []
         offset = 0
         total: int | None = None
@@ -74,7 +88,7 @@ class BlobFetcher:
             try:
                 chunk = await self._client.call_blob_chunk(peer, blob_hash, offset, chunk_size)
             except RemoteError as exc:
-                if exc.code != ERR_PENDING or waited >= self.max_pending_wait_s:
+                if exc.code != ERR_PENDING or waited >= wait_s:
                     raise
                 log.info("blob %s: %s is preparing it (%s)", blob_hash.hex()[:16], peer, exc.message)
                 await trio.sleep(self.pending_poll_s)

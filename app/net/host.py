@@ -337,10 +337,12 @@ class NetHost:
         peers: list[str] | None = None,
         max_size: int = limits.DEFAULT_MAX_BLOB,
         chunk_size: int = limits.DEFAULT_BLOB_CHUNK,
+        max_pending_wait_s: float | None = None,
     ) -> bytes:
-        """Fetch and hash-check a blob from the given peers (default: every connected peer)."""
+        """Fetch and hash-check a blob from the given peers (default: every connected peer); a peer that
+        answers "pending" is asked again for up to `max_pending_wait_s` (default: the host's setting)."""
         return await self._fetcher.fetch(
-            blob_hash, peers if peers is not None else self.connected_peers(), max_size, chunk_size
+            blob_hash, peers if peers is not None else self.connected_peers(), max_size, chunk_size, max_pending_wait_s
         )
 
     def serve(self, name: str, request_type: type[Request], handler: Handler) -> str:

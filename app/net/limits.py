@@ -34,8 +34,10 @@ MAX_BLOB_CHUNK = 1 * MIB
 DEFAULT_BLOB_CHUNK = 256 * KIB
 DEFAULT_MAX_BLOB = 512 * MIB
 # A blob answered "pending" (a miner re-computing a checkpoint it did not keep) is asked for again every
-# PENDING_POLL_S, for at most MAX_PENDING_WAIT_S: a re-computation replays at most a round's steps, and a
-# miner that answers "pending" for ever is treated as withholding (the verdict `unavailable`).
+# PENDING_POLL_S, for at most MAX_PENDING_WAIT_S (or the fetch's own wait); then it is `BlobNotReady`. A
+# verifier's challenged blobs use a shorter wait and are gathered again later, up to a deadline that grows
+# with the task (app/node/pacing.py), since a re-computation replays up to a round's steps; a miner that
+# answers "pending" for ever is treated as withholding (the verdict `unavailable`).
 PENDING_POLL_S = 2.0
 MAX_PENDING_WAIT_S = 90.0
 MAX_STATE_PROOF = 64 * KIB

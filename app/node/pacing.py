@@ -18,11 +18,17 @@ from collections.abc import Sequence
 from app.core.admission import compute_per_round
 from app.core.errors import PotError
 from app.core.types import TaskSpec
+from app.net.limits import MAX_PENDING_WAIT_S
 
 SLACK = 1.5  # a miner up to 1.5x slower than the median still makes it
 REFERENCE_FLOPS_PER_S = 2e9  # a volunteer's CPU, counted conservatively (one core, no vector units assumed)
 FALLBACK_S_PER_SAMPLE = 1e-4  # a spec the FLOPs model does not know: seconds per sample-step
 MAX_WINDOW_S = 6 * 3600.0  # a round never waits longer than this for miners
+# A challenged blob the miner is re-computing (it dropped it: a large model's round) is fetched with a
+# short wait, CHALLENGE_WAIT_S, holding a fetch thread no longer; then the receipt is gathered again after
+# CHALLENGE_RETRY_S, until `pending_deadline_s` has passed since its first try.
+CHALLENGE_WAIT_S = 6.0
+CHALLENGE_RETRY_S = 10.0
 SAMPLES_KEPT = 64  # arrival times remembered per task (the most recent)
 
 
@@ -41,6 +47,24 @@ def round_window_s(
     a round's opening to each verified receipt of earlier rounds; the median resists a few fast cheats)."""
     typical = statistics.median(arrivals_s) if arrivals_s else estimated_round_s(spec)
     return min(max(slack * typical, min_s), max(max_s, min_s))
+
+
+def pending_deadline_s(spec: TaskSpec) -> float:
+    """How long a verifier keeps asking for challenged blobs that a miner answers "pending" (re-computing
+    checkpoints it did not keep). A re-computation replays at most one round, so: as long as a round of
+    `spec` may take a reference volunteer (`SLACK` times `estimated_round_s`), never less than
+    `limits.MAX_PENDING_WAIT_S` nor more than `MAX_WINDOW_S`. Waiting longer gives a withholding miner
+    nothing: its draw is fixed and a checkpoint it cannot produce is never served (the verdict is
+    `unavailable` at the deadline); the verifier meanwhile holds no thread."""
+    return min(MAX_WINDOW_S, max(MAX_PENDING_WAIT_S, SLACK * estimated_round_s(spec)))
+
+
+def retry_in_s(waited_s: float, deadline_s: float, retry_after_s: float) -> float | None:
+    """When to gather a receipt again whose challenged blob is still being prepared, `waited_s` after its
+    first try: in `CHALLENGE_RETRY_S` (or the miner's own `retry_after_s`, if longer); None when that
+    would pass `deadline_s` (`pending_deadline_s`): the verdict is then `unavailable`."""
+    delay = max(CHALLENGE_RETRY_S, retry_after_s)
+    return None if waited_s + delay > deadline_s else delay
 
 
 def ready_at(opened_at: float, first_verified_at: float, window_s: float, grace_s: float) -> float:

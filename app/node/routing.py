@@ -156,8 +156,10 @@ class GossipRouter:
 
     # ------------------------------------------------------------------ fetching from peers
 
-    def fetch_blob(self, digest: bytes) -> bytes:
-        return self.node.net.call(lambda h: h.fetch_blob(digest), timeout_s=120)
+    def fetch_blob(self, digest: bytes, pending_wait_s: float | None = None) -> bytes:
+        """The blob from any peer; one answering "pending" is asked again for up to `pending_wait_s` (default
+        `limits.MAX_PENDING_WAIT_S`), then `BlobNotReady`."""
+        return self.node.net.call(lambda h: h.fetch_blob(digest, max_pending_wait_s=pending_wait_s), timeout_s=120)
 
     def fetch_trace(self, receipt: WorkReceipt) -> TrainingTrace:
         """The receipt's trace from its publisher, else from a few other peers, each within a short deadline."""

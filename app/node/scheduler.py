@@ -19,8 +19,9 @@ from app.core.types import FraudProof, WorkReceipt
 from app.miner.loop import RoundJob
 from app.node.auditor import AUDIT_TICK_S, AuditJob, AuditOutcome, audit_segment, backfill_heights
 from app.node.fraud import receipt_view
+from app.node.pacing import pending_deadline_s, retry_in_s
 from app.node.rounds import AggKey
-from app.node.work import UNAVAILABLE, Checked, Gathered
+from app.node.work import UNAVAILABLE, Checked, Deferred, Gathered
 from app.pot.aggregate import Aggregate
 from app.pot.proof import TrainingTrace
 from app.pot.verify import TaskView, Verdict
@@ -81,13 +82,43 @@ class WorkScheduler:
             node.desk.verified(receipt, verdict, node.chain.state, checked.segments if checked is not None else ())
             node.consensus.retry_deferred()
 
-        def gathered(got: Gathered | Checked | None, error: BaseException | None) -> None:
-            if got is None or isinstance(got, Checked):
+        first_try = time.monotonic()
+        deadline_s = pending_deadline_s(view.spec)
+        who = (receipt.miner.hex()[:12], receipt.round)
+
+        def gather() -> None:
+            node.loop.run_fetch(lambda: node.work.gather(receipt, view), gathered)
+
+        def gathered(got: Gathered | Checked | Deferred | None, error: BaseException | None) -> None:
+            if isinstance(got, Deferred):
+                waited = time.monotonic() - first_try
+                again = retry_in_s(waited, deadline_s, got.retry_after_s)
+                task = node.chain.state.task(receipt.task_id)
+                if task is None or task.round != receipt.round:  # closed meanwhile: nothing left to verify for
+                    log.info("receipt of %s round %d: its round closed while the miner re-computed", *who)
+                    assert node.desk is not None
+                    node.desk.verified(receipt, None, node.chain.state)
+                elif again is None:
+                    why = (
+                        f"still being prepared after {waited:.0f} s (the task allows {deadline_s:.0f} s): {got.detail}"
+                    )
+                    done(Checked(Verdict(False, UNAVAILABLE, why), got.segments), None)
+                else:
+                    (log.info if waited < again else log.debug)(
+                        "receipt of %s round %d: the miner is re-computing challenged checkpoints %s; asking again "
+                        "every %.0f s for up to %.0f s",
+                        *who,
+                        list(got.segments),
+                        again,
+                        deadline_s,
+                    )
+                    node.loop.call_later(again, gather)
+            elif got is None or isinstance(got, Checked):
                 done(got, error)
             else:  # everything is local now: re-execute on the verification thread
                 node.loop.run_verify(lambda: node.work.replay(receipt, view, got), done)
 
-        node.loop.run_fetch(lambda: node.work.gather(receipt, view), gathered)
+        gather()
 
     def schedule_fraud_check(self, proof: FraudProof, view: TaskView) -> None:
         node = self.node

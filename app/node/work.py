@@ -19,6 +19,7 @@ from app.core.blobstore import BlobStore
 from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
 from app.miner.demo import manifest_for_root
+from app.net.errors import BlobNotReady
 from app.pot import config
 from app.pot.aggregate import Aggregate, aggregate_round
 from app.pot.challenge import draw_segments
@@ -42,6 +43,16 @@ class Checked:
 
     verdict: Verdict
     segments: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A challenged blob is still being prepared by the miner (re-computed: it did not keep it): gather
+    again after `retry_after_s`, within the verifier's deadline (`app.node.pacing.pending_deadline_s`)."""
+
+    segments: tuple[int, ...]
+    retry_after_s: float
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -70,11 +81,15 @@ class TrainingWork:
         device: torch.device | None = None,
         key: SigningKey | None = None,
         manifest: FindManifest = manifest_for_root,
+        fetch_challenged: FetchBlob | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.key = key or SigningKey.generate()
         self.blobs = blobs
         self._fetch_blob = fetch_blob
+        # a challenged blob: a fetch that waits only briefly for one a miner answers "pending" (raising
+        # `BlobNotReady`), so `gather` can be tried again later instead of holding a thread
+        self._fetch_challenged = fetch_challenged or fetch_blob
         self._fetch_trace = fetch_trace
         self._manifest = manifest
         self.q = q
@@ -83,10 +98,10 @@ class TrainingWork:
         self.validation_data = lru_cache(maxsize=4)(self._validation_data)
         self.decoded = DecodedCache()  # the rounds' base checkpoints, decoded once for all their receipts
 
-    def ensure(self, digest: bytes) -> None:
-        """Make blob `digest` local, fetching it from peers if needed."""
+    def ensure(self, digest: bytes, fetch: FetchBlob | None = None) -> None:
+        """Make blob `digest` local, fetching it from peers if needed (with `fetch`, default the node's)."""
         if not self.blobs.has(digest):
-            data = self._fetch_blob(digest)
+            data = (fetch or self._fetch_blob)(digest)
             self.blobs.put(data)
 
     def ensure_dataset(self, spec: TaskSpec) -> DatasetManifest:
@@ -111,14 +126,18 @@ class TrainingWork:
         return self.check(receipt, view).verdict
 
     def check(self, receipt: WorkReceipt, view: TaskView) -> Checked:
-        """`gather` then `replay`, in one call (tests, and callers with no separate fetch thread)."""
+        """`gather` then `replay`, in one call (tests, and callers with no separate fetch thread, which
+        do not wait for a blob still being prepared: `unavailable`)."""
         gathered = self.gather(receipt, view)
+        if isinstance(gathered, Deferred):
+            return Checked(Verdict(False, UNAVAILABLE, gathered.detail), gathered.segments)
         return gathered if isinstance(gathered, Checked) else self.replay(receipt, view, gathered)
 
-    def gather(self, receipt: WorkReceipt, view: TaskView) -> "Gathered | Checked":
+    def gather(self, receipt: WorkReceipt, view: TaskView) -> "Gathered | Checked | Deferred":
         """Fetch the trace and just the blobs this verifier's fixed draw needs (network only, no torch).
 
-        Anything not served (trace, challenged checkpoint, update) is the verdict `unavailable`.
+        Anything not served (trace, challenged checkpoint, update) is the verdict `unavailable`; a blob
+        the miner is still preparing is `Deferred` (the caller gathers again later, up to its deadline).
         """
         n = segment_count(view.spec)
         segments = self.draw(receipt, n)
@@ -137,8 +156,10 @@ class TrainingWork:
             ends = () if self._replays_exactly(receipt) else (j + 1 for j in segments)
             needed = {0, n, *segments, *ends}
             for index in sorted(needed):
-                self.ensure(trace.checkpoints[index])
-            self.ensure(receipt.update_hash)
+                self.ensure(trace.checkpoints[index], self._fetch_challenged)
+            self.ensure(receipt.update_hash, self._fetch_challenged)
+        except BlobNotReady as exc:  # the miner is re-computing it: not a verdict yet
+            return Deferred(segments, exc.retry_after_s, str(exc))
         except Exception as exc:  # noqa: BLE001 - unavailable data is a verdict, not a crash
             return Checked(Verdict(False, UNAVAILABLE, str(exc)), segments)
         self.training_data(view.spec)  # the task's own data (shipped with every node, or fetched once)
