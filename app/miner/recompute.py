@@ -137,14 +137,15 @@ def _read_checkpoint(store: BlobStore, digest: bytes, waypoints: Waypoints | Non
     return waypoints.get(digest) if waypoints is not None else None
 
 
-def waypoint_indices(start: int, end: int, room: int) -> set[int]:
-    """Up to `room` indices strictly between `start` and `end`, evenly spaced (so a later replay towards any
-    index in between starts at most about (end - start) / (room + 1) segments before it)."""
-    inner = end - start - 1
-    if room <= 0 or inner <= 0:
+def waypoint_indices(start: int, end: int, room: int, segments: int) -> set[int]:
+    """The indices strictly between `start` and `end` on the round's grid of `room` waypoints: multiples of
+    ceil(segments / (room + 1)). A fixed grid, not one spread over each replay's own range, so the short
+    replays that follow the first never push out the waypoints that the whole round's requests use: any
+    later request replays at most one grid step (bench/bench_recompute.py compares the two)."""
+    if room <= 0 or end - start < 2:
         return set()
-    count = min(room, inner)
-    return {start + round((end - start) * (i + 1) / (count + 1)) for i in range(count)} - {start, end}
+    step = -(-segments // (room + 1))
+    return set(range((start // step + 1) * step, end, step))
 
 
 def recompute_checkpoints(
@@ -219,7 +220,7 @@ def _replay(
         if j == start and waypoints is not None:  # the optimiser's state exists now: a checkpoint's full size
             tensors = sum(t.numel() * t.element_size() for t in session.live_state().values())
             size = tensors + tensors // 50 + 4096  # and the blob's header: the room is not overcounted
-            passing = waypoint_indices(start, missing[-1], waypoints.room_for(size))
+            passing = waypoint_indices(start, missing[-1], waypoints.room_for(size), len(trace.checkpoints) - 1)
         if j + 1 not in missing and j + 1 not in passing:
             continue
         blob = session.checkpoint_blob()
@@ -238,7 +239,9 @@ def _replay(
 # ---------------------------------------------------------------------- serving dropped checkpoints
 
 RETRY_AFTER_S = 2.0  # what a verifier is told while a checkpoint is being re-computed
-GATHER_S = 0.5  # a first request waits this long for the rest of a burst (one replay answers them all)
+GATHER_S = 2.0  # a first request waits this long for the rest of a burst (one replay answers them all):
+# a verifier asks for its whole draw at once (`app.node.work`), and a committee's verifiers within about
+# the gossip's spread of one another
 FORGET_FAILED_S = 600.0  # a record that failed to re-compute is not tried again for this long
 
 

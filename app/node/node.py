@@ -50,7 +50,6 @@ from app.node.loop import EventLoop
 from app.node.manifests import ManifestBook
 from app.node.mempool import Mempool
 from app.node.mining import MinerDesk
-from app.node.pacing import CHALLENGE_WAIT_S
 from app.node.rounds import RoundDesk
 from app.node.routing import (
     DENIED_PEERS_FILE as DENIED_PEERS_FILE,
@@ -160,7 +159,7 @@ class Node:
             self.router.fetch_trace,
             key=self.key,
             manifest=self.dataset_manifest,
-            fetch_challenged=lambda digest: self.router.fetch_blob(digest, pending_wait_s=CHALLENGE_WAIT_S),
+            fetch_challenged=self.router.fetch_blob,
         )
         # a miner serves the checkpoints it dropped (a large model's round) by re-computing them on request
         self.recompute = (

@@ -20,6 +20,7 @@ from app.core.crypto import SigningKey
 from app.core.types import FraudProof, TaskSpec, WorkReceipt
 from app.miner.demo import manifest_for_root
 from app.net.errors import BlobNotReady
+from app.node.pacing import CHALLENGE_WAIT_S
 from app.pot import config
 from app.pot.aggregate import Aggregate, aggregate_round
 from app.pot.challenge import draw_segments
@@ -33,6 +34,8 @@ UNAVAILABLE = "unavailable"  # a challenged trace or blob not served in time: a 
 log = logging.getLogger(__name__)
 
 FetchBlob = Callable[[bytes], bytes]  # blob hash -> bytes from any peer (raises if unavailable)
+# the same, asking a peer that answers "pending" again for up to the given seconds (then `BlobNotReady`)
+FetchWaiting = Callable[[bytes, float], bytes]
 FetchTrace = Callable[[WorkReceipt], TrainingTrace]
 FindManifest = Callable[[bytes], DatasetManifest]  # dataset root -> its shard list (shipped, or from peers)
 
@@ -81,15 +84,17 @@ class TrainingWork:
         device: torch.device | None = None,
         key: SigningKey | None = None,
         manifest: FindManifest = manifest_for_root,
-        fetch_challenged: FetchBlob | None = None,
+        fetch_challenged: FetchWaiting | None = None,
+        challenge_wait_s: float = CHALLENGE_WAIT_S,
     ) -> None:
         self.chain_id = chain_id
         self.key = key or SigningKey.generate()
         self.blobs = blobs
         self._fetch_blob = fetch_blob
-        # a challenged blob: a fetch that waits only briefly for one a miner answers "pending" (raising
-        # `BlobNotReady`), so `gather` can be tried again later instead of holding a thread
-        self._fetch_challenged = fetch_challenged or fetch_blob
+        # a draw's blobs: fetched with a short wait for those a miner answers "pending" (re-computing them),
+        # so `gather` can be tried again later instead of holding a thread (None: `fetch_blob`'s own wait)
+        self._fetch_challenged = fetch_challenged
+        self.challenge_wait_s = challenge_wait_s
         self._fetch_trace = fetch_trace
         self._manifest = manifest
         self.q = q
@@ -154,16 +159,32 @@ class TrainingWork:
             # On the receipt's own configuration replay is exact: a segment's end is checked against its
             # committed hash, and fetched (in `replay`) only when it differs, to say by how much.
             ends = () if self._replays_exactly(receipt) else (j + 1 for j in segments)
-            needed = {0, n, *segments, *ends}
-            for index in sorted(needed):
-                self.ensure(trace.checkpoints[index], self._fetch_challenged)
-            self.ensure(receipt.update_hash, self._fetch_challenged)
+            needed = [trace.checkpoints[i] for i in sorted({0, n, *segments, *ends})]
+            self._ensure_draw([*needed, receipt.update_hash])
         except BlobNotReady as exc:  # the miner is re-computing it: not a verdict yet
             return Deferred(segments, exc.retry_after_s, str(exc))
         except Exception as exc:  # noqa: BLE001 - unavailable data is a verdict, not a crash
             return Checked(Verdict(False, UNAVAILABLE, str(exc)), segments)
         self.training_data(view.spec)  # the task's own data (shipped with every node, or fetched once)
         return Gathered(trace, segments)
+
+    def _ensure_draw(self, digests: list[bytes]) -> None:
+        """Make a draw's blobs local. Each is asked for once before any is waited for, so a miner that
+        re-computes several hears the whole draw at once and answers it with one replay; those still
+        "pending" are then waited for `challenge_wait_s` each (`BlobNotReady` if still not ready)."""
+        fetch = self._fetch_challenged
+        if fetch is None:
+            for digest in digests:
+                self.ensure(digest)
+            return
+        preparing = []
+        for digest in digests:
+            try:
+                self.ensure(digest, lambda d: fetch(d, 0.0))
+            except BlobNotReady:
+                preparing.append(digest)
+        for digest in preparing:
+            self.ensure(digest, lambda d: fetch(d, self.challenge_wait_s))
 
     def replay(self, receipt: WorkReceipt, view: TaskView, gathered: "Gathered") -> Checked:
         """Re-execute the challenged segments from local blobs (the costly part)."""

@@ -77,7 +77,8 @@ def _verify_through_the_network(long_spec, data, keys, tmp: Path, patient: bool)
                 lambda r: out.trace,
                 q=2,
                 key=key,
-                fetch_challenged=functools.partial(fetch, wait_s=FETCH_WAIT_S),
+                fetch_challenged=fetch,
+                challenge_wait_s=FETCH_WAIT_S,
             )
             if not patient:
                 return await trio.to_thread.run_sync(work.check, out.receipt, view)
@@ -92,24 +93,27 @@ def _verify_through_the_network(long_spec, data, keys, tmp: Path, patient: bool)
                 return await trio.to_thread.run_sync(work.replay, out.receipt, view, got)
 
     try:
-        return trio.run(main), tries
+        checked = trio.run(main)
     finally:
         recompute.close()
+    return checked, tries, recompute.segments_replayed
 
 
 def test_before_a_verifier_that_waits_once_refuses_an_honest_re_computing_miner(
     long_spec, data, keys, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    checked, _ = _verify_through_the_network(long_spec, data, keys, tmp_path, patient=False)
+    checked, _, _ = _verify_through_the_network(long_spec, data, keys, tmp_path, patient=False)
     assert checked.verdict.reason == UNAVAILABLE and "unavailable" in checked.verdict.detail
 
 
 def test_a_verifier_gathers_again_until_the_re_computed_checkpoints_come_and_accepts(
     long_spec, data, keys, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    checked, tries = _verify_through_the_network(long_spec, data, keys, tmp_path, patient=True)
+    checked, tries, replayed = _verify_through_the_network(long_spec, data, keys, tmp_path, patient=True)
     assert checked.verdict.accepted, checked.verdict
     assert tries[0] == "Deferred" and tries[-1] == "Gathered"  # deferred at least once, never refused
+    # one pass from the base to the furthest drawn start, whatever the order of the asks and re-asks
+    assert replayed == max(checked.segments)
 
 
 def test_the_wait_for_a_re_computation_grows_with_the_task_and_is_bounded() -> None:

@@ -43,10 +43,12 @@ def test_waypoints_are_bounded_in_bytes_and_in_time() -> None:
     assert not points.has(b"a") and points.size == 0  # the challenge window is over: all gone
 
 
-def test_waypoints_are_spread_evenly_inside_the_replayed_range() -> None:
-    assert waypoint_indices(0, 14, 3) == {4, 7, 10}
-    assert waypoint_indices(0, 4, 10) == {1, 2, 3}  # never more than the segments in between
-    assert waypoint_indices(5, 6, 3) == set() and waypoint_indices(0, 14, 0) == set()
+def test_waypoints_sit_on_the_round_s_grid() -> None:
+    assert waypoint_indices(0, 14, 3, 16) == {4, 8, 12}  # the round's grid: every 16 / (3 + 1) segments
+    assert waypoint_indices(5, 11, 3, 16) == {8}  # a short replay adds only grid points: nothing pushed out
+    assert waypoint_indices(0, 60, 5, 60) == {10, 20, 30, 40, 50}
+    assert waypoint_indices(0, 4, 20, 16) == {1, 2, 3}  # never more than the segments in between
+    assert waypoint_indices(5, 6, 3, 16) == set() and waypoint_indices(0, 14, 0, 16) == set()
 
 
 def test_requests_in_decreasing_order_replay_from_waypoints_not_from_the_base(long_spec, data, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -71,14 +73,14 @@ def test_requests_in_decreasing_order_replay_from_waypoints_not_from_the_base(lo
         on_disk = [i for i, c in enumerate(out.trace.checkpoints) if blobs.has(c)]
         assert on_disk == sorted([0, *order, SEGMENTS])
     assert replayed["none"] == sum(order)  # each request replayed from the base: 14 + 10 + 6 + 2
-    # the first replays 14 segments and leaves 3 waypoints ({4, 7, 10}); each later request replays from the
-    # nearest one below it: 10 from 10 (nothing), 6 from 4, 2 from the base
-    assert replayed["three"] == 14 + 0 + 2 + 2
+    # the first replays 14 segments and leaves 3 waypoints ({4, 8, 12}); each later request replays from the
+    # nearest one below it: 10 from 8, 6 from 4, 2 from the base
+    assert replayed["three"] == 14 + 2 + 2 + 2
 
 
 def test_a_committees_burst_of_requests_is_answered_by_one_replay(long_spec, data, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     blobs, out, resume = sparse_round_on_disk(long_spec, data, keys[0], tmp_path / "m")
-    recompute = CheckpointRecomputer(sparse_dir(resume), blobs, lambda s: data, gather_s=0.5)
+    recompute = CheckpointRecomputer(sparse_dir(resume), blobs, lambda s: data)  # GATHER_S: 2 s
     try:
         wanted = [out.trace.checkpoints[i] for i in (14, 9, 2)]  # three verifiers asking at about once
         assert all(recompute.pending(d) is not None for d in wanted)
