@@ -241,7 +241,7 @@ def throughput(
     spec, store: BlobStore, data, device: torch.device, tmp: Path, args: argparse.Namespace
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """PoT/bare throughput against the same run's bare loop: runs alternate (bare, then PoT in each mode
-    of --pot-keep) so all see the same machine load; per mode the median over --pairs of bare/PoT, by
+    of --pot-keep, then the other way round) so all see the same machine load; per mode the median over --pairs of bare/PoT, by
     wall clock and by this process's CPU time, and the medians of the seconds themselves."""
     modes = [m for m in args.pot_keep.split(",") if m]
     out: dict[str, float] = {"pot_bare": float("nan"), "pot_bare_cpu": float("nan")}
@@ -255,11 +255,16 @@ def throughput(
     bares: list[Clock] = []
     pots: dict[str, list[Clock]] = {m: [] for m in modes}
     for p in range(args.pairs):
-        bares.append(bare_loop(spec, init, data, device))
+        # bare first in even pairs, last in odd ones (A B, B A, ...): a machine that speeds up or slows
+        # down steadily over the run biases neither loop
+        if p % 2 == 0:
+            bares.append(bare_loop(spec, init, data, device))
         for i, mode in enumerate(modes):
             pots[mode].append(
                 pot_loop(spec, store, data, device, tmp / f"pair{p}-{mode}", 100 + p * 10 + i, KEEP[mode])
             )
+        if p % 2 == 1:
+            bares.append(bare_loop(spec, init, data, device))
     out["bare_wall"] = statistics.median(b.wall for b in bares)
     out["bare_cpu"] = statistics.median(b.cpu for b in bares)
     for n, mode in enumerate(modes):
