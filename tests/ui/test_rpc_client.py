@@ -3,6 +3,7 @@ real daemon does not produce, from a scripted server (refused hello, garbage, a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -71,7 +72,8 @@ class ScriptedServer:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("rb") as lines:
+        with conn, conn.makefile("rb") as lines, contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # (a client may hang up while an answer is being written: a refused hello is dropped at once)
             for line in lines:
                 out = self.reply(json.loads(line))
                 if out is None:
