@@ -12,7 +12,10 @@ from app.core.blobstore import BlobStore
 from app.core.types import TaskSpec
 from app.miner import demo
 from app.miner.loop import RoundJob, RoundOutput, train_round
+from app.miner.recompute import CheckpointRecomputer
 from app.miner.resume import ResumeDir
+from app.net.protocols import Providers
+from app.node.blob_serving import read_or_recompute
 from app.pot.blobs import MemoryBlobStore
 from app.pot.datasets import Split
 from tests.pot import conftest as _pot
@@ -78,3 +81,14 @@ def sparse_round_on_disk(
     out = train_round(make_job(spec), key, blobs, data, device=CPU, resume=ResumeDir(resume), keep_every=False)
     assert isinstance(out, RoundOutput)
     return blobs, out, resume
+
+
+def miner_first(blobs: BlobStore, recompute: CheckpointRecomputer) -> Callable[[int], Providers]:
+    """A swarm's providers whose host 0 is the miner: it serves its blobs, re-computing the ones it dropped."""
+
+    def providers(i: int) -> Providers:
+        if i == 0:
+            return Providers(blob=lambda d, offset, n: read_or_recompute(blobs, recompute, d, offset, n))
+        return Providers()
+
+    return providers

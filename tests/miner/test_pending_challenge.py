@@ -24,8 +24,6 @@ from app.miner import demo
 from app.miner.recompute import CheckpointRecomputer
 from app.miner.sparse_record import sparse_dir
 from app.net.limits import MAX_PENDING_WAIT_S
-from app.net.protocols import Providers
-from app.node.blob_serving import read_or_recompute
 from app.node.pacing import CHALLENGE_RETRY_S, MAX_WINDOW_S, pending_deadline_s, retry_in_s
 from app.node.work import UNAVAILABLE, Checked, Deferred, Gathered, TrainingWork
 from app.pot import registry
@@ -33,7 +31,7 @@ from app.pot.challenge import draw_segments
 from app.pot.verify import TaskView
 from tests.net.netutil import swarm
 
-from .conftest import ANCHOR, CHAIN, SEGMENTS, sparse_round_on_disk
+from .conftest import ANCHOR, CHAIN, SEGMENTS, miner_first, sparse_round_on_disk
 
 FETCH_WAIT_S = 0.5  # a verifier's wait per fetch, scaled down; the re-computation below takes longer
 
@@ -58,13 +56,8 @@ def _verify_through_the_network(long_spec, data, keys, tmp: Path, patient: bool)
     view = TaskView(long_spec, 0, long_spec.initial_checkpoint, ANCHOR)
     tries: list[str] = []
 
-    def providers(i: int) -> Providers:
-        if i == 0:
-            return Providers(blob=lambda d, offset, n: read_or_recompute(blobs, recompute, d, offset, n))
-        return Providers()
-
     async def main() -> Checked:
-        async with swarm(tmp / "net", 2, providers=providers) as (miner, verifier):
+        async with swarm(tmp / "net", 2, providers=miner_first(blobs, recompute)) as (miner, verifier):
 
             def fetch(digest: bytes, wait_s: float | None = None) -> bytes:
                 get = functools.partial(verifier.fetch_blob, digest, [miner.peer_id], max_pending_wait_s=wait_s)

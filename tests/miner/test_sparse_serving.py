@@ -26,7 +26,7 @@ from app.net.protocols import Providers
 from app.node.blob_serving import read_or_recompute
 from tests.net.netutil import swarm
 
-from .conftest import CPU, make_job
+from .conftest import CPU, make_job, miner_first
 
 
 @pytest.fixture()
@@ -94,13 +94,8 @@ def test_a_verifier_fetches_a_re_computed_checkpoint_from_a_real_peer(sparse, da
     recompute = CheckpointRecomputer(sparse_dir(resume), blobs, lambda s: data)
     missing = out.trace.checkpoints[1]
 
-    def providers(i: int) -> Providers:
-        if i == 0:
-            return Providers(blob=lambda d, offset, n: read_or_recompute(blobs, recompute, d, offset, n))
-        return Providers()
-
     async def main() -> bytes:
-        async with swarm(tmp_path / "net", 2, providers=providers) as (miner, verifier):
+        async with swarm(tmp_path / "net", 2, providers=miner_first(blobs, recompute)) as (miner, verifier):
             return await verifier.fetch_blob(missing, peers=[miner.peer_id])
 
     try:
