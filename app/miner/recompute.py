@@ -7,9 +7,9 @@ device configuration the receipt commits. That replay is exact (docs/TOLERANCES.
 hashes to the committed leaf; a mismatch means the configuration differs and is reported, never served.
 
 Several verifiers challenge one receipt, each with its own draw (app/pot/challenge.py), and their requests
-reach the miner in any order. A replay towards segment j therefore leaves `Waypoints` behind: a few of
-the checkpoints it passes, evenly spaced, kept in memory (never on disk, whose budget is the issue's three
-checkpoints a round) for the challenge window. A later request for an earlier segment replays from the
+reach the miner in any order. A replay towards segment j therefore leaves `Waypoints` behind: the
+checkpoints it passes on a fixed grid of the round, as many as their memory budget holds, kept in memory
+(never on disk, whose budget is three checkpoints a round) while a committee's requests arrive. A later request for an earlier segment replays from the
 nearest waypoint, not from the base again; and the recomputer waits a moment after a first request so
 that a committee's burst is answered by one replay.
 """
@@ -165,7 +165,7 @@ def recompute_checkpoints(
     one pass for all of them, each checked against `trace` before it is stored (deferred, then one sync).
     `device_class`: the receipt's; when this process reproduces it, the replay runs in it (its thread
     count), as a verifier's exact replay does. `waypoints`: where the replay may start, and where it
-    leaves evenly spaced checkpoints it passes, checked against `trace` too."""
+    leaves the checkpoints it passes on the round's grid (`waypoint_indices`), checked against `trace` too."""
     spec = job.spec
     n = segment_count(spec)
     if len(trace.checkpoints) != n + 1:
@@ -188,8 +188,9 @@ def recompute_checkpoints(
     k = spec.checkpoint_interval
     seed = round_seed(job.anchor_block_hash, miner, job.task_id, job.round)
     first = _read_checkpoint(store, trace.checkpoints[start], waypoints)
-    if first is None:
-        raise RecomputeMismatch(f"checkpoint {start} left the waypoints while the replay started: ask again")
+    if first is None:  # the waypoint expired between the two reads: start from the disk's nearest instead
+        start = nearest_kept(store, trace, missing[0])
+        first = fetch_verified(store, trace.checkpoints[start], "checkpoint")
     session = Session(spec, device)
     session.load(decode_tensors(first))
     data = data.to(device)
