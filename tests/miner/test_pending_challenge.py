@@ -8,7 +8,7 @@ verdict at the deadline is `unavailable`.
 
 Real training (the digits task, 16 segments), a real disk blob store, the real recomputer behind a real
 libp2p host, the node's own `TrainingWork`; the per-fetch wait is scaled down (0.5 s) and the
-re-computation made slower than it (it waits 3 s for a burst first), as a large model's would be.
+re-computation made slower than it (it waits 5 s for a burst first), as a large model's would be.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _verify_through_the_network(long_spec, data, keys, tmp: Path, patient: bool)
     """Verify the sparse miner's receipt over real hosts: `patient` gathers again while `Deferred` (the
     node's scheduler), else one `check` (a verifier that gives up after one fetch's wait)."""
     blobs, out, resume = sparse_round_on_disk(long_spec, data, keys[0], tmp / "miner")
-    recompute = CheckpointRecomputer(sparse_dir(resume), blobs, lambda s: data, gather_s=3.0)
+    recompute = CheckpointRecomputer(sparse_dir(resume), blobs, lambda s: data, gather_s=5.0)
     key = _verifier_key(out.receipt.receipt_id, {i for i, c in enumerate(out.trace.checkpoints) if blobs.has(c)})
     verifier_blobs = BlobStore(tmp / "verifier")
     demo.seed_blobs(verifier_blobs, long_spec)
