@@ -77,9 +77,8 @@ class BlobFetcher:
         raise BlobUnavailable(why)
 
     async def fetch_from(
-        self, peer: str, blob_hash: bytes, max_size: int, chunk_size: int, max_pending_wait_s: float | None = None
+        self, peer: str, blob_hash: bytes, max_size: int, chunk_size: int, max_pending_wait_s: float
     ) -> bytes:
-        wait_s = self.max_pending_wait_s if max_pending_wait_s is None else max_pending_wait_s
         parts: list[bytes] = []
         offset = 0
         total: int | None = None
@@ -88,7 +87,7 @@ class BlobFetcher:
             try:
                 chunk = await self._client.call_blob_chunk(peer, blob_hash, offset, chunk_size)
             except RemoteError as exc:
-                if exc.code != ERR_PENDING or waited >= wait_s:
+                if exc.code != ERR_PENDING or waited >= max_pending_wait_s:
                     raise
                 log.info("blob %s: %s is preparing it (%s)", blob_hash.hex()[:16], peer, exc.message)
                 await trio.sleep(self.pending_poll_s)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,11 @@ def rpc(datadir: Path, method: str, params: dict[str, Any] | None = None) -> Any
         return client.call(method, params or {})
 
 
-def wait_for(condition: Any, timeout_s: float, what: str, poll_s: float = 0.5) -> Any:
+def wait_for(
+    condition: Any, timeout_s: float, what: str, poll_s: float = 0.5, sleep: Callable[[float], Any] = time.sleep
+) -> Any:
+    """Poll `condition` until it is truthy (its value) or `timeout_s` passes; `sleep` between polls (a test
+    with a window passes one that keeps the Qt event loop turning)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
@@ -67,7 +72,7 @@ def wait_for(condition: Any, timeout_s: float, what: str, poll_s: float = 0.5) -
             return value
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(poll_s)
+        sleep(poll_s)
 
 
 def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 60) -> int:

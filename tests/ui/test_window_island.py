@@ -6,10 +6,7 @@ onto it and the window reconnects."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 
@@ -59,8 +56,11 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
         # the daemon restarts by itself (same process, fresh state) and joins the practice network, and the
         # window reconnects to it: no Quit and reopen. The wait keeps the window's event loop turning, as a
         # real window's does: a blocking wait would freeze it, and with it the window's own `restart` call.
-        status = _wait_with_window(
-            qtbot, lambda: _status_on(datadir, "practice"), 120, "the restarted daemon on the practice network"
+        status = wait_for(
+            lambda: _status_on(datadir, "practice"),
+            120,
+            "the restarted daemon on the practice network",
+            sleep=lambda s: qtbot.wait(int(s * 1000)),
         )
         assert status["node"]["mode"] == "full" and status["network"]["island"] is False and proc.poll() is None
         qtbot.waitUntil(lambda: app.model.status.chain.startswith("pot-devnet"), timeout=30000)
@@ -70,16 +70,6 @@ def test_unreachable_test_network_is_said_in_status_cli_and_window(qtbot, tmp_pa
         if app is not None:
             app.client.stop()
         stop_daemon(proc)
-
-
-def _wait_with_window(qtbot, condition: Callable[[], Any], timeout_s: float, what: str) -> Any:  # type: ignore[no-untyped-def]
-    """`wait_for`, but the Qt event loop runs between polls (the window goes on sending and reading)."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        qtbot.wait(500)
-    return value
 
 
 def _status_on(datadir: Path, network: str) -> dict | None:  # type: ignore[type-arg]
